@@ -1,0 +1,5 @@
+"""Allow ``python -m memlane``."""
+
+from memlane.app.cli import main
+
+main()

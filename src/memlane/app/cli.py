@@ -1,0 +1,324 @@
+"""The ``memlane`` command line: a thin client that parses arguments, calls the engine, prints.
+
+Every command has ``--help``; engine errors become one ``Error: ...`` line on stderr and the
+error's exit code; long operations show a progress bar when stderr is a terminal. Heavy parts
+(Chroma, onnxruntime, tesseract) load only when a command needs them, so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from memlane import __version__
+from memlane.app.errors import MemlaneError
+from memlane.app.paths import Paths, resolve_home
+from memlane.memory.records import KINDS, iso
+
+if False:  # pragma: no cover - typing only, keeps start-up light
+    from memlane.app.engine import Engine
+
+
+def _fail(exc: MemlaneError) -> NoReturn:
+    click.echo(f"Error: {exc}", err=True)
+    sys.exit(exc.exit_code)
+
+
+@contextmanager
+def _engine(ctx: click.Context) -> Iterator[Engine]:
+    from memlane.app.engine import Engine
+
+    try:
+        engine = Engine(Paths(ctx.obj["home"]))
+    except MemlaneError as exc:
+        _fail(exc)
+    try:
+        yield engine
+    except MemlaneError as exc:
+        _fail(exc)
+    finally:
+        engine.close()
+
+
+@contextmanager
+def _progress(total: int | None, desc: str) -> Iterator[Callable[[int], None]]:
+    if not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc=desc, unit="rec", file=sys.stderr, leave=False) as bar:
+        yield bar.update
+
+
+def _now(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time", param_hint="--now") from None
+    return parsed if parsed.tzinfo else parsed.astimezone()
+
+
+def _when(value: str | None, now: datetime | None, *, end: bool, hint: str) -> float | None:
+    if value is None:
+        return None
+    from memlane.memory.timeparse import parse_when
+
+    try:
+        return parse_when(value, now, end=end).timestamp()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--home", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLANE_HOME",
+    help="Data folder (default: the platform's user data folder; env MEMLANE_HOME).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log what the engine does to stderr.")
+@click.version_option(__version__, prog_name="memlane")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None, verbose: bool) -> None:
+    """Memlane: a private, searchable memory of your computer life. Nothing leaves this machine.
+
+    Run without a command to open the interactive search shell.
+    """
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    ctx.ensure_object(dict)
+    ctx.obj["home"] = resolve_home(home)
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(shell)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Show what Memlane holds, where, and whether OCR and embeddings work."""
+    with _engine(ctx) as engine:
+        info = engine.status()
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    c = info["counts"]
+    click.echo(f"Home:          {info['home']}")
+    click.echo(f"Frames:        {c['frames']} ({c['ocr_blocks']} OCR blocks)")
+    click.echo(f"Conversations: {c['conversations']} ({c['messages']} messages)")
+    click.echo(f"Episodes:      {c['episodes']}    Facts: {c['facts']}")
+    last = info["last_frame"]
+    click.echo(f"Last frame:    {iso(last) if last else 'none yet'}")
+    click.echo(f"Not yet indexed for semantic search: {info['pending_vectors']}")
+    disk = info["disk_bytes"]
+    click.echo(
+        "Disk:          database {:.1f} MB, frames {:.1f} MB, vectors {:.1f} MB".format(
+            disk["database"] / 1e6, disk["frames"] / 1e6, disk["vectors"] / 1e6
+        )
+    )
+    ocr = info["ocr"]
+    click.echo(
+        f"OCR:           {'tesseract ' + str(ocr['languages']) if ocr['available'] else 'missing'}"
+    )
+    emb = info["embedder"]
+    click.echo(f"Embedder:      {emb['name']} ({'ready' if emb['available'] else 'missing'})")
+
+
+@cli.command("import-chat")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--format", "fmt", default="auto", show_default=True,
+    type=click.Choice(["auto", "locomo", "chatgpt", "jsonl", "text"]),
+    help="Format of the files; auto detects it.",
+)
+@click.pass_context
+def import_chat(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
+    """Import chat exports: LoCoMo JSON, ChatGPT conversations.json, JSON Lines, text/Markdown.
+
+    Each file is imported in one transaction; importing the same file again adds nothing.
+    """
+    failed = 0
+    with _engine(ctx) as engine:
+        for path in paths:
+            try:
+                with _progress(None, f"embedding {path.name}") as bar:
+                    r = engine.import_chat(path, fmt, bar)
+            except MemlaneError as exc:
+                click.echo(f"Error: {exc}", err=True)
+                failed = failed or exc.exit_code
+                continue
+            click.echo(
+                f"{path}: {r.conversations} conversation(s), {r.added} new message(s),"
+                f" {r.skipped} already known"
+            )
+    if failed:
+        sys.exit(failed)
+
+
+@cli.command("ingest-image")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--at", "at", help="Time of the screenshot (ISO 8601); default: from the file name, else its mtime.")
+@click.option("--app", default="", help="Application shown in the screenshot.")
+@click.option("--title", default="", help="Window title (default: the file name).")
+@click.pass_context
+def ingest_image(
+    ctx: click.Context, paths: tuple[Path, ...], at: str | None, app: str, title: str
+) -> None:
+    """OCR screenshot files or folders and store them as frames on the timeline."""
+    when = _now(at).timestamp() if at else None  # type: ignore[union-attr]
+    with _engine(ctx) as engine:
+        from memlane.app.ingest import expand
+
+        files = list(expand(paths))
+        with _progress(len(files), "OCR") as bar:
+            report = engine.ingest_images(
+                files, at=when, app=app, title=title, on_file=lambda _p: bar(1)
+            )
+    for line in report.errors:
+        click.echo(f"Error: {line}", err=True)
+    click.echo(
+        f"{len(report.stored)} frame(s) stored ({report.words} words), "
+        f"{len(report.skipped)} already known, {len(report.errors)} failed"
+    )
+    if report.errors:
+        sys.exit(3)
+
+
+def _search_args(f: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--since", help="Only after this (ISO date/time or e.g. 'last week')."),
+        click.option("--until", help="Only before this (ISO date/time or expression)."),
+        click.option("--app", help="Only this application (or chat source)."),
+        click.option("--kind", "kinds", multiple=True, type=click.Choice(list(KINDS)),
+                     help="Only these record kinds (repeatable)."),
+        click.option("--limit", type=click.IntRange(1, 1000), help="Number of results."),
+        click.option("--now", help="Treat this ISO time as now for 'yesterday' and the like."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@cli.command()
+@click.argument("query", required=False)
+@_search_args
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of hits.")
+@click.option("--batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help='JSON Lines file of {"query": ..., "now": ...}: one JSON line of hits each.')
+@click.pass_context
+def search(
+    ctx: click.Context, query: str | None, since: str | None, until: str | None,
+    app: str | None, kinds: tuple[str, ...], limit: int | None, now: str | None,
+    as_json: bool, batch: Path | None,
+) -> None:
+    """Hybrid keyword + semantic search over everything Memlane remembers.
+
+    Time expressions in the query ("yesterday", "in May 2023", "two days ago") become a filter.
+    """
+    if not query and not batch:
+        raise click.UsageError("give a QUERY or --batch FILE")
+    with _engine(ctx) as engine:
+        if batch:
+            _run_batch(engine, batch, kinds, limit)
+            return
+        ref = _now(now)
+        result = engine.search(
+            query or "",
+            since=_when(since, ref, end=False, hint="--since"),
+            until=_when(until, ref, end=True, hint="--until"),
+            app=app, kinds=kinds or KINDS, limit=limit, now=ref,
+        )
+    if as_json:
+        click.echo(json.dumps([h.to_json() for h in result.hits], ensure_ascii=False, indent=2))
+        return
+    if result.time_range:
+        click.echo(
+            f"({result.time_range.text!r}: {iso(result.time_range.since_ts)} to "
+            f"{iso(result.time_range.until_ts)})"
+        )
+    if not result.hits:
+        click.echo("No memories found.")
+    for n, hit in enumerate(result.hits, 1):
+        where = hit.app or hit.kind
+        click.echo(f"{n:>2}. {iso(hit.time)[:16].replace('T', ' ')}  {hit.kind:<7} {where}")
+        click.echo(f"    {hit.snippet[:300]}")
+        src = hit.source
+        ref_text = (
+            f"{src.get('conversation')} {src.get('external_id')}"
+            if src.get("type") == "message" else str(src.get("path") or src)
+        )
+        click.echo(click.style(f"    {hit.id}  <- {ref_text}", dim=True))
+
+
+def _run_batch(engine: Engine, batch: Path, kinds: tuple[str, ...], limit: int | None) -> None:
+    for lineno, line in enumerate(batch.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            spec = json.loads(line)
+            text = str(spec["query"])
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise click.BadParameter(f"line {lineno}: needs a JSON object with 'query'",
+                                     param_hint="--batch") from None
+        ref = _now(spec.get("now"))
+        result = engine.search(
+            text,
+            since=_when(spec.get("since"), ref, end=False, hint="since"),
+            until=_when(spec.get("until"), ref, end=True, hint="until"),
+            app=spec.get("app"), kinds=spec.get("kinds") or kinds or KINDS,
+            limit=spec.get("limit") or limit, now=ref,
+        )
+        click.echo(json.dumps([h.to_json() for h in result.hits], ensure_ascii=False))
+
+
+@cli.command()
+@click.pass_context
+def reindex(ctx: click.Context) -> None:
+    """Rebuild the vector index from the database (the database is never changed)."""
+    with _engine(ctx) as engine:
+        total = engine.store.expected_vector_total() + engine.store.count_unembedded()
+        with _progress(total or None, "embedding") as bar:
+            n = engine.reindex(bar)
+        click.echo(f"Re-embedded {n} record(s); the index holds {engine.index.count()} vector(s).")
+
+
+@cli.command()
+@click.pass_context
+def shell(ctx: click.Context) -> None:
+    """Interactive search prompt over your memory (type a question, empty line to quit)."""
+    with _engine(ctx) as engine:
+        counts = engine.store.counts()
+        click.echo(
+            f"Memlane {__version__} - {counts['frames']} frames, {counts['messages']} messages"
+            f" in {engine.paths.home}. Nothing leaves this machine."
+        )
+        click.echo("Search your memory (empty line or Ctrl-D to quit).")
+        while True:
+            try:
+                query = input("memlane> ").strip()
+            except (EOFError, KeyboardInterrupt):
+                click.echo()
+                return
+            if not query:
+                return
+            result = engine.search(query)
+            if not result.hits:
+                click.echo("No memories found.")
+            for n, hit in enumerate(result.hits, 1):
+                click.echo(f"{n:>2}. {iso(hit.time)[:16].replace('T', ' ')} {hit.kind:<7} "
+                           f"{hit.snippet[:160]}")
+
+
+def main() -> None:
+    cli(prog_name="memlane")

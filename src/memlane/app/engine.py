@@ -1,0 +1,182 @@
+"""The composition root: builds the store, embedder, vector index, OCR and retriever from settings.
+
+:class:`Engine` is what the CLI and the GUI hold. It resolves nothing itself: it is given
+:class:`Paths` and :class:`Settings`, creates each part on first use (so ``memlane status`` never
+loads a model it does not need) and exposes the operations the clients call: import chats, ingest
+images, search, reindex, status. When the vector index is first opened it repairs drift between
+Chroma and SQLite, so a crash between the two never leaves search silently incomplete.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from memlane.app.ingest import IngestReport, expand, ingest_images
+from memlane.app.paths import Paths
+from memlane.app.settings import Settings, load_settings
+from memlane.capture.ocr import TesseractOcr, installed_languages
+from memlane.memory.chat_import import parse_chat_file
+from memlane.memory.frames import FrameFiles
+from memlane.memory.records import KINDS
+from memlane.memory.retrieval import Retriever, SearchResult
+from memlane.memory.store import ImportResult, Store
+from memlane.memory.vectors import RepairReport, VectorIndex
+from memlane.models.embedder import OnnxEmbedder
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class ChatImportReport:
+    path: Path
+    conversations: int
+    added: int
+    skipped: int
+    embedded: int
+
+
+class Engine:
+    def __init__(self, paths: Paths, settings: Settings | None = None) -> None:
+        paths.ensure()
+        self.paths = paths
+        self.settings = settings or load_settings(paths.settings)
+        self._repaired: RepairReport | None = None
+
+    @classmethod
+    def open(cls, home: Path) -> Engine:
+        return cls(Paths(home))
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- parts, built on first use ---------------------------------------------------------------
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.paths.db)
+
+    @cached_property
+    def embedder(self) -> OnnxEmbedder:
+        cfg = self.settings.embedder
+        model = None if cfg.model == "default" else Path(cfg.model).expanduser()
+        return OnnxEmbedder(model, batch_size=cfg.batch_size, threads=cfg.threads)
+
+    @cached_property
+    def index(self) -> VectorIndex:
+        return VectorIndex(self.paths.vectors, self.store, self.embedder)
+
+    @cached_property
+    def ocr(self) -> TesseractOcr:
+        return TesseractOcr(self.settings.ocr.languages)
+
+    @cached_property
+    def frame_files(self) -> FrameFiles:
+        cap = self.settings.capture
+        return FrameFiles(
+            self.paths.home, self.paths.frames, self.paths.thumbnails,
+            quality=cap.webp_quality, thumbnail_width=cap.thumbnail_width,
+        )
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        self.repair()
+        return Retriever(self.store, self.index, self.settings.search)
+
+    # -- operations ------------------------------------------------------------------------------
+
+    def repair(self, progress: Progress | None = None) -> RepairReport:
+        """Bring the vector index in line with the store (once per process)."""
+        if self._repaired is None:
+            self._repaired = self.index.repair(progress)
+        return self._repaired
+
+    def import_chat(
+        self, path: Path, fmt: str = "auto", progress: Progress | None = None
+    ) -> ChatImportReport:
+        convs = parse_chat_file(path, fmt)
+        results: list[ImportResult] = self.store.import_conversations(convs)
+        embedded = self.index.sync(progress)
+        return ChatImportReport(
+            path, len(convs), sum(r.added for r in results), sum(r.skipped for r in results),
+            embedded,
+        )
+
+    def ingest_images(
+        self, paths: Sequence[Path], *, at: float | None = None, app: str = "", title: str = "",
+        on_file: Callable[[Path], None] | None = None,
+    ) -> IngestReport:
+        report = ingest_images(
+            expand(paths), store=self.store, files=self.frame_files, ocr=self.ocr,
+            at=at, app=app, title=title, on_file=on_file,
+        )
+        self.index.sync()
+        return report
+
+    def search(
+        self, query: str, *, since: float | None = None, until: float | None = None,
+        app: str | None = None, kinds: Sequence[str] = KINDS, limit: int | None = None,
+        now: datetime | None = None,
+    ) -> SearchResult:
+        return self.retriever.search(
+            query, since=since, until=until, app=app, kinds=kinds, limit=limit, now=now
+        )
+
+    def reindex(self, progress: Progress | None = None) -> int:
+        return self.index.rebuild(progress)
+
+    def status(self) -> dict[str, Any]:
+        counts = self.store.counts()
+        last_frame = self.store.last_time("frame")
+        last_message = self.store.last_time("message")
+        jobs = dict(self.store.sql("SELECT state, count(*) FROM jobs GROUP BY state"))
+        return {
+            "home": str(self.paths.home),
+            "counts": counts,
+            "last_frame": last_frame,
+            "last_message": last_message,
+            "pending_vectors": self.store.count_unembedded(),
+            "jobs": jobs,
+            "disk_bytes": {
+                "database": _size(self.paths.db) + _size(Path(f"{self.paths.db}-wal")),
+                "frames": _tree_size(self.paths.frames) + _tree_size(self.paths.thumbnails),
+                "vectors": _tree_size(self.paths.vectors),
+            },
+            "ocr": {
+                "engine": "tesseract",
+                "available": TesseractOcr.is_available(),
+                "languages": self.ocr.languages if TesseractOcr.is_available() else None,
+                "installed_languages": list(installed_languages()),
+            },
+            "embedder": {
+                "name": self.embedder.name,
+                "available": self.embedder.is_available(),
+            },
+            "migrations": self.store.applied_migrations(),
+        }
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _tree_size(path: Path) -> int:
+    if not path.exists():
+        return 0
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

@@ -1,0 +1,148 @@
+"""Screenshot files in, frames out: read, fingerprint, OCR, write WebP + thumbnail, store.
+
+This is the composition of :mod:`memlane.capture` (OCR, fingerprints) and :mod:`memlane.memory`
+(frame files, the store) for ``memlane ingest-image``. Each file is one transaction: its frame row
+and OCR blocks land together or not at all, and files already stored (same pixels) are skipped.
+A frame's time comes from ``--at``, else a timestamp in the file name, else the file's mtime.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from memlane.app.errors import InputError, MemlaneError
+from memlane.capture.fingerprint import content_sha256, dhash
+from memlane.capture.ocr import OcrResult, TesseractOcr
+from memlane.memory.frames import FrameFiles
+from memlane.memory.records import FrameIn, OcrBlockIn
+from memlane.memory.store import Store
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+_NAME_STAMP = re.compile(
+    r"(?P<y>(?:19|20)\d\d)[-_.]?(?P<mo>[01]\d)[-_.]?(?P<d>[0-3]\d)"
+    r"(?:[ _T-]|\s+at\s+)?(?P<h>[0-2]?\d)[-_.:h]?(?P<mi>[0-5]\d)[-_.:m]?(?P<s>[0-5]\d)"
+    r"(?:\s?(?P<ampm>[AaPp][Mm]))?"
+)
+
+
+def time_from_name(name: str) -> float | None:
+    """A local time written in a screenshot's file name, as seconds since the epoch."""
+    m = _NAME_STAMP.search(name)
+    if not m:
+        return None
+    hour = int(m["h"])
+    if m["ampm"]:
+        hour = hour % 12 + (12 if m["ampm"].lower() == "pm" else 0)
+    try:
+        return datetime(
+            int(m["y"]), int(m["mo"]), int(m["d"]), hour, int(m["mi"]), int(m["s"])
+        ).timestamp()
+    except ValueError:
+        return None
+
+
+def expand(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files as given, and image files inside folders (recursively, sorted)."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
+        else:
+            yield path
+
+
+@dataclass
+class IngestReport:
+    stored: list[int] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    words: int = 0
+
+
+def load_image(path: Path) -> Image.Image:
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.convert("RGB")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not an image Memlane can read") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise InputError(f"{path}: broken image ({exc})") from None
+
+
+def ocr_blocks(result: OcrResult) -> tuple[OcrBlockIn, ...]:
+    return tuple(
+        OcrBlockIn(
+            b.block, b.text,
+            tuple((w.text, w.left, w.top, w.width, w.height, w.confidence) for w in b.words),
+            b.confidence,
+        )
+        for b in result.blocks
+    )
+
+
+def ingest_image(
+    path: Path, *, store: Store, files: FrameFiles, ocr: TesseractOcr,
+    at: float | None = None, app: str = "", title: str = "",
+) -> tuple[int | None, int]:
+    """Store one screenshot file; return ``(frame id or None if known, OCR words)``."""
+    image = load_image(path)
+    sha = content_sha256(image)
+    if store.frame_known(sha):
+        return None, 0
+    if at is None:
+        at = time_from_name(path.name)
+    if at is None:
+        at = os.stat(path).st_mtime
+    result = ocr.read(image)
+    stored = files.write(image, at, sha[:12])
+    frame = FrameIn(
+        time=at, app=app, title=title or path.stem, image_path=stored.image_path,
+        thumb_path=stored.thumb_path, width=stored.width, height=stored.height,
+        bytes=stored.bytes, change_hash=dhash(image), content_sha256=sha, origin="import",
+        blocks=ocr_blocks(result),
+    )
+    try:
+        frame_id = store.add_frame(frame)
+    except BaseException:
+        files.remove(stored)
+        raise
+    if frame_id is None:  # stored by a concurrent run meanwhile; keep its files, not ours
+        return None, 0
+    return frame_id, result.word_count
+
+
+def ingest_images(
+    paths: Iterable[Path], *, store: Store, files: FrameFiles, ocr: TesseractOcr,
+    at: float | None = None, app: str = "", title: str = "",
+    on_file: Callable[[Path], None] | None = None,
+) -> IngestReport:
+    report = IngestReport()
+    for path in paths:
+        try:
+            frame_id, words = ingest_image(
+                path, store=store, files=files, ocr=ocr, at=at, app=app, title=title
+            )
+        except MemlaneError as exc:
+            if not isinstance(exc, InputError):
+                raise
+            report.errors.append(str(exc))
+        else:
+            if frame_id is None:
+                report.skipped.append(path)
+            else:
+                report.stored.append(frame_id)
+                report.words += words
+        if on_file:
+            on_file(path)
+    return report

@@ -1,0 +1,74 @@
+"""Where Memlane keeps things: resolved once, here, and handed to the engine as arguments.
+
+Order of precedence: the ``--home DIR`` flag, then the ``MEMLANE_HOME`` environment variable, then
+the platform's data folder (platformdirs). Everything the app writes lives under that one home
+folder, so that export, deletion and "what does Memlane store" have a single answer. The folder is
+created with mode 0700 and the process umask is set to 077, so every file is 0600.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "memlane"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """All locations under one home folder."""
+
+    home: Path
+
+    @property
+    def db(self) -> Path:
+        return self.home / "memlane.db"
+
+    @property
+    def vectors(self) -> Path:
+        return self.home / "vectors"
+
+    @property
+    def frames(self) -> Path:
+        return self.home / "frames"
+
+    @property
+    def thumbnails(self) -> Path:
+        return self.home / "thumbnails"
+
+    @property
+    def models(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def settings(self) -> Path:
+        return self.home / "settings.toml"
+
+    def ensure(self) -> None:
+        """Create the home folder and its sub-folders, private to the user."""
+        os.umask(0o077)
+        for folder in (self.home, self.frames, self.thumbnails, self.models, self.logs):
+            folder.mkdir(parents=True, exist_ok=True)
+            os.chmod(folder, 0o700)
+
+
+def default_home() -> Path:
+    """The platform's per-user data folder for Memlane."""
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def resolve_home(flag: str | os.PathLike[str] | None = None) -> Path:
+    """Pick the home folder: ``--home`` flag, else ``MEMLANE_HOME``, else the platform default."""
+    if flag:
+        return Path(flag).expanduser().resolve()
+    env = os.environ.get("MEMLANE_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    return default_home()

@@ -1,0 +1,132 @@
+"""The settings file: a documented TOML file in the home folder, read into typed dataclasses.
+
+``settings.toml`` is written with every default and a comment per value on first run, so the
+person can see and edit what Memlane does. Unknown keys and wrong types are reported as a
+:class:`SettingsError` naming the key, never silently ignored. Engine classes receive the
+dataclass for their part; they never read the file themselves.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from memlane.app.errors import SettingsError
+
+DEFAULT_TOML = """\
+# Memlane settings. Every value shown is the default; edit and restart Memlane to apply.
+
+[capture]
+# Seconds between screen captures.
+interval_seconds = 5.0
+# WebP quality of stored frames (1-100). Lower is smaller on disk.
+webp_quality = 70
+# Width in pixels of timeline thumbnails.
+thumbnail_width = 320
+
+[ocr]
+# Tesseract languages, e.g. "eng" or "eng+chi_sim". "auto" uses eng+chi_sim when installed.
+languages = "auto"
+
+[search]
+# Number of results returned when no --limit is given.
+limit = 10
+# Reciprocal-rank-fusion constant: larger values flatten the weight of top ranks.
+rrf_k = 60
+# Weight of keyword (FTS5 BM25) and semantic (vector) rankings in the fusion.
+keyword_weight = 1.0
+vector_weight = 1.0
+# Extra weight for recent or strong memories (0 turns it off).
+recency_weight = 0.0
+# Half-life in days of the recency term.
+recency_half_life_days = 30.0
+
+[embedder]
+# "default" is the packaged all-MiniLM-L6-v2 int8 ONNX model, or a path to another ONNX file.
+model = "default"
+batch_size = 32
+# CPU threads for embedding (0 = let onnxruntime decide).
+threads = 0
+"""
+
+
+@dataclass
+class CaptureSettings:
+    interval_seconds: float = 5.0
+    webp_quality: int = 70
+    thumbnail_width: int = 320
+
+
+@dataclass
+class OcrSettings:
+    languages: str = "auto"
+
+
+@dataclass
+class SearchSettings:
+    limit: int = 10
+    rrf_k: int = 60
+    keyword_weight: float = 1.0
+    vector_weight: float = 1.0
+    recency_weight: float = 0.0
+    recency_half_life_days: float = 30.0
+
+
+@dataclass
+class EmbedderSettings:
+    model: str = "default"
+    batch_size: int = 32
+    threads: int = 0
+
+
+@dataclass
+class Settings:
+    capture: CaptureSettings = field(default_factory=CaptureSettings)
+    ocr: OcrSettings = field(default_factory=OcrSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
+    embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
+
+
+def _coerce(section: str, key: str, value: Any, default: Any) -> Any:
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, expected) or isinstance(value, bool) != isinstance(default, bool):
+        raise SettingsError(
+            f"settings: [{section}] {key} must be {expected.__name__}, got {value!r}"
+        )
+    return value
+
+
+def parse_settings(data: dict[str, Any]) -> Settings:
+    """Build :class:`Settings` from a parsed TOML mapping, checking names and types."""
+    settings = Settings()
+    known = {f.name for f in fields(settings)}
+    for section, values in data.items():
+        if section not in known:
+            raise SettingsError(f"settings: unknown section [{section}]")
+        if not isinstance(values, dict):
+            raise SettingsError(f"settings: [{section}] must be a table")
+        target = getattr(settings, section)
+        names = {f.name for f in fields(target)}
+        for key, value in values.items():
+            if key not in names:
+                raise SettingsError(f"settings: unknown key [{section}] {key}")
+            setattr(target, key, _coerce(section, key, value, getattr(target, key)))
+    return settings
+
+
+def load_settings(path: Path, *, create: bool = True) -> Settings:
+    """Read ``path``; write the documented defaults there first when it does not exist."""
+    if not path.exists():
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(DEFAULT_TOML, encoding="utf-8")
+        return Settings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"settings: cannot read {path}: {exc}") from exc
+    return parse_settings(data)

@@ -1,0 +1,1 @@
+"""Screen capture: grabbing, window info, privacy gates, change detection and OCR backends."""

@@ -1,0 +1,216 @@
+"""The database schema as named, ordered migrations recorded in the ``_migrations`` table.
+
+Each migration is a function ``mNNN_name()`` returning its SQL, registered in :data:`MIGRATIONS` in order. On open,
+the store applies every migration whose name is not yet recorded, each inside its own transaction,
+so an old database is brought forward step by step and a crash mid-migration leaves it at the last
+complete step. Never edit a released migration: add a new one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import sqlite_utils
+
+Migration = Callable[[], str]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+# Tokenizer for every full-text index: Unicode-aware words, diacritics folded, Porter stemming.
+FTS_TOKENIZE = "porter unicode61 remove_diacritics 2"
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+@migration
+def m001_frames_and_conversations() -> str:
+    return """
+        CREATE TABLE frames (
+            id INTEGER PRIMARY KEY,
+            time REAL NOT NULL,              -- seconds since the epoch (UTC)
+            monitor INTEGER NOT NULL DEFAULT 0,
+            app TEXT NOT NULL DEFAULT '',
+            title TEXT NOT NULL DEFAULT '',
+            image_path TEXT,                 -- relative to the home folder
+            thumb_path TEXT,
+            width INTEGER, height INTEGER,
+            bytes INTEGER NOT NULL DEFAULT 0,
+            change_hash TEXT,                -- perceptual hash used by change detection
+            content_sha256 TEXT,             -- of the source pixels, for idempotent ingestion
+            origin TEXT NOT NULL DEFAULT 'capture',
+            vec INTEGER                      -- vectors written for this row; NULL = not yet
+        );
+        CREATE INDEX frames_time ON frames(time);
+        CREATE INDEX frames_app ON frames(app, time);
+        CREATE UNIQUE INDEX frames_content ON frames(content_sha256) WHERE content_sha256 IS NOT NULL;
+        CREATE INDEX frames_vec ON frames(id) WHERE vec IS NULL;
+
+        CREATE TABLE ocr_blocks (
+            id INTEGER PRIMARY KEY,
+            frame_id INTEGER NOT NULL REFERENCES frames(id) ON DELETE CASCADE,
+            block INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            words TEXT NOT NULL DEFAULT '[]', -- JSON [[word, left, top, width, height, conf], ...]
+            confidence REAL
+        );
+        CREATE INDEX ocr_blocks_frame ON ocr_blocks(frame_id);
+
+        CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,            -- locomo, chatgpt, jsonl, text, assistant
+            external_id TEXT NOT NULL,
+            title TEXT NOT NULL DEFAULT '',
+            created REAL NOT NULL,
+            UNIQUE (source, external_id)
+        );
+
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            external_id TEXT NOT NULL,       -- e.g. LoCoMo's D1:3
+            speaker TEXT NOT NULL DEFAULT '',
+            role TEXT NOT NULL DEFAULT 'user',
+            time REAL NOT NULL,
+            text TEXT NOT NULL,
+            vec INTEGER,
+            UNIQUE (conversation_id, external_id)
+        );
+        CREATE INDEX messages_time ON messages(time);
+        CREATE INDEX messages_vec ON messages(id) WHERE vec IS NULL;
+        """
+
+
+@migration
+def m002_derived_memory() -> str:
+    return """
+        CREATE TABLE episodes (
+            id INTEGER PRIMARY KEY,
+            level TEXT NOT NULL DEFAULT 'episode',   -- episode | day
+            start REAL NOT NULL,
+            end REAL NOT NULL,
+            apps TEXT NOT NULL DEFAULT '[]',
+            titles TEXT NOT NULL DEFAULT '[]',
+            key_phrases TEXT NOT NULL DEFAULT '',
+            summary TEXT NOT NULL DEFAULT '',
+            created REAL NOT NULL,
+            vec INTEGER
+        );
+        CREATE INDEX episodes_start ON episodes(start);
+        CREATE INDEX episodes_vec ON episodes(id) WHERE vec IS NULL;
+
+        CREATE TABLE facts (
+            id INTEGER PRIMARY KEY,
+            text TEXT NOT NULL,
+            category TEXT NOT NULL DEFAULT 'fact',
+            status TEXT NOT NULL DEFAULT 'current',  -- current | updated | retired
+            valid_from REAL, valid_to REAL,
+            first_seen REAL NOT NULL, last_confirmed REAL NOT NULL,
+            confidence REAL NOT NULL DEFAULT 0.5,
+            importance REAL NOT NULL DEFAULT 0.5,
+            supersedes INTEGER REFERENCES facts(id),
+            vec INTEGER
+        );
+        CREATE INDEX facts_vec ON facts(id) WHERE vec IS NULL;
+
+        CREATE TABLE lineage (
+            derived_kind TEXT NOT NULL, derived_id INTEGER NOT NULL,
+            source_kind TEXT NOT NULL, source_id INTEGER NOT NULL,
+            PRIMARY KEY (derived_kind, derived_id, source_kind, source_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX lineage_source ON lineage(source_kind, source_id);
+        """
+
+
+@migration
+def m003_housekeeping() -> str:
+    return """
+        CREATE TABLE deletion_log (
+            id INTEGER PRIMARY KEY,
+            time REAL NOT NULL,
+            scope TEXT NOT NULL,     -- JSON description of what was asked, never content
+            counts TEXT NOT NULL     -- JSON {kind: number removed}
+        );
+
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL DEFAULT '{}',
+            dedupe_key TEXT,
+            state TEXT NOT NULL DEFAULT 'queued',    -- queued | running | done | failed
+            attempts INTEGER NOT NULL DEFAULT 0,
+            not_before REAL NOT NULL DEFAULT 0,
+            created REAL NOT NULL,
+            updated REAL NOT NULL,
+            error TEXT
+        );
+        CREATE INDEX jobs_ready ON jobs(state, not_before);
+        CREATE UNIQUE INDEX jobs_dedupe ON jobs(kind, dedupe_key)
+            WHERE dedupe_key IS NOT NULL AND state IN ('queued', 'running');
+
+        CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """
+
+
+# Text-bearing tables and the columns their FTS5 index covers.
+FTS_TABLES: dict[str, list[str]] = {
+    "messages": ["speaker", "text"],
+    "ocr_blocks": ["text"],
+    "frames": ["app", "title"],
+    "episodes": ["titles", "key_phrases", "summary"],
+    "facts": ["text"],
+    "conversations": ["title"],
+}
+
+
+def fts_sql(table: str, columns: list[str]) -> str:
+    """An external-content FTS5 index over ``table`` kept in step by triggers."""
+    cols = ", ".join(columns)
+    new = ", ".join(f"new.{c}" for c in columns)
+    old = ", ".join(f"old.{c}" for c in columns)
+    fts = f"{table}_fts"
+    return f"""
+        CREATE VIRTUAL TABLE {fts} USING fts5({cols}, content='{table}', content_rowid='id',
+            tokenize='{FTS_TOKENIZE}');
+        INSERT INTO {fts}({fts}) VALUES ('rebuild');
+        CREATE TRIGGER {table}_ai AFTER INSERT ON {table} BEGIN
+            INSERT INTO {fts}(rowid, {cols}) VALUES (new.id, {new});
+        END;
+        CREATE TRIGGER {table}_ad AFTER DELETE ON {table} BEGIN
+            INSERT INTO {fts}({fts}, rowid, {cols}) VALUES ('delete', old.id, {old});
+        END;
+        CREATE TRIGGER {table}_au AFTER UPDATE OF {cols} ON {table} BEGIN
+            INSERT INTO {fts}({fts}, rowid, {cols}) VALUES ('delete', old.id, {old});
+            INSERT INTO {fts}(rowid, {cols}) VALUES (new.id, {new});
+        END;
+    """
+
+
+@migration
+def m004_full_text() -> str:
+    return "\n".join(fts_sql(table, columns) for table, columns in FTS_TABLES.items())
+
+
+def apply_migrations(db: sqlite_utils.Database, *, upto: str | None = None) -> list[str]:
+    """Apply pending migrations in order (stopping after ``upto`` if given); return their names."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)"
+    )
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
+    applied: list[str] = []
+    for name, fn in MIGRATIONS:
+        if name not in done:
+            # One explicit transaction per step: the schema change and its record land together.
+            script = f"BEGIN;\n{fn()};\nINSERT INTO _migrations VALUES ('{name}', {time.time()!r});\nCOMMIT;"
+            try:
+                db.conn.executescript(script)
+            except BaseException:
+                if db.conn.in_transaction:
+                    db.conn.rollback()
+                raise
+            applied.append(name)
+        if name == upto:
+            break
+    return applied

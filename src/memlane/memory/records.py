@@ -1,0 +1,116 @@
+"""Plain records that cross the store's boundary: what goes in (imports, frames) and what comes out.
+
+They are frozen dataclasses of built-in types so that capture, import parsers, the CLI and the UI
+can build and read them without touching SQLite. ``KINDS`` names the searchable record kinds; a
+record's public id is ``"<kind>:<rowid>"`` everywhere (search hits, Chroma ids, citations).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+KINDS = ("message", "frame", "episode", "fact")
+KIND_TABLES = {"message": "messages", "frame": "frames", "episode": "episodes", "fact": "facts"}
+
+
+def record_id(kind: str, rowid: int) -> str:
+    return f"{kind}:{rowid}"
+
+
+def parse_record_id(value: str) -> tuple[str, int]:
+    kind, _, rest = value.partition(":")
+    rowid = rest.split(":", 1)[0]
+    if kind not in KIND_TABLES or not rowid.isdigit():
+        raise ValueError(f"not a record id: {value!r}")
+    return kind, int(rowid)
+
+
+def iso(ts: float) -> str:
+    """Seconds since the epoch as local ISO 8601 with offset, to the second."""
+    return datetime.fromtimestamp(ts, UTC).astimezone().isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class MessageIn:
+    external_id: str
+    speaker: str
+    text: str
+    time: float
+    role: str = "user"
+
+
+@dataclass(frozen=True)
+class ConversationIn:
+    source: str
+    external_id: str
+    title: str
+    created: float
+    messages: tuple[MessageIn, ...]
+
+
+@dataclass(frozen=True)
+class OcrBlockIn:
+    block: int
+    text: str
+    # [word, left, top, width, height, confidence] per word, in image pixels.
+    words: tuple[tuple[str, int, int, int, int, float], ...] = ()
+    confidence: float = 0.0
+
+
+@dataclass(frozen=True)
+class FrameIn:
+    time: float
+    app: str
+    title: str
+    image_path: str
+    thumb_path: str
+    width: int
+    height: int
+    bytes: int
+    change_hash: str
+    content_sha256: str
+    monitor: int = 0
+    origin: str = "capture"
+    blocks: tuple[OcrBlockIn, ...] = ()
+
+
+@dataclass(frozen=True)
+class Document:
+    """What the vector index embeds for one record: one or more text chunks and filter metadata."""
+
+    kind: str
+    rowid: int
+    chunks: tuple[str, ...]
+    time: float
+    app: str
+
+    def chunk_ids(self) -> list[str]:
+        return [f"{self.kind}:{self.rowid}:{i}" for i in range(len(self.chunks))]
+
+
+@dataclass
+class Hit:
+    """One search result, with a source reference back to where it came from."""
+
+    id: str
+    kind: str
+    time: float
+    app: str
+    title: str
+    snippet: str
+    score: float
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "time": iso(self.time),
+            "app": self.app,
+            "title": self.title,
+            "snippet": self.snippet,
+            "score": round(self.score, 6),
+            "source": self.source,
+        }

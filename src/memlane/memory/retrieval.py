@@ -1,0 +1,243 @@
+"""Hybrid retrieval: FTS5 BM25 and vector search fused by reciprocal rank, with filters.
+
+A query first loses its time expression ("last Tuesday") to :mod:`memlane.memory.timeparse`, which
+becomes a time filter. The rest is searched twice, as keywords over every FTS5 index and as a
+vector over the Chroma index, each filtered by time range, app and kind; the two rankings are
+fused with weighted reciprocal-rank fusion plus an optional recency term, and each hit is returned
+with a snippet and a source reference back to the frame or message it came from.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from memlane.app.settings import SearchSettings
+from memlane.memory.records import KINDS, Hit
+from memlane.memory.store import Store
+from memlane.memory.timeparse import TimeRange, parse_time_expression
+from memlane.memory.vectors import VectorIndex
+
+log = logging.getLogger(__name__)
+
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further
+    had has have having he her here hers herself him himself his how i if in into is it its itself
+    just me more most my myself no nor not now of off on once only or other our ours ourselves out
+    over own same she should so some such than that the their theirs them themselves then there
+    these they this those through to too under until up very was we were what when where which
+    while who whom why will with would you your yours yourself yourselves s t don""".split()
+)
+WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(text: str) -> str:
+    """A forgiving FTS5 query: the content words of ``text``, quoted, joined with OR."""
+    words = [w.lower() for w in WORD.findall(text)]
+    content = [w for w in words if w not in STOPWORDS] or words
+    unique = list(dict.fromkeys(content))
+    return " OR ".join(f'"{w}"' for w in unique)
+
+
+def snippet(text: str, query: str, width: int = 40) -> str:
+    """About ``width`` words of ``text`` around the first query word found in it."""
+    words = text.split()
+    if len(words) <= width:
+        return " ".join(words)
+    terms = {w.lower() for w in WORD.findall(query)} - STOPWORDS
+    at = next(
+        (i for i, w in enumerate(words) if any(t in w.lower() for t in terms)), 0
+    )
+    start = max(0, at - width // 3)
+    piece = " ".join(words[start : start + width])
+    return ("... " if start else "") + piece + (" ..." if start + width < len(words) else "")
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]
+    query: str
+    time_range: TimeRange | None = None
+    since: float | None = None
+    until: float | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Retriever:
+    """Answers searches over one store and (optionally) its vector index."""
+
+    def __init__(
+        self, store: Store, index: VectorIndex | None, settings: SearchSettings | None = None
+    ) -> None:
+        self.store = store
+        self.index = index
+        self.settings = settings or SearchSettings()
+        if index is None:
+            log.warning("no vector index: search uses keywords only")
+
+    # -- keyword half --------------------------------------------------------------------------
+
+    def keyword(
+        self,
+        text: str,
+        *,
+        limit: int,
+        kinds: Sequence[str] = KINDS,
+        since: float | None = None,
+        until: float | None = None,
+        app: str | None = None,
+    ) -> list[tuple[str, int, float]]:
+        """``(kind, rowid, bm25)`` best first (FTS5's bm25 is negative; lower is better)."""
+        match = fts_query(text)
+        if not match:
+            return []
+        found: list[tuple[str, int, float]] = []
+        for kind in kinds:
+            sql, params = _keyword_sql(kind, match, since, until, app, limit)
+            found.extend((kind, int(r[0]), float(r[1])) for r in self.store.sql(sql, params))
+        found.sort(key=lambda x: x[2])
+        return found[:limit]
+
+    # -- hybrid ----------------------------------------------------------------------------------
+
+    def search(
+        self,
+        text: str,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        app: str | None = None,
+        kinds: Sequence[str] = KINDS,
+        limit: int | None = None,
+        now: datetime | None = None,
+        parse_time: bool = True,
+    ) -> SearchResult:
+        limit = limit or self.settings.limit
+        timings: dict[str, float] = {}
+        rng = parse_time_expression(text, now) if parse_time else None
+        query = text
+        if rng is not None:
+            query = rng.rest or text
+            since = max(since, rng.since_ts) if since is not None else rng.since_ts
+            until = min(until, rng.until_ts) if until is not None else rng.until_ts
+        depth = max(50, limit * 3)
+        t0 = time.perf_counter()
+        keyword = self.keyword(
+            query, limit=depth, kinds=kinds, since=since, until=until, app=app
+        )
+        timings["keyword_ms"] = (time.perf_counter() - t0) * 1000
+        vector: list[tuple[str, int, float]] = []
+        if self.index is not None and query.strip():
+            t1 = time.perf_counter()
+            vector = self.index.search(
+                query, limit=depth, kinds=kinds, since=since, until=until, app=app
+            )
+            timings["vector_ms"] = (time.perf_counter() - t1) * 1000
+        fused = self._fuse(keyword, vector, now)
+        top = sorted(fused.items(), key=lambda kv: -kv[1])[:limit]
+        records = self.store.hits([key for key, _ in top])
+        hits: list[Hit] = []
+        for key, score in top:
+            hit = records.get(key)
+            if hit is None:  # deleted between ranking and display
+                continue
+            hit.score = score
+            hit.snippet = snippet(hit.snippet, query)
+            hits.append(hit)
+        timings["total_ms"] = (time.perf_counter() - t0) * 1000
+        return SearchResult(hits, query, rng, since, until, timings)
+
+    def _fuse(
+        self,
+        keyword: list[tuple[str, int, float]],
+        vector: list[tuple[str, int, float]],
+        now: datetime | None,
+    ) -> dict[tuple[str, int], float]:
+        s = self.settings
+        k = s.rrf_k
+        scores: dict[tuple[str, int], float] = {}
+        for rank, (kind, rowid, _) in enumerate(keyword):
+            scores[(kind, rowid)] = scores.get((kind, rowid), 0.0) + s.keyword_weight / (k + rank)
+        for rank, (kind, rowid, _) in enumerate(vector):
+            scores[(kind, rowid)] = scores.get((kind, rowid), 0.0) + s.vector_weight / (k + rank)
+        if s.recency_weight and scores:
+            ref = (now.timestamp() if now else time.time())
+            times = _record_times(self.store, list(scores))
+            for key, ts in times.items():
+                age_days = max(0.0, (ref - ts) / 86400)
+                decay = math.pow(0.5, age_days / max(s.recency_half_life_days, 1e-6))
+                scores[key] += s.recency_weight * decay / k
+        return scores
+
+
+def _keyword_sql(
+    kind: str, match: str, since: float | None, until: float | None, app: str | None, limit: int
+) -> tuple[str, list[Any]]:
+    params: list[Any] = [match]
+    where: list[str] = []
+
+    def between(column_from: str, column_to: str) -> None:
+        if since is not None:
+            where.append(f"{column_to} >= ?")
+            params.append(since)
+        if until is not None:
+            where.append(f"{column_from} < ?")
+            params.append(until)
+
+    if kind == "message":
+        between("m.time", "m.time")
+        if app:
+            where.append("c.source = ?")
+            params.append(app)
+        sql = (
+            "SELECT m.id, bm25(messages_fts, 0.3, 1.0) AS s FROM messages_fts"
+            " JOIN messages m ON m.id = messages_fts.rowid"
+            " JOIN conversations c ON c.id = m.conversation_id WHERE messages_fts MATCH ?"
+        )
+    elif kind == "frame":
+        params.append(match)
+        between("f.time", "f.time")
+        if app:
+            where.append("f.app = ?")
+            params.append(app)
+        sql = (
+            "SELECT f.id, min(x.s) AS s FROM ("
+            " SELECT b.frame_id AS fid, bm25(ocr_blocks_fts) AS s FROM ocr_blocks_fts"
+            " JOIN ocr_blocks b ON b.id = ocr_blocks_fts.rowid WHERE ocr_blocks_fts MATCH ?"
+            " UNION ALL SELECT rowid, bm25(frames_fts) FROM frames_fts WHERE frames_fts MATCH ?"
+            ") x JOIN frames f ON f.id = x.fid WHERE 1"
+        )
+        tail = " GROUP BY f.id ORDER BY s LIMIT ?"
+        return sql + "".join(f" AND {w}" for w in where) + tail, [*params, limit]
+    elif kind == "episode":
+        between("e.start", "e.end")
+        if app:
+            where.append("e.apps LIKE ?")
+            params.append(f'%"{app}"%')
+        sql = (
+            "SELECT e.id, bm25(episodes_fts) AS s FROM episodes_fts"
+            " JOIN episodes e ON e.id = episodes_fts.rowid WHERE episodes_fts MATCH ?"
+        )
+    elif kind == "fact":
+        between("t.last_confirmed", "t.last_confirmed")
+        if app:
+            return "SELECT 1, 0 WHERE 0", []
+        sql = (
+            "SELECT t.id, bm25(facts_fts) AS s FROM facts_fts"
+            " JOIN facts t ON t.id = facts_fts.rowid WHERE facts_fts MATCH ?"
+            " AND t.status = 'current'"
+        )
+    else:
+        raise ValueError(f"unknown kind {kind!r}")
+    return sql + "".join(f" AND {w}" for w in where) + " ORDER BY s LIMIT ?", [*params, limit]
+
+
+def _record_times(store: Store, keys: list[tuple[str, int]]) -> dict[tuple[str, int], float]:
+    return {key: hit.time for key, hit in store.hits(keys).items()}

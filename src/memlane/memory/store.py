@@ -1,0 +1,334 @@
+"""The SQLite store, Memlane's source of truth, and the one writer to it.
+
+:class:`Store` opens (and migrates) the database in WAL mode, writes imported conversations and
+captured frames in one transaction each, keeps the per-row ``vec`` bookkeeping the vector index
+repairs drift from, and answers the keyword half of hybrid search through FTS5. Everything else
+(Chroma, the UI, exports) is derived from what is here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from memlane.app.errors import StorageError
+from memlane.memory.migrations import apply_migrations
+from memlane.memory.records import (
+    KIND_TABLES,
+    ConversationIn,
+    Document,
+    FrameIn,
+    Hit,
+    record_id,
+)
+
+# Frame text is embedded in chunks of about this many words (MiniLM reads at most 256 tokens).
+CHUNK_WORDS = 120
+MAX_CHUNKS = 8
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    conversation_id: int
+    added: int
+    skipped: int
+
+
+class Store:
+    """One SQLite database file (plus its WAL) holding every record Memlane keeps."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+            self.db = sqlite_utils.Database(conn)
+            for pragma in (
+                "journal_mode=WAL",
+                "synchronous=NORMAL",
+                "foreign_keys=ON",
+                "busy_timeout=30000",
+                "secure_delete=ON",
+            ):
+                self.db.execute(f"PRAGMA {pragma}")
+            apply_migrations(self.db)
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"cannot open the database {path}: {exc}") from exc
+        try:
+            os.chmod(path, 0o600)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self.db.conn
+        try:
+            with conn:
+                yield conn
+        except sqlite3.OperationalError as exc:
+            if "full" in str(exc) or "disk" in str(exc):
+                raise StorageError(f"could not write to {self.path}: {exc}") from exc
+            raise
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def import_conversations(self, convs: Sequence[ConversationIn]) -> list[ImportResult]:
+        """Store conversations and their messages in one transaction; known messages are skipped."""
+        with self.transaction() as conn:
+            return [self._insert_conversation(conn, conv) for conv in convs]
+
+    @staticmethod
+    def _insert_conversation(conn: sqlite3.Connection, conv: ConversationIn) -> ImportResult:
+        conn.execute(
+            "INSERT OR IGNORE INTO conversations (source, external_id, title, created)"
+            " VALUES (?, ?, ?, ?)",
+            (conv.source, conv.external_id, conv.title, conv.created),
+        )
+        (conv_id,) = conn.execute(
+            "SELECT id FROM conversations WHERE source = ? AND external_id = ?",
+            (conv.source, conv.external_id),
+        ).fetchone()
+        count = "SELECT count(*) FROM messages WHERE conversation_id = ?"
+        before = int(conn.execute(count, (conv_id,)).fetchone()[0])
+        conn.executemany(
+            "INSERT OR IGNORE INTO messages"
+            " (conversation_id, external_id, speaker, role, time, text)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(conv_id, m.external_id, m.speaker, m.role, m.time, m.text) for m in conv.messages],
+        )
+        added = int(conn.execute(count, (conv_id,)).fetchone()[0]) - before
+        return ImportResult(int(conv_id), added, len(conv.messages) - added)
+
+    def add_frame(self, frame: FrameIn) -> int | None:
+        """Store a frame with its OCR blocks atomically; ``None`` if these pixels are known."""
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO frames (time, monitor, app, title, image_path, thumb_path,"
+                " width, height, bytes, change_hash, content_sha256, origin)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    frame.time, frame.monitor, frame.app, frame.title, frame.image_path,
+                    frame.thumb_path, frame.width, frame.height, frame.bytes, frame.change_hash,
+                    frame.content_sha256, frame.origin,
+                ),
+            )
+            if cur.rowcount == 0:
+                return None
+            frame_id = int(cur.lastrowid or 0)
+            conn.executemany(
+                "INSERT INTO ocr_blocks (frame_id, block, text, words, confidence)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [
+                    (frame_id, b.block, b.text, json.dumps(b.words, ensure_ascii=False),
+                     b.confidence)
+                    for b in frame.blocks
+                ],
+            )
+        return frame_id
+
+    def frame_known(self, content_sha256: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM frames WHERE content_sha256 = ?", [content_sha256]
+        ).fetchone()
+        return row is not None
+
+    # -- vector bookkeeping ------------------------------------------------------------------
+
+    def unembedded(self, kind: str, limit: int = 256) -> list[int]:
+        table = KIND_TABLES[kind]
+        rows = self.db.execute(
+            f"SELECT id FROM {table} WHERE vec IS NULL ORDER BY id LIMIT ?", [limit]
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def count_unembedded(self) -> int:
+        return sum(
+            int(self.db.execute(f"SELECT count(*) FROM {t} WHERE vec IS NULL").fetchone()[0])
+            for t in KIND_TABLES.values()
+        )
+
+    def mark_embedded(self, kind: str, counts: Iterable[tuple[int, int]]) -> None:
+        table = KIND_TABLES[kind]
+        with self.transaction() as conn:
+            conn.executemany(
+                f"UPDATE {table} SET vec = ? WHERE id = ?", [(n, rowid) for rowid, n in counts]
+            )
+
+    def clear_embedded(self) -> None:
+        with self.transaction() as conn:
+            for table in KIND_TABLES.values():
+                conn.execute(f"UPDATE {table} SET vec = NULL WHERE vec IS NOT NULL")
+
+    def expected_vector_total(self) -> int:
+        return sum(
+            int(self.db.execute(f"SELECT coalesce(sum(vec), 0) FROM {t}").fetchone()[0])
+            for t in KIND_TABLES.values()
+        )
+
+    def expected_vector_ids(self) -> Iterator[str]:
+        for kind, table in KIND_TABLES.items():
+            for rowid, n in self.db.execute(
+                f"SELECT id, vec FROM {table} WHERE vec > 0"
+            ).fetchall():
+                for i in range(int(n)):
+                    yield f"{kind}:{rowid}:{i}"
+
+    def mark_missing(self, keys: Iterable[tuple[str, int]]) -> None:
+        """Flag records as needing their vectors written again."""
+        by_kind: dict[str, list[int]] = {}
+        for kind, rowid in keys:
+            by_kind.setdefault(kind, []).append(rowid)
+        with self.transaction() as conn:
+            for kind, ids in by_kind.items():
+                conn.executemany(
+                    f"UPDATE {KIND_TABLES[kind]} SET vec = NULL WHERE id = ?", [(i,) for i in ids]
+                )
+
+    def documents(self, kind: str, ids: Sequence[int]) -> list[Document]:
+        """The text chunks and metadata the vector index embeds for these records."""
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        docs: list[Document] = []
+        if kind == "message":
+            for rowid, speaker, text, t, source in self.db.execute(
+                "SELECT m.id, m.speaker, m.text, m.time, c.source FROM messages m"
+                f" JOIN conversations c ON c.id = m.conversation_id WHERE m.id IN ({marks})",
+                list(ids),
+            ).fetchall():
+                body = f"{speaker}: {text}" if speaker else text
+                docs.append(Document(kind, rowid, (body,), t, source))
+        elif kind == "frame":
+            texts: dict[int, list[str]] = {}
+            for frame_id, text in self.db.execute(
+                f"SELECT frame_id, text FROM ocr_blocks WHERE frame_id IN ({marks})"
+                " ORDER BY frame_id, block",
+                list(ids),
+            ).fetchall():
+                texts.setdefault(frame_id, []).append(text)
+            for rowid, app, title, t in self.db.execute(
+                f"SELECT id, app, title, time FROM frames WHERE id IN ({marks})", list(ids)
+            ).fetchall():
+                words = " ".join(texts.get(rowid, [])).split()
+                head = " - ".join(x for x in (app, title) if x)
+                chunks = [
+                    " ".join(words[i : i + CHUNK_WORDS])
+                    for i in range(0, len(words), CHUNK_WORDS)
+                ][:MAX_CHUNKS] or [""]
+                chunks = [f"{head}\n{c}".strip() for c in chunks]
+                docs.append(Document(kind, rowid, tuple(c for c in chunks if c), t, app))
+        elif kind == "episode":
+            for rowid, titles, phrases, summary, start in self.db.execute(
+                "SELECT id, titles, key_phrases, summary, start FROM episodes"
+                f" WHERE id IN ({marks})",
+                list(ids),
+            ).fetchall():
+                apps = self.db.execute("SELECT apps FROM episodes WHERE id = ?", [rowid]).fetchone()
+                app = (json.loads(apps[0]) or [""])[0]
+                docs.append(Document(kind, rowid, (f"{summary}\n{phrases}\n{titles}",), start, app))
+        elif kind == "fact":
+            for rowid, text, t in self.db.execute(
+                f"SELECT id, text, last_confirmed FROM facts WHERE id IN ({marks})", list(ids)
+            ).fetchall():
+                docs.append(Document(kind, rowid, (text,), t, ""))
+        return docs
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def hits(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], Hit]:
+        """Display records (without scores) for ``(kind, rowid)`` keys, with source references."""
+        out: dict[tuple[str, int], Hit] = {}
+        by_kind: dict[str, list[int]] = {}
+        for kind, rowid in keys:
+            by_kind.setdefault(kind, []).append(rowid)
+        for kind, ids in by_kind.items():
+            marks = ",".join("?" * len(ids))
+            if kind == "message":
+                rows = self.db.execute(
+                    "SELECT m.id, m.time, c.source, c.title, m.speaker, m.text, c.external_id,"
+                    " m.external_id FROM messages m JOIN conversations c"
+                    f" ON c.id = m.conversation_id WHERE m.id IN ({marks})",
+                    ids,
+                ).fetchall()
+                for rowid, t, source, title, speaker, text, conv_ext, ext in rows:
+                    snippet = f"{speaker}: {text}" if speaker else text
+                    out[(kind, rowid)] = Hit(
+                        record_id(kind, rowid), kind, t, source, title, snippet, 0.0,
+                        {"type": "message", "conversation": conv_ext, "external_id": ext},
+                    )
+            elif kind == "frame":
+                rows = self.db.execute(
+                    "SELECT f.id, f.time, f.app, f.title, f.image_path,"
+                    " (SELECT group_concat(text, ' ') FROM ocr_blocks WHERE frame_id = f.id)"
+                    f" FROM frames f WHERE f.id IN ({marks})",
+                    ids,
+                ).fetchall()
+                for rowid, t, app, title, path, text in rows:
+                    out[(kind, rowid)] = Hit(
+                        record_id(kind, rowid), kind, t, app, title, text or "", 0.0,
+                        {"type": "frame", "frame_id": rowid,
+                         "path": str(self.path.parent / path) if path else None},
+                    )
+            elif kind == "episode":
+                rows = self.db.execute(
+                    "SELECT id, start, apps, titles, summary FROM episodes"
+                    f" WHERE id IN ({marks})",
+                    ids,
+                ).fetchall()
+                for rowid, t, apps, titles, summary in rows:
+                    out[(kind, rowid)] = Hit(
+                        record_id(kind, rowid), kind, t, (json.loads(apps) or [""])[0],
+                        (json.loads(titles) or [""])[0], summary, 0.0,
+                        {"type": "episode", "episode_id": rowid},
+                    )
+            elif kind == "fact":
+                rows = self.db.execute(
+                    f"SELECT id, last_confirmed, text FROM facts WHERE id IN ({marks})", ids
+                ).fetchall()
+                for rowid, t, text in rows:
+                    out[(kind, rowid)] = Hit(
+                        record_id(kind, rowid), kind, t, "", "", text, 0.0,
+                        {"type": "fact", "fact_id": rowid},
+                    )
+        return out
+
+    def counts(self) -> dict[str, int]:
+        tables = ["frames", "ocr_blocks", "conversations", "messages", "episodes", "facts"]
+        return {
+            t: int(self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in tables
+        }
+
+    def last_time(self, kind: str) -> float | None:
+        table = KIND_TABLES[kind]
+        row = self.db.execute(f"SELECT max(time) FROM {table}").fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def get_state(self, key: str, default: str | None = None) -> str | None:
+        row = self.db.execute("SELECT value FROM state WHERE key = ?", [key]).fetchone()
+        return str(row[0]) if row else default
+
+    def set_state(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO state (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def applied_migrations(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT name FROM _migrations ORDER BY rowid")]
+
+    def sql(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self.db.execute(query, list(params)).fetchall()]
+
+

@@ -1,0 +1,262 @@
+"""Deterministic parsing of time expressions in questions ("yesterday", "in May 2023", ...).
+
+:func:`parse_time_expression` finds the first time expression in a query and turns it into a
+half-open ``[since, until)`` range relative to ``now``, plus the query with the expression removed
+so that words like "yesterday" do not pollute keyword search. No model is involved: dates are
+computed in code, so "two days ago" always means the same day. ``now`` carries the time zone the
+range is computed in (naive values are taken as local time).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+MONTHS = {
+    name: i
+    for i, names in enumerate(
+        [
+            ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
+            ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
+            ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
+            ("december", "dec"),
+        ],
+        start=1,
+    )
+    for name in names
+}
+WEEKDAYS = {
+    name: i
+    for i, names in enumerate(
+        # Full names only: "sat", "sun" and "wed" are ordinary English words.
+        [("monday",), ("tuesday",), ("wednesday",), ("thursday",), ("friday",), ("saturday",),
+         ("sunday",)]
+    )
+    for name in names
+}
+NUMBERS = {
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "couple of": 2,
+    "a couple of": 2, "few": 3, "a few": 3,
+}
+PARTS = {"morning": (5, 12), "afternoon": (12, 18), "evening": (18, 24), "night": (18, 24)}
+
+_MONTH = r"(?P<month>" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?"
+_WEEKDAY = r"(?P<weekday>" + "|".join(sorted(WEEKDAYS, key=len, reverse=True)) + r")"
+_NUM = r"(?P<num>\d+|" + "|".join(sorted(NUMBERS, key=len, reverse=True)) + r")"
+_DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th)?"
+_YEAR = r"(?P<year>(?:19|20)\d\d)"
+_PART = r"(?:\s+(?P<part>morning|afternoon|evening|night))?"
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    since: datetime
+    until: datetime
+    text: str          # the expression as written
+    rest: str          # the query without it
+
+    @property
+    def since_ts(self) -> float:
+        return self.since.timestamp()
+
+    @property
+    def until_ts(self) -> float:
+        return self.until.timestamp()
+
+
+def _local(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now().astimezone()
+    return now if now.tzinfo else now.astimezone()
+
+
+def _day(d: date, tz: datetime) -> tuple[datetime, datetime]:
+    start = tz.replace(year=d.year, month=d.month, day=d.day, hour=0, minute=0, second=0,
+                       microsecond=0)
+    return start, start + timedelta(days=1)
+
+
+def _month(year: int, month: int, tz: datetime) -> tuple[datetime, datetime]:
+    start = tz.replace(year=year, month=month, day=1, hour=0, minute=0, second=0, microsecond=0)
+    nxt = start.replace(year=year + 1, month=1) if month == 12 else start.replace(month=month + 1)
+    return start, nxt
+
+
+def _year(year: int, tz: datetime) -> tuple[datetime, datetime]:
+    start = tz.replace(year=year, month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    return start, start.replace(year=year + 1)
+
+
+def _week(d: date, tz: datetime) -> tuple[datetime, datetime]:
+    monday = d - timedelta(days=d.weekday())
+    start, _ = _day(monday, tz)
+    return start, start + timedelta(days=7)
+
+
+def _num(value: str) -> int:
+    value = value.lower()
+    return int(value) if value.isdigit() else NUMBERS[value]
+
+
+def _with_part(rng: tuple[datetime, datetime], part: str | None) -> tuple[datetime, datetime]:
+    if not part:
+        return rng
+    lo, hi = PARTS[part.lower()]
+    return rng[0] + timedelta(hours=lo), rng[0] + timedelta(hours=hi)
+
+
+def _latest_year(month: int, day: int | None, now: datetime) -> int:
+    """The most recent year in which month/day is not after ``now``."""
+    probe = (month, day or 1)
+    return now.year if probe <= (now.month, now.day) else now.year - 1
+
+
+Handler = Callable[[re.Match[str], datetime], tuple[datetime, datetime] | None]
+RULES: list[tuple[re.Pattern[str], Handler]] = []
+
+
+def rule(pattern: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        RULES.append((re.compile(r"\b(?:(?:in|on|during|from|since|over)\s+)?(?:the\s+)?"
+                                 + pattern + r"\b", re.IGNORECASE), fn))
+        return fn
+    return register
+
+
+@rule(r"(?P<iso>\d{4}-\d{2}-\d{2})")
+def _iso(m: re.Match[str], now: datetime) -> tuple[datetime, datetime] | None:
+    try:
+        return _day(date.fromisoformat(m["iso"]), now)
+    except ValueError:
+        return None
+
+
+@rule(r"(?:the\s+)?day\s+before\s+yesterday" + _PART)
+def _day_before(m: re.Match[str], now: datetime) -> tuple[datetime, datetime]:
+    return _with_part(_day(now.date() - timedelta(days=2), now), m["part"])
+
+
+@rule(r"yesterday" + _PART)
+def _yesterday(m: re.Match[str], now: datetime) -> tuple[datetime, datetime]:
+    return _with_part(_day(now.date() - timedelta(days=1), now), m["part"])
+
+
+@rule(r"(?:today|this\s+(?P<part>morning|afternoon|evening)|tonight)")
+def _today(m: re.Match[str], now: datetime) -> tuple[datetime, datetime]:
+    part = m["part"] or ("night" if "tonight" in m[0].lower() else None)
+    return _with_part(_day(now.date(), now), part)
+
+
+@rule(r"(?:(?:last|past)\s+)" + _NUM + r"\s+(?P<unit>day|week|month|hour)s?")
+def _past_n(m: re.Match[str], now: datetime) -> tuple[datetime, datetime]:
+    n = _num(m["num"])
+    delta = {"hour": timedelta(hours=n), "day": timedelta(days=n), "week": timedelta(weeks=n),
+             "month": timedelta(days=30 * n)}[m["unit"].lower()]
+    return now - delta, now
+
+
+@rule(_NUM + r"\s+(?P<unit>day|week|month|year)s?\s+ago")
+def _ago(m: re.Match[str], now: datetime) -> tuple[datetime, datetime]:
+    n, unit = _num(m["num"]), m["unit"].lower()
+    if unit == "day":
+        return _day(now.date() - timedelta(days=n), now)
+    if unit == "week":
+        return _week(now.date() - timedelta(weeks=n), now)
+    if unit == "month":
+        index = now.year * 12 + now.month - 1 - n
+        return _month(index // 12, index % 12 + 1, now)
+    return _year(now.year - n, now)
+
+
+@rule(r"(?P<which>last|this|next)\s+(?P<unit>week|weekend|month|year)")
+def _relative_unit(m: re.Match[str], now: datetime) -> tuple[datetime, datetime]:
+    step = {"last": -1, "this": 0, "next": 1}[m["which"].lower()]
+    unit = m["unit"].lower()
+    if unit in ("week", "weekend"):
+        start, end = _week(now.date() + timedelta(weeks=step), now)
+        return (start + timedelta(days=5), end) if unit == "weekend" else (start, end)
+    if unit == "month":
+        index = now.year * 12 + now.month - 1 + step
+        return _month(index // 12, index % 12 + 1, now)
+    return _year(now.year + step, now)
+
+
+@rule(r"(?P<which>last|this|past)?\s*" + _WEEKDAY + _PART)
+def _weekday(m: re.Match[str], now: datetime) -> tuple[datetime, datetime]:
+    target = WEEKDAYS[m["weekday"].lower()]
+    back = (now.weekday() - target) % 7
+    if (m["which"] or "").lower() in ("last", "past") and back == 0:
+        back = 7
+    return _with_part(_day(now.date() - timedelta(days=back), now), m["part"])
+
+
+@rule(_DAY + r"(?:\s+of)?\s+" + _MONTH + r"(?:,?\s+" + _YEAR + r")?")
+def _day_month(m: re.Match[str], now: datetime) -> tuple[datetime, datetime] | None:
+    return _calendar_day(m, now)
+
+
+@rule(_MONTH + r"\s+" + _DAY + r"(?:,?\s+" + _YEAR + r")?")
+def _month_day(m: re.Match[str], now: datetime) -> tuple[datetime, datetime] | None:
+    return _calendar_day(m, now)
+
+
+def _calendar_day(m: re.Match[str], now: datetime) -> tuple[datetime, datetime] | None:
+    month, day = MONTHS[m["month"].lower()], int(m["day"])
+    year = int(m["year"]) if m["year"] else _latest_year(month, day, now)
+    try:
+        return _day(date(year, month, day), now)
+    except ValueError:
+        return None
+
+
+@rule(_MONTH + r"(?:,?\s+(?:of\s+)?" + _YEAR + r")?")
+def _month_year(m: re.Match[str], now: datetime) -> tuple[datetime, datetime] | None:
+    month = MONTHS[m["month"].lower()]
+    # A bare month name is often a verb or a name ("may", "April"): require "in" or a year.
+    if not m["year"] and not re.match(r"(?:in|during|since|from)\s", m[0], re.IGNORECASE):
+        return None
+    year = int(m["year"]) if m["year"] else _latest_year(month, None, now)
+    return _month(year, month, now)
+
+
+@rule(r"(?:in|during)\s+" + _YEAR)
+def _in_year(m: re.Match[str], now: datetime) -> tuple[datetime, datetime]:
+    return _year(int(m["year"]), now)
+
+
+def parse_time_expression(query: str, now: datetime | None = None) -> TimeRange | None:
+    """The first time expression in ``query`` as a range, or ``None`` if there is none."""
+    ref = _local(now)
+    best: tuple[int, re.Match[str], tuple[datetime, datetime]] | None = None
+    for pattern, handler in RULES:
+        for match in pattern.finditer(query):
+            rng = handler(match, ref)
+            if rng is None:
+                continue
+            if best is None or match.start() < best[0]:
+                best = (match.start(), match, rng)
+            break
+    if best is None:
+        return None
+    _, match, (since, until) = best
+    rest = re.sub(r"\s{2,}", " ", (query[: match.start()] + " " + query[match.end():])).strip()
+    return TimeRange(since, until, match[0].strip(), rest)
+
+
+def parse_when(value: str, now: datetime | None = None, *, end: bool = False) -> datetime:
+    """A ``--since``/``--until`` value: ISO date or time, or a time expression."""
+    ref = _local(now)
+    try:
+        parsed = datetime.fromisoformat(value)
+        if len(value) <= 10 and end:
+            parsed += timedelta(days=1)
+        return parsed if parsed.tzinfo else parsed.astimezone()
+    except ValueError:
+        pass
+    rng = parse_time_expression(value, ref)
+    if rng is None:
+        raise ValueError(f"not a date or time expression: {value!r}")
+    return rng.until if end else rng.since

@@ -1,0 +1,192 @@
+"""The vector index: a Chroma collection derived from the store, holding no text.
+
+Chroma keeps ids (``kind:rowid:chunk``), embeddings and three metadata fields (kind, time, app) and
+nothing else, so the text of a memory lives only in SQLite. The index is rebuildable: ``sync``
+embeds rows the store has not marked as embedded, and ``repair`` compares counts and, on drift,
+the id sets, removing vectors whose rows are gone and re-embedding rows whose vectors are missing.
+Telemetry is switched off before Chroma is imported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from memlane.memory.records import KINDS, Document
+from memlane.memory.store import Store
+
+log = logging.getLogger(__name__)
+
+COLLECTION = "memlane"
+Progress = Callable[[int], None]
+
+
+class Embedder(Protocol):
+    """What the index needs from an embedding model."""
+
+    name: str
+    dimensions: int
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...
+
+
+@dataclass(frozen=True)
+class RepairReport:
+    removed: int
+    embedded: int
+
+
+def _chroma_client(path: Path) -> Any:
+    os.environ["ANONYMIZED_TELEMETRY"] = "False"
+    import chromadb
+    from chromadb.config import Settings
+
+    return chromadb.PersistentClient(
+        path=str(path),
+        settings=Settings(anonymized_telemetry=False, allow_reset=True),
+    )
+
+
+class VectorIndex:
+    """Nearest-neighbour search over embeddings of store records."""
+
+    def __init__(self, path: Path, store: Store, embedder: Embedder) -> None:
+        self.path = path
+        self.store = store
+        self.embedder = embedder
+        self._client = _chroma_client(path)
+        self._collection = self._client.get_or_create_collection(
+            COLLECTION,
+            embedding_function=None,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={"embedder": embedder.name},
+        )
+
+    def count(self) -> int:
+        return int(self._collection.count())
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def add_documents(self, docs: Sequence[Document]) -> None:
+        ids: list[str] = []
+        texts: list[str] = []
+        metas: list[dict[str, Any]] = []
+        for doc in docs:
+            for chunk_id, chunk in zip(doc.chunk_ids(), doc.chunks, strict=True):
+                ids.append(chunk_id)
+                texts.append(chunk)
+                metas.append({"kind": doc.kind, "time": float(doc.time), "app": doc.app})
+        if ids:
+            vectors = self.embedder.embed(texts)
+            self._collection.upsert(ids=ids, embeddings=vectors, metadatas=metas)
+
+    def sync(self, progress: Progress | None = None, batch: int = 256) -> int:
+        """Embed every record the store has not marked as embedded; return how many."""
+        done = 0
+        for kind in KINDS:
+            while ids := self.store.unembedded(kind, batch):
+                docs = self.store.documents(kind, ids)
+                self.add_documents(docs)
+                written = {d.rowid: len(d.chunks) for d in docs}
+                # Rows that vanished meanwhile or have no text get 0 so they are not retried.
+                self.store.mark_embedded(kind, [(i, written.get(i, 0)) for i in ids])
+                done += len(ids)
+                if progress:
+                    progress(len(ids))
+        return done
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for start in range(0, len(ids), 5000):
+            self._collection.delete(ids=list(ids[start : start + 5000]))
+
+    def all_ids(self) -> set[str]:
+        ids: set[str] = set()
+        offset, page = 0, 10000
+        while True:
+            got = self._collection.get(include=[], limit=page, offset=offset)["ids"]
+            ids.update(got)
+            if len(got) < page:
+                return ids
+            offset += page
+
+    def repair(self, progress: Progress | None = None) -> RepairReport:
+        """Make the index match the store: drop orphans, re-embed what is missing."""
+        removed = 0
+        if self.count() != self.store.expected_vector_total():
+            expected = set(self.store.expected_vector_ids())
+            present = self.all_ids()
+            orphans = sorted(present - expected)
+            if orphans:
+                log.warning("removing %d vectors whose records are gone", len(orphans))
+                self.delete(orphans)
+                removed = len(orphans)
+            missing = expected - present
+            if missing:
+                log.warning("%d vectors are missing; re-embedding their records", len(missing))
+                keys = {(i.split(":")[0], int(i.split(":")[1])) for i in missing}
+                self.store.mark_missing(keys)
+        embedded = self.sync(progress)
+        return RepairReport(removed, embedded)
+
+    def rebuild(self, progress: Progress | None = None) -> int:
+        """Drop the collection and embed everything again from the store."""
+        self._client.delete_collection(COLLECTION)
+        self._collection = self._client.get_or_create_collection(
+            COLLECTION,
+            embedding_function=None,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={"embedder": self.embedder.name},
+        )
+        self.store.clear_embedded()
+        return self.sync(progress)
+
+    # -- searching ---------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int,
+        kinds: Sequence[str] = KINDS,
+        since: float | None = None,
+        until: float | None = None,
+        app: str | None = None,
+    ) -> list[tuple[str, int, float]]:
+        """``(kind, rowid, distance)`` best first; several chunks of a record count once."""
+        if self.count() == 0:
+            return []
+        clauses: list[dict[str, Any]] = []
+        if set(kinds) != set(KINDS):
+            clauses.append({"kind": {"$in": list(kinds)}})
+        if since is not None:
+            clauses.append({"time": {"$gte": float(since)}})
+        if until is not None:
+            clauses.append({"time": {"$lt": float(until)}})
+        if app:
+            clauses.append({"app": app})
+        where: dict[str, Any] | None = None
+        if len(clauses) == 1:
+            where = clauses[0]
+        elif clauses:
+            where = {"$and": clauses}
+        vector = self.embedder.embed([query])
+        result = self._collection.query(
+            query_embeddings=vector,
+            n_results=min(limit * 2, self.count()),
+            where=where,
+            include=["distances"],
+        )
+        seen: dict[tuple[str, int], float] = {}
+        for chunk_id, dist in zip(result["ids"][0], result["distances"][0], strict=True):
+            kind, rowid, _ = chunk_id.split(":")
+            key = (kind, int(rowid))
+            if key not in seen:
+                seen[key] = float(dist)
+        return [(k, r, d) for (k, r), d in list(seen.items())[:limit]]

@@ -1,0 +1,1 @@
+"""Local models: the embedder (and, later, the LLM runtime and prompts). Nothing here talks to a network."""

@@ -1,0 +1,1 @@
+"""Desktop UI (PySide6). The only package allowed to import Qt."""
