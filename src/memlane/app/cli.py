@@ -168,7 +168,10 @@ def import_chat(ctx: click.Context, paths: tuple[Path, ...], fmt: str) -> None:
 
 @cli.command("ingest-image")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--at", "at", help="Time of the screenshot (ISO 8601); default: from the file name, else its mtime.")
+@click.option(
+    "--at", "at",
+    help="Time of the screenshot (ISO 8601); default: from the file name, else its mtime.",
+)
 @click.option("--app", default="", help="Application shown in the screenshot.")
 @click.option("--title", default="", help="Window title (default: the file name).")
 @click.pass_context

@@ -43,17 +43,24 @@ class ChatImportReport:
 
 
 class Engine:
-    def __init__(self, paths: Paths, settings: Settings | None = None) -> None:
+    def __init__(
+        self, paths: Paths, settings: Settings | None = None,
+        embedder: OnnxEmbedder | None = None,
+    ) -> None:
         paths.ensure()
         self.paths = paths
         self.settings = settings or load_settings(paths.settings)
         self._repaired: RepairReport | None = None
+        if embedder is not None:  # share one loaded model (tests, the GUI's workers)
+            self.__dict__["embedder"] = embedder
 
     @classmethod
     def open(cls, home: Path) -> Engine:
         return cls(Paths(home))
 
     def close(self) -> None:
+        if "index" in self.__dict__:
+            self.index.close()
         if "store" in self.__dict__:
             self.store.close()
 

@@ -59,7 +59,7 @@ def installed_languages() -> tuple[str, ...]:
 
     try:
         return tuple(sorted(pytesseract.get_languages(config="")))
-    except Exception:  # noqa: BLE001 - binary missing or broken; reported by is_available
+    except Exception:
         return ()
 
 

@@ -165,7 +165,9 @@ def _chatgpt(data: Any, path: Path) -> list[ConversationIn]:
         if not isinstance(conv, dict) or not isinstance(conv.get("mapping"), dict):
             raise _fail(path, f"conversation {n}: no 'mapping' object")
         mapping: dict[str, Any] = conv["mapping"]
-        conv_id = str(conv.get("conversation_id") or conv.get("id") or _digest(conv.get("title"), n))
+        conv_id = str(
+            conv.get("conversation_id") or conv.get("id") or _digest(conv.get("title"), n)
+        )
         created = conv.get("create_time")
         created_ts = float(created) if isinstance(created, int | float) else 0.0
         node_ids: Iterable[str]
@@ -196,7 +198,8 @@ def _chatgpt(data: Any, path: Path) -> list[ConversationIn]:
                 continue
             stamp = msg.get("create_time")
             last = float(stamp) if isinstance(stamp, int | float) else last
-            speaker = str(author.get("name") or {"assistant": "ChatGPT", "user": "You"}.get(role, role))
+            default = {"assistant": "ChatGPT", "user": "You"}.get(role, role)
+            speaker = str(author.get("name") or default)
             messages.append(MessageIn(str(msg.get("id") or node_id), speaker, text, last, role))
         messages.sort(key=lambda m: m.time)
         title = str(conv.get("title") or "ChatGPT conversation")

@@ -1,9 +1,10 @@
 """The database schema as named, ordered migrations recorded in the ``_migrations`` table.
 
-Each migration is a function ``mNNN_name()`` returning its SQL, registered in :data:`MIGRATIONS` in order. On open,
-the store applies every migration whose name is not yet recorded, each inside its own transaction,
-so an old database is brought forward step by step and a crash mid-migration leaves it at the last
-complete step. Never edit a released migration: add a new one.
+Each migration is a function ``mNNN_name()`` returning its SQL, registered in
+:data:`MIGRATIONS` in order. On open, the store applies every migration whose name is not yet
+recorded, each inside its own transaction, so an old database is brought forward step by step
+and a crash mid-migration leaves it at the last complete step. Never edit a released migration:
+add a new one.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def m001_frames_and_conversations() -> str:
         );
         CREATE INDEX frames_time ON frames(time);
         CREATE INDEX frames_app ON frames(app, time);
-        CREATE UNIQUE INDEX frames_content ON frames(content_sha256) WHERE content_sha256 IS NOT NULL;
+        CREATE UNIQUE INDEX frames_content ON frames(content_sha256)
+            WHERE content_sha256 IS NOT NULL;
         CREATE INDEX frames_vec ON frames(id) WHERE vec IS NULL;
 
         CREATE TABLE ocr_blocks (
@@ -203,7 +205,8 @@ def apply_migrations(db: sqlite_utils.Database, *, upto: str | None = None) -> l
     for name, fn in MIGRATIONS:
         if name not in done:
             # One explicit transaction per step: the schema change and its record land together.
-            script = f"BEGIN;\n{fn()};\nINSERT INTO _migrations VALUES ('{name}', {time.time()!r});\nCOMMIT;"
+            record = f"INSERT INTO _migrations VALUES ('{name}', {time.time()!r})"
+            script = f"BEGIN;\n{fn()};\n{record};\nCOMMIT;"
             try:
                 db.conn.executescript(script)
             except BaseException:

@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,10 +61,8 @@ class Store:
             apply_migrations(self.db)
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"cannot open the database {path}: {exc}") from exc
-        try:
+        with suppress(OSError):
             os.chmod(path, 0o600)
-        except OSError:
-            pass
 
     def close(self) -> None:
         self.db.conn.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,10 @@ class VectorIndex:
             configuration={"hnsw": {"space": "cosine"}},
             metadata={"embedder": embedder.name},
         )
+
+    def close(self) -> None:
+        """Release Chroma's cached system for this folder (it is re-opened on next use)."""
+        self._client.clear_system_cache()
 
     def count(self) -> int:
         return int(self._collection.count())
@@ -136,8 +141,10 @@ class VectorIndex:
         return RepairReport(removed, embedded)
 
     def rebuild(self, progress: Progress | None = None) -> int:
-        """Drop the collection and embed everything again from the store."""
-        self._client.delete_collection(COLLECTION)
+        """Delete the index folder and embed everything again from the store."""
+        self.close()
+        shutil.rmtree(self.path, ignore_errors=True)
+        self._client = _chroma_client(self.path)
         self._collection = self._client.get_or_create_collection(
             COLLECTION,
             embedding_function=None,

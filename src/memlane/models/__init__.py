@@ -1,1 +1,1 @@
-"""Local models: the embedder (and, later, the LLM runtime and prompts). Nothing here talks to a network."""
+"""Local models: the sentence embedder (later the LLM runtime and prompts), never networked."""

@@ -1,0 +1,81 @@
+"""Shared fixtures: real SQLite, real Chroma and the real embedder in temporary folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from PIL import Image, ImageDraw, ImageFont
+
+from memlane.app.cli import cli
+from memlane.app.engine import Engine
+from memlane.app.paths import Paths
+from memlane.models.embedder import OnnxEmbedder
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+LOCOMO = SHARED_DATA / "locomo" / "locomo_dev5.json"
+SCREENS = SHARED_DATA / "screens" / "screenagent_dev"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> OnnxEmbedder:
+    return OnnxEmbedder()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def engine(home: Path, embedder: OnnxEmbedder) -> Iterator[Engine]:
+    with Engine(Paths(home), embedder=embedder) as eng:
+        yield eng
+
+
+class Cli:
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, ok: bool = True) -> Result:
+        result = self.runner.invoke(cli, ["--home", str(self.home), *args], catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    def json(self, *args: str) -> object:
+        return json.loads(self(*args, "--json").stdout)
+
+
+@pytest.fixture
+def run(home: Path) -> Cli:
+    return Cli(home)
+
+
+def render_text(lines: list[str], size: tuple[int, int] = (1000, 400), font_size: int = 32) -> Image.Image:
+    """A white screenshot-like image with dark text, for real OCR."""
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=font_size)
+    y = 20
+    for line in lines:
+        draw.text((24, y), line, fill=(20, 20, 20), font=font)
+        y += int(font_size * 1.6)
+    return image
+
+
+def memlane_subprocess_env(home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["MEMLANE_HOME"] = str(home)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+PYTHON = sys.executable

@@ -1,0 +1,46 @@
+"""The README documents every command; --help works; nothing opens a network connection."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from memlane.app.cli import cli
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def _commands() -> list[str]:
+    return sorted(cli.commands)  # type: ignore[attr-defined]
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    head = "\n".join(README.splitlines()[:15])
+    assert "make run" in head and "make test" in head
+
+
+@pytest.mark.parametrize("name", _commands())
+def test_every_command_has_help_and_is_documented(name: str) -> None:
+    result = CliRunner().invoke(cli, [name, "--help"])
+    assert result.exit_code == 0 and "Usage:" in result.output
+    assert f"memlane {name}" in README, f"README does not document 'memlane {name}'"
+    command = cli.commands[name]  # type: ignore[attr-defined]
+    for param in command.params:
+        for opt in param.opts:
+            if opt.startswith("--") and opt != "--help":
+                assert opt in README, f"README does not mention {name} {opt}"
+
+
+def test_sockets_are_blocked_in_tests() -> None:
+    from pytest_socket import SocketBlockedError
+
+    with pytest.raises(SocketBlockedError):
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+
+
+def test_chroma_telemetry_is_off(engine) -> None:  # type: ignore[no-untyped-def]
+    settings = engine.index._client.get_settings()
+    assert settings.anonymized_telemetry is False

@@ -1,0 +1,86 @@
+"""Hybrid search: keyword and semantic matches, filters by time/app/kind, sources, batch mode."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from memlane.memory.retrieval import fts_query, snippet
+
+ROWS = [
+    ("2024-05-06T09:00:00", "me", "Booked a table at the Ethiopian restaurant for Friday", "food"),
+    ("2024-05-07T18:30:00", "me", "The injera at that place was fantastic", "food"),
+    ("2024-05-20T08:00:00", "Sam", "Bring the hiking boots for the Dolomites trip", "trip"),
+    ("2024-06-02T12:00:00", "Sam", "The cable car to Seceda closes at five", "trip"),
+    ("2024-06-03T12:00:00", "Lee", "Quarterly tax return is due next week", "admin"),
+]
+
+
+@pytest.fixture
+def memory(run, tmp_path: Path):  # type: ignore[no-untyped-def]
+    path = tmp_path / "chat.jsonl"
+    path.write_text(
+        "\n".join(
+            json.dumps({"time": t, "speaker": s, "text": x, "conversation": c}) for t, s, x, c in ROWS
+        )
+    )
+    run("import-chat", str(path))
+    return run
+
+
+def test_keyword_and_semantic_matches(memory) -> None:  # type: ignore[no-untyped-def]
+    hits = memory.json("search", "injera")
+    assert hits[0]["snippet"].startswith("me: The injera")
+    # no shared word: only the embedding can connect "mountain walking" to hiking boots
+    hits = memory.json("search", "mountain walking gear", "--limit", "2")
+    assert "hiking boots" in hits[0]["snippet"]
+    assert {"id", "kind", "time", "app", "title", "snippet", "score", "source"} == set(hits[0])
+    assert hits[0]["score"] >= hits[-1]["score"]
+
+
+def test_time_expression_and_explicit_range_filter(memory) -> None:  # type: ignore[no-untyped-def]
+    hits = memory.json("search", "what did we plan in May 2024", "--now", "2024-07-01T00:00:00")
+    assert hits and all(h["time"].startswith("2024-05") for h in hits)
+    hits = memory.json("search", "trip two days ago", "--now", "2024-06-04T10:00:00")
+    assert [h["snippet"] for h in hits] == ["Sam: The cable car to Seceda closes at five"]
+    hits = memory.json("search", "restaurant", "--since", "2024-05-07", "--until", "2024-05-31")
+    assert all("2024-05-07" <= h["time"][:10] <= "2024-05-31" for h in hits)
+    assert not any("Ethiopian" in h["snippet"] for h in hits)
+
+
+def test_app_and_kind_filters(memory) -> None:  # type: ignore[no-untyped-def]
+    hits = memory.json("search", "tax return", "--app", "jsonl")
+    assert hits and all(h["app"] == "jsonl" for h in hits)
+    assert memory.json("search", "tax return", "--app", "firefox") == []
+    assert memory.json("search", "tax return", "--kind", "frame") == []
+    assert memory.json("search", "tax return", "--kind", "message")[0]["kind"] == "message"
+
+
+def test_batch_prints_one_json_line_per_query(memory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    batch = tmp_path / "q.jsonl"
+    batch.write_text(
+        json.dumps({"query": "injera"}) + "\n"
+        + json.dumps({"query": "yesterday", "now": "2024-06-04T09:00:00"}) + "\n"
+    )
+    lines = memory("search", "--batch", str(batch)).stdout.strip().splitlines()
+    assert len(lines) == 2
+    first, second = (json.loads(x) for x in lines)
+    assert "injera" in first[0]["snippet"]
+    assert [h["time"][:10] for h in second] == ["2024-06-03"]
+
+
+def test_text_output_and_empty_result(memory) -> None:  # type: ignore[no-untyped-def]
+    out = memory("search", "Seceda").output
+    assert "cable car" in out and "message:" in out and "<- trip" in out
+    assert "No memories found." in memory("search", "zzzz", "--kind", "fact").output
+    assert memory("search", ok=False).exit_code == 2
+
+
+def test_fts_query_and_snippet_helpers() -> None:
+    assert fts_query('What is "the" best-rated pizza?') == '"best" OR "rated" OR "pizza"'
+    assert fts_query("the") == '"the"'
+    text = " ".join(f"w{i}" for i in range(100)) + " zebra " + " ".join("x" * 3 for _ in range(50))
+    piece = snippet(text, "zebra", width=10)
+    assert "zebra" in piece and piece.startswith("... ")

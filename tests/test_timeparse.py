@@ -1,0 +1,62 @@
+"""Time expressions become deterministic ranges relative to --now."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from memlane.memory.timeparse import parse_time_expression, parse_when
+
+NOW = datetime.fromisoformat("2026-11-22T15:30:00+01:00")  # a Sunday
+
+
+@pytest.mark.parametrize(
+    ("query", "since", "until", "rest"),
+    [
+        ("what did I do yesterday", "2026-11-21T00:00", "2026-11-22T00:00", "what did I do"),
+        ("cheapest flight I looked at last Tuesday?", "2026-11-17T00:00", "2026-11-18T00:00",
+         "cheapest flight I looked at ?"),
+        ("what happened in May 2023", "2023-05-01T00:00", "2023-06-01T00:00", "what happened"),
+        ("notes on 8 May", "2026-05-08T00:00", "2026-05-09T00:00", "notes"),
+        ("the email two days ago", "2026-11-20T00:00", "2026-11-21T00:00", "the email"),
+        ("bugs last week", "2026-11-09T00:00", "2026-11-16T00:00", "bugs"),
+        ("3 weeks ago", "2026-10-26T00:00", "2026-11-02T00:00", ""),
+        ("on 8th of May, 2023", "2023-05-08T00:00", "2023-05-09T00:00", ""),
+        ("May 8th 2023", "2023-05-08T00:00", "2023-05-09T00:00", ""),
+        ("this morning", "2026-11-22T05:00", "2026-11-22T12:00", ""),
+        ("last weekend", "2026-11-14T00:00", "2026-11-16T00:00", ""),
+        ("in 2023", "2023-01-01T00:00", "2024-01-01T00:00", ""),
+        ("past 3 days", "2026-11-19T15:30", "2026-11-22T15:30", ""),
+        ("on 2023-05-08", "2023-05-08T00:00", "2023-05-09T00:00", ""),
+        ("a month ago", "2026-10-01T00:00", "2026-11-01T00:00", ""),
+        ("last month", "2026-10-01T00:00", "2026-11-01T00:00", ""),
+        ("in December", "2025-12-01T00:00", "2026-01-01T00:00", ""),
+        ("the day before yesterday evening", "2026-11-20T18:00", "2026-11-21T00:00", ""),
+        ("last Sunday", "2026-11-15T00:00", "2026-11-16T00:00", ""),
+    ],
+)
+def test_expressions(query: str, since: str, until: str, rest: str) -> None:
+    rng = parse_time_expression(query, NOW)
+    assert rng is not None
+    assert rng.since.isoformat()[:16] == since
+    assert rng.until.isoformat()[:16] == until
+    assert rng.rest == rest
+    assert rng.since.utcoffset() == NOW.utcoffset()
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["may I ask something", "What did April say?", "I sat on the sun deck",
+     "Did Caroline go to the LGBTQ support group?", "when did we wed"],
+)
+def test_no_false_positives(query: str) -> None:
+    assert parse_time_expression(query, NOW) is None
+
+
+def test_parse_when_accepts_iso_and_expressions() -> None:
+    assert parse_when("2023-05-08", NOW).isoformat()[:10] == "2023-05-08"
+    assert parse_when("2023-05-08", NOW, end=True).isoformat()[:10] == "2023-05-09"
+    assert parse_when("yesterday", NOW, end=True).isoformat()[:10] == "2026-11-22"
+    with pytest.raises(ValueError):
+        parse_when("whenever", NOW)
