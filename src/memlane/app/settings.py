@@ -33,8 +33,9 @@ languages = "auto"
 [search]
 # Number of results returned when no --limit is given.
 limit = 10
-# Reciprocal-rank-fusion constant: larger values flatten the weight of top ranks.
-rrf_k = 60
+# Reciprocal-rank-fusion constant: larger values flatten the weight of top ranks
+# (10 was best of 5-100 on LoCoMo evidence recall, see benchmarks/locomo_retrieval.py).
+rrf_k = 10
 # Weight of keyword (FTS5 BM25) and semantic (vector) rankings in the fusion.
 keyword_weight = 1.0
 vector_weight = 1.0
@@ -67,7 +68,7 @@ class OcrSettings:
 @dataclass
 class SearchSettings:
     limit: int = 10
-    rrf_k: int = 60
+    rrf_k: int = 10
     keyword_weight: float = 1.0
     vector_weight: float = 1.0
     recency_weight: float = 0.0
