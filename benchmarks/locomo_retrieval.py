@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from _common import SHARED_DATA, table, write_result
-
 from memlane.app.engine import Engine
 from memlane.app.paths import Paths
 from memlane.memory.retrieval import STOPWORDS

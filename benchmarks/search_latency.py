@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import percentile, table, write_result
 
+from _common import percentile, table, write_result
 from memlane.app.engine import Engine
 from memlane.app.paths import Paths
 from memlane.memory.records import ConversationIn, MessageIn

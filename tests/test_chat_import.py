@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from samples import CHATGPT, JSONL_ROWS, write_samples
 
 from memlane.app.errors import InputError
 from memlane.memory.chat_import import parse_chat_file
+from samples import CHATGPT, JSONL_ROWS, write_samples
 
 
 def test_formats_are_detected_and_parsed(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import SCREENS, render_text
 
+from conftest import SCREENS, render_text
 from memlane.app.ingest import time_from_name
 
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import PYTHON, memlane_subprocess_env
 
 N = 2500

@@ -5,10 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from samples import write_samples
-
 from memlane.app.engine import Engine
 from memlane.app.paths import Paths
+from samples import write_samples
 
 
 def _chroma_bytes(home: Path) -> bytes:
