@@ -226,13 +226,12 @@ class Store:
                 chunks = [f"{head}\n{c}".strip() for c in chunks]
                 docs.append(Document(kind, rowid, tuple(c for c in chunks if c), t, app))
         elif kind == "episode":
-            for rowid, titles, phrases, summary, start in self.db.execute(
-                "SELECT id, titles, key_phrases, summary, start FROM episodes"
+            for rowid, apps, titles, phrases, summary, start in self.db.execute(
+                "SELECT id, apps, titles, key_phrases, summary, start FROM episodes"
                 f" WHERE id IN ({marks})",
                 list(ids),
             ).fetchall():
-                apps = self.db.execute("SELECT apps FROM episodes WHERE id = ?", [rowid]).fetchone()
-                app = (json.loads(apps[0]) or [""])[0]
+                app = (json.loads(apps) or [""])[0]
                 docs.append(Document(kind, rowid, (f"{summary}\n{phrases}\n{titles}",), start, app))
         elif kind == "fact":
             for rowid, text, t in self.db.execute(
