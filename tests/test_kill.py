@@ -47,8 +47,11 @@ def test_kill_during_import_then_rerun(tmp_path: Path, when: str) -> None:
     if when == "after-commit":
         # wait until the messages are committed and embedding has started, then kill
         while time.time() < deadline:
-            if db.exists() and _count(db, "SELECT count(*) FROM messages") == N:
-                break
+            try:
+                if db.exists() and _count(db, "SELECT count(*) FROM messages") == N:
+                    break
+            except sqlite3.OperationalError:  # schema not created yet
+                pass
             time.sleep(0.05)
         time.sleep(1.0)
     else:

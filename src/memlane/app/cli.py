@@ -133,6 +133,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
     )
     emb = info["embedder"]
     click.echo(f"Embedder:      {emb['name']} ({'ready' if emb['available'] else 'missing'})")
+    model = info["model"]
+    ready = "ready" if model["available"] else "missing"
+    click.echo(f"Local model:   {model['setting']} ({ready})")
 
 
 @cli.command("import-chat")

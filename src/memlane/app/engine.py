@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from memlane.app.errors import ModelError
 from memlane.app.ingest import IngestReport, expand, ingest_images
 from memlane.app.paths import Paths
 from memlane.app.settings import Settings, load_settings
@@ -28,6 +29,7 @@ from memlane.memory.retrieval import Retriever, SearchResult
 from memlane.memory.store import ImportResult, Store
 from memlane.memory.vectors import RepairReport, VectorIndex
 from memlane.models.embedder import OnnxEmbedder
+from memlane.models.registry import DEFAULT_NAME, default_parts
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int], None]
@@ -172,8 +174,22 @@ class Engine:
                 "name": self.embedder.name,
                 "available": self.embedder.is_available(),
             },
+            "model": self._model_status(),
             "migrations": self.store.applied_migrations(),
         }
+
+    def _model_status(self) -> dict[str, Any]:
+        """Whether the LLM can be loaded, without hashing half a gigabyte on every status."""
+        setting = self.settings.model.path
+        if setting != "default":
+            return {"setting": setting, "available": Path(setting).expanduser().is_file()}
+        try:
+            default_parts()
+            parts = True
+        except ModelError:
+            parts = False
+        assembled = self.paths.models / DEFAULT_NAME
+        return {"setting": "default", "available": parts, "assembled": assembled.is_file()}
 
 
 def _size(path: Path) -> int:

@@ -44,6 +44,14 @@ recency_weight = 0.0
 # Half-life in days of the recency term.
 recency_half_life_days = 30.0
 
+[model]
+# "default" is the embedded Qwen2.5-Coder-0.5B-Instruct Q4, or a path to any GGUF file.
+path = "default"
+# Context window in tokens, CPU threads (0 = all cores) and layers offloaded to a GPU.
+context_size = 4096
+threads = 0
+gpu_layers = 0
+
 [embedder]
 # "default" is the packaged all-MiniLM-L6-v2 int8 ONNX model, or a path to another ONNX file.
 model = "default"
@@ -76,6 +84,14 @@ class SearchSettings:
 
 
 @dataclass
+class ModelSettings:
+    path: str = "default"
+    context_size: int = 4096
+    threads: int = 0
+    gpu_layers: int = 0
+
+
+@dataclass
 class EmbedderSettings:
     model: str = "default"
     batch_size: int = 32
@@ -87,6 +103,7 @@ class Settings:
     capture: CaptureSettings = field(default_factory=CaptureSettings)
     ocr: OcrSettings = field(default_factory=OcrSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
 
 
