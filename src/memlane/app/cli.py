@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -23,7 +23,7 @@ from memlane.app.errors import MemlaneError
 from memlane.app.paths import Paths, resolve_home
 from memlane.memory.records import KINDS, iso
 
-if False:  # pragma: no cover - typing only, keeps start-up light
+if TYPE_CHECKING:  # typing only: importing the engine loads heavy parts lazily
     from memlane.app.engine import Engine
 
 

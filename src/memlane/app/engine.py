@@ -24,6 +24,7 @@ from memlane.app.settings import Settings, load_settings
 from memlane.capture.ocr import TesseractOcr, installed_languages
 from memlane.memory.chat_import import parse_chat_file
 from memlane.memory.frames import FrameFiles
+from memlane.memory.jobs import JobQueue
 from memlane.memory.records import KINDS
 from memlane.memory.retrieval import Retriever, SearchResult
 from memlane.memory.store import ImportResult, Store
@@ -151,7 +152,7 @@ class Engine:
         counts = self.store.counts()
         last_frame = self.store.last_time("frame")
         last_message = self.store.last_time("message")
-        jobs = dict(self.store.sql("SELECT state, count(*) FROM jobs GROUP BY state"))
+        jobs = JobQueue(self.store).counts()
         return {
             "home": str(self.paths.home),
             "counts": counts,
