@@ -84,3 +84,24 @@ def test_fts_query_and_snippet_helpers() -> None:
     text = " ".join(f"w{i}" for i in range(100)) + " zebra " + " ".join("x" * 3 for _ in range(50))
     piece = snippet(text, "zebra", width=10)
     assert "zebra" in piece and piece.startswith("... ")
+
+
+def test_time_filter_is_exact_when_rows_arrive_out_of_time_order(engine) -> None:  # type: ignore[no-untyped-def]
+    # An old export imported after newer chats: rowids no longer follow time, and the FTS
+    # rowid span used to narrow the scan must still not hide or admit anything wrongly.
+    from memlane.memory.records import ConversationIn, MessageIn
+
+    new = tuple(MessageIn(str(i), "me", f"kayak trip plan {i}", 1_700_000_000.0 + i * 60)
+                for i in range(20))
+    old = tuple(MessageIn(str(i), "me", f"kayak rental receipt {i}", 1_500_000_000.0 + i * 60)
+                for i in range(20))
+    middle = (MessageIn("m", "me", "kayak paddle broke", 1_600_000_000.0),)
+    engine.store.import_conversations([ConversationIn("jsonl", "new", "new", 0, new)])
+    engine.store.import_conversations([ConversationIn("jsonl", "old", "old", 0, old + middle)])
+    kw = engine.retriever.keyword("kayak", limit=100, since=1_500_000_000.0,
+                                  until=1_500_000_000.0 + 10 * 60)
+    texts = {h.snippet for h in engine.store.hits([(k, r) for k, r, _ in kw]).values()}
+    assert texts == {f"me: kayak rental receipt {i}" for i in range(10)}
+    kw = engine.retriever.keyword("kayak", limit=100, since=1_550_000_000.0,
+                                  until=1_650_000_000.0)
+    assert len(kw) == 1

@@ -5,8 +5,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from memlane.app.engine import Engine
 from memlane.app.paths import Paths
+from memlane.memory.records import ConversationIn, MessageIn
 from samples import write_samples
 
 
@@ -82,3 +86,65 @@ def test_reindex_rebuilds_from_sqlite(run, tmp_path: Path) -> None:  # type: ign
     out = run("reindex").output
     assert "Re-embedded 6 record(s); the index holds 6 vector(s)." in out
     assert run.json("search", "dog that opens the fridge")[0]["id"] == before[0]["id"]
+
+
+def _exact(engine: Engine, query: str, since: float, until: float, limit: int) -> list[int]:
+    """Brute-force cosine ranking of the in-range messages, the reference for the index."""
+    rows = engine.store.sql(
+        "SELECT id, speaker || ': ' || text FROM messages WHERE time >= ? AND time < ?",
+        [since, until],
+    )
+    vecs = engine.embedder.embed([t for _, t in rows])
+    q = engine.embedder.embed([query])[0]
+    order = np.argsort(-(vecs @ q))
+    return [int(rows[i][0]) for i in order[:limit]]
+
+
+def test_filtered_vector_search_is_exact_on_every_path(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topics = ["flight to Lisbon", "dentist appointment", "guitar lesson", "tax refund",
+              "birthday gift for Sam", "server deploy failed", "sushi dinner", "marathon training"]
+    day = 86400.0
+    t0 = 1_700_000_000.0
+    msgs = tuple(
+        MessageIn(str(i), "me", f"{topics[i % len(topics)]} note {i}", t0 + i * day)
+        for i in range(600)
+    )
+    engine.store.import_conversations([ConversationIn("jsonl", "many", "many", t0, msgs)])
+    engine.index.sync()
+    since, until = t0 + 100 * day, t0 + 130 * day  # 30 of 600 records: too few in the top 400
+    expected = _exact(engine, "flying to Portugal", since, until, 5)
+    calls: list[dict[str, object]] = []
+    real = engine.index._nearest
+
+    def spy(*args: object, **kwargs: object) -> list[tuple[str, int, float]]:
+        calls.append(kwargs)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine.index, "_nearest", spy)
+    monkeypatch.setattr(engine.index, "MIN_FETCH", 40)  # as if the store were much larger
+    got = engine.index.search("flying to Portugal", limit=5, since=since, until=until)
+    assert [r for _, r, _ in got] == expected
+    assert "ids" in calls[-1]  # searched among the store's candidates
+    calls.clear()
+    monkeypatch.setattr(engine.index, "ID_CAP", 10)  # too many candidates -> Chroma's filter
+    got = engine.index.search("flying to Portugal", limit=5, since=since, until=until)
+    assert [r for _, r, _ in got] == expected and "where" in calls[-1]
+    # a broad filter is served from the over-fetched neighbours, without either
+    calls.clear()
+    monkeypatch.setattr(engine.index, "MIN_FETCH", 400)
+    wide = engine.index.search("flying to Portugal", limit=5, since=t0, until=t0 + 500 * day)
+    assert [r for _, r, _ in wide] == _exact(engine, "flying to Portugal", t0, t0 + 500 * day, 5)
+    assert len(calls) == 1 and "ids" not in calls[0] and "where" not in calls[0]
+
+
+def test_candidate_search_survives_a_missing_vector(engine: Engine) -> None:
+    t0 = 1_700_000_000.0
+    msgs = tuple(MessageIn(str(i), "me", f"entry number {i} about hiking", t0 + i * 3600.0)
+                 for i in range(500))
+    engine.store.import_conversations([ConversationIn("jsonl", "hikes", "hikes", t0, msgs)])
+    engine.index.sync()
+    engine.index.delete(["message:20:0"])  # drift that start-up has not repaired yet
+    got = engine.index.search("hiking", limit=5, since=t0, until=t0 + 30 * 3600.0)
+    assert got and all(1 <= r <= 30 and r != 20 for _, r, _ in got)

@@ -102,6 +102,10 @@ class Hit:
     snippet: str
     score: float
     source: dict[str, Any] = field(default_factory=dict)
+    role: str = ""  # for messages: user / assistant / ...
+    # How each half of hybrid search saw it: 0-based BM25 rank, cosine distance (None: not found).
+    keyword_rank: int | None = None
+    vector_distance: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {

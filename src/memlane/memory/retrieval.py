@@ -19,8 +19,8 @@ from datetime import datetime
 from typing import Any
 
 from memlane.app.settings import SearchSettings
-from memlane.memory.records import KINDS, Hit
-from memlane.memory.store import Store
+from memlane.memory.records import KIND_TABLES, KINDS, Hit
+from memlane.memory.store import Store, record_filter
 from memlane.memory.timeparse import TimeRange, parse_time_expression
 from memlane.memory.vectors import VectorIndex
 
@@ -100,7 +100,7 @@ class Retriever:
             return []
         found: list[tuple[str, int, float]] = []
         for kind in kinds:
-            sql, params = _keyword_sql(kind, match, since, until, app, limit)
+            sql, params = _keyword_sql(self.store, kind, match, since, until, app, limit)
             found.extend((kind, int(r[0]), float(r[1])) for r in self.store.sql(sql, params))
         found.sort(key=lambda x: x[2])
         return found[:limit]
@@ -143,6 +143,8 @@ class Retriever:
         fused = self._fuse(keyword, vector, now)
         top = sorted(fused.items(), key=lambda kv: -kv[1])[:limit]
         records = self.store.hits([key for key, _ in top])
+        keyword_rank = {(k, r): i for i, (k, r, _) in enumerate(keyword)}
+        vector_distance = {(k, r): d for k, r, d in vector}
         hits: list[Hit] = []
         for key, score in top:
             hit = records.get(key)
@@ -150,6 +152,8 @@ class Retriever:
                 continue
             hit.score = score
             hit.snippet = snippet(hit.snippet, query)
+            hit.keyword_rank = keyword_rank.get(key)
+            hit.vector_distance = vector_distance.get(key)
             hits.append(hit)
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
         return SearchResult(hits, query, rng, since, until, timings)
@@ -178,65 +182,39 @@ class Retriever:
 
 
 def _keyword_sql(
-    kind: str, match: str, since: float | None, until: float | None, app: str | None, limit: int
+    store: Store, kind: str, match: str, since: float | None, until: float | None,
+    app: str | None, limit: int,
 ) -> tuple[str, list[Any]]:
-    params: list[Any] = [match]
-    where: list[str] = []
+    """BM25-ranked ``(rowid, score)`` of one kind, filtered; ``"", []`` when nothing can match."""
+    source, where, params = record_filter(kind, since, until, app)
+    cond = "".join(f" AND {w}" for w in where)
+    timed = since is not None or until is not None
 
-    def between(column_from: str, column_to: str) -> None:
-        if since is not None:
-            where.append(f"{column_to} >= ?")
-            params.append(since)
-        if until is not None:
-            where.append(f"{column_from} < ?")
-            params.append(until)
+    def span(fts: str, of_blocks: bool = False) -> tuple[str, list[Any]]:
+        # Narrow the FTS5 scan to the rowids of records in the time range (exact filter follows).
+        got = store.id_span(kind, since, until, of_blocks=of_blocks) if timed else None
+        return ("", []) if got is None else (f" AND {fts}.rowid BETWEEN ? AND ?", list(got))
 
-    if kind == "message":
-        between("m.time", "m.time")
-        if app:
-            where.append("c.source = ?")
-            params.append(app)
+    if kind == "frame":
+        blocks, bparams = span("ocr_blocks_fts", of_blocks=True)
+        frames, fparams = span("frames_fts")
         sql = (
-            "SELECT m.id, bm25(messages_fts, 0.3, 1.0) AS s FROM messages_fts"
-            " JOIN messages m ON m.id = messages_fts.rowid"
-            " JOIN conversations c ON c.id = m.conversation_id WHERE messages_fts MATCH ?"
-        )
-    elif kind == "frame":
-        params.append(match)
-        between("f.time", "f.time")
-        if app:
-            where.append("f.app = ?")
-            params.append(app)
-        sql = (
-            "SELECT f.id, min(x.s) AS s FROM ("
+            "SELECT r.id, min(x.s) AS s FROM ("
             " SELECT b.frame_id AS fid, bm25(ocr_blocks_fts) AS s FROM ocr_blocks_fts"
             " JOIN ocr_blocks b ON b.id = ocr_blocks_fts.rowid WHERE ocr_blocks_fts MATCH ?"
-            " UNION ALL SELECT rowid, bm25(frames_fts) FROM frames_fts WHERE frames_fts MATCH ?"
-            ") x JOIN frames f ON f.id = x.fid WHERE 1"
+            f"{blocks} UNION ALL SELECT rowid, bm25(frames_fts) FROM frames_fts"
+            f" WHERE frames_fts MATCH ?{frames}"
+            f") x CROSS JOIN {source} WHERE r.id = x.fid{cond} GROUP BY r.id ORDER BY s LIMIT ?"
         )
-        tail = " GROUP BY f.id ORDER BY s LIMIT ?"
-        return sql + "".join(f" AND {w}" for w in where) + tail, [*params, limit]
-    elif kind == "episode":
-        between("e.start", "e.end")
-        if app:
-            where.append("e.apps LIKE ?")
-            params.append(f'%"{app}"%')
-        sql = (
-            "SELECT e.id, bm25(episodes_fts) AS s FROM episodes_fts"
-            " JOIN episodes e ON e.id = episodes_fts.rowid WHERE episodes_fts MATCH ?"
-        )
-    elif kind == "fact":
-        between("t.last_confirmed", "t.last_confirmed")
-        if app:
-            return "SELECT 1, 0 WHERE 0", []
-        sql = (
-            "SELECT t.id, bm25(facts_fts) AS s FROM facts_fts"
-            " JOIN facts t ON t.id = facts_fts.rowid WHERE facts_fts MATCH ?"
-            " AND t.status = 'current'"
-        )
-    else:
-        raise ValueError(f"unknown kind {kind!r}")
-    return sql + "".join(f" AND {w}" for w in where) + " ORDER BY s LIMIT ?", [*params, limit]
+        return sql, [match, *bparams, match, *fparams, *params, limit]
+    fts = f"{KIND_TABLES[kind]}_fts"
+    weights = ", 0.3, 1.0" if kind == "message" else ""  # speaker counts less than the text
+    rows, rparams = span(fts)
+    sql = (
+        f"SELECT r.id, bm25({fts}{weights}) AS s FROM {fts} CROSS JOIN {source}"
+        f" WHERE {fts} MATCH ? AND r.id = {fts}.rowid{rows}{cond} ORDER BY s LIMIT ?"
+    )
+    return sql, [match, *rparams, *params, limit]
 
 
 def _record_times(store: Store, keys: list[tuple[str, int]]) -> dict[tuple[str, int], float]:

@@ -42,6 +42,45 @@ class ImportResult:
     skipped: int
 
 
+def record_filter(
+    kind: str, since: float | None, until: float | None, app: str | None
+) -> tuple[str, list[str], list[Any]]:
+    """``FROM`` clause (records aliased ``r``), ``WHERE`` conditions and parameters for a filter.
+
+    The one definition of what "in this time range / from this app" means per kind, shared by the
+    keyword search, the vector search's post-filter and its candidate lists. Messages and frames
+    happen at ``time``; an episode overlaps the range; a fact counts when it was last confirmed.
+    """
+    where: list[str] = []
+    params: list[Any] = []
+    start, end = {
+        "message": ("r.time", "r.time"), "frame": ("r.time", "r.time"),
+        "episode": ("r.start", "r.end"), "fact": ("r.last_confirmed", "r.last_confirmed"),
+    }[kind]
+    if since is not None:
+        where.append(f"{end} >= ?")
+        params.append(since)
+    if until is not None:
+        where.append(f"{start} < ?")
+        params.append(until)
+    source = f"{KIND_TABLES[kind]} r"
+    if kind == "message" and app:
+        source += " JOIN conversations c ON c.id = r.conversation_id"
+        where.append("c.source = ?")
+        params.append(app)
+    elif kind == "frame" and app:
+        where.append("r.app = ?")
+        params.append(app)
+    elif kind == "episode" and app:
+        where.append("r.apps LIKE ?")
+        params.append(f'%"{app}"%')
+    elif kind == "fact":
+        where.append("r.status = 'current'")
+        if app:
+            where.append("0")
+    return source, where, params
+
+
 class Store:
     """One SQLite database file (plus its WAL) holding every record Memlane keeps."""
 
@@ -181,6 +220,59 @@ class Store:
                 for i in range(int(n)):
                     yield f"{kind}:{rowid}:{i}"
 
+    def keep_matching(
+        self, kind: str, rowids: Sequence[int], since: float | None, until: float | None,
+        app: str | None,
+    ) -> set[int]:
+        """Those of ``rowids`` that pass the filter."""
+        if not rowids:
+            return set()
+        source, where, params = record_filter(kind, since, until, app)
+        marks = ",".join("?" * len(rowids))
+        sql = f"SELECT r.id FROM {source} WHERE r.id IN ({marks})" + "".join(
+            f" AND {w}" for w in where
+        )
+        return {int(r[0]) for r in self.db.execute(sql, [*rowids, *params]).fetchall()}
+
+    def vector_ids_matching(
+        self, kinds: Sequence[str], since: float | None, until: float | None, app: str | None,
+        cap: int,
+    ) -> list[str] | None:
+        """Chunk ids of embedded records passing the filter, or None when there are over ``cap``."""
+        out: list[str] = []
+        for kind in kinds:
+            source, where, params = record_filter(kind, since, until, app)
+            sql = f"SELECT r.id, r.vec FROM {source} WHERE r.vec > 0" + "".join(
+                f" AND {w}" for w in where
+            ) + " LIMIT ?"
+            for rowid, n in self.db.execute(sql, [*params, cap + 1]).fetchall():
+                out.extend(f"{kind}:{rowid}:{i}" for i in range(int(n)))
+                if len(out) > cap:
+                    return None
+        return out
+
+    def id_span(
+        self, kind: str, since: float | None, until: float | None, *, of_blocks: bool = False
+    ) -> tuple[int, int] | None:
+        """Smallest and largest FTS rowid of records of ``kind`` in the time range.
+
+        Records mostly arrive in time order, so this span is usually narrow and lets FTS5 skip
+        most of its posting lists; the exact time filter is still applied on top. ``(1, 0)``
+        (an empty span) when nothing is in the range. With ``of_blocks``, the span of the frames'
+        OCR block ids instead of the frame ids.
+        """
+        source, where, params = record_filter(kind, since, until, None)
+        cond = "".join(f" AND {w}" for w in where)
+        if kind == "frame" and of_blocks:
+            sql = (f"SELECT min(b.id), max(b.id) FROM {source}"
+                   f" JOIN ocr_blocks b ON b.frame_id = r.id WHERE 1{cond}")
+        elif kind in ("message", "frame"):
+            sql = f"SELECT min(r.id), max(r.id) FROM {source} WHERE 1{cond}"
+        else:
+            return None
+        lo, hi = self.db.execute(sql, params).fetchone()
+        return (1, 0) if lo is None else (int(lo), int(hi))
+
     def mark_missing(self, keys: Iterable[tuple[str, int]]) -> None:
         """Flag records as needing their vectors written again."""
         by_kind: dict[str, list[int]] = {}
@@ -253,15 +345,16 @@ class Store:
             if kind == "message":
                 rows = self.db.execute(
                     "SELECT m.id, m.time, c.source, c.title, m.speaker, m.text, c.external_id,"
-                    " m.external_id FROM messages m JOIN conversations c"
+                    " m.external_id, m.role FROM messages m JOIN conversations c"
                     f" ON c.id = m.conversation_id WHERE m.id IN ({marks})",
                     ids,
                 ).fetchall()
-                for rowid, t, source, title, speaker, text, conv_ext, ext in rows:
+                for rowid, t, source, title, speaker, text, conv_ext, ext, role in rows:
                     snippet = f"{speaker}: {text}" if speaker else text
                     out[(kind, rowid)] = Hit(
                         record_id(kind, rowid), kind, t, source, title, snippet, 0.0,
                         {"type": "message", "conversation": conv_ext, "external_id": ext},
+                        role=role or "",
                     )
             elif kind == "frame":
                 rows = self.db.execute(

@@ -166,29 +166,60 @@ class VectorIndex:
         until: float | None = None,
         app: str | None = None,
     ) -> list[tuple[str, int, float]]:
-        """``(kind, rowid, distance)`` best first; several chunks of a record count once."""
-        if self.count() == 0:
+        """``(kind, rowid, distance)`` best first; several chunks of a record count once.
+
+        Chroma's metadata ``where`` filter costs far more than the search itself (tens of ms at
+        20k vectors, growing with the collection), so filters are applied here instead: kinds
+        from the id, time and app by the store. A filtered search first over-fetches unfiltered
+        neighbours and keeps those that pass; when too few do (a narrow filter), it searches
+        exactly among the chunk ids the store lists for the filter; only a filter that is both
+        broad and rare in the neighbourhood falls back to Chroma's ``where``.
+        """
+        total = self.count()
+        if total == 0:
             return []
-        clauses: list[dict[str, Any]] = []
-        if set(kinds) != set(KINDS):
-            clauses.append({"kind": {"$in": list(kinds)}})
-        if since is not None:
-            clauses.append({"time": {"$gte": float(since)}})
-        if until is not None:
-            clauses.append({"time": {"$lt": float(until)}})
-        if app:
-            clauses.append({"app": app})
-        where: dict[str, Any] | None = None
-        if len(clauses) == 1:
-            where = clauses[0]
-        elif clauses:
-            where = {"$and": clauses}
         vector = self.embedder.embed([query])
+        kinds = [k for k in KINDS if k in kinds]
+        filtered = since is not None or until is not None or bool(app)
+        if not filtered and len(kinds) == len(KINDS):
+            return self._nearest(vector, min(limit * 2, total), limit)
+        fetch = min(total, max(limit * 8, self.MIN_FETCH))
+        found = self._nearest(vector, fetch, fetch)
+        keep: list[tuple[str, int, float]] = []
+        for kind in kinds:
+            ids = [r for k, r, _ in found if k == kind]
+            ok = self.store.keep_matching(kind, ids, since, until, app) if filtered else set(ids)
+            keep.extend(hit for hit in found if hit[0] == kind and hit[1] in ok)
+        keep.sort(key=lambda hit: hit[2])
+        if len(keep) >= limit or fetch >= total:
+            return keep[:limit]
+        candidates = self.store.vector_ids_matching(kinds, since, until, app, cap=self.ID_CAP)
+        if candidates is not None:
+            if not candidates:
+                return []
+            try:
+                return self._nearest(vector, min(limit * 2, len(candidates)), limit,
+                                     ids=candidates)
+            except Exception as exc:  # Chroma refuses the whole list if one id is missing
+                log.warning("vector search among %d candidates failed (%s); the index has "
+                            "drifted, using a metadata filter", len(candidates), exc)
+        return self._nearest(vector, min(limit * 2, total), limit,
+                             where=_where(kinds, since, until, app))
+
+    # Unfiltered neighbours fetched for a filtered search before trying the store's candidates.
+    MIN_FETCH = 400
+    # Largest candidate list handed to Chroma as ``ids`` (above it, ``where`` is cheaper).
+    ID_CAP = 50_000
+
+    def _nearest(
+        self, vector: npt.NDArray[np.float32], n: int, limit: int, *,
+        ids: list[str] | None = None, where: dict[str, Any] | None = None,
+    ) -> list[tuple[str, int, float]]:
+        kwargs: dict[str, Any] = {"ids": ids} if ids is not None else {}
+        if where is not None:
+            kwargs["where"] = where
         result = self._collection.query(
-            query_embeddings=vector,
-            n_results=min(limit * 2, self.count()),
-            where=where,
-            include=["distances"],
+            query_embeddings=vector, n_results=n, include=["distances"], **kwargs
         )
         seen: dict[tuple[str, int], float] = {}
         for chunk_id, dist in zip(result["ids"][0], result["distances"][0], strict=True):
@@ -197,3 +228,20 @@ class VectorIndex:
             if key not in seen:
                 seen[key] = float(dist)
         return [(k, r, d) for (k, r), d in list(seen.items())[:limit]]
+
+
+def _where(
+    kinds: Sequence[str], since: float | None, until: float | None, app: str | None
+) -> dict[str, Any] | None:
+    clauses: list[dict[str, Any]] = []
+    if set(kinds) != set(KINDS):
+        clauses.append({"kind": {"$in": list(kinds)}})
+    if since is not None:
+        clauses.append({"time": {"$gte": float(since)}})
+    if until is not None:
+        clauses.append({"time": {"$lt": float(until)}})
+    if app:
+        clauses.append({"app": app})
+    if len(clauses) == 1:
+        return clauses[0]
+    return {"$and": clauses} if clauses else None
