@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim xvfb xauth x11-utils \
+APT_PACKAGES := build-essential tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim xvfb xauth x11-utils \
 	libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
 	libxcb-image0 libxcb-render-util0 libxcb-xinerama0 libxcb-randr0 libegl1 libgl1 \
 	libfontconfig1 libdbus-1-3
@@ -31,7 +31,7 @@ system-deps:
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,bench]"
 	@touch $(STAMP)
 
 run: install
@@ -48,6 +48,7 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/locomo_retrieval.py
 	$(BIN)/python benchmarks/search_latency.py
+	$(BIN)/python benchmarks/locomo_qa.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info

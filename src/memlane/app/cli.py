@@ -24,6 +24,7 @@ from memlane.app.paths import Paths, resolve_home
 from memlane.memory.records import KINDS, iso
 
 if TYPE_CHECKING:  # typing only: importing the engine loads heavy parts lazily
+    from memlane.app.assistant import Answer
     from memlane.app.engine import Engine
 
 
@@ -286,6 +287,94 @@ def _run_batch(engine: Engine, batch: Path, kinds: tuple[str, ...], limit: int |
             limit=spec.get("limit") or limit, now=ref,
         )
         click.echo(json.dumps([h.to_json() for h in result.hits], ensure_ascii=False))
+
+
+def _model_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
+        help="GGUF model file to answer with (default: settings [model] path).",
+    )(f)
+
+
+def _print_sources(answer: Answer) -> None:
+    for e in answer.citations:
+        src = e.hit.source
+        ref_text = (
+            f"{src.get('conversation')} {src.get('external_id')}"
+            if src.get("type") == "message" else str(src.get("path") or src)
+        )
+        click.echo(click.style(
+            f"  [{e.n}] {iso(e.hit.time)[:16].replace('T', ' ')} {e.hit.id} <- {ref_text}",
+            dim=True,
+        ))
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--now", help="Treat this ISO time as now for 'yesterday' and the like.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {answer, abstained, citations, model, timings} as JSON.")
+@_model_option
+@click.pass_context
+def ask(
+    ctx: click.Context, question: str, now: str | None, as_json: bool, model_path: Path | None
+) -> None:
+    """Answer a question from your memories with the local model, citing them as [n].
+
+    When nothing relevant is remembered it says so instead of guessing. The question and the
+    answer are remembered too (see [answer] remember in the settings).
+    """
+    ref = _now(now)
+    with _engine(ctx) as engine:
+        if model_path:
+            engine.settings.model.path = str(model_path)
+        streaming = not as_json
+        answer = engine.assistant().ask(
+            question, now=ref,
+            on_token=(lambda t: click.echo(t, nl=False)) if streaming else None,
+        )
+    if as_json:
+        click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
+        return
+    click.echo()
+    _print_sources(answer)
+
+
+@cli.command()
+@click.option("--now", help="Treat this ISO time as now for 'yesterday' and the like.")
+@_model_option
+@click.pass_context
+def chat(ctx: click.Context, now: str | None, model_path: Path | None) -> None:
+    """Chat with the local model about your past; answers stream as they are written."""
+    ref = _now(now)
+    with _engine(ctx) as engine:
+        if model_path:
+            engine.settings.model.path = str(model_path)
+        session = f"chat-{datetime.now():%Y-%m-%d-%H%M%S}"
+        assistant = engine.assistant(session)
+        click.echo(f"Memlane chat with {engine.model.name}, running on this machine. "
+                   "Empty line or Ctrl-D to quit.")
+        history: list[tuple[str, str]] = []
+        while True:
+            try:
+                question = input("you> ").strip()
+            except (EOFError, KeyboardInterrupt):
+                click.echo()
+                return
+            if not question:
+                return
+            click.echo("memlane> ", nl=False)
+            try:
+                answer = assistant.ask(question, now=ref, history=history[-2:],
+                                       on_token=lambda t: click.echo(t, nl=False))
+            except MemlaneError as exc:  # the model died: say so; the next question restarts it
+                click.echo()
+                click.echo(f"Error: {exc}", err=True)
+                continue
+            click.echo()
+            _print_sources(answer)
+            if not answer.abstained:
+                history.append((question, answer.text))
 
 
 @cli.command()

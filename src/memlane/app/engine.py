@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from memlane.app.assistant import Assistant
 from memlane.app.errors import ModelError
 from memlane.app.ingest import IngestReport, expand, ingest_images
 from memlane.app.paths import Paths
@@ -30,7 +31,8 @@ from memlane.memory.retrieval import Retriever, SearchResult
 from memlane.memory.store import ImportResult, Store
 from memlane.memory.vectors import RepairReport, VectorIndex
 from memlane.models.embedder import OnnxEmbedder
-from memlane.models.registry import DEFAULT_NAME, default_parts
+from memlane.models.registry import DEFAULT_NAME, default_parts, resolve_model
+from memlane.models.runtime import ModelProcess
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int], None]
@@ -62,6 +64,8 @@ class Engine:
         return cls(Paths(home))
 
     def close(self) -> None:
+        if "model" in self.__dict__:
+            self.model.close()
         if "index" in self.__dict__:
             self.index.close()
         if "store" in self.__dict__:
@@ -100,6 +104,19 @@ class Engine:
             self.paths.home, self.paths.frames, self.paths.thumbnails,
             quality=cap.webp_quality, thumbnail_width=cap.thumbnail_width,
         )
+
+    @cached_property
+    def model(self) -> ModelProcess:
+        """The local LLM (started in its own process on the first question)."""
+        cfg = self.settings.model
+        info = resolve_model(cfg.path, self.paths.models)
+        return ModelProcess(
+            info.path, info.name, context_size=cfg.context_size, threads=cfg.threads,
+            gpu_layers=cfg.gpu_layers, log_path=self.paths.logs / "model.log",
+        )
+
+    def assistant(self, conversation: str | None = None) -> Assistant:
+        return Assistant(self, self.model, self.settings.answer, conversation)
 
     @cached_property
     def retriever(self) -> Retriever:

@@ -52,6 +52,21 @@ context_size = 4096
 threads = 0
 gpu_layers = 0
 
+[answer]
+# How many search hits are considered as evidence for an answer, and the most tokens of
+# evidence put in the model's context (more context = slower first token on a CPU).
+evidence = 8
+evidence_tokens = 700
+# Longest answer in tokens, and sampling temperature (0 = deterministic).
+max_tokens = 96
+temperature = 0.0
+# A hit counts as relevant evidence when its embedding's cosine distance to the question is
+# at most this, or when it matches the question's keywords; with no relevant evidence the
+# assistant says it has no memory of that instead of asking the model.
+max_distance = 0.75
+# Store each question and answer as an "assistant" conversation, searchable like any other.
+remember = true
+
 [embedder]
 # "default" is the packaged all-MiniLM-L6-v2 int8 ONNX model, or a path to another ONNX file.
 model = "default"
@@ -92,6 +107,16 @@ class ModelSettings:
 
 
 @dataclass
+class AnswerSettings:
+    evidence: int = 8
+    evidence_tokens: int = 700
+    max_tokens: int = 96
+    temperature: float = 0.0
+    max_distance: float = 0.75
+    remember: bool = True
+
+
+@dataclass
 class EmbedderSettings:
     model: str = "default"
     batch_size: int = 32
@@ -104,6 +129,7 @@ class Settings:
     ocr: OcrSettings = field(default_factory=OcrSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
+    answer: AnswerSettings = field(default_factory=AnswerSettings)
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
 
 

@@ -260,3 +260,54 @@ def parse_when(value: str, now: datetime | None = None, *, end: bool = False) ->
     if rng is None:
         raise ValueError(f"not a date or time expression: {value!r}")
     return rng.until if end else rng.since
+
+
+# Rules whose meaning depends on when something was said, in the order they are tried.
+_RELATIVE = (_day_before, _yesterday, _today, _past_n, _ago, _relative_unit)
+_LAST_WEEKDAY = re.compile(r"\b(?P<which>last)\s+" + _WEEKDAY + _PART + r"\b", re.IGNORECASE)
+
+
+def describe_range(since: datetime, until: datetime) -> str:
+    """A short human date for a range: "7 May 2023", "week of 1 May 2023", "May 2023", ..."""
+    last = until - timedelta(microseconds=1)
+    days = (until.date() - since.date()).days
+
+    def day(d: datetime) -> str:
+        return f"{d.day} {d:%B %Y}"
+
+    if since.time() != datetime.min.time() and until.time() != datetime.min.time():
+        return f"{day(since)} to {day(last)}" if days else day(since)
+    if days <= 1:
+        return day(since)
+    if days == 7 and since.weekday() == 0:
+        return f"week of {day(since)}"
+    if since.day == 1 and last.day == (until - timedelta(days=1)).day and days in range(28, 32):
+        return f"{since:%B %Y}"
+    if since.month == 1 and since.day == 1 and days in (365, 366):
+        return f"{since.year}"
+    return f"{day(since)} to {day(last)}"
+
+
+def resolve_relative(text: str, when: datetime) -> str:
+    """``text`` with each relative time expression followed by the date it meant at ``when``.
+
+    "I went yesterday" said on 8 May 2023 becomes "I went yesterday (7 May 2023)", so a model
+    reading it never has to do date arithmetic. Absolute dates and bare weekdays (which may point
+    forwards or backwards) are left as they are.
+    """
+    ref = _local(when)
+    spans: list[tuple[int, int, str]] = []
+    patterns = [(p, h) for p, h in RULES if h in _RELATIVE]
+    patterns.append((_LAST_WEEKDAY, _weekday))
+    for pattern, handler in patterns:
+        for match in pattern.finditer(text):
+            if any(s < match.end() and match.start() < e for s, e, _ in spans):
+                continue
+            rng = handler(match, ref)
+            if rng is not None:
+                spans.append((match.start(), match.end(), describe_range(*rng)))
+    out, at = [], 0
+    for _, end, label in sorted(spans):
+        out.append(text[at:end] + f" ({label})")
+        at = end
+    return "".join(out) + text[at:]

@@ -1,0 +1,189 @@
+"""Answer plumbing with a hand-written fake model: evidence packing, citations, abstention, memory.
+
+The real default model is exercised in ``test_model_integration.py``; here a fake with queued
+replies stands in for it so the checks are exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+
+import pytest
+
+from memlane.app.assistant import ASSISTANT_SOURCE, Assistant, dedupe, evidence_line
+from memlane.app.engine import Engine
+from memlane.app.settings import AnswerSettings
+from memlane.memory.records import ConversationIn, Hit, MessageIn
+from memlane.models.prompts import ABSTAIN, CitationFilter, attribute, is_abstention
+from memlane.models.runtime import Usage
+
+NOW = datetime.fromisoformat("2024-05-10T12:00:00").astimezone()
+
+
+class FakeModel:
+    """Replies from a queue, streamed in small pieces; records every request."""
+
+    name = "fake"
+
+    def __init__(self, *replies: str) -> None:
+        self.replies = list(replies)
+        self.requests: list[list[dict[str, str]]] = []
+
+    def stream(
+        self, messages: Sequence[dict[str, str]], *, max_tokens: int, temperature: float = 0.0,
+        stop: Sequence[str] = (), usage: Usage | None = None,
+    ) -> Iterator[str]:
+        self.requests.append(list(messages))
+        reply = self.replies.pop(0)
+        for i in range(0, len(reply), 3):
+            yield reply[i : i + 3]
+        if usage is not None:
+            usage.completion_tokens = len(reply.split())
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(t.split()) for t in texts]
+
+
+def _ts(value: str) -> float:
+    return datetime.fromisoformat(value).astimezone().timestamp()
+
+
+@pytest.fixture
+def memories(engine: Engine) -> Engine:
+    rows = [
+        ("2024-05-08T13:56:00", "Caroline", "I went to a LGBTQ support group yesterday and it was so powerful."),
+        ("2024-05-08T14:01:00", "Melanie", "That's great! I painted a sunset with my kids last week."),
+        ("2024-05-09T09:00:00", "me", "Booked the flight to Lisbon for 214 euros, the cheapest one."),
+        ("2024-05-09T09:05:00", "me", "Booked the flight to Lisbon for 214 euros, the cheapest one."),
+        ("2024-05-09T18:00:00", "me", "Dentist appointment moved to Thursday at 3pm."),
+    ]
+    msgs = tuple(MessageIn(str(i), s, t, _ts(w)) for i, (w, s, t) in enumerate(rows))
+    engine.store.import_conversations([ConversationIn("jsonl", "c1", "c1", msgs[0].time, msgs)])
+    engine.index.sync()
+    return engine
+
+
+def test_citation_filter_checks_numbers_while_streaming() -> None:
+    check = CitationFilter(2)
+    pieces = ["It was 214 euros [", "1", "] and [", "7][2", "]. See [the list] too."]
+    shown = "".join(check.feed(p) for p in pieces) + check.flush()
+    assert shown == "It was 214 euros [1] and [2]. See [the list] too."
+    assert check.cited == [1, 2] and check.dropped == [7]
+    check = CitationFilter(3)
+    assert check.feed("both [1, 3, 9]") + check.flush() == "both [1][3]"
+
+
+def test_attribute_cites_sentences_that_plainly_come_from_one_line() -> None:
+    lines = ["[1] Thu 9 May: Booked the flight to Lisbon for 214 euros",
+             "[2] Thu 9 May: Dentist appointment moved to Thursday"]
+    text, added = attribute("The flight to Lisbon cost 214 euros. Have a nice day!", lines)
+    assert text == "The flight to Lisbon cost 214 euros [1]. Have a nice day!"
+    assert added == [1]
+
+
+def test_abstention_is_recognised() -> None:
+    assert is_abstention(ABSTAIN)
+    assert is_abstention("Sorry, I do not have any memory of that trip.")
+    assert is_abstention("")
+    assert not is_abstention("You booked it on 9 May [1].")
+
+
+def test_evidence_is_deduplicated_dated_and_relative_dates_resolved(memories: Engine) -> None:
+    hits = memories.search("LGBTQ support group", now=NOW).hits
+    caroline = next(h for h in hits if "support group" in h.snippet)
+    line = evidence_line(1, caroline)
+    assert line.startswith("[1] Wed 8 May 2024, 13:56, Caroline:")
+    assert "yesterday (7 May 2024)" in line
+    twice = memories.search("flight Lisbon", now=NOW).hits
+    assert len([h for h in twice if "Lisbon" in h.snippet]) == 2
+    assert len([h for h in dedupe(twice) if "Lisbon" in h.snippet]) == 1
+
+
+def test_answer_cites_the_right_memory(memories: Engine) -> None:
+    model = FakeModel("The cheapest flight to Lisbon was 214 euros [2].")
+    assistant = Assistant(memories, model, AnswerSettings(remember=False))
+    answer = assistant.ask("How much was the cheapest flight to Lisbon?", now=NOW)
+    assert not answer.abstained
+    cited = answer.citations
+    assert [e.n for e in cited] == [2] or "Lisbon" in cited[0].hit.snippet
+    assert all("Lisbon" in e.hit.snippet for e in cited)
+    assert cited[0].hit.source["type"] == "message"
+    prompt = model.requests[0][-1]["content"]
+    assert "Today is Friday, 10 May 2024" in prompt
+    # evidence in time order, numbered from 1
+    times = [e.hit.time for e in answer.evidence]
+    assert times == sorted(times) and [e.n for e in answer.evidence] == list(
+        range(1, len(times) + 1))
+    assert {"retrieve_ms", "first_token_ms", "total_ms"} <= set(answer.timings)
+
+
+def test_citation_to_nothing_is_dropped_and_attribution_fills_in(memories: Engine) -> None:
+    model = FakeModel("Caroline went to the LGBTQ support group on 7 May 2024 [42].")
+    answer = Assistant(memories, model, AnswerSettings(remember=False)).ask(
+        "When did Caroline go to the LGBTQ support group?", now=NOW)
+    assert "[42]" not in answer.text
+    assert len(answer.citations) == 1 and answer.citations[0].cited_by == "overlap"
+    assert "support group" in answer.citations[0].hit.snippet
+
+
+def test_no_relevant_memory_abstains_without_asking_the_model(memories: Engine) -> None:
+    model = FakeModel()
+    answer = Assistant(memories, model, AnswerSettings(remember=False)).ask(
+        "What was the name of the volcano we climbed in Iceland?", now=NOW)
+    assert answer.abstained and answer.text == ABSTAIN and model.requests == []
+    # a time filter with nothing in it abstains too
+    answer = Assistant(memories, model, AnswerSettings(remember=False)).ask(
+        "What did I book in March 2023?", now=NOW)
+    assert answer.abstained and model.requests == []
+
+
+def test_model_abstention_is_reported_without_citations(memories: Engine) -> None:
+    model = FakeModel("I don't have a memory of that.")
+    answer = Assistant(memories, model, AnswerSettings(remember=False)).ask(
+        "Which seat did I pick on the Lisbon flight?", now=NOW)
+    assert answer.abstained and answer.citations == [] and answer.reason == "model"
+
+
+def test_the_assistant_remembers_questions_but_not_its_own_answers(memories: Engine) -> None:
+    model = FakeModel("The flight to Lisbon was 214 euros [1].", "You asked about Lisbon [1].")
+    assistant = Assistant(memories, model, AnswerSettings())
+    assistant.ask("How much was the flight to Lisbon?", now=NOW)
+    rows = memories.store.sql(
+        "SELECT m.role, m.speaker, m.text FROM messages m JOIN conversations c"
+        " ON c.id = m.conversation_id WHERE c.source = ? ORDER BY m.time", [ASSISTANT_SOURCE])
+    assert [r[0] for r in rows] == ["user", "assistant"]
+    assert rows[1][2] == "The flight to Lisbon was 214 euros [1]."
+    # an ordinary question never sees the chat with Memlane as evidence
+    model.replies.insert(0, "214 euros [1].")
+    answer = assistant.ask("How much was the Lisbon flight?", now=NOW)
+    assert all(e.hit.app != ASSISTANT_SOURCE for e in answer.evidence)
+    # a question about the chat sees the person's questions, never the assistant's answers
+    answer = assistant.ask("What did I ask you about today?")
+    assert answer.evidence and all(
+        e.hit.app == ASSISTANT_SOURCE and e.hit.role == "user" for e in answer.evidence)
+
+
+def test_hit_roles_and_signals_are_filled(memories: Engine) -> None:
+    hits: list[Hit] = memories.search("flight Lisbon", now=NOW).hits
+    top = hits[0]
+    assert top.role == "user" and top.keyword_rank is not None
+    assert top.vector_distance is not None and top.vector_distance < 0.7
+
+
+def test_made_up_answers_and_unrelated_citations_are_caught() -> None:
+    from memlane.models.prompts import support, uncite_unrelated
+
+    lines = ["[1] Tue 12 Mar 2024, 13:40, me: The cheapest flight to Lisbon was 214 euros.",
+             "[2] Wed 13 Mar 2024, 18:05, me: My sister Ana's birthday is on the 2nd of April."]
+    assert support("Melanie painted a cat [2].", "What did Melanie paint?", lines) == 0.0
+    assert support("It was 214 euros [1].", "How much was the Lisbon flight?", lines) == 1.0
+    text, removed = uncite_unrelated("Ana's birthday is on the 2nd of April [1].", lines)
+    assert text == "Ana's birthday is on the 2nd of April." and removed == [1]
+
+
+def test_an_invented_answer_becomes_an_abstention(memories: Engine) -> None:
+    model = FakeModel("Melanie painted a purple giraffe [2].")
+    answer = Assistant(memories, model, AnswerSettings(remember=False)).ask(
+        "What did Melanie paint with her kids?", now=NOW)
+    assert answer.abstained and answer.reason == "unsupported" and answer.citations == []

@@ -1,0 +1,108 @@
+"""The real default model (Qwen2.5-Coder-0.5B-Instruct Q4) in its own process, end to end.
+
+These load the embedded GGUF through llama-cpp-python exactly as ``memlane ask`` does. One model
+process is shared by the module's tests to keep the suite fast.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from memlane.app.assistant import Assistant
+from memlane.app.engine import Engine
+from memlane.app.errors import ModelError
+from memlane.app.paths import Paths
+from memlane.app.settings import AnswerSettings
+from memlane.memory.records import ConversationIn, MessageIn
+from memlane.models.embedder import OnnxEmbedder
+from memlane.models.registry import resolve_model
+from memlane.models.runtime import ModelProcess
+
+pytestmark = pytest.mark.model
+
+NOW = datetime.fromisoformat("2024-03-15T20:00:00").astimezone()
+LINES = [
+    ("2024-03-11T09:12:00", "My dentist appointment is on Friday at 3pm with Dr. Okafor."),
+    ("2024-03-12T13:40:00", "The cheapest flight to Lisbon I found was 214 euros with TAP."),
+    ("2024-03-13T18:05:00", "My sister Ana's birthday is on the 2nd of April."),
+    ("2024-03-14T11:30:00", "Our wifi password at the cabin is on the fridge, not in my notes."),
+    ("2024-03-14T21:15:00", "I finished reading 'The Left Hand of Darkness' tonight."),
+]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelProcess]:
+    models = tmp_path_factory.mktemp("models")
+    info = resolve_model("default", models)
+    proc = ModelProcess(info.path, info.name, context_size=2048,
+                        log_path=models / "model.log")
+    yield proc
+    proc.close()
+
+
+@pytest.fixture
+def remembered(tmp_path: Path, embedder: OnnxEmbedder, model: ModelProcess) -> Iterator[Engine]:
+    engine = Engine(Paths(tmp_path / "home"), embedder=embedder)
+    msgs = tuple(
+        MessageIn(str(i), "me", text, datetime.fromisoformat(t).astimezone().timestamp())
+        for i, (t, text) in enumerate(LINES)
+    )
+    engine.store.import_conversations([ConversationIn("jsonl", "notes", "notes", 0, msgs)])
+    engine.index.sync()
+    yield engine
+    engine.close()
+
+
+def test_answers_from_the_right_memory_with_a_citation(remembered: Engine, model: ModelProcess) -> None:
+    answer = Assistant(remembered, model, AnswerSettings(remember=False)).ask(
+        "How much was the cheapest flight to Lisbon?", now=NOW)
+    assert not answer.abstained, answer.text
+    assert "214" in answer.text
+    cited = answer.citations
+    assert cited and all("Lisbon" in e.hit.snippet for e in cited), answer.to_json()
+    assert cited[0].hit.source == {"type": "message", "conversation": "notes", "external_id": "1"}
+    assert answer.usage.prompt_tokens > 0 and answer.timings["first_token_ms"] > 0
+
+
+def test_question_without_a_memory_abstains(remembered: Engine, model: ModelProcess) -> None:
+    answer = Assistant(remembered, model, AnswerSettings(remember=False)).ask(
+        "What is the name of my landlord's dog?", now=NOW)
+    assert answer.abstained and answer.text == "I don't have a memory of that."
+
+
+def test_killed_model_process_gives_a_clear_error_and_the_next_question_works(
+    remembered: Engine, model: ModelProcess,
+) -> None:
+    assistant = Assistant(remembered, model, AnswerSettings(remember=False, max_tokens=200))
+    model.start()
+    pid = model.pid
+
+    def kill_on_first_token(_: str) -> None:
+        model.kill()  # as if llama.cpp crashed or the kernel's OOM killer struck mid-answer
+
+    with pytest.raises(ModelError, match=r"stopped while answering .*killed by SIGKILL"):
+        assistant.ask("When is my sister Ana's birthday?", now=NOW,
+                      on_token=kill_on_first_token)
+    t0 = time.perf_counter()
+    answer = assistant.ask("When is my sister Ana's birthday?", now=NOW)
+    assert model.pid is not None and model.pid != pid
+    assert "april" in answer.text.lower() or "2" in answer.text, answer.text
+    assert time.perf_counter() - t0 < 120
+
+
+def test_a_corrupt_model_file_is_named_in_the_error(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\0" * 1000)
+    with pytest.raises(ModelError, match=r"broken.gguf"):
+        ModelProcess(bad, "broken").start()
+    text = tmp_path / "notes.txt"
+    text.write_text("not a model")
+    with pytest.raises(ModelError, match=r"notes.txt is not a GGUF"):
+        resolve_model(str(text), tmp_path)
+    with pytest.raises(ModelError, match=r"model file not found: .*missing.gguf"):
+        resolve_model(str(tmp_path / "missing.gguf"), tmp_path)
