@@ -6,6 +6,7 @@ process is shared by the module's tests to keep the suite fast.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -106,3 +107,24 @@ def test_a_corrupt_model_file_is_named_in_the_error(tmp_path: Path) -> None:
         resolve_model(str(text), tmp_path)
     with pytest.raises(ModelError, match=r"model file not found: .*missing.gguf"):
         resolve_model(str(tmp_path / "missing.gguf"), tmp_path)
+
+
+def test_ask_json_through_the_cli(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text("\n".join(
+        json.dumps({"time": t, "speaker": "me", "text": text, "conversation": "notes"})
+        for t, text in LINES
+    ))
+    run("import-chat", str(notes))
+    out = run.json("ask", "How much was the cheapest flight to Lisbon?", "--now",
+                   NOW.isoformat())
+    assert isinstance(out, dict)
+    assert set(out) >= {"answer", "abstained", "citations", "model", "timings"}
+    assert set(out["timings"]) >= {"retrieve_ms", "first_token_ms", "total_ms"}
+    assert "214" in out["answer"] and not out["abstained"]
+    cite = out["citations"][0]
+    assert set(cite) >= {"n", "id", "kind", "time", "snippet", "source"}
+    assert cite["source"]["type"] == "message" and "Lisbon" in cite["snippet"]
+    # the question was remembered and is searchable like any other message
+    hits = run.json("search", "cheapest flight Lisbon", "--app", "assistant")
+    assert isinstance(hits, list) and any("How much was" in h["snippet"] for h in hits)

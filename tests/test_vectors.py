@@ -116,13 +116,13 @@ def test_filtered_vector_search_is_exact_on_every_path(
     since, until = t0 + 100 * day, t0 + 130 * day  # 30 of 600 records: too few in the top 400
     expected = _exact(engine, "flying to Portugal", since, until, 5)
     calls: list[dict[str, object]] = []
-    real = engine.index._nearest
+    real = engine.index._nearest_chunks
 
-    def spy(*args: object, **kwargs: object) -> list[tuple[str, int, float]]:
+    def spy(*args: object, **kwargs: object) -> tuple[list[tuple[str, int, float]], int]:
         calls.append(kwargs)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(engine.index, "_nearest", spy)
+    monkeypatch.setattr(engine.index, "_nearest_chunks", spy)
     monkeypatch.setattr(engine.index, "MIN_FETCH", 40)  # as if the store were much larger
     got = engine.index.search("flying to Portugal", limit=5, since=since, until=until)
     assert [r for _, r, _ in got] == expected

@@ -217,3 +217,15 @@ def apply_migrations(db: sqlite_utils.Database, *, upto: str | None = None) -> l
         if name == upto:
             break
     return applied
+
+
+@migration
+def m005_time_indexes_cover_vectors() -> str:
+    # A filtered vector search lists the chunk ids of every record in a time range; with ``vec``
+    # in the index that is an index-only scan (45 ms -> a few ms for 19k of 1M messages).
+    return """
+        CREATE INDEX messages_time_vec ON messages(time, vec);
+        DROP INDEX messages_time;
+        CREATE INDEX frames_time_vec ON frames(time, vec);
+        DROP INDEX frames_time;
+    """

@@ -245,10 +245,11 @@ class Store:
             sql = f"SELECT r.id, r.vec FROM {source} WHERE r.vec > 0" + "".join(
                 f" AND {w}" for w in where
             ) + " LIMIT ?"
-            for rowid, n in self.db.execute(sql, [*params, cap + 1]).fetchall():
-                out.extend(f"{kind}:{rowid}:{i}" for i in range(int(n)))
-                if len(out) > cap:
-                    return None
+            rows = self.db.execute(sql, [*params, cap + 1]).fetchall()
+            out += [f"{kind}:{rowid}:0" for rowid, n in rows if n == 1]  # the common case
+            out += [f"{kind}:{rowid}:{i}" for rowid, n in rows if n > 1 for i in range(int(n))]
+            if len(out) > cap:
+                return None
         return out
 
     def id_span(

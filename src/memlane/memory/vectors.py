@@ -175,36 +175,33 @@ class VectorIndex:
         exactly among the chunk ids the store lists for the filter; only a filter that is both
         broad and rare in the neighbourhood falls back to Chroma's ``where``.
         """
-        total = self.count()
-        if total == 0:
-            return []
+        # No count() here: Chroma counts by scanning (54 ms at 1M vectors), and a query asking
+        # for more results than there are vectors simply returns them all.
         vector = self.embedder.embed([query])
         kinds = [k for k in KINDS if k in kinds]
         filtered = since is not None or until is not None or bool(app)
         if not filtered and len(kinds) == len(KINDS):
-            return self._nearest(vector, min(limit * 2, total), limit)
-        fetch = min(total, max(limit * 8, self.MIN_FETCH))
-        found = self._nearest(vector, fetch, fetch)
+            return self._nearest(vector, limit * 2, limit)
+        fetch = max(limit * 8, self.MIN_FETCH)
+        found, chunks = self._nearest_chunks(vector, fetch, fetch)
         keep: list[tuple[str, int, float]] = []
         for kind in kinds:
             ids = [r for k, r, _ in found if k == kind]
             ok = self.store.keep_matching(kind, ids, since, until, app) if filtered else set(ids)
             keep.extend(hit for hit in found if hit[0] == kind and hit[1] in ok)
         keep.sort(key=lambda hit: hit[2])
-        if len(keep) >= limit or fetch >= total:
+        if len(keep) >= limit or chunks < fetch:  # enough, or that was the whole index
             return keep[:limit]
         candidates = self.store.vector_ids_matching(kinds, since, until, app, cap=self.ID_CAP)
         if candidates is not None:
             if not candidates:
                 return []
             try:
-                return self._nearest(vector, min(limit * 2, len(candidates)), limit,
-                                     ids=candidates)
+                return self._nearest(vector, limit * 2, limit, ids=candidates)
             except Exception as exc:  # Chroma refuses the whole list if one id is missing
                 log.warning("vector search among %d candidates failed (%s); the index has "
                             "drifted, using a metadata filter", len(candidates), exc)
-        return self._nearest(vector, min(limit * 2, total), limit,
-                             where=_where(kinds, since, until, app))
+        return self._nearest(vector, limit * 2, limit, where=_where(kinds, since, until, app))
 
     # Unfiltered neighbours fetched for a filtered search before trying the store's candidates.
     MIN_FETCH = 400
@@ -215,6 +212,13 @@ class VectorIndex:
         self, vector: npt.NDArray[np.float32], n: int, limit: int, *,
         ids: list[str] | None = None, where: dict[str, Any] | None = None,
     ) -> list[tuple[str, int, float]]:
+        return self._nearest_chunks(vector, n, limit, ids=ids, where=where)[0]
+
+    def _nearest_chunks(
+        self, vector: npt.NDArray[np.float32], n: int, limit: int, *,
+        ids: list[str] | None = None, where: dict[str, Any] | None = None,
+    ) -> tuple[list[tuple[str, int, float]], int]:
+        """Records of the ``n`` nearest chunks (best first, at most ``limit``) and chunk count."""
         kwargs: dict[str, Any] = {"ids": ids} if ids is not None else {}
         if where is not None:
             kwargs["where"] = where
@@ -227,7 +231,7 @@ class VectorIndex:
             key = (kind, int(rowid))
             if key not in seen:
                 seen[key] = float(dist)
-        return [(k, r, d) for (k, r), d in list(seen.items())[:limit]]
+        return [(k, r, d) for (k, r), d in list(seen.items())[:limit]], len(result["ids"][0])
 
 
 def _where(
