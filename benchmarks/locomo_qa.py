@@ -131,6 +131,8 @@ def main() -> int:
     parser.add_argument("--all", action="store_true", help="ask every question")
     parser.add_argument("--no-oracle", action="store_true")
     parser.add_argument("--model", help="GGUF file (default: the embedded default model)")
+    parser.add_argument("--evidence-tokens", type=int,
+                        help="override [answer] evidence_tokens (the context budget)")
     args = parser.parse_args()
     if not args.data.exists():
         print(f"skipped: {args.data} not found (LoCoMo data lives in ../shared/data)")
@@ -151,6 +153,8 @@ def main() -> int:
             engine.settings.answer.remember = False  # questions must not become evidence
             if args.model:
                 engine.settings.model.path = args.model
+            if args.evidence_tokens:
+                engine.settings.answer.evidence_tokens = args.evidence_tokens
             if model is not None:  # one model process for all conversations
                 engine.__dict__["model"] = model
             engine.import_chat(path, "locomo")
@@ -186,7 +190,9 @@ def main() -> int:
     if model is not None:
         model.close()
     summary = summarise(rows, not args.no_oracle)
-    write_result("locomo_qa", {"questions": len(rows), "summary": summary, "rows": rows})
+    settings = engine.settings.answer
+    write_result("locomo_qa", {"questions": len(rows), "evidence_tokens": settings.evidence_tokens,
+                               "evidence": settings.evidence, "summary": summary, "rows": rows})
     return 0
 
 

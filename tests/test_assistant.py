@@ -178,6 +178,12 @@ def test_made_up_answers_and_unrelated_citations_are_caught() -> None:
              "[2] Wed 13 Mar 2024, 18:05, me: My sister Ana's birthday is on the 2nd of April."]
     assert support("Melanie painted a cat [2].", "What did Melanie paint?", lines) == 0.0
     assert support("It was 214 euros [1].", "How much was the Lisbon flight?", lines) == 1.0
+    from memlane.models.prompts import adds_nothing
+
+    assert adds_nothing("Caroline motivates Caroline to be courageous [2].",
+                        "Which song motivates Caroline to be courageous?")
+    assert not adds_nothing("Yes [1].", "Did I book the flight?")
+    assert not adds_nothing("Brave by Sara Bareilles [2].", "Which song motivates Caroline?")
     text, removed = uncite_unrelated("Ana's birthday is on the 2nd of April [1].", lines)
     assert text == "Ana's birthday is on the 2nd of April." and removed == [1]
 

@@ -28,6 +28,7 @@ from memlane.models.prompts import (
     ABSTAIN,
     CITATION,
     CitationFilter,
+    adds_nothing,
     attribute,
     build_messages,
     content_words,
@@ -74,7 +75,9 @@ class Answer:
     model: str
     timings: dict[str, float] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
-    reason: str = ""  # why it abstained: "no relevant memories", "model" or "unsupported"
+    # Why it abstained: "no relevant memories", "model", "no answer in the evidence" (the answer
+    # only restated the question) or "unsupported" (its words are in no memory).
+    reason: str = ""
 
     @property
     def citations(self) -> list[Evidence]:
@@ -222,6 +225,10 @@ class Assistant:
         if is_abstention(text):
             answer = Answer(question, ABSTAIN, True, evidence, self.model.name, timings, usage,
                             "model")
+        elif adds_nothing(text, question):
+            log.info("answer only restates the question, abstaining: %r", text)
+            answer = Answer(question, ABSTAIN, True, evidence, self.model.name, timings, usage,
+                            "no answer in the evidence")
         elif support(text, question, lines) < MIN_SUPPORT:
             log.info("answer not supported by the evidence, abstaining: %r", text)
             answer = Answer(question, ABSTAIN, True, evidence, self.model.name, timings, usage,

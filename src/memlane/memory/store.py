@@ -252,6 +252,13 @@ class Store:
                 return None
         return out
 
+    def approx_record_total(self) -> int:
+        """Upper bound on the number of records (largest rowids; no scan, unlike count)."""
+        return sum(
+            int(self.db.execute(f"SELECT coalesce(max(id), 0) FROM {t}").fetchone()[0])
+            for t in KIND_TABLES.values()
+        )
+
     def id_span(
         self, kind: str, since: float | None, until: float | None, *, of_blocks: bool = False
     ) -> tuple[int, int] | None:

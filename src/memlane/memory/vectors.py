@@ -170,10 +170,11 @@ class VectorIndex:
 
         Chroma's metadata ``where`` filter costs far more than the search itself (tens of ms at
         20k vectors, growing with the collection), so filters are applied here instead: kinds
-        from the id, time and app by the store. A filtered search first over-fetches unfiltered
-        neighbours and keeps those that pass; when too few do (a narrow filter), it searches
-        exactly among the chunk ids the store lists for the filter; only a filter that is both
-        broad and rare in the neighbourhood falls back to Chroma's ``where``.
+        from the id, time and app by the store. A narrow filter (under 1/8 of all records, at
+        most ``ID_CAP`` chunks) searches exactly among the chunk ids the store lists for it; a
+        broader one over-fetches unfiltered neighbours and keeps those that pass, then falls
+        back to the candidate ids; only a filter that is both broad and rare in the
+        neighbourhood uses Chroma's ``where``.
         """
         # No count() here: Chroma counts by scanning (54 ms at 1M vectors), and a query asking
         # for more results than there are vectors simply returns them all.
@@ -182,20 +183,25 @@ class VectorIndex:
         filtered = since is not None or until is not None or bool(app)
         if not filtered and len(kinds) == len(KINDS):
             return self._nearest(vector, limit * 2, limit)
-        fetch = max(limit * 8, self.MIN_FETCH)
-        found, chunks = self._nearest_chunks(vector, fetch, fetch)
-        keep: list[tuple[str, int, float]] = []
-        for kind in kinds:
-            ids = [r for k, r, _ in found if k == kind]
-            ok = self.store.keep_matching(kind, ids, since, until, app) if filtered else set(ids)
-            keep.extend(hit for hit in found if hit[0] == kind and hit[1] in ok)
-        keep.sort(key=lambda hit: hit[2])
-        if len(keep) >= limit or chunks < fetch:  # enough, or that was the whole index
-            return keep[:limit]
         candidates = self.store.vector_ids_matching(kinds, since, until, app, cap=self.ID_CAP)
+        if candidates is not None and not candidates:
+            return []
+        narrow = candidates is not None and (
+            len(candidates) * self.NARROW < self.store.approx_record_total()
+        )
+        if not narrow:
+            fetch = max(limit * 8, self.MIN_FETCH)
+            found, chunks = self._nearest_chunks(vector, fetch, fetch)
+            keep: list[tuple[str, int, float]] = []
+            for kind in kinds:
+                ids = [r for k, r, _ in found if k == kind]
+                ok = (self.store.keep_matching(kind, ids, since, until, app) if filtered
+                      else set(ids))
+                keep.extend(hit for hit in found if hit[0] == kind and hit[1] in ok)
+            keep.sort(key=lambda hit: hit[2])
+            if len(keep) >= limit or chunks < fetch:  # enough, or that was the whole index
+                return keep[:limit]
         if candidates is not None:
-            if not candidates:
-                return []
             try:
                 return self._nearest(vector, limit * 2, limit, ids=candidates)
             except Exception as exc:  # Chroma refuses the whole list if one id is missing
@@ -205,6 +211,8 @@ class VectorIndex:
 
     # Unfiltered neighbours fetched for a filtered search before trying the store's candidates.
     MIN_FETCH = 400
+    # A filter matching under 1/NARROW of all records goes straight to its candidates.
+    NARROW = 8
     # Largest candidate list handed to Chroma as ``ids`` (above it, ``where`` is cheaper).
     ID_CAP = 50_000
 

@@ -136,6 +136,14 @@ def support(answer: str, question: str, evidence: Sequence[str]) -> float:
     return sum(1 for w in new if w in text) / len(new)
 
 
+def adds_nothing(answer: str, question: str) -> bool:
+    """Whether the answer only restates the question ("Caroline motivates Caroline to be ...")."""
+    text = CITATION.sub("", answer)
+    if re.search(r"\b(?:yes|no|not|never)\b", text, re.IGNORECASE):
+        return False
+    return not (content_words(text) - content_words(question))
+
+
 def uncite_unrelated(answer: str, evidence: Sequence[str]) -> tuple[str, list[int]]:
     """Remove citations to lines that share no content word with the sentence citing them."""
     removed: list[int] = []

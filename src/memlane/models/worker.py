@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import queue
 import sys
 import threading
@@ -52,10 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from llama_cpp import Llama
 
+        # llama-cpp-python's default is half the cores for generation; on a 2-core laptop that
+        # leaves one idle, so 0 here means all of them.
+        threads = args.threads or os.cpu_count() or 1
         llm = Llama(
             model_path=args.model,
             n_ctx=args.context_size,
-            n_threads=args.threads or None,
+            n_threads=threads,
+            n_threads_batch=threads,
             n_gpu_layers=args.gpu_layers,
             seed=args.seed,
             verbose=False,
