@@ -378,6 +378,65 @@ def chat(ctx: click.Context, now: str | None, model_path: Path | None) -> None:
 
 
 @cli.command()
+@click.option("--since", help="Only records from this time on (ISO date/time or expression).")
+@click.option("--until", help="Only records before this time (ISO date/time or expression).")
+@click.option("--app", help="Only this application (or chat source).")
+@click.option("--query", help="Only records containing this text (case-insensitive).")
+@click.option("--id", "ids", multiple=True, help="This record, e.g. frame:12 (repeatable).")
+@click.option("--all", "everything", is_flag=True, help="Everything Memlane holds.")
+@click.option("--dry-run", is_flag=True, help="Only show what would be forgotten.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--now", help="Treat this ISO time as now for 'yesterday' and the like.")
+@click.pass_context
+def forget(
+    ctx: click.Context, since: str | None, until: str | None, app: str | None,
+    query: str | None, ids: tuple[str, ...], everything: bool, dry_run: bool, yes: bool,
+    now: str | None,
+) -> None:
+    """Irrevocably delete memories and everything derived from them, leaving no remnant.
+
+    Selectors combine (all must hold). Removes frames and thumbnails from disk, OCR text,
+    messages, full-text and vector entries, and derived episodes and facts, then compacts the
+    database. The deletion log keeps the scope and counts, never the content.
+    """
+    from memlane.memory.forget import Scope
+    from memlane.memory.records import parse_record_id
+
+    for value in ids:
+        try:
+            parse_record_id(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--id") from None
+    ref = _now(now)
+    scope = Scope(
+        since=_when(since, ref, end=False, hint="--since"),
+        until=_when(until, ref, end=True, hint="--until"),
+        app=app, query=query, ids=ids, everything=everything,
+    )
+    if scope.is_empty():
+        raise click.UsageError("say what to forget: --since/--until, --app, --query, --id or --all")
+    with _engine(ctx) as engine:
+        todo, _ = engine.forget(scope, dry_run=True)
+        counts = todo.counts()
+        what = ", ".join(f"{n} {k.replace('_', ' ')}(s)" for k, n in counts.items()) or "nothing"
+        if dry_run or not counts:
+            click.echo(f"Would forget: {what}." if counts
+                       else "Nothing matches; nothing forgotten.")
+            return
+        if not yes:
+            if not sys.stdin.isatty():
+                raise click.UsageError(f"this would forget {what}; add --yes to confirm")
+            click.confirm(f"Forget {what}? This cannot be undone", abort=True)
+        _, report = engine.forget(scope)
+    assert report is not None
+    click.echo(
+        f"Forgot {what}: {report.vectors_removed} vector(s) and {report.files_removed} file(s)"
+        f" removed, database {report.bytes_before / 1e6:.1f} -> {report.bytes_after / 1e6:.1f} MB"
+        f" in {report.seconds:.1f} s."
+    )
+
+
+@cli.command()
 @click.pass_context
 def reindex(ctx: click.Context) -> None:
     """Rebuild the vector index from the database (the database is never changed)."""

@@ -24,6 +24,9 @@ from memlane.app.paths import Paths
 from memlane.app.settings import Settings, load_settings
 from memlane.capture.ocr import TesseractOcr, installed_languages
 from memlane.memory.chat_import import parse_chat_file
+from memlane.memory.forget import Plan, Report, Scope
+from memlane.memory.forget import execute as execute_forget
+from memlane.memory.forget import plan as plan_forget
 from memlane.memory.frames import FrameFiles
 from memlane.memory.jobs import JobQueue
 from memlane.memory.records import KINDS
@@ -161,6 +164,15 @@ class Engine:
         return self.retriever.search(
             query, since=since, until=until, app=app, kinds=kinds, limit=limit, now=now
         )
+
+    def forget(self, scope: Scope, *, dry_run: bool = False) -> tuple[Plan, Report | None]:
+        """What a scope covers and, unless ``dry_run``, delete it with every remnant."""
+        todo = plan_forget(self.store, scope)
+        if dry_run or not any(todo.all_keys().values()):
+            return todo, None
+        report = execute_forget(self.store, self.index, self.paths.home, todo,
+                                (self.paths.frames, self.paths.thumbnails))
+        return todo, report
 
     def reindex(self, progress: Progress | None = None) -> int:
         return self.index.rebuild(progress)

@@ -1,0 +1,274 @@
+"""Forgetting: remove records, everything derived from them, and every remnant on disk.
+
+:func:`plan` turns a :class:`Scope` (time range, app, text, ids, or everything) into the records
+it covers plus the episodes and facts derived from them (through ``lineage``), without changing
+anything, which is what ``memlane forget --dry-run`` prints. :func:`execute` then deletes the rows
+in one transaction (FTS5 rows go with them through triggers; ``secure_delete`` zeroes freed pages)
+and logs scope and counts - never content - in ``deletion_log``; removes their vectors from Chroma,
+then their frame images and thumbnails; and finally compacts: FTS5 indexes are merged so deleted
+tokens leave their old segments, the WAL is checkpointed and truncated and the database is
+vacuumed. A crash between steps is repaired later: orphan vectors by the index's start-up repair,
+orphan image files by :func:`sweep_files`, which every forget runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from memlane.memory.migrations import FTS_TABLES
+from memlane.memory.records import KIND_TABLES, KINDS, parse_record_id
+from memlane.memory.store import Store, record_filter
+from memlane.memory.vectors import VectorIndex
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What to forget; selectors combine (all must hold). ``everything`` ignores the rest."""
+
+    since: float | None = None
+    until: float | None = None
+    app: str | None = None
+    query: str | None = None
+    ids: tuple[str, ...] = ()
+    everything: bool = False
+
+    def is_empty(self) -> bool:
+        return not (self.everything or self.ids or self.query or self.app
+                    or self.since is not None or self.until is not None)
+
+    def for_log(self) -> dict[str, Any]:
+        """The scope as the deletion log keeps it: never the text that was searched for."""
+        if self.everything:
+            return {"all": True}
+        out: dict[str, Any] = {}
+        if self.since is not None:
+            out["since"] = self.since
+        if self.until is not None:
+            out["until"] = self.until
+        if self.app:
+            out["app"] = self.app
+        if self.query:
+            out["query"] = "(text not recorded)"
+        if self.ids:
+            out["ids"] = len(self.ids)
+        return out
+
+
+@dataclass
+class Plan:
+    scope: Scope
+    keys: dict[str, list[int]] = field(default_factory=dict)   # kind -> rowids
+    derived: dict[str, list[int]] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        out = {k: len(v) for k, v in self.keys.items() if v}
+        for kind, ids in self.derived.items():
+            if ids:
+                out[f"derived_{kind}"] = len(ids)
+        return out
+
+    def all_keys(self) -> dict[str, list[int]]:
+        merged = {k: list(v) for k, v in self.keys.items()}
+        for kind, ids in self.derived.items():
+            merged.setdefault(kind, [])
+            merged[kind] = sorted(set(merged[kind]) | set(ids))
+        return merged
+
+
+def _matching_text(store: Store, kind: str, text: str) -> set[int]:
+    """Records of ``kind`` whose text contains ``text`` (case-insensitive) or matches it in FTS."""
+    phrase = '"' + text.replace('"', '""') + '"'
+    like = f"%{text}%"
+    if kind == "message":
+        sql = ("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?"
+               " UNION SELECT id FROM messages WHERE text LIKE ? OR speaker LIKE ?")
+        params: list[Any] = [phrase, like, like]
+    elif kind == "frame":
+        sql = ("SELECT b.frame_id FROM ocr_blocks_fts JOIN ocr_blocks b"
+               " ON b.id = ocr_blocks_fts.rowid WHERE ocr_blocks_fts MATCH ?"
+               " UNION SELECT frame_id FROM ocr_blocks WHERE text LIKE ?"
+               " UNION SELECT rowid FROM frames_fts WHERE frames_fts MATCH ?"
+               " UNION SELECT id FROM frames WHERE title LIKE ? OR app LIKE ?")
+        params = [phrase, like, phrase, like, like]
+    else:
+        fts = f"{KIND_TABLES[kind]}_fts"
+        cols = " OR ".join(f"{c} LIKE ?" for c in FTS_TABLES[KIND_TABLES[kind]])
+        sql = (f"SELECT rowid FROM {fts} WHERE {fts} MATCH ?"
+               f" UNION SELECT id FROM {KIND_TABLES[kind]} WHERE {cols}")
+        params = [phrase] + [like] * len(FTS_TABLES[KIND_TABLES[kind]])
+    try:
+        return {int(r[0]) for r in store.sql(sql, params)}
+    except Exception as exc:  # an FTS syntax corner case: fall back to substring matching only
+        log.warning("full-text match failed (%s); using substring matching", exc)
+        return {int(r[0]) for r in store.sql(sql.split(" UNION ", 1)[1], params[1:])}
+
+
+def plan(store: Store, scope: Scope) -> Plan:
+    """Which records a scope covers, and what was derived from them. Changes nothing."""
+    result = Plan(scope)
+    if scope.is_empty():
+        return result
+    wanted: dict[str, set[int]] | None = None
+    if scope.ids:
+        wanted = {}
+        for value in scope.ids:
+            kind, rowid = parse_record_id(value)
+            wanted.setdefault(kind, set()).add(rowid)
+    for kind in KINDS:
+        if wanted is not None and kind not in wanted:
+            continue
+        if scope.everything:
+            rows = {int(r[0]) for r in store.sql(f"SELECT id FROM {KIND_TABLES[kind]}")}
+        else:
+            source, where, params = record_filter(kind, scope.since, scope.until, scope.app)
+            if kind == "fact":  # forget superseded facts too, not only current ones
+                where = [w for w in where if "status" not in w]
+            sql = f"SELECT r.id FROM {source} WHERE 1" + "".join(f" AND {w}" for w in where)
+            rows = {int(r[0]) for r in store.sql(sql, params)}
+            if scope.query:
+                rows &= _matching_text(store, kind, scope.query)
+            if wanted is not None:
+                rows &= wanted[kind]
+        result.keys[kind] = sorted(rows)
+    # Episodes and facts derived from anything forgotten go too (re-derivation is the job of
+    # consolidation, which will only see what remains).
+    for kind, ids in list(result.keys.items()):
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for dkind, did in store.sql(
+                "SELECT DISTINCT derived_kind, derived_id FROM lineage"
+                f" WHERE source_kind = ? AND source_id IN ({marks})", [kind, *chunk]
+            ):
+                if did not in result.keys.get(dkind, []):
+                    result.derived.setdefault(dkind, []).append(int(did))
+    return result
+
+
+def _vector_ids(store: Store, keys: dict[str, list[int]]) -> list[str]:
+    out: list[str] = []
+    for kind, ids in keys.items():
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for rowid, n in store.sql(
+                f"SELECT id, vec FROM {KIND_TABLES[kind]} WHERE id IN ({marks}) AND vec > 0", chunk
+            ):
+                out += [f"{kind}:{rowid}:{i}" for i in range(int(n))]
+    return out
+
+
+def _frame_files(store: Store, ids: Sequence[int]) -> list[str]:
+    out: list[str] = []
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        marks = ",".join("?" * len(chunk))
+        for image, thumb in store.sql(
+            f"SELECT image_path, thumb_path FROM frames WHERE id IN ({marks})", chunk
+        ):
+            out += [p for p in (image, thumb) if p]
+    return out
+
+
+@dataclass
+class Report:
+    counts: dict[str, int]
+    vectors_removed: int
+    files_removed: int
+    seconds: float
+    bytes_before: int
+    bytes_after: int
+
+
+def execute(
+    store: Store, index: VectorIndex | None, home: Path, todo: Plan,
+    folders: Sequence[Path] = (),
+) -> Report:
+    """Carry out a plan: rows, vectors, files, then compaction. See the module docstring."""
+    t0 = time.perf_counter()
+    before = _db_bytes(store)
+    keys = todo.all_keys()
+    vector_ids = _vector_ids(store, keys)
+    files = _frame_files(store, keys.get("frame", []))
+    with store.transaction() as conn:
+        for kind, ids in keys.items():
+            table = KIND_TABLES[kind]
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                conn.execute(f"DELETE FROM {table} WHERE id IN ({marks})", chunk)
+                conn.execute(
+                    f"DELETE FROM lineage WHERE (derived_kind = ? AND derived_id IN ({marks}))"
+                    f" OR (source_kind = ? AND source_id IN ({marks}))",
+                    [kind, *chunk, kind, *chunk],
+                )
+        if todo.scope.everything:
+            conn.execute("DELETE FROM conversations")
+            conn.execute("DELETE FROM jobs")
+        else:  # conversations left without messages go too (their titles are content)
+            conn.execute("DELETE FROM conversations WHERE id NOT IN"
+                         " (SELECT DISTINCT conversation_id FROM messages)")
+        conn.execute(
+            "INSERT INTO deletion_log (time, scope, counts) VALUES (?, ?, ?)",
+            (time.time(), json.dumps(todo.scope.for_log()), json.dumps(todo.counts())),
+        )
+    removed_vectors = 0
+    if index is not None and vector_ids:
+        index.delete(vector_ids)
+        removed_vectors = len(vector_ids)
+    removed_files = 0
+    for rel in files:
+        try:
+            (home / rel).unlink()
+            removed_files += 1
+        except FileNotFoundError:
+            pass
+    removed_files += sweep_files(store, home, folders or (home / "frames", home / "thumbnails"))
+    compact(store)
+    return Report(todo.counts(), removed_vectors, removed_files, time.perf_counter() - t0,
+                  before, _db_bytes(store))
+
+
+def sweep_files(store: Store, home: Path, folders: Sequence[Path]) -> int:
+    """Delete frame images and thumbnails no row refers to (left by a crash mid-forget)."""
+    known = {p for row in store.sql("SELECT image_path, thumb_path FROM frames") for p in row if p}
+    removed = 0
+    for root in folders:
+        if not root.exists():
+            continue
+        for path in root.rglob("*"):
+            if path.is_file() and str(path.relative_to(home)) not in known:
+                path.unlink()
+                removed += 1
+        for sub in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
+            if not any(sub.iterdir()):
+                sub.rmdir()
+    return removed
+
+
+def compact(store: Store) -> None:
+    """Leave no remnant of deleted text: merge FTS segments, truncate the WAL, vacuum."""
+    for table in FTS_TABLES:
+        store.db.execute(f"INSERT INTO {table}_fts({table}_fts) VALUES ('optimize')")
+    store.db.conn.commit()
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.db.execute("VACUUM")
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _db_bytes(store: Store) -> int:
+    total = 0
+    for suffix in ("", "-wal", "-shm"):
+        with suppress(OSError):
+            total += os.stat(f"{store.path}{suffix}").st_size
+    return total
