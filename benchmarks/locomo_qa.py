@@ -34,7 +34,7 @@ from typing import Any
 from nltk.stem import PorterStemmer
 
 from _common import SHARED_DATA, percentile, table, write_result
-from memlane.app.assistant import Assistant, Evidence, evidence_line
+from memlane.app.assistant import Assistant, Evidence, evidence_line, today_text
 from memlane.app.engine import Engine
 from memlane.app.paths import Paths
 from memlane.memory.records import Hit
@@ -116,8 +116,7 @@ def oracle(assistant: Assistant, engine: Engine, item: dict[str, Any], now: date
     hits: list[Hit] = sorted(engine.store.hits([("message", r[0]) for r in rows]).values(),
                              key=lambda h: h.time)
     evidence = [Evidence(i, h, evidence_line(i, h)) for i, h in enumerate(hits, start=1)]
-    messages = build_messages(item["question"], [e.line for e in evidence],
-                              f"{now:%A}, {now.day} {now:%B %Y}")
+    messages = build_messages(item["question"], [e.line for e in evidence], today_text(now))
     t0 = time.perf_counter()
     text = "".join(assistant.model.stream(messages, max_tokens=assistant.settings.max_tokens,
                                           usage=usage))

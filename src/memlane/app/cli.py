@@ -70,6 +70,23 @@ def _now(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.astimezone()
 
 
+def _source_text(src: dict[str, Any]) -> str:
+    """Where a hit came from, for people: conversation and message id, or the frame's image."""
+    if src.get("type") == "message":
+        return f"{src.get('conversation')} {src.get('external_id')}"
+    return str(src.get("path") or src)
+
+
+def _ask_line(prompt: str) -> str | None:
+    """One line typed at an interactive prompt; None on an empty line, Ctrl-D or Ctrl-C."""
+    try:
+        line = input(prompt).strip()
+    except (EOFError, KeyboardInterrupt):
+        click.echo()
+        return None
+    return line or None
+
+
 def _when(value: str | None, now: datetime | None, *, end: bool, hint: str) -> float | None:
     if value is None:
         return None
@@ -260,12 +277,7 @@ def search(
         where = hit.app or hit.kind
         click.echo(f"{n:>2}. {iso(hit.time)[:16].replace('T', ' ')}  {hit.kind:<7} {where}")
         click.echo(f"    {hit.snippet[:300]}")
-        src = hit.source
-        ref_text = (
-            f"{src.get('conversation')} {src.get('external_id')}"
-            if src.get("type") == "message" else str(src.get("path") or src)
-        )
-        click.echo(click.style(f"    {hit.id}  <- {ref_text}", dim=True))
+        click.echo(click.style(f"    {hit.id}  <- {_source_text(hit.source)}", dim=True))
 
 
 def _run_batch(engine: Engine, batch: Path, kinds: tuple[str, ...], limit: int | None) -> None:
@@ -298,14 +310,9 @@ def _model_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def _print_sources(answer: Answer) -> None:
     for e in answer.citations:
-        src = e.hit.source
-        ref_text = (
-            f"{src.get('conversation')} {src.get('external_id')}"
-            if src.get("type") == "message" else str(src.get("path") or src)
-        )
+        when = iso(e.hit.time)[:16].replace("T", " ")
         click.echo(click.style(
-            f"  [{e.n}] {iso(e.hit.time)[:16].replace('T', ' ')} {e.hit.id} <- {ref_text}",
-            dim=True,
+            f"  [{e.n}] {when} {e.hit.id} <- {_source_text(e.hit.source)}", dim=True
         ))
 
 
@@ -355,14 +362,7 @@ def chat(ctx: click.Context, now: str | None, model_path: Path | None) -> None:
         click.echo(f"Memlane chat with {engine.model.name}, running on this machine. "
                    "Empty line or Ctrl-D to quit.")
         history: list[tuple[str, str]] = []
-        while True:
-            try:
-                question = input("you> ").strip()
-            except (EOFError, KeyboardInterrupt):
-                click.echo()
-                return
-            if not question:
-                return
+        while (question := _ask_line("you> ")) is not None:
             click.echo("memlane> ", nl=False)
             try:
                 answer = assistant.ask(question, now=ref, history=history[-2:],
@@ -427,7 +427,7 @@ def forget(
             if not sys.stdin.isatty():
                 raise click.UsageError(f"this would forget {what}; add --yes to confirm")
             click.confirm(f"Forget {what}? This cannot be undone", abort=True)
-        _, report = engine.forget(scope)
+        _, report = engine.forget(todo)
     assert report is not None
     click.echo(
         f"Forgot {what}: {report.vectors_removed} vector(s) and {report.files_removed} file(s)"
@@ -458,14 +458,7 @@ def shell(ctx: click.Context) -> None:
             f" in {engine.paths.home}. Nothing leaves this machine."
         )
         click.echo("Search your memory (empty line or Ctrl-D to quit).")
-        while True:
-            try:
-                query = input("memlane> ").strip()
-            except (EOFError, KeyboardInterrupt):
-                click.echo()
-                return
-            if not query:
-                return
+        while (query := _ask_line("memlane> ")) is not None:
             result = engine.search(query)
             if not result.hits:
                 click.echo("No memories found.")

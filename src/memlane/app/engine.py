@@ -165,9 +165,14 @@ class Engine:
             query, since=since, until=until, app=app, kinds=kinds, limit=limit, now=now
         )
 
-    def forget(self, scope: Scope, *, dry_run: bool = False) -> tuple[Plan, Report | None]:
-        """What a scope covers and, unless ``dry_run``, delete it with every remnant."""
-        todo = plan_forget(self.store, scope)
+    def forget(
+        self, what: Scope | Plan, *, dry_run: bool = False
+    ) -> tuple[Plan, Report | None]:
+        """What a scope covers and, unless ``dry_run``, delete it with every remnant.
+
+        Given a :class:`Plan` (the one a person confirmed), exactly that is deleted.
+        """
+        todo = what if isinstance(what, Plan) else plan_forget(self.store, what)
         if dry_run or not any(todo.all_keys().values()):
             return todo, None
         report = execute_forget(self.store, self.index, self.paths.home, todo,
