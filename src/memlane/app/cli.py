@@ -154,6 +154,14 @@ def status(ctx: click.Context, as_json: bool) -> None:
     model = info["model"]
     ready = "ready" if model["available"] else "missing"
     click.echo(f"Local model:   {model['setting']} ({ready})")
+    cap = info["capture"]
+    reason = f" - {cap['reason']}" if cap["reason"] else ""
+    click.echo(f"Capture:       {cap['state']}{reason}")
+    today = cap["today"]
+    click.echo(
+        f"               today {today['stored']} frame(s) stored, {today['skipped_unchanged']}"
+        f" unchanged, {today['skipped_private']} private; OCR backlog {cap['ocr_backlog']}"
+    )
 
 
 @cli.command("import-chat")
@@ -434,6 +442,65 @@ def forget(
         f" removed, database {report.bytes_before / 1e6:.1f} -> {report.bytes_after / 1e6:.1f} MB"
         f" in {report.seconds:.1f} s."
     )
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Capture one tick, OCR it, and exit.")
+@click.option("--for", "seconds", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Record for this many seconds, then finish OCR and exit.")
+@click.option("--pause", "pause_minutes", type=float, is_flag=False,
+              flag_value=-1.0, default=None, metavar="[MINUTES]",
+              help="Pause capture (for MINUTES, or until --resume); survives restarts.")
+@click.option("--resume", is_flag=True, help="Resume a paused capture.")
+@click.option("--no-drain", is_flag=True, help="Exit without working off the OCR backlog.")
+@click.pass_context
+def capture(
+    ctx: click.Context, once: bool, seconds: float | None, pause_minutes: float | None,
+    resume: bool, no_drain: bool,
+) -> None:
+    """Record the screen: changed monitors become frames every few seconds, OCR'd in the background.
+
+    Without options it records until interrupted (Ctrl-C). Excluded windows (settings,
+    [privacy]) are never stored: focused, nothing is captured; elsewhere on screen, they are
+    painted out before the frame is written. Card numbers, IBANs, keys and passwords found by
+    OCR are blanked in the text and painted out of the image.
+    """
+    from memlane.app import capture as cap
+
+    if sum((once, seconds is not None, pause_minutes is not None, resume)) > 1:
+        raise click.UsageError("use one of --once, --for, --pause, --resume")
+    with _engine(ctx) as engine:
+        if pause_minutes is not None:
+            until = cap.pause(engine.store, None if pause_minutes < 0 else pause_minutes)
+            click.echo("Capture paused " + ("until resumed (memlane capture --resume)."
+                                            if until is None else f"until {iso(until)}."))
+            return
+        if resume:
+            cap.resume(engine.store)
+            click.echo("Capture resumed.")
+            return
+
+        def show(report: cap.TickReport) -> None:
+            stamp = datetime.fromtimestamp(report.time).strftime("%H:%M:%S")
+            what = (f"stored frame(s) {', '.join(map(str, report.stored))}" if report.stored
+                    else f"{report.unchanged} unchanged, {report.private} private")
+            reason = f" ({report.reason})" if report.reason else ""
+            click.echo(f"{stamp} {report.state}{reason}: {what}", err=True)
+
+        if not once and seconds is None:
+            click.echo("Recording; press Ctrl-C to stop.", err=True)
+        try:
+            reports = cap.run_recorder(
+                engine, seconds=seconds, once=once, drain=not no_drain, on_tick=show
+            )
+        except KeyboardInterrupt:
+            reports = []
+        stored = sum(len(r.stored) for r in reports)
+        backlog = cap.OcrWorker(engine).backlog()
+        click.echo(f"{len(reports)} tick(s), {stored} frame(s) stored, OCR backlog {backlog}.")
+        if reports and all(r.state == "error" for r in reports):
+            click.echo(f"Error: {reports[-1].reason}", err=True)
+            sys.exit(7)
 
 
 @cli.command()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from memlane.app.assistant import Assistant
+from memlane.app.capture import capture_status
 from memlane.app.errors import ModelError
 from memlane.app.ingest import IngestReport, expand, ingest_images
 from memlane.app.paths import Paths
@@ -176,7 +177,7 @@ class Engine:
         if dry_run or not any(todo.all_keys().values()):
             return todo, None
         report = execute_forget(self.store, self.index, self.paths.home, todo,
-                                (self.paths.frames, self.paths.thumbnails))
+                                (self.paths.frames, self.paths.thumbnails, self.paths.spool))
         return todo, report
 
     def reindex(self, progress: Progress | None = None) -> int:
@@ -210,6 +211,7 @@ class Engine:
                 "available": self.embedder.is_available(),
             },
             "model": self._model_status(),
+            "capture": capture_status(self.store, self.settings, self.paths),
             "migrations": self.store.applied_migrations(),
         }
 

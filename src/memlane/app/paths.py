@@ -40,6 +40,11 @@ class Paths:
         return self.home / "thumbnails"
 
     @property
+    def spool(self) -> Path:
+        """Lossless copies of captured frames until OCR has read them."""
+        return self.home / "spool"
+
+    @property
     def models(self) -> Path:
         return self.home / "models"
 

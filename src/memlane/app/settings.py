@@ -25,6 +25,27 @@ interval_seconds = 5.0
 webp_quality = 70
 # Width in pixels of timeline thumbnails.
 thumbnail_width = 320
+# A frame is stored only when at least this share (in percent) of its 40x40-pixel tiles
+# changed since the last stored frame of that monitor (a blinking cursor is one tile).
+min_change_percent = 0.4
+# Re-read only the changed parts of a frame with OCR and keep the rest from the previous frame.
+ocr_reuse = true
+
+[privacy]
+# Windows of these apps (WM_CLASS or process name, case and punctuation ignored) are never
+# stored: when focused nothing is captured, otherwise they are painted out of the frame.
+exclude_apps = [
+    "KeePassXC", "KeePass", "1Password", "Bitwarden", "Keychain Access", "Enpass", "LastPass",
+    "Dashlane", "pass", "Seahorse", "gnome-keyring",
+]
+# Windows whose title matches one of these regular expressions (case-insensitive) likewise.
+exclude_titles = [
+    'Private Browsing', '\\bIncognito\\b', '\\bInPrivate\\b', 'Private Window', 'Tor Browser',
+]
+# No capture after this many seconds without keyboard or mouse input (0 = always capture).
+idle_seconds = 300.0
+# Blank card numbers, IBANs, API keys/tokens and password values in OCR text and images.
+redact = true
 
 [ocr]
 # Tesseract languages, e.g. "eng" or "eng+chi_sim". "auto" uses eng+chi_sim when installed.
@@ -83,6 +104,26 @@ class CaptureSettings:
     interval_seconds: float = 5.0
     webp_quality: int = 70
     thumbnail_width: int = 320
+    min_change_percent: float = 0.4
+    ocr_reuse: bool = True
+
+
+DEFAULT_EXCLUDED_APPS = (
+    "KeePassXC", "KeePass", "1Password", "Bitwarden", "Keychain Access", "Enpass",
+    "LastPass", "Dashlane", "pass", "Seahorse", "gnome-keyring",
+)
+DEFAULT_EXCLUDED_TITLES = (
+    r"Private Browsing", r"\bIncognito\b", r"\bInPrivate\b", r"Private Window",
+    r"Tor Browser",
+)
+
+
+@dataclass
+class PrivacySettings:
+    exclude_apps: list[str] = field(default_factory=lambda: list(DEFAULT_EXCLUDED_APPS))
+    exclude_titles: list[str] = field(default_factory=lambda: list(DEFAULT_EXCLUDED_TITLES))
+    idle_seconds: float = 300.0
+    redact: bool = True
 
 
 @dataclass
@@ -128,6 +169,7 @@ class EmbedderSettings:
 @dataclass
 class Settings:
     capture: CaptureSettings = field(default_factory=CaptureSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     ocr: OcrSettings = field(default_factory=OcrSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
@@ -139,6 +181,10 @@ def _coerce(section: str, key: str, value: Any, default: Any) -> Any:
     expected = type(default)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if isinstance(default, list):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise SettingsError(f"settings: [{section}] {key} must be a list of strings")
+        return value
     if not isinstance(value, expected) or isinstance(value, bool) != isinstance(default, bool):
         raise SettingsError(
             f"settings: [{section}] {key} must be {expected.__name__}, got {value!r}"

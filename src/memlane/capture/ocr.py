@@ -1,22 +1,29 @@
-"""OCR backends: tesseract through pytesseract, with word boxes and confidences.
+"""OCR: tesseract through pytesseract, with word boxes, re-use of unchanged regions, and redaction.
 
 :class:`TesseractOcr` reads a PIL image and returns :class:`OcrResult` blocks (tesseract's
 layout blocks), each with its text, its words with pixel boxes and a mean confidence. Languages
 come from settings; ``auto`` picks ``eng+chi_sim`` when that data is installed and says so in the
 log when it falls back to what is there. A missing tesseract binary is a
 :class:`DependencyError` with the install command, never a crash.
+
+:func:`read_changed` re-reads only the regions of a frame that changed since the previous frame
+and keeps the previous frame's words everywhere else; :func:`redact` blanks sensitive words
+(see :mod:`memlane.capture.redact`) and returns their boxes so the image can be painted too.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import shutil
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from PIL import Image
 
 from memlane.app.errors import DependencyError
+from memlane.capture.redact import find_sensitive
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +96,43 @@ class TesseractOcr:
             log.warning("OCR languages not installed: %s", ", ".join(missing))
         return "+".join(usable) or "eng"
 
+    def read_regions(
+        self, image: Image.Image, regions: Sequence[tuple[int, int, int, int]]
+    ) -> list[OcrBlock]:
+        """Blocks read from each ``(left, top, width, height)`` region, in frame coordinates.
+
+        The regions are stacked into one image with gaps and read in one tesseract run: each
+        run costs a process start and loading the language data, which for small regions is
+        most of the work.
+        """
+        if not regions:
+            return []
+        gap = 24
+        width = max(r[2] for r in regions)
+        height = sum(r[3] for r in regions) + gap * (len(regions) - 1)
+        background = image.getpixel((regions[0][0], regions[0][1]))
+        mosaic = Image.new(image.mode, (width, height), background)
+        offsets: list[int] = []
+        y = 0
+        for left, top, w, h in regions:
+            mosaic.paste(image.crop((left, top, left + w, top + h)), (0, y))
+            offsets.append(y)
+            y += h + gap
+        out: list[OcrBlock] = []
+        for block in self.read(mosaic).blocks:
+            parts: dict[int, list[OcrWord]] = {}
+            for word in block.words:
+                middle = word.top + word.height / 2
+                for n, ((left, top, _, h), off) in enumerate(zip(regions, offsets, strict=True)):
+                    if off <= middle < off + h:
+                        parts.setdefault(n, []).append(
+                            replace(word, left=word.left + left, top=word.top - off + top)
+                        )
+                        break
+            for words in parts.values():
+                out.append(block_from_words(len(out) + 1, words))
+        return out
+
     def read(self, image: Image.Image) -> OcrResult:
         if not self.is_available():
             raise DependencyError(
@@ -142,3 +186,134 @@ def _join(words: list[str]) -> str:
 
 def _is_cjk(ch: str) -> bool:
     return "\u3000" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
+
+
+Box = tuple[int, int, int, int]  # left, top, width, height
+_REDACTED = re.compile(r"^\[redacted (\w+)\]$")
+
+
+def _overlaps(a: Box, b: Box) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def _union(a: Box, b: Box) -> Box:
+    left, top = min(a[0], b[0]), min(a[1], b[1])
+    right, bottom = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
+    return left, top, right - left, bottom - top
+
+
+def _box(w: OcrWord) -> Box:
+    return w.left, w.top, w.width, w.height
+
+
+def lines_of(words: Sequence[OcrWord]) -> list[list[int]]:
+    """Word indexes grouped into text lines by geometry, top to bottom, left to right."""
+    order = sorted(range(len(words)), key=lambda i: (words[i].top, words[i].left))
+    lines: list[tuple[int, int, list[int]]] = []  # top, bottom, members
+    for i in order:
+        w = words[i]
+        middle = w.top + w.height / 2
+        for n, (top, bottom, members) in enumerate(lines):
+            if top <= middle <= bottom:
+                members.append(i)
+                lines[n] = (min(top, w.top), max(bottom, w.top + w.height), members)
+                break
+        else:
+            lines.append((w.top, w.top + w.height, [i]))
+    return [sorted(m, key=lambda i: words[i].left) for _, _, m in sorted(lines)]
+
+
+def block_from_words(number: int, words: Sequence[OcrWord]) -> OcrBlock:
+    text = "\n".join(_join([words[i].text for i in line]) for line in lines_of(words))
+    mean = sum(w.confidence for w in words) / len(words) if words else 0.0
+    return OcrBlock(number, text, tuple(words), round(mean, 1))
+
+
+def grow_regions(
+    changed: Sequence[Box], previous: Sequence[OcrBlock], size: tuple[int, int], margin: int = 8
+) -> list[Box]:
+    """Changed rectangles grown over every previous word they touch, plus a margin, merged."""
+    # Each word with a margin, so a crop never ends exactly at a glyph's edge.
+    words = [
+        (max(0, w.left - margin), max(0, w.top - margin), w.width + 2 * margin,
+         w.height + 2 * margin)
+        for b in previous for w in b.words
+    ]
+    regions = [
+        (max(0, x - margin), max(0, y - margin), w + 2 * margin, h + 2 * margin)
+        for x, y, w, h in changed
+    ]
+    grown = True
+    while grown:
+        grown = False
+        for n, region in enumerate(regions):
+            for word in words:
+                if _overlaps(region, word) and _union(region, word) != region:
+                    regions[n] = region = _union(region, word)
+                    grown = True
+        merged: list[Box] = []
+        for region in regions:
+            for n, other in enumerate(merged):
+                if _overlaps(region, other):
+                    merged[n] = _union(region, other)
+                    grown = True
+                    break
+            else:
+                merged.append(region)
+        regions = merged
+    width, height = size
+    return [
+        (x, y, min(w, width - x), min(h, height - y)) for x, y, w, h in regions
+        if x < width and y < height
+    ]
+
+
+def read_changed(
+    ocr: TesseractOcr, image: Image.Image, previous: Sequence[OcrBlock],
+    changed: Sequence[Box],
+) -> tuple[OcrResult, int]:
+    """OCR only the changed regions and keep the previous words elsewhere.
+
+    Returns the result and how many words were re-used.
+    """
+    regions = grow_regions(changed, previous, image.size)
+    kept: list[OcrBlock] = []
+    reused = 0
+    for block in previous:
+        words = [w for w in block.words if not any(_overlaps(_box(w), r) for r in regions)]
+        reused += len(words)
+        for line in lines_of(words):  # a line per block, so fresh text can sit between them
+            kept.append(block_from_words(len(kept) + 1, [words[i] for i in line]))
+    fresh = ocr.read_regions(image, regions)
+    ordered = sorted([*kept, *fresh], key=_block_position)  # reading order, top to bottom
+    blocks = [replace(b, block=i + 1) for i, b in enumerate(ordered)]
+    return OcrResult(tuple(blocks), ocr.languages), reused
+
+
+def _block_position(block: OcrBlock) -> tuple[int, int]:
+    if not block.words:
+        return (0, 0)
+    return min(w.top for w in block.words), min(w.left for w in block.words)
+
+
+def redact(result: OcrResult) -> tuple[OcrResult, list[tuple[str, Box]]]:
+    """Blank sensitive words; return the redacted result and ``(kind, box)`` for each word."""
+    boxes: list[tuple[str, Box]] = []
+    blocks: list[OcrBlock] = []
+    for block in result.blocks:
+        words = list(block.words)
+        for w in words:  # re-used from a previous frame: already blank, the pixels are not
+            done = _REDACTED.match(w.text)
+            if done:
+                boxes.append((done.group(1), _box(w)))
+        lines = [[(i, words[i].text) for i in line] for line in lines_of(words)]
+        hits = find_sensitive(lines)
+        if not hits:
+            blocks.append(block)
+            continue
+        for hit in hits:
+            for i in hit.words:
+                boxes.append((hit.kind, _box(words[i])))
+                words[i] = replace(words[i], text=f"[redacted {hit.kind}]")
+        blocks.append(block_from_words(block.block, words))
+    return OcrResult(tuple(blocks), result.languages), boxes

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memlane.memory.frames import spool_rel
 from memlane.memory.migrations import FTS_TABLES
 from memlane.memory.records import KIND_TABLES, KINDS, parse_record_id
 from memlane.memory.store import Store, record_filter
@@ -177,6 +178,8 @@ def _frame_files(store: Store, ids: Sequence[int]) -> list[str]:
             f"SELECT image_path, thumb_path FROM frames WHERE id IN ({marks})", chunk
         ):
             out += [p for p in (image, thumb) if p]
+            if image:
+                out.append(spool_rel(image))
     return out
 
 
@@ -233,15 +236,22 @@ def execute(
             removed_files += 1
         except FileNotFoundError:
             pass
-    removed_files += sweep_files(store, home, folders or (home / "frames", home / "thumbnails"))
+    removed_files += sweep_files(
+        store, home, folders or (home / "frames", home / "thumbnails", home / "spool")
+    )
     compact(store)
     return Report(todo.counts(), removed_vectors, removed_files, time.perf_counter() - t0,
                   before, _db_bytes(store))
 
 
 def sweep_files(store: Store, home: Path, folders: Sequence[Path]) -> int:
-    """Delete frame images and thumbnails no row refers to (left by a crash mid-forget)."""
+    """Delete frame images, thumbnails and spool copies no row refers to (left by a crash).
+
+    A spool copy is kept only while its frame still waits for OCR.
+    """
     known = {p for row in store.sql("SELECT image_path, thumb_path FROM frames") for p in row if p}
+    known |= {spool_rel(p) for (p,) in store.sql(
+        "SELECT image_path FROM frames WHERE ocr = 'pending' AND image_path IS NOT NULL")}
     removed = 0
     for root in folders:
         if not root.exists():

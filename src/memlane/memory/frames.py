@@ -1,9 +1,13 @@
-"""Frame image files on disk: lossy WebP frames and small thumbnails under the home folder.
+"""Frame image files on disk: lossy WebP frames, small thumbnails, and lossless copies awaiting OCR.
 
-:class:`FrameFiles` writes both atomically (temporary file, then rename) into a
-``YYYY/MM/DD`` tree and returns paths relative to the home folder, which is what the database
-stores, so the home folder can move. A full disk or a permission problem becomes a
-:class:`StorageError` and leaves no half-written file behind.
+:class:`FrameFiles` writes them atomically (temporary file, then rename) into a ``YYYY/MM/DD``
+tree and returns paths relative to the home folder, which is what the database stores, so the
+home folder can move. A full disk or a permission problem becomes a :class:`StorageError` and
+leaves no half-written file behind.
+
+Lossy WebP loses about 40% of the words tesseract finds on real screenshots (its 4:2:0 chroma
+blurs coloured text; measured by ``benchmarks/capture_replay.py``), so a captured frame also gets
+a lossless *spool* copy (``spool/`` + the frame's path) that OCR reads and then deletes.
 """
 
 from __future__ import annotations
@@ -28,6 +32,13 @@ class StoredImage:
     bytes: int
     width: int
     height: int
+    spool_path: str | None = None
+
+
+def spool_rel(image_rel: str) -> str:
+    """Where the lossless copy of a stored frame waits for OCR (relative to the home folder)."""
+    parts = Path(image_rel).parts
+    return str(Path("spool", *parts[1:]))
 
 
 class FrameFiles:
@@ -41,38 +52,83 @@ class FrameFiles:
         self.quality = quality
         self.thumbnail_width = thumbnail_width
 
-    def write(self, image: Image.Image, when: float, key: str) -> StoredImage:
+    def write(
+        self, image: Image.Image, when: float, key: str, *, spool: bool = False
+    ) -> StoredImage:
         day = datetime.fromtimestamp(when).strftime("%Y/%m/%d")
         stamp = datetime.fromtimestamp(when).strftime("%H%M%S")
         name = f"{stamp}-{key}.webp"
         rgb = image.convert("RGB")
         frame_path = self.frames / day / name
         thumb_path = self.thumbnails / day / name
+        image_rel = str(frame_path.relative_to(self.home))
+        spool_path = self.home / spool_rel(image_rel) if spool else None
+        size = self._save(rgb, frame_path, self.quality)
+        try:
+            self._save(self.thumbnail(rgb), thumb_path, 60)
+            if spool_path is not None:
+                self._save(rgb, spool_path, None)
+        except BaseException:
+            frame_path.unlink(missing_ok=True)
+            thumb_path.unlink(missing_ok=True)
+            raise
+        return StoredImage(
+            image_rel, str(thumb_path.relative_to(self.home)), size, rgb.width, rgb.height,
+            str(spool_path.relative_to(self.home)) if spool_path else None,
+        )
+
+    def thumbnail(self, rgb: Image.Image) -> Image.Image:
         thumb = rgb.copy()
         height = max(1, round(rgb.height * self.thumbnail_width / max(rgb.width, 1)))
         thumb.thumbnail((self.thumbnail_width, height))
-        size = self._save(rgb, frame_path, self.quality)
+        return thumb
+
+    def read(self, rel: str) -> Image.Image:
+        """A stored frame as RGB; :class:`StorageError` when it is missing or unreadable."""
+        path = self.home / rel
         try:
-            self._save(thumb, thumb_path, 60)
-        except BaseException:
-            frame_path.unlink(missing_ok=True)
-            raise
-        return StoredImage(
-            str(frame_path.relative_to(self.home)), str(thumb_path.relative_to(self.home)),
-            size, rgb.width, rgb.height,
-        )
+            with Image.open(path) as img:
+                img.load()
+                return img.convert("RGB")
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise StorageError(f"cannot read the frame {rel}: {exc}") from exc
+
+    def read_for_ocr(self, image_rel: str) -> Image.Image:
+        """The lossless spool copy of a frame when it is still there, else the stored frame."""
+        spool = spool_rel(image_rel)
+        if (self.home / spool).is_file():
+            try:
+                return self.read(spool)
+            except StorageError:
+                pass  # a torn spool copy: the stored frame is still good
+        return self.read(image_rel)
+
+    def drop_spool(self, image_rel: str) -> None:
+        (self.home / spool_rel(image_rel)).unlink(missing_ok=True)
+
+    def rewrite(self, image_rel: str, thumb_rel: str | None, image: Image.Image) -> int:
+        """Replace a stored frame and its thumbnail (e.g. after redaction); return its size."""
+        rgb = image.convert("RGB")
+        if thumb_rel:
+            self._save(self.thumbnail(rgb), self.home / thumb_rel, 60)
+        return self._save(rgb, self.home / image_rel, self.quality)
 
     def remove(self, stored: StoredImage) -> None:
-        for rel in (stored.image_path, stored.thumb_path):
-            (self.home / rel).unlink(missing_ok=True)
+        for rel in (stored.image_path, stored.thumb_path, stored.spool_path):
+            if rel:
+                (self.home / rel).unlink(missing_ok=True)
 
     @staticmethod
-    def _save(image: Image.Image, path: Path, quality: int) -> int:
+    def _save(image: Image.Image, path: Path, quality: int | None) -> int:
+        """Write WebP atomically: lossy at ``quality``, or lossless and fast when ``None``."""
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
-                image.save(fh, format="WEBP", quality=quality, method=4)
+                if quality is None:
+                    image.save(fh, format="WEBP", lossless=True, quality=0, method=0)
+                else:
+                    image.save(fh, format="WEBP", quality=quality, method=4)
             os.replace(tmp, path)
         except OSError as exc:
             with contextlib.suppress(OSError):

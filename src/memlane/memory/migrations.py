@@ -229,3 +229,13 @@ def m005_time_indexes_cover_vectors() -> str:
         CREATE INDEX frames_time_vec ON frames(time, vec);
         DROP INDEX frames_time;
     """
+
+
+@migration
+def m006_frame_ocr_state() -> str:
+    # Captured frames are stored first and read by OCR later (a job): until then their vectors
+    # wait, so a frame is never embedded from its title alone while its text is on the way.
+    return """
+        ALTER TABLE frames ADD COLUMN ocr TEXT NOT NULL DEFAULT 'done';  -- pending | done | failed
+        CREATE INDEX frames_monitor_time ON frames(monitor, time);
+    """

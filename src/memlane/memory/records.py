@@ -70,7 +70,7 @@ class FrameIn:
     height: int
     bytes: int
     change_hash: str
-    content_sha256: str
+    content_sha256: str | None  # of the source pixels (imports); None for captures
     monitor: int = 0
     origin: str = "capture"
     blocks: tuple[OcrBlockIn, ...] = ()

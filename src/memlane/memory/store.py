@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from memlane.memory.records import (
     Document,
     FrameIn,
     Hit,
+    OcrBlockIn,
     record_id,
 )
 
@@ -146,22 +148,40 @@ class Store:
         added = int(conn.execute(count, (conv_id,)).fetchone()[0]) - before
         return ImportResult(int(conv_id), added, len(conv.messages) - added)
 
-    def add_frame(self, frame: FrameIn) -> int | None:
-        """Store a frame with its OCR blocks atomically; ``None`` if these pixels are known."""
+    def add_frame(
+        self, frame: FrameIn, *, ocr_job: dict[str, Any] | None = None,
+        state: dict[str, str] | None = None,
+    ) -> int | None:
+        """Store a frame with its OCR blocks atomically; ``None`` if these pixels are known.
+
+        With ``ocr_job``, the frame is stored as waiting for OCR and an ``ocr`` job (that
+        payload plus ``frame_id``) is queued in the same transaction, so a crash can never leave
+        a frame without its job; ``state`` keys are written in that transaction too.
+        """
         with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT OR IGNORE INTO frames (time, monitor, app, title, image_path, thumb_path,"
-                " width, height, bytes, change_hash, content_sha256, origin)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " width, height, bytes, change_hash, content_sha256, origin, ocr)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     frame.time, frame.monitor, frame.app, frame.title, frame.image_path,
                     frame.thumb_path, frame.width, frame.height, frame.bytes, frame.change_hash,
                     frame.content_sha256, frame.origin,
+                    "pending" if ocr_job is not None else "done",
                 ),
             )
             if cur.rowcount == 0:
                 return None
             frame_id = int(cur.lastrowid or 0)
+            if ocr_job is not None:
+                now = time.time()
+                conn.execute(
+                    "INSERT INTO jobs (kind, payload, dedupe_key, created, updated)"
+                    " VALUES ('ocr', ?, ?, ?, ?)",
+                    (json.dumps({**ocr_job, "frame_id": frame_id}), f"frame:{frame_id}", now, now),
+                )
+            if state:
+                self._put_state(conn, state)
             conn.executemany(
                 "INSERT INTO ocr_blocks (frame_id, block, text, words, confidence)"
                 " VALUES (?, ?, ?, ?, ?)",
@@ -173,6 +193,58 @@ class Store:
             )
         return frame_id
 
+    def frame_for_ocr(self, frame_id: int) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT id, image_path, thumb_path, width, height, ocr, time FROM frames WHERE id = ?",
+            [frame_id],
+        ).fetchone()
+        if row is None:
+            return None
+        keys = ("id", "image_path", "thumb_path", "width", "height", "ocr", "time")
+        return dict(zip(keys, row, strict=True))
+
+    def ocr_blocks(self, frame_id: int) -> list[OcrBlockIn]:
+        return [
+            OcrBlockIn(int(block), text, tuple(tuple(w) for w in json.loads(words)), conf or 0.0)
+            for block, text, words, conf in self.db.execute(
+                "SELECT block, text, words, confidence FROM ocr_blocks WHERE frame_id = ?"
+                " ORDER BY block",
+                [frame_id],
+            ).fetchall()
+        ]
+
+    def complete_ocr(
+        self, frame_id: int, blocks: Sequence[OcrBlockIn], *, job_id: int | None,
+        state: str = "done", image_bytes: int | None = None,
+    ) -> None:
+        """Replace a frame's OCR text and close its job, in one transaction (exactly once)."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM ocr_blocks WHERE frame_id = ?", (frame_id,))
+            conn.executemany(
+                "INSERT INTO ocr_blocks (frame_id, block, text, words, confidence)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [
+                    (frame_id, b.block, b.text, json.dumps(b.words, ensure_ascii=False),
+                     b.confidence)
+                    for b in blocks
+                ],
+            )
+            conn.execute(
+                "UPDATE frames SET ocr = ?, vec = NULL, bytes = coalesce(?, bytes) WHERE id = ?",
+                (state, image_bytes, frame_id),
+            )
+            if job_id is not None:
+                conn.execute(
+                    "UPDATE jobs SET state = 'done', updated = ?, error = NULL WHERE id = ?",
+                    (time.time(), job_id),
+                )
+
+    def frame_counts_since(self, since: float) -> dict[str, int]:
+        rows = self.db.execute(
+            "SELECT ocr, count(*) FROM frames WHERE time >= ? GROUP BY ocr", [since]
+        ).fetchall()
+        return {str(k): int(v) for k, v in rows}
+
     def frame_known(self, content_sha256: str) -> bool:
         row = self.db.execute(
             "SELECT 1 FROM frames WHERE content_sha256 = ?", [content_sha256]
@@ -182,9 +254,11 @@ class Store:
     # -- vector bookkeeping ------------------------------------------------------------------
 
     def unembedded(self, kind: str, limit: int = 256) -> list[int]:
+        """Records without vectors yet (frames only once their OCR is finished)."""
         table = KIND_TABLES[kind]
+        wait = " AND ocr != 'pending'" if kind == "frame" else ""
         rows = self.db.execute(
-            f"SELECT id FROM {table} WHERE vec IS NULL ORDER BY id LIMIT ?", [limit]
+            f"SELECT id FROM {table} WHERE vec IS NULL{wait} ORDER BY id LIMIT ?", [limit]
         ).fetchall()
         return [int(r[0]) for r in rows]
 
@@ -416,12 +490,20 @@ class Store:
         return str(row[0]) if row else default
 
     def set_state(self, key: str, value: str) -> None:
+        self.set_states({key: value})
+
+    def set_states(self, values: dict[str, str], *, delete: Sequence[str] = ()) -> None:
         with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO state (key, value) VALUES (?, ?)"
-                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
+            self._put_state(conn, values)
+            conn.executemany("DELETE FROM state WHERE key = ?", [(k,) for k in delete])
+
+    @staticmethod
+    def _put_state(conn: sqlite3.Connection, values: dict[str, str]) -> None:
+        conn.executemany(
+            "INSERT INTO state (key, value) VALUES (?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            list(values.items()),
+        )
 
     def applied_migrations(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT name FROM _migrations ORDER BY rowid")]

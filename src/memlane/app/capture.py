@@ -1,0 +1,582 @@
+"""The capture service: ticks of the recorder stored as frames, OCR worked off in the background.
+
+This composes :mod:`memlane.capture` (gates, grab, change detection, OCR, redaction) with
+:mod:`memlane.memory` (frame files, the store, the job queue, the vector index):
+
+- :class:`CaptureService` runs one tick: pause and display checks, the recorder's tick, then
+  each changed monitor's frame written as WebP + thumbnail and stored *with* its OCR job in one
+  transaction. It records facts in the ``state`` table (last tick, per-day counts), which is
+  what :func:`capture_status` reports: the state comes from when things last happened, not flags.
+- :class:`OcrWorker` claims ``ocr`` jobs: reads the stored frame, re-reads only changed regions
+  when the previous frame's text can be re-used, redacts sensitive words in the text and paints
+  them out of the image and thumbnail (image first, so a crash can only repeat work), then
+  replaces the frame's text and closes the job in one transaction: killed anywhere, a restart
+  finishes the backlog exactly once.
+- :func:`run_recorder` schedules ticks with apscheduler and runs the worker in a thread; one
+  recorder per home folder (a lock file says which process holds it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from memlane.app.errors import MemlaneError, StorageError
+from memlane.app.ingest import ocr_blocks
+from memlane.app.paths import Paths
+from memlane.app.settings import Settings
+from memlane.capture.change import ChangeDetector, signature
+from memlane.capture.fingerprint import dhash
+from memlane.capture.ocr import OcrBlock, OcrResult, OcrWord, read_changed, redact
+from memlane.capture.privacy import ExclusionRules
+from memlane.capture.recorder import Recorder, Shot, Tick
+from memlane.capture.windows import WindowInfo, display_server
+from memlane.memory.forget import sweep_files
+from memlane.memory.frames import FrameFiles
+from memlane.memory.jobs import Job, JobQueue
+from memlane.memory.records import FrameIn, OcrBlockIn, iso
+from memlane.memory.store import Store
+
+if TYPE_CHECKING:
+    from memlane.app.engine import Engine
+
+log = logging.getLogger(__name__)
+
+PAUSE_KEY = "capture.paused_until"
+TICK_KEY = "capture.last_tick"
+DAY_KEY = "capture.today"
+LAST_KEY = "capture.last."  # + monitor key: the last stored frame of that monitor
+# Re-use the previous frame's OCR only when less than this share of the frame changed.
+REUSE_MAX_SHARE = 0.6
+REDACT_FILL = (32, 32, 32)
+
+
+class RecorderBusy(MemlaneError):
+    """Another Memlane recorder already runs on this home folder."""
+
+
+# -- pause -----------------------------------------------------------------------------------
+
+
+def pause(store: Store, minutes: float | None, now: float | None = None) -> float | None:
+    """Pause capture (for ``minutes``, or until resumed); returns when it ends (None: never)."""
+    now = time.time() if now is None else now
+    until = None if minutes is None else now + minutes * 60.0
+    store.set_state(PAUSE_KEY, "forever" if until is None else repr(until))
+    return until
+
+
+def resume(store: Store) -> None:
+    store.set_states({}, delete=[PAUSE_KEY])
+
+
+def paused_until(store: Store, now: float | None = None) -> float | bool | None:
+    """``False`` when not paused, ``None`` when paused until resumed, else the end time."""
+    raw = store.get_state(PAUSE_KEY)
+    if raw is None:
+        return False
+    if raw == "forever":
+        return None
+    until = float(raw)
+    return until if until > (time.time() if now is None else now) else False
+
+
+# -- one tick --------------------------------------------------------------------------------
+
+
+@dataclass
+class TickReport:
+    time: float
+    state: str
+    reason: str
+    stored: list[int]
+    unchanged: int
+    private: int
+
+
+class CaptureService:
+    """Runs recorder ticks and stores what they produce. Use from one thread."""
+
+    def __init__(
+        self, paths: Paths, settings: Settings, *, recorder: Recorder | None = None,
+        store: Store | None = None, env: dict[str, str] | None = None,
+    ) -> None:
+        self.paths = paths
+        self.settings = settings
+        self.store = store or Store(paths.db)
+        self._own_store = store is None
+        cap, priv = settings.capture, settings.privacy
+        self.files = FrameFiles(
+            paths.home, paths.frames, paths.thumbnails, quality=cap.webp_quality,
+            thumbnail_width=cap.thumbnail_width,
+        )
+        self.server, self.server_note = display_server(env)
+        self.detector = ChangeDetector(cap.min_change_percent)
+        try:
+            rules = ExclusionRules(priv.exclude_apps, priv.exclude_titles)
+        except ValueError as exc:
+            raise MemlaneError(f"settings: [privacy] {exc}") from None
+        idle = priv.idle_seconds if priv.idle_seconds > 0 else float("inf")
+        self.recorder = recorder or Recorder(rules, self.detector, idle_limit_s=idle)
+        self.recorder.detector = self.detector
+        self._last_frame: dict[str, int] = {}
+        self._day = self._load_day()
+        self._seed()
+
+    def close(self) -> None:
+        self.recorder.close()
+        if self._own_store:
+            self.store.close()
+
+    def _seed(self) -> None:
+        """Pick up the last stored frame per monitor from before a restart."""
+        for key, value in self.store.sql(
+            "SELECT key, value FROM state WHERE key LIKE ?", [LAST_KEY + "%"]
+        ):
+            try:
+                info = json.loads(value)
+                sig = np.frombuffer(bytes.fromhex(info["sig"]), dtype=np.uint32)
+                sig = sig.reshape(info["shape"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            monitor = key[len(LAST_KEY):]
+            self.detector.seed(monitor, sig)
+            self._last_frame[monitor] = int(info["frame_id"])
+
+    def _load_day(self) -> dict[str, Any]:
+        try:
+            day = json.loads(self.store.get_state(DAY_KEY) or "{}")
+        except ValueError:
+            day = {}
+        return day if isinstance(day, dict) else {}
+
+    def tick(self, now: float | None = None) -> TickReport:
+        now = time.time() if now is None else now
+        report = TickReport(now, "recording", "", [], 0, 0)
+        pause_end = paused_until(self.store, now)
+        if pause_end is not False:
+            report.state = "paused"
+            report.reason = "until resumed" if pause_end is None else f"until {iso(pause_end)}"
+        elif self.server != "x11":
+            report.state, report.reason = "error", self.server_note
+        else:
+            self._record(self.recorder.tick(), report)
+        self._note(report)
+        return report
+
+    def _record(self, tick: Tick, report: TickReport) -> None:
+        report.state, report.reason = tick.state, tick.reason
+        report.unchanged, report.private = tick.unchanged, tick.private
+        for shot in tick.shots:
+            try:
+                report.stored.append(self._store_shot(shot, tick, report.time))
+            except StorageError as exc:
+                log.warning("could not store a frame: %s", exc)
+                report.state, report.reason = "error", str(exc)
+                break
+
+    def _store_shot(self, shot: Shot, tick: Tick, now: float) -> int:
+        image = shot.image()
+        window = _window_for(shot, tick)
+        stored = self.files.write(
+            image, now, f"m{shot.monitor}-{uuid.uuid4().hex[:8]}", spool=True
+        )
+        key = shot.key
+        prev = self._last_frame.get(key)
+        job: dict[str, Any] = {"prev": prev}
+        if prev is not None and shot.change.share < 1.0:
+            job["changed"] = [list(r) for r in shot.change.rects]
+        sig = signature(shot.pixels)
+        last = {"frame_id": 0, "sig": sig.tobytes().hex(), "shape": list(sig.shape)}
+        frame = FrameIn(
+            time=now, app=window.app if window else "", title=window.title if window else "",
+            image_path=stored.image_path, thumb_path=stored.thumb_path, width=stored.width,
+            height=stored.height, bytes=stored.bytes, change_hash=dhash(image),
+            content_sha256=None, monitor=shot.monitor, origin="capture",
+        )
+        try:
+            frame_id = self.store.add_frame(frame, ocr_job=job)
+            if frame_id is None:
+                raise StorageError("the frame was not stored")
+            self.store.set_state(LAST_KEY + key, json.dumps({**last, "frame_id": frame_id}))
+        except BaseException:
+            self.files.remove(stored)
+            raise
+        self.detector.stored(key, shot.pixels)
+        self._last_frame[key] = frame_id
+        return frame_id
+
+    def _note(self, report: TickReport) -> None:
+        today = date.fromtimestamp(report.time).isoformat()
+        if self._day.get("day") != today:
+            self._day = {"day": today}
+        day = self._day
+        for name, n in (("stored", len(report.stored)), ("unchanged", report.unchanged),
+                        ("private", report.private)):
+            day[name] = day.get(name, 0) + n
+        if report.state != "recording":
+            day[report.state] = day.get(report.state, 0) + 1
+        last = {"time": report.time, "state": report.state, "reason": report.reason,
+                "pid": os.getpid(), "interval": self.settings.capture.interval_seconds}
+        try:
+            self.store.set_states({TICK_KEY: json.dumps(last), DAY_KEY: json.dumps(day)})
+        except StorageError as exc:
+            log.warning("could not record the capture state: %s", exc)
+
+
+def _window_for(shot: Shot, tick: Tick) -> WindowInfo | None:
+    """The window a frame is about: the focused one if it is on that monitor, else the topmost."""
+    if tick.active is not None and tick.active.rect.intersect(shot.rect) is not None:
+        return tick.active
+    for window in reversed(tick.windows):
+        if window.id not in tick.excluded and window.rect.intersect(shot.rect) is not None:
+            return window
+    return None
+
+
+# -- OCR worker ------------------------------------------------------------------------------
+
+
+def _blocks_from_store(blocks: list[OcrBlockIn]) -> list[OcrBlock]:
+    return [
+        OcrBlock(
+            b.block, b.text,
+            tuple(OcrWord(str(w[0]), int(w[1]), int(w[2]), int(w[3]), int(w[4]), float(w[5]))
+                  for w in b.words),
+            b.confidence,
+        )
+        for b in blocks
+    ]
+
+
+@dataclass
+class OcrOutcome:
+    frame_id: int
+    words: int
+    reused: int
+    redacted: int
+    seconds: float
+
+
+class OcrWorker:
+    """Works off ``ocr`` jobs with the engine's store, OCR and vector index."""
+
+    def __init__(self, engine: Engine, *, on_done: Callable[[OcrOutcome], None] | None = None):
+        self.engine = engine
+        self.queue = JobQueue(engine.store, max_attempts=3, backoff_s=10.0)
+        self.on_done = on_done
+        os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # tesseract: one core per page is faster
+
+    def backlog(self) -> int:
+        counts = self.queue.counts()
+        return counts.get("queued", 0) + counts.get("running", 0)
+
+    def run_one(self) -> OcrOutcome | bool | None:
+        """Do one job: its outcome, ``None`` if it failed, ``False`` when there was none."""
+        job = self.queue.claim("ocr")
+        if job is None:
+            return False
+        try:
+            outcome = self._process(job)
+        except MemlaneError as exc:
+            self._failed(job, str(exc))
+            return None
+        except Exception as exc:  # a bug or a tesseract crash: keep the worker alive
+            log.exception("OCR of a frame failed")
+            self._failed(job, f"{type(exc).__name__}: {exc}")
+            return None
+        if outcome is not None and self.on_done:
+            self.on_done(outcome)
+        return outcome
+
+    def _failed(self, job: Job, error: str) -> None:
+        self.queue.fail(job, error)
+        if job.attempts >= self.queue.max_attempts:
+            frame_id = int(job.payload.get("frame_id", 0))
+            with contextlib.suppress(MemlaneError):  # embedded by its title from now on
+                self.engine.store.complete_ocr(frame_id, (), job_id=None, state="failed")
+                frame = self.engine.store.frame_for_ocr(frame_id)
+                if frame is not None:
+                    self.engine.frame_files.drop_spool(frame["image_path"])
+
+    def _process(self, job: Job) -> OcrOutcome | None:
+        start = time.perf_counter()
+        store, files = self.engine.store, self.engine.frame_files
+        frame_id = int(job.payload["frame_id"])
+        frame = store.frame_for_ocr(frame_id)
+        if frame is None or frame["ocr"] == "done":  # forgotten meanwhile, or done already
+            self.queue.finish(job)
+            if frame is not None:
+                files.drop_spool(frame["image_path"])
+            return None
+        image = files.read_for_ocr(frame["image_path"])
+        result, reused = self._read(image, job.payload)
+        boxes: list[tuple[str, tuple[int, int, int, int]]] = []
+        if self.engine.settings.privacy.redact:
+            result, boxes = redact(result)
+        size = None
+        if boxes:
+            _paint(image, [b for _, b in boxes])
+            size = files.rewrite(frame["image_path"], frame["thumb_path"], image)
+        store.complete_ocr(frame_id, ocr_blocks(result), job_id=job.id, image_bytes=size)
+        files.drop_spool(frame["image_path"])  # a crash before this leaves it to the sweep
+        if boxes:
+            log.info("redacted %d words in frame %d (%s)", len(boxes), frame_id,
+                     ", ".join(sorted({k for k, _ in boxes})))
+        return OcrOutcome(frame_id, result.word_count, reused, len(boxes),
+                          time.perf_counter() - start)
+
+    def _read(self, image: Image.Image, payload: dict[str, Any]) -> tuple[OcrResult, int]:
+        ocr = self.engine.ocr
+        prev_id, changed = payload.get("prev"), payload.get("changed")
+        if self.engine.settings.capture.ocr_reuse and prev_id and changed:
+            prev = self.engine.store.frame_for_ocr(int(prev_id))
+            area = sum(int(w) * int(h) for _, _, w, h in changed)
+            if (
+                prev is not None and prev["ocr"] == "done"
+                and (prev["width"], prev["height"]) == image.size
+                and area < REUSE_MAX_SHARE * image.width * image.height
+            ):
+                previous = _blocks_from_store(self.engine.store.ocr_blocks(int(prev_id)))
+                rects = [(int(x), int(y), int(w), int(h)) for x, y, w, h in changed]
+                return read_changed(ocr, image, previous, rects)
+        return ocr.read(image), 0
+
+    def drain(self, stop: threading.Event | None = None,
+              progress: Callable[[int], None] | None = None) -> int:
+        """Work off every ready job (and index the results); return how many were done."""
+        done = 0
+        while not (stop and stop.is_set()):
+            result = self.run_one()
+            if result is False:
+                break
+            done += 1
+            if progress:
+                progress(1)
+            if done % 8 == 0:
+                self.engine.index.sync()
+        self.engine.index.sync()
+        return done
+
+    def loop(self, stop: threading.Event, idle_wait_s: float = 1.0) -> None:
+        """Run until ``stop`` is set, indexing after each job."""
+        while not stop.is_set():
+            try:
+                result = self.run_one()
+                if result is False:
+                    stop.wait(idle_wait_s)
+                    continue
+                self.engine.index.sync()
+            except Exception:  # the database or index failed: log, wait, try again
+                log.exception("the OCR worker hit an error")
+                stop.wait(5.0)
+
+
+def _paint(image: Image.Image, boxes: list[tuple[int, int, int, int]], pad: int = 2) -> None:
+    draw = ImageDraw.Draw(image)
+    for left, top, width, height in boxes:
+        draw.rectangle(
+            (left - pad, top - pad, left + width + pad, top + height + pad), fill=REDACT_FILL
+        )
+
+
+# -- running it ------------------------------------------------------------------------------
+
+
+def recorder_pid(paths: Paths) -> int | None:
+    """The pid of the recorder running on this home folder, or ``None`` (a fact: its lock)."""
+    path = paths.home / "recorder.lock"
+    try:
+        fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError:
+        return None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = fh.read().strip()
+            return int(text) if text.isdigit() else -1
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return None
+
+
+class RecorderLock:
+    """An exclusive lock on ``<home>/recorder.lock`` naming the process that holds it."""
+
+    def __init__(self, paths: Paths) -> None:
+        self.path = paths.home / "recorder.lock"
+        self._fh: IO[str] | None = None
+
+    def __enter__(self) -> RecorderLock:
+        fh = open(self.path, "a+", encoding="utf-8")  # held until __exit__
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "?"
+            fh.close()
+            raise RecorderBusy(
+                f"another Memlane recorder (pid {holder}) is already running on this home folder"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def run_recorder(
+    engine: Engine, *, seconds: float | None = None, once: bool = False, drain: bool = True,
+    on_tick: Callable[[TickReport], None] | None = None,
+    stop: threading.Event | None = None,
+) -> list[TickReport]:
+    """Record (one tick, ``seconds``, or until ``stop``/SIGTERM), then finish the OCR backlog."""
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    stop = stop or threading.Event()
+    reports: list[TickReport] = []
+    with RecorderLock(engine.paths):
+        JobQueue(engine.store).recover()  # jobs a killed recorder left running
+        sweep_files(engine.store, engine.paths.home, (engine.paths.spool,))
+        worker = OcrWorker(engine)
+        service = CaptureService(engine.paths, engine.settings)
+
+        def tick() -> None:
+            try:
+                report = service.tick()
+            except Exception as exc:  # never let one bad tick stop the schedule
+                log.exception("capture tick failed")
+                report = TickReport(time.time(), "error", f"capture failed: {exc}", [], 0, 0)
+            reports.append(report)
+            if on_tick:
+                on_tick(report)
+
+        try:
+            if once:
+                tick()
+            else:
+                scheduler = BackgroundScheduler(
+                    executors={"default": ThreadPoolExecutor(1)},
+                    job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+                )
+                scheduler.add_job(
+                    tick, "interval", seconds=engine.settings.capture.interval_seconds,
+                    next_run_time=datetime.now(),
+                )
+                ocr_stop = threading.Event()
+                thread = threading.Thread(target=worker.loop, args=(ocr_stop,), name="ocr")
+                old = _on_sigterm(stop)
+                scheduler.start()
+                thread.start()
+                try:
+                    stop.wait(seconds)
+                finally:
+                    scheduler.shutdown(wait=True)
+                    ocr_stop.set()
+                    thread.join()
+                    if old is not None:
+                        signal.signal(signal.SIGTERM, old)
+            if drain:
+                worker.drain()
+        finally:
+            service.close()
+    return reports
+
+
+def _on_sigterm(stop: threading.Event) -> Any:
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+
+# -- status ----------------------------------------------------------------------------------
+
+
+def capture_status(
+    store: Store, settings: Settings, paths: Paths, now: float | None = None
+) -> dict[str, Any]:
+    """The recorder's state as facts say it: its lock, last tick, last frame, today's counts."""
+    now = time.time() if now is None else now
+    try:
+        last = json.loads(store.get_state(TICK_KEY) or "null")
+    except ValueError:
+        last = None
+    day_raw = store.get_state(DAY_KEY) or "{}"
+    try:
+        day = json.loads(day_raw)
+    except ValueError:
+        day = {}
+    today = date.fromtimestamp(now).isoformat()
+    if day.get("day") != today:
+        day = {"day": today}
+    interval = float(last.get("interval", settings.capture.interval_seconds)) if last else 0.0
+    pause_end = paused_until(store, now)
+    pid = recorder_pid(paths)
+    fresh = bool(last) and now - float(last["time"]) <= 3 * interval + 10
+    running = pid is not None
+    if pause_end is not False:
+        state = "paused"
+        reason = "until resumed" if pause_end is None else f"until {iso(pause_end)}"
+    elif not running:
+        state = "stopped"
+        reason = (
+            f"the recorder is not running (last tick {iso(float(last['time']))})" if last
+            else "the recorder has never run"
+        )
+    elif not fresh:
+        state = "error"
+        reason = (f"the recorder (pid {pid}) has not captured since "
+                  f"{iso(float(last['time'])) if last else 'it started'}")
+    else:
+        state, reason = str(last["state"]), str(last["reason"])
+    server, note = display_server()
+    if server != "x11" and state != "paused":
+        state, reason = "error", note
+    last_frame = store.sql("SELECT max(time) FROM frames WHERE origin = 'capture'")[0][0]
+    midnight = datetime.combine(date.fromtimestamp(now), datetime.min.time()).timestamp()
+    jobs = JobQueue(store).counts()
+    return {
+        "state": state,
+        "reason": reason,
+        "recorder_running": running,
+        "recorder_pid": pid if pid and pid > 0 else None,
+        "last_tick": iso(float(last["time"])) if last else None,
+        "last_stored_frame": iso(float(last_frame)) if last_frame else None,
+        "seconds_since_last_frame": round(now - float(last_frame), 1) if last_frame else None,
+        "paused_until": (None if pause_end is False else
+                         "resumed by hand" if pause_end is None else iso(pause_end)),
+        "today": {
+            "stored": sum(store.frame_counts_since(midnight).values()),
+            "skipped_unchanged": int(day.get("unchanged", 0)),
+            "skipped_private": int(day.get("private", 0)),
+            "ticks_excluded": int(day.get("excluded", 0)),
+            "ticks_idle": int(day.get("idle", 0)),
+            "ticks_locked": int(day.get("locked", 0)),
+            "ticks_paused": int(day.get("paused", 0)),
+            "errors": int(day.get("error", 0)),
+        },
+        "ocr_backlog": jobs.get("queued", 0) + jobs.get("running", 0),
+        "ocr_failed": jobs.get("failed", 0),
+        "display": server,
+    }

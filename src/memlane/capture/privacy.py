@@ -1,0 +1,128 @@
+"""Privacy gates: which windows must never be stored, and what to paint out of each monitor's frame.
+
+:class:`ExclusionRules` holds app names and title patterns (the defaults, in settings, cover
+private/incognito browser windows and password managers). :func:`plan_monitor` looks at *every*
+visible window on *every* monitor, not only the focused one: an excluded window that has focus
+stops the whole tick; an unfocused excluded window is painted out of the frame (the part of it not
+hidden by windows above it, or all of it when the stacking order is unknown) before anything
+reaches the disk; a monitor that is mostly excluded is skipped. A pop-up that belongs to an
+excluded window (``WM_TRANSIENT_FOR``) is excluded with it, and so is an untitled window of an
+excluded process.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from memlane.capture.windows import Rect, Snapshot, WindowInfo
+
+# A monitor at least this much covered by excluded windows is skipped, not painted.
+SKIP_COVERAGE = 0.9
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+@dataclass
+class ExclusionRules:
+    apps: Sequence[str] = ()
+    titles: Sequence[str] = ()
+    _apps: frozenset[str] = field(init=False, repr=False)
+    _titles: tuple[re.Pattern[str], ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._apps = frozenset(_norm(a) for a in self.apps if _norm(a))
+        compiled = []
+        for pattern in self.titles:
+            try:
+                compiled.append(re.compile(pattern, re.IGNORECASE))
+            except re.error as exc:
+                raise ValueError(f"exclusion title pattern {pattern!r}: {exc}") from None
+        self._titles = tuple(compiled)
+
+    def why(self, window: WindowInfo) -> str | None:
+        """The rule that excludes ``window`` (for logs: the rule, never the title), or ``None``."""
+        for name in window.names():
+            if _norm(name) in self._apps:
+                return f"app {name}"
+        for pattern in self._titles:
+            if pattern.search(window.title):
+                return f"title matches {pattern.pattern!r}"
+        return None
+
+    def excluded(self, snapshot: Snapshot) -> dict[int, str]:
+        """Window id -> reason, for every excluded window in the snapshot (with its pop-ups)."""
+        out = {w.id: r for w in snapshot.windows if (r := self.why(w))}
+        if snapshot.active is not None and (r := self.why(snapshot.active)):
+            out[snapshot.active.id] = r
+        pids = {w.pid for w in snapshot.windows if w.id in out and w.pid}
+        changed = True
+        while changed:  # pop-ups of pop-ups
+            changed = False
+            for w in snapshot.windows:
+                if w.id in out:
+                    continue
+                if w.transient_for in out:
+                    out[w.id] = "belongs to an excluded window"
+                    changed = True
+                elif not w.title.strip() and w.pid in pids:
+                    out[w.id] = "untitled window of an excluded app"
+                    changed = True
+        return out
+
+
+@dataclass(frozen=True)
+class MonitorPlan:
+    skip: bool
+    mask: np.ndarray | None  # bool HxW, True where pixels must be painted out
+    covered: float  # share of the monitor painted out
+
+
+def plan_monitor(
+    monitor: Rect, snapshot: Snapshot, excluded: dict[int, str]
+) -> MonitorPlan:
+    """What to paint out of one monitor's frame, given the excluded windows."""
+    if not excluded:
+        return MonitorPlan(False, None, 0.0)
+    mask: np.ndarray | None = None
+    for i, window in enumerate(snapshot.windows):
+        if window.id not in excluded:
+            continue
+        part = window.rect.intersect(monitor)
+        if part is None:
+            continue
+        if mask is None:
+            mask = np.zeros((monitor.height, monitor.width), dtype=bool)
+        local = np.zeros_like(mask)
+        local[_slices(part, monitor)] = True
+        if snapshot.stacking_known:
+            for above in snapshot.windows[i + 1:]:
+                if above.id in excluded:
+                    continue
+                hidden = above.rect.intersect(part)
+                if hidden is not None:
+                    local[_slices(hidden, monitor)] = False
+        mask |= local
+    if mask is None:
+        return MonitorPlan(False, None, 0.0)
+    covered = float(mask.mean())
+    if covered == 0.0:
+        return MonitorPlan(False, None, 0.0)
+    return MonitorPlan(covered >= SKIP_COVERAGE, mask, covered)
+
+
+def _slices(rect: Rect, monitor: Rect) -> tuple[slice, slice]:
+    return (
+        slice(rect.top - monitor.top, rect.bottom - monitor.top),
+        slice(rect.left - monitor.left, rect.right - monitor.left),
+    )
+
+
+def paint_out(pixels: np.ndarray, mask: np.ndarray, value: int = 0x202020) -> None:
+    """Fill masked pixels of a HxW uint32 (BGRA/BGRX) frame in place."""
+    pixels[mask] = np.uint32(value | 0xFF000000)

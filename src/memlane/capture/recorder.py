@@ -1,0 +1,166 @@
+"""One capture tick, without storage: window info, privacy gates, grab, paint-out, change detection.
+
+:class:`Recorder` is what the scheduler calls every few seconds. Order matters and is the point:
+it asks for the windows first and stops if an excluded window has focus, the screen is locked or
+the user is idle; only then grabs each monitor with mss, paints excluded windows out of the pixels
+*in memory*, skips monitors that are mostly excluded, and compares the rest with the last stored
+frame. What it returns (:class:`Tick`) holds only frames that passed every gate; the caller
+(``memlane.app.capture``) stores them and queues OCR, which never runs here. A display that goes
+away or a grab that fails is a tick with ``state == "error"``; the next tick reconnects.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from memlane.capture.change import Change, ChangeDetector
+from memlane.capture.privacy import ExclusionRules, paint_out, plan_monitor
+from memlane.capture.windows import Rect, Snapshot, WindowInfo, WindowProvider, X11Windows
+from memlane.capture.xlib import XError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Shot:
+    """One monitor's frame that passed the gates and changed enough to be stored."""
+
+    monitor: int
+    rect: Rect
+    pixels: np.ndarray  # HxW uint32, BGRA byte order, excluded windows already painted out
+    change: Change
+    painted: float  # share of the frame painted out
+
+    @property
+    def key(self) -> str:
+        return monitor_key(self.monitor, self.rect)
+
+    def image(self) -> Image.Image:
+        h, w = self.pixels.shape
+        return Image.frombuffer("RGB", (w, h), self.pixels, "raw", "BGRX", 0, 1).copy()
+
+
+@dataclass
+class Tick:
+    state: str  # recording | excluded | idle | locked | error
+    reason: str = ""
+    shots: list[Shot] = field(default_factory=list)
+    unchanged: int = 0  # monitors not stored because nothing changed
+    private: int = 0  # monitors not stored because excluded windows covered them
+    active: WindowInfo | None = None
+    windows: tuple[WindowInfo, ...] = ()  # visible windows, bottom to top
+    excluded: dict[int, str] = field(default_factory=dict)  # window id -> rule
+
+
+def monitor_key(index: int, rect: Rect) -> str:
+    return f"{index}:{rect.width}x{rect.height}+{rect.left}+{rect.top}"
+
+
+class MssGrabber:
+    """Grabs monitors with mss; one mss instance per thread (mss is not thread-safe on X11)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def _sct(self) -> Any:
+        sct = getattr(self._local, "sct", None)
+        if sct is None:
+            import mss
+
+            sct = self._local.sct = mss.mss()
+        return sct
+
+    def monitors(self) -> list[Rect]:
+        return [
+            Rect(int(m["left"]), int(m["top"]), int(m["width"]), int(m["height"]))
+            for m in self._sct().monitors[1:]
+        ]
+
+    def grab(self, rect: Rect) -> np.ndarray:
+        shot = self._sct().grab(
+            {"left": rect.left, "top": rect.top, "width": rect.width, "height": rect.height}
+        )
+        raw = shot.raw if isinstance(shot.raw, bytearray) else bytearray(shot.raw)
+        return np.frombuffer(raw, dtype=np.uint32).reshape(shot.height, shot.width)
+
+    def reset(self) -> None:
+        sct = getattr(self._local, "sct", None)
+        self._local.sct = None
+        if sct is not None:
+            try:
+                sct.close()
+            except Exception:  # the display is already gone
+                log.debug("closing mss failed", exc_info=True)
+
+
+class Recorder:
+    def __init__(
+        self, rules: ExclusionRules, detector: ChangeDetector, *,
+        windows: WindowProvider | None = None, grabber: MssGrabber | None = None,
+        idle_limit_s: float = 300.0,
+    ) -> None:
+        self.rules = rules
+        self.detector = detector
+        self.windows: WindowProvider = windows or X11Windows()
+        self.grabber = grabber or MssGrabber()
+        self.idle_limit_s = idle_limit_s
+
+    def close(self) -> None:
+        self.windows.close()
+        self.grabber.reset()
+
+    def tick(self) -> Tick:
+        try:
+            snapshot = self.windows.snapshot()
+        except XError as exc:
+            self.grabber.reset()  # its connection is as dead as ours
+            return Tick("error", f"cannot read windows from the display: {exc}")
+        excluded = self.rules.excluded(snapshot)
+        gate = self._gate(snapshot, excluded)
+        if gate is not None:
+            return gate
+        tick = Tick("recording", active=snapshot.active, windows=snapshot.windows,
+                    excluded=excluded)
+        try:
+            monitors = self.grabber.monitors()
+            if not monitors:
+                return Tick("error", "no monitor found", active=snapshot.active)
+            for index, rect in enumerate(monitors, start=1):
+                plan = plan_monitor(rect, snapshot, excluded)
+                if plan.skip:
+                    tick.private += 1
+                    continue
+                pixels = self.grabber.grab(rect)
+                if plan.mask is not None:
+                    if plan.mask.shape != pixels.shape:  # geometry changed under us: be safe
+                        tick.private += 1
+                        continue
+                    paint_out(pixels, plan.mask)
+                change = self.detector.compare(monitor_key(index, rect), pixels)
+                if not change.changed:
+                    tick.unchanged += 1
+                    continue
+                tick.shots.append(Shot(index, rect, pixels, change, plan.covered))
+        except Exception as exc:  # mss raises its own errors; a vanished display raises many
+            self.grabber.reset()
+            log.warning("screen grab failed: %s", exc)
+            return Tick("error", f"screen grab failed: {exc}", active=snapshot.active)
+        if tick.private and not tick.shots and not tick.unchanged:
+            tick.state, tick.reason = "excluded", "excluded windows cover the screen"
+        return tick
+
+    def _gate(self, snapshot: Snapshot, excluded: dict[int, str]) -> Tick | None:
+        if snapshot.locked:
+            return Tick("locked", "the screen is locked or blanked")
+        if snapshot.idle_s is not None and snapshot.idle_s > self.idle_limit_s:
+            return Tick("idle", f"no input for {snapshot.idle_s:.0f} s", active=snapshot.active)
+        if snapshot.active is not None and snapshot.active.id in excluded:
+            why = excluded[snapshot.active.id]
+            return Tick("excluded", f"the focused window is excluded ({why})")
+        return None

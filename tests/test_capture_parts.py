@@ -1,0 +1,311 @@
+"""Capture parts without a display: redaction rules, change detection, privacy plans, OCR re-use,
+and the service's behaviour on Wayland, a full disk and a broken frame file."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import render_text
+from memlane.app import capture as cap
+from memlane.app.engine import Engine
+from memlane.app.settings import PrivacySettings
+from memlane.capture.change import TILE, ChangeDetector, signature
+from memlane.capture.ocr import TesseractOcr, read_changed, redact
+from memlane.capture.privacy import ExclusionRules, plan_monitor
+from memlane.capture.recorder import Recorder, Shot, Tick
+from memlane.capture.redact import find_sensitive, iban_ok, luhn_ok
+from memlane.capture.windows import Rect, Snapshot, WindowInfo, display_server
+from memlane.memory.frames import spool_rel
+from memlane.memory.records import FrameIn
+
+
+def words(text: str) -> list[list[tuple[int, str]]]:
+    out, i = [], 0
+    for line in text.splitlines():
+        row = []
+        for w in line.split():
+            row.append((i, w))
+            i += 1
+        out.append(row)
+    return out
+
+
+def redacted(text: str) -> dict[str, list[str]]:
+    lines = words(text)
+    flat = {i: w for line in lines for i, w in line}
+    found: dict[str, list[str]] = {}
+    for r in find_sensitive(lines):
+        found.setdefault(r.kind, []).extend(flat[i] for i in r.words)
+    return found
+
+
+def test_checksums() -> None:
+    assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
+    assert iban_ok("GB82 WEST 1234 5698 7654 32") and not iban_ok("GB82 WEST 1234 5698 7654 33")
+
+
+def test_sensitive_text_is_found() -> None:
+    assert redacted("Card 4111 1111 1111 1111 exp 12/27") == {"card": ["4111", "1111", "1111", "1111"]}
+    assert redacted("card 5500-0000-0000-0004") == {"card": ["5500-0000-0000-0004"]}
+    assert redacted("IBAN DE89 3704 0044 0532 0130 00 please") == {
+        "iban": ["DE89", "3704", "0044", "0532", "0130", "00"]}
+    assert redacted("export OPENAI_API_KEY=x sk-proj-abcdefghijklmnopqrstuvwx1234")["token"] == [
+        "sk-proj-abcdefghijklmnopqrstuvwx1234"]
+    assert redacted("ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789")["token"]
+    assert redacted("AKIAIOSFODNN7EXAMPLE is the key")["token"] == ["AKIAIOSFODNN7EXAMPLE"]
+    assert redacted("Password: hunter2 remember")["password"] == ["hunter2"]
+    assert redacted("password:hunter2")["password"] == ["password:hunter2"]
+    assert redacted("pin = 4242")["password"] == ["4242"]
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+    assert redacted(f"Bearer {jwt}")["token"] == [jwt]
+
+
+def test_ordinary_text_is_left_alone() -> None:
+    text = """Flight LH 1234 departs 2024-05-08 at 13:56
+    Call me on +49 170 1234567 or 0170 1234 5678
+    Order 1234567890123 shipped
+    https://example.com/a/very/long/path/with/many/segments/1234567890abcdef
+    The quick brown fox jumps over the lazy dog 12 times
+    version 3.11.7 build 20240508"""
+    assert redacted(text) == {}
+
+
+def test_change_detection_ignores_a_caret_and_accumulates_typing() -> None:
+    det = ChangeDetector(min_change_percent=0.4)
+    base = np.full((400, 800), 0xFFFFFFFF, dtype=np.uint32)
+    assert det.compare("m", base).changed  # nothing stored yet
+    det.stored("m", base)
+    caret = base.copy()
+    caret[100:118, 200:202] = 0
+    assert not det.compare("m", caret).changed
+    typed = base.copy()
+    for n in range(3):  # three characters typed, one tile each
+        typed[100:118, 200 + n * TILE:210 + n * TILE] = 0
+    assert det.compare("m", typed).changed  # 3 of 200 tiles: at least 2 are needed
+    strict = ChangeDetector(min_change_percent=2.0)  # needs 4 tiles
+    strict.stored("m", base)
+    assert not strict.compare("m", typed).changed
+    typed[100:118, 400:700] = 0  # against the *stored* frame, changes add up
+    change = strict.compare("m", typed)
+    assert change.changed and change.tiles == 11
+    assert change.rects == ((200, 80, 120, 40), (400, 80, 320, 40))
+
+
+def test_restart_seed_compares_by_checksum() -> None:
+    frame = np.random.default_rng(1).integers(0, 2**32, size=(300, 500), dtype=np.uint32)
+    det = ChangeDetector()
+    det.seed("m", signature(frame))
+    assert not det.compare("m", frame.copy()).changed
+    other = frame.copy()
+    other[:, :] ^= 1
+    det2 = ChangeDetector()
+    det2.seed("m", signature(frame))
+    assert det2.compare("m", other).changed
+
+
+def win(wid: int, title: str, rect: Rect, app: str = "App", pid: int = 10, **kw: object) -> WindowInfo:
+    return WindowInfo(wid, title, app, app.lower(), app.lower(), pid, rect, **kw)  # type: ignore[arg-type]
+
+
+def test_privacy_plan_paints_only_what_is_visible_and_skips_covered_monitors() -> None:
+    rules = ExclusionRules(PrivacySettings().exclude_apps, PrivacySettings().exclude_titles)
+    left, right = Rect(0, 0, 1000, 800), Rect(1000, 0, 1000, 800)
+    private = win(1, "News — Private Browsing", Rect(900, 100, 400, 300), "firefox", pid=7)
+    editor = win(2, "Notes", Rect(1100, 150, 100, 100), "gedit", pid=8)
+    popup = win(3, "", Rect(1500, 500, 50, 50), "firefox", pid=7)
+    dialog = win(4, "Save as", Rect(100, 600, 50, 50), "firefox", pid=9, transient_for=1)
+    snap = Snapshot((private, editor, popup, dialog), editor)
+    excluded = rules.excluded(snap)
+    assert set(excluded) == {1, 3, 4}
+    plan_l = plan_monitor(left, snap, excluded)
+    plan_r = plan_monitor(right, snap, excluded)
+    assert plan_l.mask is not None and plan_r.mask is not None and not plan_r.skip
+    assert plan_l.mask[100:400, 900:1000].all() and plan_l.mask[600:650, 100:150].all()
+    assert plan_r.mask[100:400, 0:300].sum() == 300 * 300 - 100 * 100  # the editor is on top
+    assert not plan_r.mask[150:250, 100:200].any()
+    assert plan_r.mask[500:550, 500:550].all()
+    full = win(5, "KeePassXC", Rect(0, 0, 1000, 800), "KeePassXC", pid=11)
+    snap2 = Snapshot((full, editor), editor)
+    assert plan_monitor(left, snap2, rules.excluded(snap2)).skip
+    behind = Snapshot((full, win(6, "Browser", Rect(0, 0, 1000, 800))), None)
+    assert plan_monitor(left, behind, rules.excluded(behind)).mask is None  # fully hidden
+
+
+class FakeWindows:
+    def __init__(self, snap: Snapshot) -> None:
+        self.snap = snap
+
+    def snapshot(self) -> Snapshot:
+        return self.snap
+
+    def close(self) -> None:
+        pass
+
+
+class StillGrabber:
+    """A monitor showing a fixed image: stands in for mss where there is no display."""
+
+    def __init__(self, pixels: np.ndarray) -> None:
+        self.pixels = pixels
+
+    def monitors(self) -> list[Rect]:
+        h, w = self.pixels.shape
+        return [Rect(0, 0, w, h)]
+
+    def grab(self, rect: Rect) -> np.ndarray:
+        return self.pixels.copy()
+
+    def reset(self) -> None:
+        pass
+
+
+def screen(lines: list[str]) -> np.ndarray:
+    rgb = np.asarray(render_text(lines, size=(800, 300)).convert("RGBA"))
+    bgra = rgb[:, :, [2, 1, 0, 3]].copy()
+    return bgra.view(np.uint32).reshape(300, 800)
+
+
+def service_with(engine: Engine, pixels: np.ndarray, env: dict[str, str] | None = None) -> cap.CaptureService:
+    snap = Snapshot((win(1, "Notes", Rect(0, 0, 800, 300)),), None)
+    rec = Recorder(ExclusionRules(), ChangeDetector(), windows=FakeWindows(snap),
+                   grabber=StillGrabber(pixels))  # type: ignore[arg-type]
+    return cap.CaptureService(engine.paths, engine.settings, recorder=rec,
+                              env=env or {"DISPLAY": ":99"})
+
+
+def test_wayland_is_reported_not_recorded(engine: Engine) -> None:
+    kind, note = display_server({"XDG_SESSION_TYPE": "wayland", "WAYLAND_DISPLAY": "wayland-0"})
+    assert kind == "wayland" and "Wayland" in note
+    svc = service_with(engine, screen(["hello"]), env={"WAYLAND_DISPLAY": "wayland-0",
+                                                       "XDG_SESSION_TYPE": "wayland"})
+    report = svc.tick()
+    svc.close()
+    assert report.state == "error" and "Wayland" in report.reason and not report.stored
+    assert engine.store.sql("SELECT count(*) FROM frames")[0][0] == 0
+
+
+def test_full_disk_is_an_error_state_and_the_service_goes_on(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    svc = service_with(engine, screen(["quarterly report draft"]))
+
+    def full(*_a: object, **_k: object) -> None:  # what a full disk does to a write
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", full)
+    report = svc.tick()
+    assert report.state == "error" and "disk is full" in report.reason and not report.stored
+    assert engine.store.sql("SELECT count(*) FROM frames, jobs")[0][0] == 0
+    status = cap.capture_status(engine.store, engine.settings, engine.paths)
+    assert status["today"]["errors"] == 1
+    monkeypatch.undo()
+    again = svc.tick()  # space freed: the same unchanged screen is stored now
+    svc.close()
+    assert again.state == "recording" and len(again.stored) == 1
+    leftovers = [p for p in engine.paths.frames.rglob("*") if p.suffix == ".tmp"]
+    assert leftovers == []
+
+
+def test_broken_frame_file_fails_its_job_and_the_worker_goes_on(engine: Engine) -> None:
+    svc = service_with(engine, screen(["first frame text"]))
+    first = svc.tick().stored
+    svc.recorder.grabber = StillGrabber(screen(["second frame", "other words here"]))  # type: ignore[assignment]
+    second = svc.tick().stored
+    svc.close()
+    (path,) = engine.store.sql("SELECT image_path FROM frames WHERE id = ?", first)[0]
+    (engine.paths.home / path).write_bytes(b"RIFF\x00\x00broken")
+    (engine.paths.home / spool_rel(path)).write_bytes(b"RIFF\x00\x00torn")
+    worker = cap.OcrWorker(engine)
+    worker.queue.backoff_s = 0.0
+    worker.drain()
+    worker.drain()
+    worker.drain()
+    states = dict(engine.store.sql("SELECT id, ocr FROM frames"))
+    assert states == {first[0]: "failed", second[0]: "done"}
+    (error,) = engine.store.sql("SELECT error FROM jobs WHERE state = 'failed'")[0]
+    assert "cannot read the frame" in error
+    assert worker.backlog() == 0
+    assert not any(p.is_file() for p in engine.paths.spool.rglob("*"))  # nothing left waiting
+
+
+def test_ocr_reuse_matches_a_full_read() -> None:
+    ocr = TesseractOcr("eng")
+    before = render_text(["Inbox 3 unread", "Meeting moved to Friday", "Lunch at noon"])
+    after = render_text(["Inbox 3 unread", "Meeting moved to Thursday", "Lunch at noon"])
+    prev = ocr.read(before)
+    diff = np.asarray(before.convert("L")) != np.asarray(after.convert("L"))
+    ys, xs = np.nonzero(diff)
+    rect = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
+    result, reused = read_changed(ocr, after, list(prev.blocks), [rect])
+    assert reused >= 6  # "Inbox 3 unread" and "Lunch at noon" come from the previous read
+    assert result.text.split() == ocr.read(after).text.split()  # same words, same order
+
+
+def test_redact_result_blanks_words_and_keeps_boxes() -> None:
+    image = render_text(["Visa 4111 1111 1111 1111", "thanks"])
+    result, boxes = redact(TesseractOcr("eng").read(image))
+    assert boxes and {k for k, _ in boxes} == {"card"}
+    assert "1111" not in result.text and "[redacted card]" in result.text and "thanks" in result.text
+    again, more = redact(result)  # re-used words stay blank and their boxes are painted again
+    assert again.text == result.text and more == boxes
+
+
+def test_frame_waiting_for_ocr_is_not_embedded_from_its_title(engine: Engine) -> None:
+    frame = FrameIn(time=1.0, app="a", title="t", image_path="x", thumb_path="y", width=1,
+                    height=1, bytes=1, change_hash="0", content_sha256=None)
+    fid = engine.store.add_frame(frame, ocr_job={"prev": None})
+    assert fid is not None and engine.store.unembedded("frame") == []
+    engine.store.complete_ocr(fid, (), job_id=None)
+    assert engine.store.unembedded("frame") == [fid]
+
+
+def test_shot_image_round_trips_pixels() -> None:
+    pixels = screen(["abc"])
+    tick = Tick("recording")
+    shot = Shot(1, Rect(0, 0, 800, 300), pixels, ChangeDetector().compare("k", pixels), 0.0)
+    rgb = np.asarray(shot.image())
+    assert rgb.shape == (300, 800, 3) and tick.state == "recording"
+    assert (rgb[..., 0] == (pixels >> 16 & 0xFF)).all()
+
+
+def test_settings_carry_the_default_exclusions(tmp_path: Path) -> None:
+    rules = ExclusionRules(PrivacySettings().exclude_apps, PrivacySettings().exclude_titles)
+    for title in ("Mozilla Firefox Private Browsing", "New Tab - Google Chrome (Incognito)",
+                  "InPrivate - Microsoft Edge"):
+        assert rules.why(win(1, title, Rect(0, 0, 1, 1)))
+    for app in ("KeePassXC", "1Password", "Bitwarden", "keepassxc"):
+        assert rules.why(win(1, "Vault", Rect(0, 0, 1, 1), app))
+    assert rules.why(win(1, "Private equity news", Rect(0, 0, 1, 1), "firefox")) is None
+    with pytest.raises(ValueError, match="exclusion title pattern"):
+        ExclusionRules((), ("(unclosed",))
+
+
+def test_ocr_reads_the_lossless_spool_copy_then_deletes_it(engine: Engine) -> None:
+    svc = service_with(engine, screen(["Quarterly revenue grew 12 percent"]))
+    assert len(svc.tick().stored) == 1
+    svc.close()
+    (path,) = engine.store.sql("SELECT image_path FROM frames")[0]
+    spool = engine.paths.home / spool_rel(path)
+    assert spool.is_file()
+    with Image.open(spool) as img:  # lossless: exactly the captured pixels
+        assert (np.asarray(img.convert("RGB")) == np.asarray(render_text(
+            ["Quarterly revenue grew 12 percent"], size=(800, 300)))).all()
+    cap.OcrWorker(engine).drain()
+    assert not spool.exists()
+    assert "revenue" in " ".join(t for (t,) in engine.store.sql("SELECT text FROM ocr_blocks"))
+
+
+def test_forgetting_a_frame_that_waits_for_ocr_removes_its_spool_copy(engine: Engine) -> None:
+    from memlane.memory.forget import Scope
+
+    svc = service_with(engine, screen(["meeting notes"]))
+    (frame_id,) = svc.tick().stored
+    svc.close()
+    engine.forget(Scope(ids=(f"frame:{frame_id}",)))
+    assert not any(p.is_file() for p in engine.paths.home.rglob("*.webp"))
+    assert cap.OcrWorker(engine).drain() == 1  # its job finds no frame and closes

@@ -1,0 +1,284 @@
+"""Capture end to end on a real X server (Xvfb + openbox) with real windows, OCR and storage."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import memlane_subprocess_env
+from memlane.app import capture as cap
+from memlane.app.engine import Engine
+from memlane.app.paths import Paths
+from memlane.capture.ocr import TesseractOcr
+from memlane.capture.windows import X11Windows
+from memlane.models.embedder import OnnxEmbedder
+from xserver import XServer, have_x
+
+pytestmark = [
+    pytest.mark.x11,
+    pytest.mark.skipif(not have_x(), reason="needs Xvfb and openbox"),
+]
+
+CARD = "4111 1111 1111 1111"
+
+
+@pytest.fixture
+def xs(monkeypatch: pytest.MonkeyPatch) -> Iterator[XServer]:
+    server = XServer()
+    monkeypatch.setenv("DISPLAY", server.display)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("XDG_SESSION_TYPE", raising=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def eng(home: Path, embedder: OnnxEmbedder) -> Iterator[Engine]:
+    with Engine(Paths(home), embedder=embedder) as engine:
+        yield engine
+
+
+def service(engine: Engine, xs: XServer) -> cap.CaptureService:
+    return cap.CaptureService(engine.paths, engine.settings, env=xs.env)
+
+
+def frame_text(engine: Engine, frame_id: int) -> str:
+    return " ".join(t for (t,) in engine.store.sql(
+        "SELECT text FROM ocr_blocks WHERE frame_id = ? ORDER BY block", [frame_id]))
+
+
+def window_rect(title: str) -> tuple[int, int, int, int]:
+    provider = X11Windows()
+    try:
+        for w in provider.snapshot().windows:
+            if w.title == title:
+                return w.rect.left, w.rect.top, w.rect.width, w.rect.height
+    finally:
+        provider.close()
+    raise AssertionError(f"no window titled {title!r}")
+
+
+def test_window_text_is_captured_ocrd_and_found_by_search(xs: XServer, eng: Engine, home: Path) -> None:
+    xs.window("Flights to Lisbon - Firefox", "Firefox", ["Lisbon return flight", "cheapest fare 89 EUR"])
+    svc = service(eng, xs)
+    report = svc.tick()
+    svc.close()
+    assert report.state == "recording" and len(report.stored) == 1
+    assert cap.OcrWorker(eng).drain() == 1
+    row = eng.store.sql("SELECT app, title, ocr, origin FROM frames")[0]
+    assert row == ("Firefox", "Flights to Lisbon - Firefox", "done", "capture")
+    out = subprocess.run(
+        [sys.executable, "-m", "memlane", "search", "cheapest fare Lisbon", "--json"],
+        env=memlane_subprocess_env(home), capture_output=True, text=True, check=True,
+    )
+    hits = json.loads(out.stdout)
+    assert hits and hits[0]["id"] == f"frame:{report.stored[0]}"
+    assert "Lisbon" in hits[0]["snippet"]
+
+
+def test_private_window_is_never_stored_and_painted_out(xs: XServer, eng: Engine) -> None:
+    private = xs.window("Private Browsing - Mozilla Firefox", "firefox",
+                        ["kumquat surprise party"], geometry="500x300+0+0")
+    svc = service(eng, xs)
+    focused = svc.tick()
+    assert focused.state == "excluded" and not focused.stored
+    assert eng.store.sql("SELECT count(*) FROM frames")[0][0] == 0
+
+    notes = xs.window("Notes - Editor", "Gedit", ["grocery list tomatoes"], geometry="600x300+0+0")
+    xs.xdotool("windowactivate", "--sync", str(notes.id))
+    time.sleep(0.3)
+    left, top, width, height = window_rect("Private Browsing - Mozilla Firefox")
+    report = svc.tick()
+    svc.close()
+    assert report.state == "recording" and len(report.stored) == 1, report
+    cap.OcrWorker(eng).drain()
+    frame_id = report.stored[0]
+    (path, title) = eng.store.sql("SELECT image_path, title FROM frames WHERE id = ?", [frame_id])[0]
+    assert title == "Notes - Editor"
+    image = np.asarray(Image.open(eng.paths.home / path).convert("L"), dtype=np.int16)
+    # Every visible pixel of the private window (outside the notes window on top) is the fill.
+    nl, nt, nw, nh = window_rect("Notes - Editor")
+    region = np.zeros(image.shape, dtype=bool)
+    region[top:top + height, left:left + width] = True
+    region[nt:nt + nh, nl:nl + nw] = False
+    assert region.sum() > 5000
+    # Lossy WebP rings a little at the notes window's edge; the rest is the flat fill.
+    assert (np.abs(image[region] - 32) <= 8).mean() > 0.995
+    text = frame_text(eng, frame_id)
+    assert "grocery" in text and "kumquat" not in text and "Private" not in text
+    # Nothing of the private window anywhere in the database file.
+    eng.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    raw = eng.paths.db.read_bytes()
+    assert b"kumquat" not in raw and b"Private Browsing" not in raw
+    private.close()
+
+
+def test_card_number_is_redacted_in_text_image_and_thumbnail(xs: XServer, eng: Engine) -> None:
+    xs.window("Checkout - Shop", "Firefox", ["Pay with card", f"Card {CARD}", "Total 42.00"])
+    svc = service(eng, xs)
+    report = svc.tick()
+    svc.close()
+    cap.OcrWorker(eng).drain()
+    text = frame_text(eng, report.stored[0])
+    assert "Pay with card" in text and "[redacted card]" in text
+    assert "4111" not in text and "1111" not in text
+    (path, thumb) = eng.store.sql("SELECT image_path, thumb_path FROM frames")[0]
+    again = TesseractOcr("eng").read(Image.open(eng.paths.home / path)).text
+    assert "Pay" in again and "4111" not in again and "1111" not in again
+    big = Image.open(eng.paths.home / thumb)
+    upscaled = big.resize((big.width * 4, big.height * 4))
+    assert "1111" not in TesseractOcr("eng").read(upscaled).text
+
+
+def test_unchanged_screen_stores_one_frame_over_many_ticks(xs: XServer, eng: Engine) -> None:
+    win = xs.window("Terminal", "XTerm", ["$ make test", "all green"])
+    svc = service(eng, xs)
+    reports = [svc.tick() for _ in range(6)]
+    assert [len(r.stored) for r in reports] == [1, 0, 0, 0, 0, 0]
+    assert all(r.unchanged == 1 for r in reports[1:])
+    win.send("lines $ make test|all green|$ git push origin main")
+    changed = svc.tick()
+    svc.close()
+    assert len(changed.stored) == 1
+    # The second frame's OCR re-used the unchanged lines of the first.
+    outcomes: list[cap.OcrOutcome] = []
+    worker = cap.OcrWorker(eng, on_done=outcomes.append)
+    worker.drain()
+    assert [o.reused > 0 for o in outcomes] == [False, True]
+    assert "git push origin main" in frame_text(eng, changed.stored[0])
+    assert "make test" in frame_text(eng, changed.stored[0])
+    status = cap.capture_status(eng.store, eng.settings, eng.paths)
+    assert status["today"]["stored"] == 2 and status["today"]["skipped_unchanged"] == 5
+
+
+def test_restart_on_an_unchanged_screen_stores_nothing_new(xs: XServer, eng: Engine) -> None:
+    xs.window("Terminal", "XTerm", ["uptime 3 days"])
+    first = service(eng, xs)
+    assert len(first.tick().stored) == 1
+    first.close()
+    second = service(eng, xs)  # a new process would start from the database like this
+    report = second.tick()
+    second.close()
+    assert report.stored == [] and report.unchanged == 1
+
+
+def test_pause_persists_across_a_restart(xs: XServer, eng: Engine, home: Path) -> None:
+    xs.window("Editor", "Gedit", ["draft letter"])
+    env = {**memlane_subprocess_env(home), "DISPLAY": xs.display}
+    cli = [sys.executable, "-m", "memlane"]
+    out = subprocess.run([*cli, "capture", "--pause"], env=env, capture_output=True, text=True, check=True)
+    assert "paused until resumed" in out.stdout
+    out = subprocess.run([*cli, "capture", "--once"], env=env, capture_output=True, text=True, check=True)
+    assert "paused" in out.stderr and "0 frame(s) stored" in out.stdout
+    status = json.loads(subprocess.run([*cli, "status", "--json"], env=env, capture_output=True,
+                                       text=True, check=True).stdout)["capture"]
+    assert status["state"] == "paused" and status["today"]["ticks_paused"] == 1
+    subprocess.run([*cli, "capture", "--resume"], env=env, check=True, capture_output=True)
+    out = subprocess.run([*cli, "capture", "--once"], env=env, capture_output=True, text=True, check=True)
+    assert "1 frame(s) stored" in out.stdout
+    # A pause for some minutes ends by itself.
+    until = cap.pause(eng.store, 0.001)
+    assert until is not None
+    time.sleep(0.1)
+    assert cap.paused_until(eng.store) is False
+
+
+def test_idle_user_is_not_recorded_until_input(xs: XServer, eng: Engine) -> None:
+    eng.settings.privacy.idle_seconds = 1.0
+    xs.window("Editor", "Gedit", ["idle test"])
+    time.sleep(1.5)
+    svc = service(eng, xs)
+    assert svc.tick().state == "idle"
+    xs.xdotool("mousemove", "200", "200")
+    report = svc.tick()
+    svc.close()
+    assert report.state == "recording" and len(report.stored) == 1
+
+
+def test_display_that_goes_away_is_an_error_then_recovers(eng: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    xs = XServer(wm=False)
+    monkeypatch.setenv("DISPLAY", xs.display)
+    svc = service(eng, xs)
+    try:
+        xs.window("Editor", "Gedit", ["before the crash"])
+        assert svc.tick().state == "recording"
+        xs.stop()
+        gone = svc.tick()
+        assert gone.state == "error" and "display" in gone.reason
+        again = XServer(wm=False)
+        monkeypatch.setenv("DISPLAY", again.display)
+        svc.recorder.windows.name = again.display  # type: ignore[attr-defined]
+        try:
+            again.window("Editor", "Gedit", ["after the restart"])
+            assert svc.tick().state == "recording"
+        finally:
+            again.stop()
+    finally:
+        svc.close()
+        xs.stop()
+
+
+def test_kill_9_mid_ocr_then_restart_finishes_the_backlog_exactly_once(
+    xs: XServer, eng: Engine, home: Path,
+) -> None:
+    win = xs.window("Notes", "Gedit", ["entry one"])
+    svc = service(eng, xs)
+    stored = []
+    for n in range(2, 7):
+        stored += svc.tick().stored
+        win.send(f"lines entry one|{' '.join(['entry'] * n)} number {n}|line {n * 7} of the log")
+    stored += svc.tick().stored
+    svc.close()
+    assert len(stored) == 6
+    assert cap.OcrWorker(eng).backlog() == 6
+
+    env = {**memlane_subprocess_env(home), "DISPLAY": xs.display}
+    proc = subprocess.Popen([sys.executable, "-m", "memlane", "capture", "--once"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    db = sqlite3.connect(str(eng.paths.db), timeout=30)
+    deadline = time.time() + 60
+    while time.time() < deadline:  # wait until a job is done and the next one is running
+        done = db.execute("SELECT count(*) FROM jobs WHERE state = 'done'").fetchone()[0]
+        running = db.execute("SELECT count(*) FROM jobs WHERE state = 'running'").fetchone()[0]
+        if done >= 1 and running == 1:
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    left = db.execute("SELECT count(*) FROM jobs WHERE state != 'done'").fetchone()[0]
+    assert 1 <= left < 6, "the kill should land mid-backlog"
+
+    out = subprocess.run([sys.executable, "-m", "memlane", "capture", "--once"],
+                         env=env, capture_output=True, text=True, check=True, timeout=120)
+    assert "OCR backlog 0" in out.stdout
+    jobs = db.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall()
+    assert jobs == [("done", 6)]
+    frames = db.execute("SELECT id, ocr, vec FROM frames ORDER BY id").fetchall()
+    assert [(f[1], f[2] is not None) for f in frames] == [("done", True)] * 6
+    dupes = db.execute(
+        "SELECT frame_id, block, count(*) FROM ocr_blocks GROUP BY frame_id, block HAVING count(*) > 1"
+    ).fetchall()
+    assert dupes == []
+    for frame_id, n in zip(stored, range(1, 7), strict=True):
+        text = " ".join(t for (t,) in db.execute(
+            "SELECT text FROM ocr_blocks WHERE frame_id = ? ORDER BY block", [frame_id]))
+        assert "entry one" in text
+        if n > 1:
+            assert f"number {n}" in text, (n, text)
+    vectors = sum(v for (_, _, v) in frames)
+    eng.index.sync()
+    assert eng.index.count() == vectors
+    db.close()
