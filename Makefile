@@ -50,6 +50,8 @@ bench: install
 	$(BIN)/python benchmarks/locomo_retrieval.py
 	$(BIN)/python benchmarks/search_latency.py
 	$(BIN)/python benchmarks/locomo_qa.py
+	$(BIN)/python benchmarks/capture_replay.py
+	$(BIN)/python benchmarks/capture_live.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info

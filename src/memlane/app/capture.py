@@ -35,7 +35,7 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from memlane.app.errors import MemlaneError, StorageError
+from memlane.app.errors import MemlaneError, SettingsError, StorageError
 from memlane.app.ingest import ocr_blocks
 from memlane.app.paths import Paths
 from memlane.app.settings import Settings
@@ -454,6 +454,8 @@ def run_recorder(
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.background import BackgroundScheduler
 
+    if engine.settings.capture.interval_seconds < 0.5:
+        raise SettingsError("settings: [capture] interval_seconds must be at least 0.5")
     stop = stop or threading.Event()
     reports: list[TickReport] = []
     with RecorderLock(engine.paths):
@@ -550,9 +552,9 @@ def capture_status(
                   f"{iso(float(last['time'])) if last else 'it started'}")
     else:
         state, reason = str(last["state"]), str(last["reason"])
-    server, note = display_server()
-    if server != "x11" and state != "paused":
-        state, reason = "error", note
+    server, note = display_server()  # of the asking process; a recorder reports its own
+    if not running and server != "x11":
+        reason = f"{reason}; {note}"
     last_frame = store.sql("SELECT max(time) FROM frames WHERE origin = 'capture'")[0][0]
     midnight = datetime.combine(date.fromtimestamp(now), datetime.min.time()).timestamp()
     jobs = JobQueue(store).counts()
