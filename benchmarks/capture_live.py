@@ -30,7 +30,7 @@ from pathlib import Path
 from _common import ROOT, table, write_result
 
 sys.path.insert(0, str(ROOT / "tests"))
-from xserver import XServer  # noqa: E402 - the tests' Xvfb + openbox + real windows helper
+from xserver import XServer  # the tests' Xvfb + openbox + real windows helper
 
 TICKS = os.sysconf("SC_CLK_TCK")
 WARMUP_S = 20.0
