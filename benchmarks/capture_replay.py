@@ -40,7 +40,7 @@ from memlane.app.paths import Paths
 from memlane.app.settings import Settings
 from memlane.capture.change import ChangeDetector
 from memlane.capture.privacy import ExclusionRules
-from memlane.capture.recorder import Recorder
+from memlane.capture.recorder import Recorder, StillGrabber, to_pixels
 from memlane.capture.windows import Rect, Snapshot, WindowInfo
 from memlane.models.embedder import OnnxEmbedder
 
@@ -52,27 +52,6 @@ def cpu() -> float:
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def to_pixels(image: Image.Image) -> np.ndarray:
-    rgba = np.asarray(image.convert("RGBA"))
-    return rgba[:, :, [2, 1, 0, 3]].copy().view(np.uint32).reshape(image.height, image.width)
-
-
-class ReplayGrabber:
-    """Hands the recorder the recorded screenshot instead of grabbing the live screen."""
-
-    pixels: np.ndarray
-
-    def monitors(self) -> list[Rect]:
-        h, w = self.pixels.shape
-        return [Rect(0, 0, w, h)]
-
-    def grab(self, rect: Rect) -> np.ndarray:
-        return self.pixels.copy()
-
-    def reset(self) -> None:
-        pass
 
 
 class ReplayWindows:
@@ -94,9 +73,9 @@ def replay(rows: list[dict[str, Any]], *, reuse: bool, embedder: OnnxEmbedder, r
     settings = Settings()
     settings.capture.ocr_reuse = reuse
     engine = Engine(Paths(home), settings, embedder=embedder)
-    grabber, windows = ReplayGrabber(), ReplayWindows()
+    grabber, windows = StillGrabber(np.zeros((1, 1), dtype=np.uint32)), ReplayWindows()
     recorder = Recorder(ExclusionRules(settings.privacy.exclude_apps, settings.privacy.exclude_titles),
-                        ChangeDetector(), windows=windows, grabber=grabber)  # type: ignore[arg-type]
+                        ChangeDetector(), windows=windows, grabber=grabber)
     service = cap.CaptureService(engine.paths, settings, recorder=recorder, env={"DISPLAY": ":replay"})
     outcomes: list[cap.OcrOutcome] = []
     worker = cap.OcrWorker(engine, on_done=outcomes.append)

@@ -17,7 +17,7 @@ from memlane.app.settings import PrivacySettings
 from memlane.capture.change import TILE, ChangeDetector, signature
 from memlane.capture.ocr import TesseractOcr, read_changed, redact
 from memlane.capture.privacy import ExclusionRules, plan_monitor
-from memlane.capture.recorder import Recorder, Shot, Tick
+from memlane.capture.recorder import Recorder, Shot, StillGrabber, Tick, to_pixels
 from memlane.capture.redact import find_sensitive, iban_ok, luhn_ok
 from memlane.capture.windows import Rect, Snapshot, WindowInfo, display_server
 from memlane.memory.frames import spool_rel
@@ -147,33 +147,14 @@ class FakeWindows:
         pass
 
 
-class StillGrabber:
-    """A monitor showing a fixed image: stands in for mss where there is no display."""
-
-    def __init__(self, pixels: np.ndarray) -> None:
-        self.pixels = pixels
-
-    def monitors(self) -> list[Rect]:
-        h, w = self.pixels.shape
-        return [Rect(0, 0, w, h)]
-
-    def grab(self, rect: Rect) -> np.ndarray:
-        return self.pixels.copy()
-
-    def reset(self) -> None:
-        pass
-
-
 def screen(lines: list[str]) -> np.ndarray:
-    rgb = np.asarray(render_text(lines, size=(800, 300)).convert("RGBA"))
-    bgra = rgb[:, :, [2, 1, 0, 3]].copy()
-    return bgra.view(np.uint32).reshape(300, 800)
+    return to_pixels(render_text(lines, size=(800, 300)))
 
 
 def service_with(engine: Engine, pixels: np.ndarray, env: dict[str, str] | None = None) -> cap.CaptureService:
     snap = Snapshot((win(1, "Notes", Rect(0, 0, 800, 300)),), None)
     rec = Recorder(ExclusionRules(), ChangeDetector(), windows=FakeWindows(snap),
-                   grabber=StillGrabber(pixels))  # type: ignore[arg-type]
+                   grabber=StillGrabber(pixels))
     return cap.CaptureService(engine.paths, engine.settings, recorder=rec,
                               env=env or {"DISPLAY": ":99"})
 
@@ -214,7 +195,7 @@ def test_full_disk_is_an_error_state_and_the_service_goes_on(
 def test_broken_frame_file_fails_its_job_and_the_worker_goes_on(engine: Engine) -> None:
     svc = service_with(engine, screen(["first frame text"]))
     first = svc.tick().stored
-    svc.recorder.grabber = StillGrabber(screen(["second frame", "other words here"]))  # type: ignore[assignment]
+    svc.recorder.grabber = StillGrabber(screen(["second frame", "other words here"]))
     second = svc.tick().stored
     svc.close()
     (path,) = engine.store.sql("SELECT image_path FROM frames WHERE id = ?", first)[0]

@@ -99,16 +99,40 @@ class MssGrabber:
                 log.debug("closing mss failed", exc_info=True)
 
 
+class StillGrabber:
+    """One monitor showing a given frame: replays recorded screenshots through the same tick."""
+
+    def __init__(self, pixels: np.ndarray) -> None:
+        self.pixels = pixels
+
+    def monitors(self) -> list[Rect]:
+        h, w = self.pixels.shape
+        return [Rect(0, 0, w, h)]
+
+    def grab(self, rect: Rect) -> np.ndarray:
+        return self.pixels.copy()
+
+    def reset(self) -> None:
+        pass
+
+
+def to_pixels(image: Image.Image) -> np.ndarray:
+    """A PIL image as the HxW uint32 BGRA frame a grab returns."""
+    rgba = np.asarray(image.convert("RGBA"))
+    return rgba[:, :, [2, 1, 0, 3]].copy().view(np.uint32).reshape(image.height, image.width)
+
+
 class Recorder:
     def __init__(
         self, rules: ExclusionRules, detector: ChangeDetector, *,
-        windows: WindowProvider | None = None, grabber: MssGrabber | None = None,
+        windows: WindowProvider | None = None,
+        grabber: MssGrabber | StillGrabber | None = None,
         idle_limit_s: float = 300.0,
     ) -> None:
         self.rules = rules
         self.detector = detector
         self.windows: WindowProvider = windows or X11Windows()
-        self.grabber = grabber or MssGrabber()
+        self.grabber: MssGrabber | StillGrabber = grabber or MssGrabber()
         self.idle_limit_s = idle_limit_s
 
     def close(self) -> None:
