@@ -95,6 +95,15 @@ def paused_until(store: Store, now: float | None = None) -> float | bool | None:
     return until if until > (time.time() if now is None else now) else False
 
 
+def _json_state(store: Store, key: str) -> dict[str, Any]:
+    """A JSON object kept in the ``state`` table; ``{}`` when absent or unreadable."""
+    try:
+        value = json.loads(store.get_state(key) or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 # -- one tick --------------------------------------------------------------------------------
 
 
@@ -134,7 +143,7 @@ class CaptureService:
         self.recorder = recorder or Recorder(rules, self.detector, idle_limit_s=idle)
         self.recorder.detector = self.detector
         self._last_frame: dict[str, int] = {}
-        self._day = self._load_day()
+        self._day = _json_state(self.store, DAY_KEY)
         self._seed()
 
     def close(self) -> None:
@@ -156,13 +165,6 @@ class CaptureService:
             monitor = key[len(LAST_KEY):]
             self.detector.seed(monitor, sig)
             self._last_frame[monitor] = int(info["frame_id"])
-
-    def _load_day(self) -> dict[str, Any]:
-        try:
-            day = json.loads(self.store.get_state(DAY_KEY) or "{}")
-        except ValueError:
-            day = {}
-        return day if isinstance(day, dict) else {}
 
     def tick(self, now: float | None = None) -> TickReport:
         now = time.time() if now is None else now
@@ -520,15 +522,8 @@ def capture_status(
 ) -> dict[str, Any]:
     """The recorder's state as facts say it: its lock, last tick, last frame, today's counts."""
     now = time.time() if now is None else now
-    try:
-        last = json.loads(store.get_state(TICK_KEY) or "null")
-    except ValueError:
-        last = None
-    day_raw = store.get_state(DAY_KEY) or "{}"
-    try:
-        day = json.loads(day_raw)
-    except ValueError:
-        day = {}
+    last = _json_state(store, TICK_KEY)
+    day = _json_state(store, DAY_KEY)
     today = date.fromtimestamp(now).isoformat()
     if day.get("day") != today:
         day = {"day": today}

@@ -149,14 +149,13 @@ class Store:
         return ImportResult(int(conv_id), added, len(conv.messages) - added)
 
     def add_frame(
-        self, frame: FrameIn, *, ocr_job: dict[str, Any] | None = None,
-        state: dict[str, str] | None = None,
+        self, frame: FrameIn, *, ocr_job: dict[str, Any] | None = None
     ) -> int | None:
         """Store a frame with its OCR blocks atomically; ``None`` if these pixels are known.
 
         With ``ocr_job``, the frame is stored as waiting for OCR and an ``ocr`` job (that
         payload plus ``frame_id``) is queued in the same transaction, so a crash can never leave
-        a frame without its job; ``state`` keys are written in that transaction too.
+        a frame without its job.
         """
         with self.transaction() as conn:
             cur = conn.execute(
@@ -180,8 +179,6 @@ class Store:
                     " VALUES ('ocr', ?, ?, ?, ?)",
                     (json.dumps({**ocr_job, "frame_id": frame_id}), f"frame:{frame_id}", now, now),
                 )
-            if state:
-                self._put_state(conn, state)
             conn.executemany(
                 "INSERT INTO ocr_blocks (frame_id, block, text, words, confidence)"
                 " VALUES (?, ?, ?, ?, ?)",
