@@ -78,6 +78,7 @@ class Answer:
     # Why it abstained: "no relevant memories", "model", "no answer in the evidence" (the answer
     # only restated the question) or "unsupported" (its words are in no memory).
     reason: str = ""
+    stopped: bool = False  # the person stopped it; ``text`` is what had streamed by then
 
     @property
     def citations(self) -> list[Evidence]:
@@ -94,6 +95,7 @@ class Answer:
             "timings": {k: round(v, 1) for k, v in self.timings.items()},
             "context_tokens": self.usage.prompt_tokens,
             "answer_tokens": self.usage.completion_tokens,
+            "stopped": self.stopped,
         }
 
 
@@ -182,7 +184,9 @@ class Assistant:
         self, question: str, *, now: datetime | None = None,
         on_token: Callable[[str], None] | None = None,
         history: Sequence[tuple[str, str]] = (),
+        should_stop: Callable[[], bool] | None = None,
     ) -> Answer:
+        """Answer ``question``; ``should_stop`` is polled per token (a stop button)."""
         t0 = time.perf_counter()
         ref = now.astimezone() if now else datetime.now().astimezone()
         hits, _ = self.evidence(question, now)
@@ -200,10 +204,18 @@ class Assistant:
         messages = build_messages(question, [e.line for e in evidence], today_text(ref), history)
         check = CitationFilter(len(evidence))
         pieces: list[str] = []
-        for piece in self.model.stream(
+        stopped = False
+        stream = self.model.stream(
             messages, max_tokens=self.settings.max_tokens,
             temperature=self.settings.temperature, usage=usage,
-        ):
+        )
+        for piece in stream:
+            if should_stop is not None and should_stop():
+                stopped = True
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()  # the model process cancels and drains before the next request
+                break
             shown = check.feed(piece)
             if shown:
                 if "first_token_ms" not in timings:
@@ -222,7 +234,13 @@ class Assistant:
         if check.dropped:
             log.info("dropped citations to missing evidence: %s", check.dropped)
         lines = [e.line for e in evidence]
-        if is_abstention(text):
+        if stopped:
+            visible = {int(n) for m in CITATION.finditer(text) for n in m[1].split(",")}
+            for e in evidence:
+                e.cited_by = "model" if e.n in visible else ""
+            answer = Answer(question, text, False, evidence, self.model.name, timings, usage,
+                            "stopped", stopped=True)
+        elif is_abstention(text):
             answer = Answer(question, ABSTAIN, True, evidence, self.model.name, timings, usage,
                             "model")
         elif adds_nothing(text, question):
@@ -258,7 +276,9 @@ class Assistant:
             f"Questions to Memlane, {now:%Y-%m-%d}", ts,
             (
                 MessageIn(f"{ts:.6f}-q", "me", answer.question, ts, "user"),
-                MessageIn(f"{ts:.6f}-a", ASSISTANT_SPEAKER, answer.text, ts + 0.001, "assistant"),
+                MessageIn(f"{ts:.6f}-a", ASSISTANT_SPEAKER, answer.text, ts + 0.001, "assistant",
+                          {"citations": [{"n": e.n, "id": e.hit.id} for e in answer.citations]}
+                          if answer.citations else None),
             ),
         )
         try:

@@ -68,6 +68,8 @@ REDACT_FILL = (32, 32, 32)
 class RecorderBusy(MemlaneError):
     """Another Memlane recorder already runs on this home folder."""
 
+    exit_code = 8
+
 
 # -- pause -----------------------------------------------------------------------------------
 
@@ -281,7 +283,6 @@ class OcrWorker:
         self.engine = engine
         self.queue = JobQueue(engine.store, max_attempts=3, backoff_s=10.0)
         self.on_done = on_done
-        os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # tesseract: one core per page is faster
 
     def backlog(self) -> int:
         counts = self.queue.counts()

@@ -87,6 +87,13 @@ def _ask_line(prompt: str) -> str | None:
     return line or None
 
 
+def _has_display() -> bool:
+    import os
+
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                or os.environ.get("QT_QPA_PLATFORM", "").startswith(("offscreen", "vnc")))
+
+
 def _when(value: str | None, now: datetime | None, *, end: bool, hint: str) -> float | None:
     if value is None:
         return None
@@ -109,7 +116,7 @@ def _when(value: str | None, now: datetime | None, *, end: bool, hint: str) -> f
 def cli(ctx: click.Context, home: Path | None, verbose: bool) -> None:
     """Memlane: a private, searchable memory of your computer life. Nothing leaves this machine.
 
-    Run without a command to open the interactive search shell.
+    Run without a command to open the desktop app (the search shell when there is no display).
     """
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -118,7 +125,8 @@ def cli(ctx: click.Context, home: Path | None, verbose: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["home"] = resolve_home(home)
     if ctx.invoked_subcommand is None:
-        ctx.invoke(shell)
+        gui = cli.commands.get("gui")  # added by memlane.main, which owns the GUI
+        ctx.invoke(gui if gui is not None and _has_display() else shell)
 
 
 @cli.command()

@@ -180,6 +180,28 @@ class Engine:
                                 (self.paths.frames, self.paths.thumbnails, self.paths.spool))
         return todo, report
 
+    def apply_settings(self, settings: Settings) -> None:
+        """Use new settings: parts that depend on them are rebuilt on next use."""
+        self.settings = settings
+        if "model" in self.__dict__:
+            self.model.close()
+        for part in ("model", "ocr", "frame_files", "retriever"):
+            self.__dict__.pop(part, None)
+
+    def probe_model(self, setting: str) -> str:
+        """Load a model (``default`` or a GGUF path) in its own process and have it say hello."""
+        cfg = self.settings.model
+        info = resolve_model(setting, self.paths.models)
+        with ModelProcess(info.path, info.name, context_size=1024, threads=cfg.threads,
+                          gpu_layers=cfg.gpu_layers,
+                          log_path=self.paths.logs / "model.log") as model:
+            reply = "".join(model.stream(
+                [{"role": "user", "content": "Say hello in five words."}], max_tokens=16))
+        reply = " ".join(reply.split())
+        if not reply:
+            raise ModelError(f"{info.path} loaded but returned no text")
+        return f"{info.name}: {reply}"
+
     def reindex(self, progress: Progress | None = None) -> int:
         return self.index.rebuild(progress)
 

@@ -8,15 +8,19 @@ dataclass for their part; they never read the file themselves.
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from memlane.app.errors import SettingsError
 
 DEFAULT_TOML = """\
-# Memlane settings. Every value shown is the default; edit and restart Memlane to apply.
+# Memlane settings, one comment per value. Edit here or in the app's Settings window; the recorder
+# picks changes up when it restarts (the app restarts it for you).
 
 [capture]
 # Seconds between screen captures.
@@ -222,3 +226,54 @@ def load_settings(path: Path, *, create: bool = True) -> Settings:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SettingsError(f"settings: cannot read {path}: {exc}") from exc
     return parse_settings(data)
+
+
+_KEY_LINE = re.compile(r"^(\w+)\s*=")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        # TOML literal strings keep regular expressions readable; fall back to JSON escapes.
+        return f"'{value}'" if "'" not in value and "\n" not in value else json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise SettingsError(f"settings: cannot write {value!r}")
+
+
+def dump_settings(settings: Settings) -> str:
+    """The documented settings file with ``settings``' values in place of the defaults."""
+    values = asdict(settings)
+    out: list[str] = []
+    section = ""
+    skipping = False
+    for line in DEFAULT_TOML.splitlines():
+        if skipping:  # the rest of a default list spanning several lines
+            skipping = not line.rstrip().endswith("]")
+            continue
+        if line.startswith("[") and line.rstrip().endswith("]"):
+            section = line.strip()[1:-1]
+        elif (m := _KEY_LINE.match(line)) and section in values:
+            key = m[1]
+            rest = line.split("=", 1)[1].strip()
+            skipping = rest.startswith("[") and not rest.endswith("]")
+            line = f"{key} = {_toml_value(values[section][key])}"
+        out.append(line)
+    text = "\n".join(out) + "\n"
+    parse_settings(tomllib.loads(text))  # never write a file that would not load
+    return text
+
+
+def save_settings(path: Path, settings: Settings) -> None:
+    """Write ``settings`` atomically (a crash leaves the old file or the new one, never half)."""
+    text = dump_settings(settings)
+    tmp = path.with_suffix(".toml.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise SettingsError(f"settings: cannot write {path}: {exc}") from exc

@@ -28,6 +28,11 @@ def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
+# Memlane's own windows are never recorded, whatever the settings say: the app shows memories
+# (including ones about to be forgotten), and recording them would copy them back in.
+ALWAYS_EXCLUDED_APPS = ("Memlane",)
+
+
 @dataclass
 class ExclusionRules:
     apps: Sequence[str] = ()
@@ -36,7 +41,8 @@ class ExclusionRules:
     _titles: tuple[re.Pattern[str], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._apps = frozenset(_norm(a) for a in self.apps if _norm(a))
+        apps = (*self.apps, *ALWAYS_EXCLUDED_APPS)
+        self._apps = frozenset(_norm(a) for a in apps if _norm(a))
         compiled = []
         for pattern in self.titles:
             try:

@@ -239,3 +239,10 @@ def m006_frame_ocr_state() -> str:
         ALTER TABLE frames ADD COLUMN ocr TEXT NOT NULL DEFAULT 'done';  -- pending | done | failed
         CREATE INDEX frames_monitor_time ON frames(monitor, time);
     """
+
+
+@migration
+def m007_message_meta() -> str:
+    # What an answer from Memlane cited ({"citations": [{"n": 1, "id": "frame:12"}]}), so a chat
+    # shown again after a restart still links each [n] to the memory it came from.
+    return "ALTER TABLE messages ADD COLUMN meta TEXT"  # JSON; NULL when there is none

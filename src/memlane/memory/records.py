@@ -39,6 +39,7 @@ class MessageIn:
     text: str
     time: float
     role: str = "user"
+    meta: dict[str, Any] | None = None  # e.g. the citations of an answer from Memlane
 
 
 @dataclass(frozen=True)

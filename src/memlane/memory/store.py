@@ -141,9 +141,10 @@ class Store:
         before = int(conn.execute(count, (conv_id,)).fetchone()[0])
         conn.executemany(
             "INSERT OR IGNORE INTO messages"
-            " (conversation_id, external_id, speaker, role, time, text)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [(conv_id, m.external_id, m.speaker, m.role, m.time, m.text) for m in conv.messages],
+            " (conversation_id, external_id, speaker, role, time, text, meta)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(conv_id, m.external_id, m.speaker, m.role, m.time, m.text,
+              json.dumps(m.meta) if m.meta else None) for m in conv.messages],
         )
         added = int(conn.execute(count, (conv_id,)).fetchone()[0]) - before
         return ImportResult(int(conv_id), added, len(conv.messages) - added)
