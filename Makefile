@@ -11,7 +11,7 @@ APT_PACKAGES := build-essential cmake tesseract-ocr tesseract-ocr-eng tesseract-
 	libfontconfig1 libdbus-1-3
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: install system-deps run test lint bench clean
+.PHONY: install system-deps run test lint bench screenshots clean
 
 install: system-deps $(STAMP)
 
@@ -52,6 +52,9 @@ bench: install
 	$(BIN)/python benchmarks/locomo_qa.py
 	$(BIN)/python benchmarks/capture_replay.py
 	$(BIN)/python benchmarks/capture_live.py
+
+screenshots: install
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m memlane.ui.screenshots docs/screenshots
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info

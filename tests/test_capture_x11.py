@@ -282,3 +282,58 @@ def test_kill_9_mid_ocr_then_restart_finishes_the_backlog_exactly_once(
     eng.index.sync()
     assert eng.index.count() == vectors
     db.close()
+
+
+def _frames(home: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(home / "memlane.db") as db:
+        return [(a, t) for a, t in db.execute("SELECT app, title FROM frames WHERE origin = 'capture'")]
+
+
+@pytest.mark.slow
+def test_the_desktop_app_runs_the_recorder_and_never_records_itself(xs: XServer, home: Path) -> None:
+    # GIVEN a home past the first-run screen, and the app on the X display (like `make run`)
+    from memlane.memory.store import Store
+    from memlane.ui.app import FIRST_RUN_KEY
+
+    Paths(home).ensure()
+    store = Store(Paths(home).db)
+    store.set_state(FIRST_RUN_KEY, "1")
+    store.close()
+    env = {**memlane_subprocess_env(home), **xs.env}
+    env.pop("QT_QPA_PLATFORM", None)
+    app = subprocess.Popen([sys.executable, "-m", "memlane", "gui", "--quit-after", "60"], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 40
+        while not any(title == "Memlane" for _, title in _frames_or_windows(xs)):
+            assert time.monotonic() < deadline, "the Memlane window never appeared"
+            time.sleep(0.3)
+        time.sleep(3)  # the recorder ticks while Memlane has focus: nothing may be stored
+        assert _frames(home) == []
+        # WHEN another window gets focus
+        xs.window("Ferry times - Firefox", "Firefox", ["Ferry to Cacilhas leaves at 18:40"])
+        deadline = time.monotonic() + 30
+        while not _frames(home):
+            assert time.monotonic() < deadline, "the app's recorder stored nothing"
+            time.sleep(0.5)
+        app.send_signal(signal.SIGTERM)  # a logout: the app quits and stops its recorder
+        output, _ = app.communicate(timeout=30)
+    finally:
+        if app.poll() is None:
+            app.kill()
+    # THEN the app's recorder child stored the focused window, never Memlane's own, and quit with it
+    assert app.returncode == 0, output
+    frames = _frames(home)
+    assert ("Firefox", "Ferry times - Firefox") in frames
+    assert all(a != "Memlane" for a, _ in frames)
+    assert cap.recorder_pid(Paths(home)) is None
+    assert "memlane" not in subprocess.run(["pgrep", "-af", f"--home.*{home}"], capture_output=True,
+                                           text=True).stdout
+
+
+def _frames_or_windows(xs: XServer) -> list[tuple[str, str]]:
+    provider = X11Windows()
+    try:
+        return [(w.app, w.title) for w in provider.snapshot().windows]
+    finally:
+        provider.close()

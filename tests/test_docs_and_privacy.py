@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from memlane.app.cli import cli
+from memlane.main import cli  # the full program: engine commands and `gui`
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

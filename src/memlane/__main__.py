@@ -1,5 +1,5 @@
 """Allow ``python -m memlane``."""
 
-from memlane.app.cli import main
+from memlane.main import main
 
 main()

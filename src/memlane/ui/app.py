@@ -1,0 +1,136 @@
+"""Starting and stopping the desktop app: Qt, the window, the tray icon and the recorder.
+
+:func:`run` is what ``memlane`` (no command) and ``memlane gui`` call. It opens the engine on the
+home folder (or builds the sample memory for ``--demo`` in its own folder), shows the first-run
+explanation once, starts the recorder child process when there is an X11 display and the person
+agreed, puts an icon in the system tray (pause/resume, open, quit) when the desktop has one,
+quits cleanly on SIGTERM or Ctrl-C, and installs an exception hook that logs an unexpected error
+to ``logs/gui.log`` and says where it is, instead of vanishing. Quitting stops the recorder,
+cancels running work and closes the engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import traceback
+from pathlib import Path
+from types import TracebackType
+
+from memlane.app.errors import MemlaneError
+
+log = logging.getLogger(__name__)
+FIRST_RUN_KEY = "ui.first_run_done"
+
+
+def _log_to(home: Path) -> Path:
+    path = home / "logs" / "gui.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.INFO)
+    return path
+
+
+def run(home: Path, *, demo: bool = False, record: bool = True,
+        quit_after_ms: int | None = None) -> int:
+    """Open the app; returns the exit code."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication, QMessageBox, QProgressDialog
+
+    from memlane.app.demo import build_demo, demo_home
+    from memlane.ui.dialogs import FirstRunDialog
+    from memlane.ui.mainwindow import ICON, MainWindow, Services
+    from memlane.ui.status import RecorderSupervisor
+    from memlane.ui.tasks import Tasks
+    from memlane.ui.tray import Tray
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Memlane")
+    app.setDesktopFileName("memlane")
+    app.setWindowIcon(QIcon(str(ICON)))
+    app.setQuitOnLastWindowClosed(False)
+
+    if demo:
+        home = demo_home()
+        progress = QProgressDialog("Building the sample memory (OCR of a dozen screens)…",
+                                   "", 0, 1)
+        progress.setCancelButton(None)
+        progress.setMinimumDuration(0)
+        progress.show()
+        app.processEvents()
+        def step(n: int, total: int) -> None:
+            progress.setMaximum(total)
+            progress.setValue(n)
+            app.processEvents()
+
+        try:
+            build_demo(home, progress=step)
+        finally:
+            progress.close()
+    log_path = _log_to(home)
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        log.error("unexpected error:\n%s", "".join(traceback.format_exception(kind, exc, tb)))
+        QMessageBox.critical(None, "Memlane hit an unexpected error",
+                             f"{exc}\n\nDetails were written to {log_path}. Your memories are "
+                             "safe; you can keep using Memlane.")
+
+    sys.excepthook = hook
+    try:
+        services = Services(home)
+        store = services.browse_store()
+    except MemlaneError as exc:
+        QMessageBox.critical(None, "Memlane cannot start", str(exc))
+        return exc.exit_code
+
+    if not demo and store.get_state(FIRST_RUN_KEY) is None:
+        first = FirstRunDialog(home)
+        first.exec()
+        record = record and first.record.isChecked()
+        store.set_state(FIRST_RUN_KEY, "1")
+        if not record:
+            from memlane.app.capture import pause
+
+            pause(store, None)
+
+    tasks = Tasks()
+    supervisor = None
+    from memlane.capture.windows import display_server
+
+    if record and not demo and display_server()[0] == "x11":
+        supervisor = RecorderSupervisor(home)
+        supervisor.start()
+    window = MainWindow(services, tasks, supervisor, demo=demo)
+    tray = Tray(window, services, tasks)
+    window.hide_on_close = tray.available
+
+    def quit_app() -> None:
+        window.status.timer.stop()
+        window.hide()
+        tray.hide()
+        if supervisor is not None:
+            supervisor.stop()
+        tasks.cancel_all()
+        tasks.wait(15000)
+        services.close()
+        app.quit()
+
+    window.quitRequested.connect(quit_app)
+    tray.quitRequested.connect(quit_app)
+    # SIGTERM (logout, `kill`) and Ctrl-C quit cleanly, stopping the recorder child too. Python
+    # runs signal handlers only between bytecodes, so a timer wakes the interpreter now and then.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: QTimer.singleShot(0, quit_app))
+    wake = QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(300)
+    window.show()
+    window.start()
+    if quit_after_ms is not None:
+        QTimer.singleShot(quit_after_ms, quit_app)
+    return int(app.exec())

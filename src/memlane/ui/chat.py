@@ -1,0 +1,253 @@
+"""The chat pane: ask about your past, watch the answer stream, follow its citations.
+
+A question runs :meth:`memlane.app.assistant.Assistant.ask` on the engine lane; tokens arrive as
+task progress and are shown as they come. When the answer is done, each cited memory becomes a
+chip under it (``[1] Fri 21 Nov 13:06 · firefox``) and every ``[n]`` in the text is a link:
+both say :attr:`ChatPane.citationChosen` with the record id, which the main window opens on the
+timeline or as a conversation. The stop button cancels the answer at the next token (the model
+process cancels and drains). Turns are stored by the assistant in a conversation per day, with
+their citations, and shown again when the app is reopened the same day.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from PySide6.QtCore import QUrl, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from memlane.app.assistant import ASSISTANT_SOURCE
+from memlane.memory import timeline as tl
+from memlane.ui.tasks import Task, Tasks
+
+CITE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+
+
+@dataclass
+class Turn:
+    question: str
+    answer: str = ""
+    state: str = "streaming"  # streaming | done | stopped | error | abstained
+    citations: list[tuple[int, str, str]] = field(default_factory=list)  # (n, record id, label)
+    note: str = ""
+
+
+def conversation_key(now: datetime | None = None) -> str:
+    return f"chat-{(now or datetime.now()):%Y-%m-%d}"
+
+
+def chip_label(kind: str, t: float, where: str) -> str:
+    when = datetime.fromtimestamp(t)
+    return f"{when:%a %d %b %H:%M} · {where or kind}"
+
+
+class ChatPane(QWidget):
+    citationChosen = Signal(str)
+    answered = Signal(object)  # the Answer
+
+    def __init__(self, tasks: Tasks, assistant_fn: Callable[[str], Any], store_fn: Any,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.tasks = tasks
+        self.assistant_fn = assistant_fn  # conversation key -> Assistant (engine lane)
+        self.store_fn = store_fn
+        self.turns: list[Turn] = []
+        self.task: Task | None = None
+        self.conversation = conversation_key()
+
+        self.transcript = QTextBrowser(self)
+        self.transcript.setOpenLinks(False)
+        self.transcript.anchorClicked.connect(self._link)
+        self.transcript.setPlaceholderText(
+            "Ask about your past, e.g. \"what was the cheapest flight I looked at yesterday?\"\n"
+            "Answers come from the local model and cite the memories they use.")
+        self.input = QLineEdit(self)
+        self.input.setPlaceholderText("Ask Memlane…")
+        self.send = QPushButton("Ask")
+        self.stop = QPushButton("Stop")
+        self.stop.setEnabled(False)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+
+        row = QHBoxLayout()
+        row.addWidget(self.input, 1)
+        row.addWidget(self.send)
+        row.addWidget(self.stop)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        title = QLabel("<b>Ask your memory</b> — answered on this computer")
+        layout.addWidget(title)
+        layout.addWidget(self.transcript, 1)
+        layout.addLayout(row)
+        layout.addWidget(self.status)
+
+        self.input.returnPressed.connect(self.ask)
+        self.send.clicked.connect(self.ask)
+        self.stop.clicked.connect(self.cancel)
+
+    # -- history ---------------------------------------------------------------------------------
+
+    def load_history(self) -> Task:
+        """Show today's earlier turns (stored by the assistant) with their citations."""
+        key = self.conversation
+
+        def load(_t: Task) -> list[Turn]:
+            store = self.store_fn()
+            conv = tl.conversation_id(store, ASSISTANT_SOURCE, key)
+            if conv is None:
+                return []
+            turns: list[Turn] = []
+            for msg in tl.messages_of(store, conv):
+                if msg.role == "user":
+                    turns.append(Turn(msg.text, state="done"))
+                elif turns:
+                    turns[-1].answer = msg.text
+                    cites = (msg.meta or {}).get("citations", [])
+                    ids = [str(c.get("id")) for c in cites if isinstance(c, dict)]
+                    labels = _labels(store, ids)
+                    turns[-1].citations = [(int(c["n"]), str(c["id"]), labels.get(str(c["id"]),
+                                            "deleted memory")) for c in cites
+                                           if isinstance(c, dict) and "n" in c and "id" in c]
+            return turns
+
+        def show(turns: list[Turn]) -> None:
+            self.turns = turns + [t for t in self.turns if t.state == "streaming"]
+            self.redraw()
+
+        return self.tasks.run("chat history", load, on_done=show, lane="browse", owner=self)
+
+    # -- asking ----------------------------------------------------------------------------------
+
+    def ask(self, question: str | None = None) -> Task | None:
+        text = (question if question is not None else self.input.text()).strip()
+        if not text or (self.task is not None and not self.task.finished.is_set()):
+            return None
+        self.input.clear()
+        turn = Turn(text)
+        history = [(t.question, t.answer) for t in self.turns[-2:] if t.state == "done"]
+        self.turns.append(turn)
+        self.redraw()
+        self.send.setEnabled(False)
+        self.stop.setEnabled(True)
+        self.status.setText("Looking through your memories…")
+        key = self.conversation
+
+        def work(task: Task) -> Any:
+            assistant = self.assistant_fn(key)
+            return assistant.ask(text, on_token=task.progress, history=history,
+                                 should_stop=lambda: task.cancelled)
+
+        self.task = self.tasks.run(
+            "answer", work, on_progress=lambda piece: self._token(turn, piece),
+            on_done=lambda answer: self._done(turn, answer),
+            on_error=lambda exc: self._failed(turn, exc), owner=self)
+        return self.task
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.status.setText("Stopping…")
+
+    def _token(self, turn: Turn, piece: str) -> None:
+        if turn.state == "streaming":
+            if not turn.answer:
+                self.status.setText("Answering…")
+            turn.answer += piece
+            self.redraw()
+
+    def _done(self, turn: Turn, answer: Any) -> None:
+        turn.answer = answer.text
+        turn.state = ("stopped" if answer.stopped else "abstained" if answer.abstained
+                      else "done")
+        turn.citations = [(e.n, e.hit.id, chip_label(e.hit.kind, e.hit.time, e.hit.app))
+                          for e in answer.citations]
+        took = answer.timings.get("total_ms", 0) / 1000
+        turn.note = f"{answer.model} · {took:.1f} s" + (" · stopped" if answer.stopped else "")
+        self._idle("")
+        self.redraw()
+        self.answered.emit(answer)
+
+    def _failed(self, turn: Turn, exc: Exception) -> None:
+        turn.state = "error"
+        turn.note = str(exc)
+        self._idle(f"The answer failed: {exc}. You can ask again.")
+        self.redraw()
+
+    def _idle(self, message: str) -> None:
+        self.send.setEnabled(True)
+        self.stop.setEnabled(False)
+        self.status.setText(message)
+
+    # -- drawing ---------------------------------------------------------------------------------
+
+    def redraw(self) -> None:
+        parts = []
+        for i, turn in enumerate(self.turns):
+            parts.append(f"<p style='margin-top:10px'><b>You:</b> {html.escape(turn.question)}</p>")
+            body = html.escape(turn.answer) or "<i>…</i>"
+            cited = {n for n, _, _ in turn.citations}
+            body = CITE.sub(partial(_cite_links, turn=i, cited=cited), body)
+            colour = "#8a1c1c" if turn.state == "error" else "#222"
+            if turn.state == "error":
+                body = f"<i>Could not answer: {html.escape(turn.note)}</i>"
+            parts.append(f"<p style='color:{colour}'><b>Memlane:</b> {body}</p>")
+            if turn.citations:
+                chips = " ".join(
+                    f"<a href='cite:{i}:{n}' style='text-decoration:none'>"
+                    f"<span style='background:#dde8f7;color:#1a3d6b'>&nbsp;[{n}] "
+                    f"{html.escape(label)}&nbsp;</span></a>"
+                    for n, _, label in turn.citations)
+                parts.append(f"<p>{chips}</p>")
+            if turn.note and turn.state != "error":
+                parts.append(f"<p style='color:#888;font-size:small'>{html.escape(turn.note)}</p>")
+        self.transcript.setHtml("".join(parts))
+        bar = self.transcript.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+    def _link(self, url: QUrl) -> None:
+        text = url.toString()
+        if not text.startswith("cite:"):
+            return
+        _, turn_no, n = text.split(":")
+        turn = self.turns[int(turn_no)]
+        for num, record, _ in turn.citations:
+            if num == int(n):
+                self.citationChosen.emit(record)
+                return
+
+
+def _cite_links(match: re.Match[str], *, turn: int, cited: set[int]) -> str:
+    """``[1, 2]`` with the cited numbers as links (``cite:TURN:N``)."""
+    out = []
+    for raw in match[1].split(","):
+        n = int(raw)
+        out.append(f"<a href='cite:{turn}:{n}'>{n}</a>" if n in cited else str(n))
+    return "[" + ", ".join(out) + "]"
+
+
+def _labels(store: Any, ids: list[str]) -> dict[str, str]:
+    """Chip labels for stored citations; deleted memories get none."""
+    from memlane.memory.records import parse_record_id
+
+    keys = []
+    for rid in ids:
+        try:
+            keys.append(parse_record_id(rid))
+        except ValueError:
+            continue
+    hits = store.hits(keys) if keys else {}
+    return {hit.id: chip_label(hit.kind, hit.time, hit.app) for hit in hits.values()}

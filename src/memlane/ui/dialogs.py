@@ -1,0 +1,234 @@
+"""Dialogs: settings, the first-run explanation, a conversation, and errors said plainly.
+
+:class:`SettingsDialog` edits the values of ``settings.toml`` that a person changes (capture
+interval, change threshold, exclusions, idle limit, redaction, OCR languages, the model file with a
+"Test model" button) and writes them back with :func:`memlane.app.settings.save_settings`, comments
+kept; the data folder is shown with how to move it. :class:`FirstRunDialog` says what is captured,
+where it is stored, that nothing leaves the machine, and how to pause or delete, before recording
+starts. :class:`ConversationDialog` shows a conversation with one message marked (a citation).
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from memlane.app.settings import Settings
+from memlane.memory.timeline import MessageRow
+from memlane.ui.tasks import Tasks
+
+
+def _lines(values: list[str]) -> str:
+    return "\n".join(values)
+
+
+def _unlines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+class SettingsDialog(QDialog):
+    """Edit settings; :meth:`result_settings` is what to save when accepted."""
+
+    def __init__(self, settings: Settings, home: Path, tasks: Tasks,
+                 test_model: Callable[[str], str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Memlane settings")
+        self.settings = copy.deepcopy(settings)
+        self.tasks = tasks
+        self.test_model = test_model
+        form = QFormLayout()
+
+        self.interval = QDoubleSpinBox()
+        self.interval.setRange(1.0, 600.0)
+        self.interval.setSuffix(" s")
+        self.interval.setValue(settings.capture.interval_seconds)
+        form.addRow("Capture every", self.interval)
+        self.change = QDoubleSpinBox()
+        self.change.setRange(0.0, 50.0)
+        self.change.setDecimals(1)
+        self.change.setSuffix(" % of the screen")
+        self.change.setValue(settings.capture.min_change_percent)
+        form.addRow("Store a frame when at least", self.change)
+        self.idle = QDoubleSpinBox()
+        self.idle.setRange(0.0, 86400.0)
+        self.idle.setSuffix(" s (0 = never pause)")
+        self.idle.setValue(settings.privacy.idle_seconds)
+        form.addRow("Pause when idle for", self.idle)
+        self.apps = QPlainTextEdit(_lines(settings.privacy.exclude_apps))
+        self.apps.setToolTip("One app per line (WM_CLASS or process name); never stored")
+        self.apps.setMaximumHeight(90)
+        form.addRow("Never record these apps", self.apps)
+        self.titles = QPlainTextEdit(_lines(settings.privacy.exclude_titles))
+        self.titles.setToolTip("One regular expression per line, matched against window titles")
+        self.titles.setMaximumHeight(90)
+        form.addRow("…or windows titled", self.titles)
+        self.redact = QCheckBox("Blank card numbers, IBANs, keys and passwords read on screen")
+        self.redact.setChecked(settings.privacy.redact)
+        form.addRow("Redaction", self.redact)
+        self.languages = QLineEdit(settings.ocr.languages)
+        self.languages.setToolTip('Tesseract languages, e.g. "eng" or "eng+deu"; "auto" picks')
+        form.addRow("OCR languages", self.languages)
+
+        self.model = QLineEdit(settings.model.path)
+        self.model.setToolTip('"default" is the embedded model; or choose any GGUF file')
+        browse = QPushButton("Choose GGUF…")
+        default = QPushButton("Embedded default")
+        self.test = QPushButton("Test model")
+        self.test_result = QLabel("")
+        self.test_result.setWordWrap(True)
+        row = QHBoxLayout()
+        for w in (self.model, browse, default, self.test):
+            row.addWidget(w)
+        form.addRow("Answering model", row)
+        form.addRow("", self.test_result)
+        folder = QLabel(f"{home}<br><small>To keep your memory elsewhere, quit and start "
+                        "Memlane with <code>--home DIR</code> or <code>MEMLANE_HOME</code>."
+                        "</small>")
+        folder.setWordWrap(True)
+        open_folder = QPushButton("Open data folder")
+        open_folder.clicked.connect(
+            lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(home))))
+        frow = QHBoxLayout()
+        frow.addWidget(folder, 1)
+        frow.addWidget(open_folder)
+        form.addRow("Data folder", frow)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(QLabel("<small>Changes apply to the recorder at once (it restarts) and "
+                                "to answers from the next question.</small>"))
+        layout.addWidget(buttons)
+
+        browse.clicked.connect(self._choose_model)
+        default.clicked.connect(lambda: self.model.setText("default"))
+        self.test.clicked.connect(self._test_model)
+
+    def _choose_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model", str(Path.home()),
+                                              "GGUF models (*.gguf);;All files (*)")
+        if path:
+            self.model.setText(path)
+
+    def _test_model(self) -> None:
+        path = self.model.text().strip() or "default"
+        self.test.setEnabled(False)
+        self.test_result.setText("Loading the model and asking it to say hello…")
+
+        def done(reply: str) -> None:
+            self.test.setEnabled(True)
+            self.test_result.setText(f"Works: {html.escape(reply)}")
+
+        def failed(exc: Exception) -> None:
+            self.test.setEnabled(True)
+            self.test_result.setText(f"<span style='color:#c0392b'>{html.escape(str(exc))}</span>")
+
+        self.tasks.run("test model", lambda _t: self.test_model(path), on_done=done,
+                       on_error=failed, owner=self)
+
+    def result_settings(self) -> Settings:
+        s = self.settings
+        s.capture.interval_seconds = self.interval.value()
+        s.capture.min_change_percent = self.change.value()
+        s.privacy.idle_seconds = self.idle.value()
+        s.privacy.exclude_apps = _unlines(self.apps.toPlainText())
+        s.privacy.exclude_titles = _unlines(self.titles.toPlainText())
+        s.privacy.redact = self.redact.isChecked()
+        s.ocr.languages = self.languages.text().strip() or "auto"
+        s.model.path = self.model.text().strip() or "default"
+        return s
+
+
+FIRST_RUN = """
+<h2>Welcome to Memlane</h2>
+<p><b>What it captures.</b> Every few seconds, a screenshot of what changed on your screens, the
+text read from it (OCR, on this computer), the app and window title; and the chats you have with
+Memlane or import. Password managers and private browser windows are never stored, card numbers,
+IBANs, keys and passwords are blanked, and nothing is captured while the screen is locked or you
+are away.</p>
+<p><b>Where it is stored.</b> Only here: <code>{home}</code> (readable by your user only).</p>
+<p><b>Nothing leaves this computer.</b> No cloud, no account, no telemetry: answers come from a
+model that runs on this machine.</p>
+<p><b>You stay in control.</b> Pause recording from the status bar or the tray icon. Delete any
+moment, app or everything from <i>What Memlane knows</i> or with
+<code>memlane forget</code>; deletion removes the images, the text and the search index.</p>
+"""
+
+
+class FirstRunDialog(QDialog):
+    def __init__(self, home: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Welcome to Memlane")
+        text = QLabel(FIRST_RUN.format(home=html.escape(str(home))))
+        text.setWordWrap(True)
+        self.record = QCheckBox("Start recording my screen now")
+        self.record.setChecked(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Got it")
+        buttons.accepted.connect(self.accept)
+        layout = QVBoxLayout(self)
+        layout.addWidget(text)
+        layout.addWidget(self.record)
+        layout.addWidget(buttons)
+        self.setMinimumWidth(560)
+
+
+class ConversationDialog(QDialog):
+    """A conversation, with the cited message highlighted and scrolled to."""
+
+    def __init__(self, title: str, messages: list[MessageRow], mark: int,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.view = QTextBrowser(self)
+        parts = []
+        for m in messages:
+            when = datetime.fromtimestamp(m.time)
+            style = " style='background:#fff3b0'" if m.id == mark else ""
+            parts.append(f"<p{style}><a name='m{m.id}'></a><small>{when:%a %d %b %Y %H:%M}"
+                         f"</small><br><b>{html.escape(m.speaker or m.role)}:</b> "
+                         f"{html.escape(m.text)}</p>")
+        self.view.setHtml("".join(parts))
+        self.view.scrollToAnchor(f"m{mark}")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.view)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        layout.addWidget(close)
+        self.resize(640, 480)
+
+
+def show_error(parent: QWidget | None, title: str, message: str, log_path: Any = None) -> None:
+    """A non-modal error box; the log path when there is one."""
+    box = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=parent)
+    if log_path is not None:
+        box.setInformativeText(f"Details are in {log_path}")
+    box.setModal(False)
+    box.show()

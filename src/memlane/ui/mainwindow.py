@@ -1,0 +1,290 @@
+"""The main window: search and "what Memlane knows" on the left, the frame in the middle, the chat
+on the right, the timeline along the bottom and the recorder's honest status underneath.
+
+:class:`Services` is what the window needs from the engine: the :class:`Engine` (used on the
+engine lane only) and a second, read-only-in-practice :class:`Store` connection for the browse
+lane. The window wires the parts together: choosing a frame on the timeline opens it in the
+viewer; a search result or a chat citation jumps the timeline to that moment (or opens the cited
+conversation); forgetting reloads what is shown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QTabWidget,
+)
+
+from memlane import __version__
+from memlane.app.capture import capture_status
+from memlane.app.engine import Engine
+from memlane.app.paths import Paths
+from memlane.app.settings import save_settings
+from memlane.memory import timeline as tl
+from memlane.memory.records import Hit, parse_record_id
+from memlane.memory.store import Store
+from memlane.ui.chat import ChatPane
+from memlane.ui.dialogs import ConversationDialog, SettingsDialog, show_error
+from memlane.ui.knows import KnowsPanel
+from memlane.ui.search import SearchPanel
+from memlane.ui.status import RecorderSupervisor, StatusWidget, set_paused
+from memlane.ui.tasks import Task, Tasks
+from memlane.ui.timeline import TimelinePanel
+from memlane.ui.viewer import FrameViewer
+
+log = logging.getLogger(__name__)
+ICON = Path(__file__).parent / "assets" / "memlane.svg"
+
+
+class Services:
+    """The engine for the engine lane and a store connection for the browse lane."""
+
+    def __init__(self, home: Path, engine: Engine | None = None,
+                 assistant_fn: Callable[[str], Any] | None = None) -> None:
+        self.paths = Paths(home)
+        self.engine = engine or Engine(self.paths)
+        self._browse: Store | None = None
+        self._assistant_fn = assistant_fn
+
+    def browse_store(self) -> Store:
+        if self._browse is None:
+            self._browse = Store(self.paths.db)
+        return self._browse
+
+    def assistant(self, conversation: str) -> Any:
+        if self._assistant_fn is not None:
+            return self._assistant_fn(conversation)
+        return self.engine.assistant(conversation)
+
+    def status(self) -> dict[str, Any]:
+        return capture_status(self.browse_store(), self.engine.settings, self.paths)
+
+    def close(self) -> None:
+        if self._browse is not None:
+            self._browse.close()
+        self.engine.close()
+
+
+class MainWindow(QMainWindow):
+    quitRequested = Signal()
+
+    def __init__(self, services: Services, tasks: Tasks,
+                 supervisor: RecorderSupervisor | None = None, *, demo: bool = False) -> None:
+        super().__init__()
+        self.services = services
+        self.tasks = tasks
+        self.supervisor = supervisor
+        self.hide_on_close = False
+        home = services.paths.home
+        self.setWindowTitle("Memlane — demo memory" if demo else "Memlane")
+        self.setWindowIcon(QIcon(str(ICON)))
+        store_fn = services.browse_store
+
+        def engine_fn() -> Engine:
+            return services.engine
+
+        self.timeline = TimelinePanel(tasks, store_fn, home, self)
+        self.viewer = FrameViewer(tasks, store_fn, home, self)
+        self.search = SearchPanel(tasks, engine_fn, store_fn, home, self)
+        self.knows = KnowsPanel(tasks, engine_fn, store_fn, self)
+        self.chat = ChatPane(tasks, services.assistant, store_fn, self)
+        self.status = StatusWidget(tasks, services.status,
+                                   lambda paused: set_paused(store_fn(), paused), self)
+        self.status.demo = demo
+        self.status.toggle.setVisible(not demo)
+        self.left = QTabWidget(self)
+        self.left.addTab(self.search, "Search")
+        self.left.addTab(self.knows, "What Memlane knows")
+
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(self.left)
+        top.addWidget(self.viewer)
+        top.addWidget(self.chat)
+        top.setSizes([360, 720, 380])
+        main = QSplitter(Qt.Orientation.Vertical)
+        main.addWidget(top)
+        main.addWidget(self.timeline)
+        main.setSizes([560, 240])
+        self.setCentralWidget(main)
+        self.statusBar().addPermanentWidget(self.status, 1)
+        self._menus()
+        self.resize(QSize(1460, 900))
+        screen = self.screen().availableGeometry() if self.screen() else None
+        if screen is not None and (screen.width() < 1460 or screen.height() < 900):
+            self.resize(QSize(int(screen.width() * 0.95), int(screen.height() * 0.9)))
+
+        self.timeline.frameChosen.connect(self.viewer.show_frame)
+        self.search.hitChosen.connect(self.open_hit)
+        self.search.searched.connect(self.viewer.set_terms)
+        self.chat.citationChosen.connect(self.open_record)
+        self.knows.frameChosen.connect(self.timeline.show_frame)
+        self.knows.forgotten.connect(lambda _r: self.reload())
+        if supervisor is not None:
+            supervisor.changed.connect(self._supervisor_changed)
+
+    def _menus(self) -> None:
+        file = self.menuBar().addMenu("&File")
+        act = QAction("Import chat export…", self)
+        act.triggered.connect(self.import_chat)
+        file.addAction(act)
+        act = QAction("Settings…", self)
+        act.setShortcut(QKeySequence.StandardKey.Preferences)
+        act.triggered.connect(self.open_settings)
+        file.addAction(act)
+        file.addSeparator()
+        act = QAction("Quit", self)
+        act.setShortcut(QKeySequence.StandardKey.Quit)
+        act.triggered.connect(self.quitRequested.emit)
+        file.addAction(act)
+        go = self.menuBar().addMenu("&Go")
+        act = QAction("Search", self)
+        act.setShortcut(QKeySequence.StandardKey.Find)
+        act.triggered.connect(self.focus_search)
+        go.addAction(act)
+        act = QAction("Ask", self)
+        act.setShortcut(QKeySequence("Ctrl+L"))
+        act.triggered.connect(self.chat.input.setFocus)
+        go.addAction(act)
+        act = QAction("Today", self)
+        act.setShortcut(QKeySequence("Ctrl+T"))
+        act.triggered.connect(self.timeline.today_btn.click)
+        go.addAction(act)
+        help_menu = self.menuBar().addMenu("&Help")
+        act = QAction("About Memlane", self)
+        act.triggered.connect(self.about)
+        help_menu.addAction(act)
+
+    def focus_search(self) -> None:
+        self.left.setCurrentWidget(self.search)
+        self.search.query.setFocus()
+
+    # -- start and reload ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.timeline.show_latest()
+        self.chat.load_history()
+        self.knows.refresh()
+        self.search.load_apps()
+        self.status.refresh()
+
+    def reload(self) -> None:
+        day = self.timeline.model.day
+        if day is not None:
+            self.timeline.show_day(day)
+        self.search.load_apps()
+        self.search.run()
+
+    # -- opening memories ------------------------------------------------------------------------
+
+    def open_hit(self, hit: Hit) -> None:
+        self.open_record(hit.id)
+
+    def open_record(self, record_id: str) -> Task | None:
+        """Show a memory: a frame on the timeline, a message in its conversation."""
+        try:
+            kind, rowid = parse_record_id(record_id)
+        except ValueError:
+            return None
+        store_fn = self.services.browse_store
+        if kind == "frame":
+            def found(row: tl.FrameRow | None) -> None:
+                if row is None:
+                    self.statusBar().showMessage("That memory has been deleted.", 5000)
+                else:
+                    self.timeline.show_frame(row.id, row.time)
+
+            return self.tasks.run("find frame", lambda _t: tl.frame_row(store_fn(), rowid),
+                                  on_done=found, lane="browse", owner=self)
+        if kind == "message":
+            def show(conv: tuple[str, list[tl.MessageRow]] | None) -> None:
+                if conv is None:
+                    self.statusBar().showMessage("That message has been deleted.", 5000)
+                    return
+                dialog = ConversationDialog(conv[0], conv[1], rowid, self)
+                dialog.setModal(False)
+                dialog.show()
+                self.conversation_dialog = dialog
+
+            return self.tasks.run("open conversation",
+                                  lambda _t: tl.conversation_of(store_fn(), rowid),
+                                  on_done=show, lane="browse", owner=self)
+        self.left.setCurrentWidget(self.knows)
+        return None
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    def import_chat(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import a chat export", str(Path.home()),
+            "Chat exports (*.json *.jsonl *.txt *.zip);;All files (*)")
+        if not path:
+            return
+        self.statusBar().showMessage(f"Importing {path}…")
+
+        def done(report: Any) -> None:
+            self.statusBar().showMessage(
+                f"Imported {report.added} messages from {report.conversations} conversations "
+                f"({report.skipped} already known).", 8000)
+            self.knows.refresh()
+
+        self.tasks.run("import chat", lambda _t: self.services.engine.import_chat(Path(path)),
+                       on_done=done, on_error=lambda e: show_error(self, "Import failed", str(e)),
+                       owner=self)
+
+    def open_settings(self) -> SettingsDialog:
+        engine = self.services.engine
+        dialog = SettingsDialog(engine.settings, engine.paths.home, self.tasks,
+                                engine.probe_model, self)
+        dialog.accepted.connect(lambda: self._save_settings(dialog))
+        dialog.setModal(False)
+        dialog.show()
+        self.settings_dialog = dialog
+        return dialog
+
+    def _save_settings(self, dialog: SettingsDialog) -> None:
+        new = dialog.result_settings()
+        engine = self.services.engine
+
+        def save(_t: Task) -> None:
+            save_settings(engine.paths.settings, new)
+            engine.apply_settings(new)
+
+        def saved(_r: object) -> None:
+            self.statusBar().showMessage("Settings saved.", 5000)
+            if self.supervisor is not None and self.supervisor.running():
+                self.supervisor.stop()
+                self.supervisor.start()
+
+        self.tasks.run("save settings", save, on_done=saved,
+                       on_error=lambda e: show_error(self, "Settings not saved", str(e)),
+                       owner=self)
+
+    def about(self) -> None:
+        QMessageBox.about(
+            self, "About Memlane",
+            f"<b>Memlane {__version__}</b><br>A private, searchable memory of your computer "
+            f"life.<br>Everything stays in {self.services.paths.home}; nothing leaves this "
+            "machine.")
+
+    def _supervisor_changed(self, what: str) -> None:
+        if self.supervisor is not None:
+            self.status.supervisor_note = self.supervisor.gave_up if what == "gave up" else ""
+        self.status.refresh()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.hide_on_close:
+            event.ignore()
+            self.hide()
+            return
+        event.accept()
+        self.quitRequested.emit()

@@ -1,0 +1,195 @@
+"""Honest status: what the recorder is doing, said from facts, and the recorder kept alive.
+
+:class:`StatusWidget` polls :func:`memlane.app.capture.capture_status` every few seconds on the
+browse lane and shows recording / paused / excluded window / idle / locked / stopped / error with
+the reason the recorder gave, the time since the last stored frame and the OCR backlog, with a
+one-click pause/resume (stored in the database, so the recorder and the CLI see it too).
+:class:`RecorderSupervisor` runs ``memlane capture`` as a child process (capture and OCR never
+share the UI's process or threads), restarts it when it dies - at most a few times in a row, then
+it says so instead of looping - and stops it with SIGTERM on quit.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QProcess, QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+
+from memlane.app import capture as cap
+from memlane.app.errors import SettingsError
+from memlane.ui.tasks import Task, Tasks
+
+log = logging.getLogger(__name__)
+
+COLOURS = {"recording": "#2e9d4f", "unchanged": "#2e9d4f", "paused": "#c08a00",
+           "excluded": "#7a5bbf", "idle": "#7a7a7a", "locked": "#7a7a7a",
+           "stopped": "#7a7a7a", "error": "#c0392b", "wayland": "#c0392b"}
+MAX_RESTARTS = 3
+RESTART_WINDOW_S = 600.0
+
+
+def ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "no frame yet"
+    if seconds < 90:
+        return f"last frame {seconds:.0f} s ago"
+    if seconds < 5400:
+        return f"last frame {seconds / 60:.0f} min ago"
+    if seconds < 172800:
+        return f"last frame {seconds / 3600:.0f} h ago"
+    return f"last frame {seconds / 86400:.0f} days ago"
+
+
+class RecorderSupervisor(QObject):
+    """Keeps one ``memlane capture`` child running while the app is open."""
+
+    changed = Signal(str)
+
+    def __init__(self, home: Path, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.home = home
+        self.proc: QProcess | None = None
+        self.deaths: list[float] = []
+        self.gave_up = ""
+        self.stopping = False
+
+    def start(self) -> None:
+        if self.proc is not None and self.proc.state() != QProcess.ProcessState.NotRunning:
+            return
+        self.stopping = False
+        proc = QProcess(self)
+        proc.setProgram(sys.executable)
+        proc.setArguments(["-m", "memlane", "--home", str(self.home), "capture", "--no-drain"])
+        proc.setProcessChannelMode(QProcess.ProcessChannelMode.ForwardedErrorChannel)
+        proc.setStandardOutputFile(QProcess.nullDevice())
+        proc.finished.connect(lambda code, _status: self._finished(code))
+        proc.start()
+        self.proc = proc
+        self.changed.emit("started")
+
+    def _finished(self, code: int) -> None:
+        if self.stopping:
+            return
+        now = time.monotonic()
+        self.deaths = [t for t in self.deaths if now - t < RESTART_WINDOW_S] + [now]
+        if code in (0, cap.RecorderBusy.exit_code):  # told to stop, or another recorder runs
+            self.changed.emit("exited")
+            return
+        if code == SettingsError.exit_code:
+            self.gave_up = "the recorder cannot read settings.toml; fix it in Settings"
+            self.changed.emit("gave up")
+            return
+        if len(self.deaths) > MAX_RESTARTS:
+            self.gave_up = (f"the recorder stopped {len(self.deaths)} times in "
+                            f"{RESTART_WINDOW_S / 60:.0f} minutes (exit code {code}); see "
+                            f"{self.home / 'logs'} and use Resume to try again")
+            log.error("%s", self.gave_up)
+            self.changed.emit("gave up")
+            return
+        log.warning("the recorder exited with code %s; restarting it", code)
+        QTimer.singleShot(2000, self.start)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.state() != QProcess.ProcessState.NotRunning
+
+    def stop(self, wait_ms: int = 8000) -> None:
+        self.stopping = True
+        if self.proc is not None and self.running():
+            self.proc.terminate()  # SIGTERM: the recorder finishes its tick and exits
+            if not self.proc.waitForFinished(wait_ms):
+                self.proc.kill()
+                self.proc.waitForFinished(2000)
+
+
+class StatusWidget(QWidget):
+    """One line: a coloured state, its reason, time since the last frame, OCR backlog."""
+
+    updated = Signal(dict)
+
+    def __init__(self, tasks: Tasks, status_fn: Callable[[], dict[str, Any]],
+                 pause_fn: Callable[[bool], None], parent: QWidget | None = None,
+                 interval_ms: int = 3000) -> None:
+        super().__init__(parent)
+        self.tasks = tasks
+        self.status_fn = status_fn
+        self.pause_fn = pause_fn
+        self.info: dict[str, Any] = {}
+        self.supervisor_note = ""
+        self.demo = False  # a sample memory: nothing is recorded
+        self.dot = QLabel("●")
+        self.label = QLabel("Checking the recorder…")
+        self.toggle = QPushButton("Pause")
+        self.toggle.setToolTip("Pause or resume screen capture (kept across restarts)")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 0, 4, 0)
+        layout.addWidget(self.dot)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.toggle)
+        self.toggle.clicked.connect(self._toggle)
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start(interval_ms)
+        self._inflight: Task | None = None
+
+    def refresh(self) -> Task | None:
+        if self._inflight is not None and not self._inflight.finished.is_set():
+            return None
+        self._inflight = self.tasks.run("status", lambda _t: self.status_fn(),
+                                        on_done=self.show, on_error=self._failed,
+                                        lane="browse", owner=self)
+        return self._inflight
+
+    def show(self, info: dict[str, Any]) -> None:  # type: ignore[override]
+        self.info = info
+        state = str(info.get("state", "error"))
+        reason = str(info.get("reason", ""))
+        if self.supervisor_note and state in ("stopped", "error"):
+            reason = self.supervisor_note
+        if self.demo:
+            state, reason = "stopped", "sample memory; nothing is recorded in the demo"
+        self.dot.setStyleSheet(f"color: {COLOURS.get(state, '#7a7a7a')}; font-size: 16px")
+        label = {"unchanged": "recording", "recording": "recording"}.get(state, state)
+        backlog = int(info.get("ocr_backlog", 0))
+        parts = [f"<b>{label.capitalize()}</b>"]
+        if reason and state not in ("recording", "unchanged"):
+            parts.append(reason)
+        parts.append(ago(info.get("seconds_since_last_frame")))
+        if backlog:
+            parts.append(f"OCR backlog {backlog}")
+        if info.get("ocr_failed"):
+            parts.append(f"{info['ocr_failed']} frame(s) could not be read")
+        self.label.setText(" · ".join(parts))
+        self.toggle.setText("Resume" if state == "paused" else "Pause")
+        self.updated.emit(info)
+
+    def _failed(self, exc: Exception) -> None:
+        self.dot.setStyleSheet(f"color: {COLOURS['error']}; font-size: 16px")
+        self.label.setText(f"<b>Error</b> · cannot read the status: {exc}")
+
+    def _toggle(self) -> None:
+        paused = self.info.get("state") == "paused"
+        self.toggle.setEnabled(False)
+
+        def done(_r: object) -> None:
+            self.toggle.setEnabled(True)
+            self.refresh()
+
+        def failed(exc: Exception) -> None:
+            self.toggle.setEnabled(True)
+            self._failed(exc)
+
+        self.tasks.run("pause", lambda _t: self.pause_fn(not paused), on_done=done,
+                       on_error=failed, lane="browse", owner=self)
+
+
+def set_paused(store: Any, paused: bool) -> None:
+    if paused:
+        cap.pause(store, None)
+    else:
+        cap.resume(store)

@@ -1,0 +1,150 @@
+"""The one way the GUI runs engine work: off the UI thread, results and errors back on it.
+
+Every call into the engine (search, a chat answer, loading a day, forgetting) goes through
+:meth:`Tasks.run`, in the spirit of Anki's ``CollectionOp(...).success(...).failure(...)``. The
+function runs on a worker thread and receives a :class:`Task` it can use to report progress
+(streamed tokens, counts) and to notice that the person cancelled it; ``on_done``, ``on_error``
+and ``on_progress`` are always called on the main thread, so nothing in a worker touches a
+widget. Work is queued in *lanes*, one thread each: ``engine`` for the shared engine (search,
+answers, writes; its SQLite connection and model are used by one thread at a time) and
+``browse`` for quick reads on a second connection (timeline, frame viewer, status), so browsing
+stays instant while an answer streams. A result for a widget that has been closed is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+log = logging.getLogger(__name__)
+
+LANES = ("engine", "browse")
+
+
+class Cancelled(Exception):
+    """Raised inside a task (by :meth:`Task.check`) when the person cancelled it."""
+
+
+class _Relay(QObject):
+    """Lives on the main thread; signals emitted from a worker arrive there (queued)."""
+
+    done = Signal(object)
+    failed = Signal(object, str)
+    progress = Signal(object)
+
+
+class Task:
+    """A handle given to the work function and returned to the caller."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._cancel = threading.Event()
+        self.finished = threading.Event()
+        self._relay = _Relay()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def check(self) -> None:
+        if self._cancel.is_set():
+            raise Cancelled(self.name)
+
+    def progress(self, value: Any) -> None:
+        """Report progress (from the worker thread); delivered to ``on_progress``."""
+        self._relay.progress.emit(value)
+
+
+class _Runnable(QRunnable):
+    def __init__(self, task: Task, fn: Callable[[Task], Any]) -> None:
+        super().__init__()
+        self.task = task
+        self.fn = fn
+
+    def run(self) -> None:
+        try:
+            result = self.fn(self.task)
+        except Exception as exc:  # every failure is delivered, never lost in a thread
+            if not isinstance(exc, Cancelled):
+                log.warning("task %s failed: %s", self.task.name, exc)
+                log.debug("%s", traceback.format_exc())
+            self.task._relay.failed.emit(exc, traceback.format_exc())
+        else:
+            self.task._relay.done.emit(result)
+        finally:
+            self.task.finished.set()
+
+
+class Tasks(QObject):
+    """Queues of background work, one thread per lane."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._pools: dict[str, QThreadPool] = {}
+        for lane in LANES:
+            pool = QThreadPool(self)
+            pool.setMaxThreadCount(1)
+            pool.setExpiryTimeout(-1)
+            self._pools[lane] = pool
+        self._live: set[Task] = set()
+
+    def run(
+        self, name: str, fn: Callable[[Task], Any], *,
+        on_done: Callable[[Any], object] | None = None,
+        on_error: Callable[[Exception], object] | None = None,
+        on_progress: Callable[[Any], object] | None = None,
+        lane: str = "engine", owner: QObject | None = None,
+    ) -> Task:
+        """Run ``fn(task)`` in ``lane``; callbacks run on the main thread.
+
+        With ``owner``, callbacks are skipped once that widget is destroyed.
+        """
+        task = Task(name)
+        relay = task._relay
+        self._live.add(task)
+        alive = [True]
+        if owner is not None:
+            owner.destroyed.connect(lambda *_: alive.__setitem__(0, False))
+
+        def finish() -> None:
+            self._live.discard(task)
+
+        def done(result: Any) -> None:
+            finish()
+            if alive[0] and on_done is not None:
+                on_done(result)
+
+        def failed(exc: Exception, trace: str) -> None:
+            finish()
+            if not alive[0]:
+                return
+            if on_error is not None:
+                on_error(exc)
+            elif not isinstance(exc, Cancelled):
+                log.error("unhandled failure in %s: %s\n%s", name, exc, trace)
+
+        relay.done.connect(done)
+        relay.failed.connect(failed)
+        if on_progress is not None:
+            relay.progress.connect(lambda v: on_progress(v) if alive[0] else None)
+        self._pools[lane].start(_Runnable(task, fn))
+        return task
+
+    def busy(self) -> int:
+        return len(self._live)
+
+    def cancel_all(self) -> None:
+        for task in list(self._live):
+            task.cancel()
+
+    def wait(self, timeout_ms: int = 30000) -> bool:
+        """Cancel nothing, wait for queued work to finish (used on quit)."""
+        return all(pool.waitForDone(timeout_ms) for pool in self._pools.values())

@@ -1,0 +1,420 @@
+"""The timeline: one day's frames as a horizontal lane of thumbnails, grouped into activity runs.
+
+:class:`TimelineModel` is a list model of a day's frames (from :mod:`memlane.memory.timeline`),
+with each frame's run (consecutive frames of one app and window) and the app's colour; thumbnails
+are decoded on the browse lane when first shown and cached. :class:`TimelineView` draws them with a
+colour band per app and a gap between runs, zooms by thumbnail width (a whole day fits at the
+smallest size), and adds keys: left/right frame, page up/down run, Home/End of the day.
+:class:`ActivityStrip` shows frames per hour and jumps to an hour on click. :class:`TimelinePanel`
+puts them under a day navigator (previous/next day with memories, a calendar marking those days).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import OrderedDict
+from datetime import date, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QDate,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDateEdit,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QPushButton,
+    QSlider,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from memlane.memory import timeline as tl
+from memlane.ui.tasks import Task, Tasks
+
+FRAME_ROLE = Qt.ItemDataRole.UserRole + 1
+RUN_ROLE = Qt.ItemDataRole.UserRole + 2
+COLOR_ROLE = Qt.ItemDataRole.UserRole + 3
+THUMB_CACHE = 600
+RUN_GAP = 10  # pixels between activity runs
+
+
+def app_color(app: str) -> QColor:
+    """A stable colour per app name."""
+    if not app:
+        return QColor(150, 150, 150)
+    return QColor.fromHsv(zlib.crc32(app.encode()) % 360, 150, 215)
+
+
+class TimelineModel(QAbstractListModel):
+    """A day's frames with their runs; thumbnails load in the background."""
+
+    def __init__(self, tasks: Tasks, home: Path, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.tasks = tasks
+        self.home = home
+        self.frames: list[tl.FrameRow] = []
+        self.runs: list[tl.Run] = []
+        self.run_of: list[int] = []
+        self.day: date | None = None
+        self.day_start = 0.0
+        self._thumbs: OrderedDict[int, QPixmap] = OrderedDict()
+        self._loading: set[int] = set()
+
+    # -- Qt model --------------------------------------------------------------------------------
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.frames)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
+        if not index.isValid() or index.row() >= len(self.frames):
+            return None
+        frame = self.frames[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return datetime.fromtimestamp(frame.time).strftime("%H:%M:%S")
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{self.data(index)}  {frame.app}\n{frame.title}"
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self._thumbnail(frame)
+        if role == FRAME_ROLE:
+            return frame
+        if role == RUN_ROLE:
+            return self.run_of[index.row()]
+        if role == COLOR_ROLE:
+            return app_color(frame.app)
+        return None
+
+    # -- content ---------------------------------------------------------------------------------
+
+    def set_day(self, day: date, frames: list[tl.FrameRow]) -> None:
+        self.beginResetModel()
+        self.day = day
+        self.day_start = tl.day_bounds(day)[0]
+        self.frames = frames
+        self.runs = tl.segment(frames)
+        self.run_of = [i for i, run in enumerate(self.runs) for _ in run.frames]
+        self.endResetModel()
+
+    def row_of(self, frame_id: int) -> int | None:
+        for i, f in enumerate(self.frames):
+            if f.id == frame_id:
+                return i
+        return None
+
+    def row_at_or_after(self, t: float) -> int | None:
+        for i, f in enumerate(self.frames):
+            if f.time >= t:
+                return i
+        return len(self.frames) - 1 if self.frames else None
+
+    def run_start(self, row: int, step: int) -> int:
+        """First row of the run ``step`` runs away from the one holding ``row``."""
+        if not self.frames:
+            return 0
+        run = max(0, min(len(self.runs) - 1, self.run_of[row] + step))
+        return self.run_of.index(run)
+
+    # -- thumbnails ------------------------------------------------------------------------------
+
+    def _thumbnail(self, frame: tl.FrameRow) -> QPixmap | None:
+        pixmap = self._thumbs.get(frame.id)
+        if pixmap is not None:
+            self._thumbs.move_to_end(frame.id)
+            return pixmap
+        if frame.id not in self._loading and frame.thumb_path:
+            self._loading.add(frame.id)
+            path = self.home / frame.thumb_path
+            fid = frame.id
+            self.tasks.run(
+                "thumbnail", partial(_read_image, path),
+                on_done=partial(self._loaded, fid),
+                on_error=lambda _e: self._loading.discard(fid),
+                lane="browse", owner=self,
+            )
+        return None
+
+    def _loaded(self, frame_id: int, image: QImage) -> None:
+        self._loading.discard(frame_id)
+        if image.isNull():
+            return
+        self._thumbs[frame_id] = QPixmap.fromImage(image)
+        while len(self._thumbs) > THUMB_CACHE:
+            self._thumbs.popitem(last=False)
+        row = self.row_of(frame_id)
+        if row is not None:
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
+
+
+def _read_image(path: Path, _task: Task) -> QImage:
+    return QImage(str(path))
+
+
+class FrameDelegate(QStyledItemDelegate):
+    """Thumbnail, app colour band and time; a gap before the first frame of each run."""
+
+    def __init__(self, view: TimelineView) -> None:
+        super().__init__(view)
+        self.view = view
+
+    def sizeHint(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QSize:
+        w = self.view.thumb_width
+        model = index.model()
+        first = index.row() > 0 and index.data(RUN_ROLE) != model.index(
+            index.row() - 1, 0).data(RUN_ROLE)
+        return QSize(w + 6 + (RUN_GAP if first else 0), int(w * 0.625) + 30)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
+        rect: QRect = option.rect  # type: ignore[attr-defined]
+        w = self.view.thumb_width
+        left = rect.right() - w - 3
+        box = QRect(left, rect.top() + 3, w, int(w * 0.625))
+        painter.save()
+        selected = bool(option.state & option.state.State_Selected)  # type: ignore[attr-defined]
+        painter.fillRect(box.adjusted(-3, -3, 3, 25), QColor(52, 101, 164) if selected
+                         else QColor(0, 0, 0, 0))
+        pixmap = index.data(Qt.ItemDataRole.DecorationRole)
+        if isinstance(pixmap, QPixmap):
+            painter.drawPixmap(box, pixmap.scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                                  Qt.TransformationMode.SmoothTransformation))
+        else:
+            painter.fillRect(box, QColor(225, 225, 225))
+        band = QRect(left, box.bottom() + 2, w, 5)
+        painter.fillRect(band, index.data(COLOR_ROLE))
+        if w >= 90:
+            painter.setPen(QColor(255, 255, 255) if selected else QColor(60, 60, 60))
+            painter.drawText(QRect(left, band.bottom() + 1, w, 16),
+                             Qt.AlignmentFlag.AlignLeft, index.data())
+        painter.restore()
+
+
+class TimelineView(QListView):
+    """The horizontal lane, with zoom and episode-wise keyboard navigation."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.thumb_width = 200
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(False)
+        self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setItemDelegate(FrameDelegate(self))
+        self.setMinimumHeight(150)
+
+    def set_zoom(self, width: int) -> None:
+        self.thumb_width = width
+        self.scheduleDelayedItemsLayout()
+        current = self.currentIndex()
+        if current.isValid():
+            self.scrollTo(current, QAbstractItemView.ScrollHint.PositionAtCenter)
+
+    def select_row(self, row: int) -> None:
+        idx = self.model().index(row, 0)
+        self.setCurrentIndex(idx)
+        self.scrollTo(idx, QAbstractItemView.ScrollHint.PositionAtCenter)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        model = self.model()
+        if not isinstance(model, TimelineModel) or not model.frames:
+            super().keyPressEvent(event)
+            return
+        row = max(0, self.currentIndex().row())
+        key = event.key()
+        if key == Qt.Key.Key_PageDown:
+            self.select_row(model.run_start(row, 1))
+        elif key == Qt.Key.Key_PageUp:
+            start = model.run_start(row, 0)
+            self.select_row(model.run_start(row, -1) if start == row else start)
+        elif key == Qt.Key.Key_Home:
+            self.select_row(0)
+        elif key == Qt.Key.Key_End:
+            self.select_row(len(model.frames) - 1)
+        else:
+            super().keyPressEvent(event)
+
+
+class ActivityStrip(QWidget):
+    """Frames per hour of the day as bars; a click asks to jump to that hour."""
+
+    hourClicked = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.counts = [0] * 24
+        self.setMinimumHeight(34)
+        self.setToolTip("Frames per hour; click an hour to jump there")
+
+    def set_counts(self, counts: list[int]) -> None:
+        self.counts = counts
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        width = self.width() / 24
+        top = max(self.counts) or 1
+        for hour, n in enumerate(self.counts):
+            x = int(hour * width)
+            h = int((self.height() - 14) * n / top)
+            painter.fillRect(x + 1, self.height() - 14 - h, max(1, int(width) - 2), h,
+                             QColor(52, 101, 164))
+            if hour % 3 == 0:
+                painter.setPen(QColor(90, 90, 90))
+                painter.drawText(x + 2, self.height() - 2, f"{hour:02d}")
+        painter.end()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        hour = int(event.position().x() / max(1, self.width()) * 24)
+        self.hourClicked.emit(max(0, min(23, hour)))
+
+
+class TimelinePanel(QWidget):
+    """Day navigator, activity strip and the lane; says which frame is chosen."""
+
+    frameChosen = Signal(int)
+    dayShown = Signal(object)
+
+    def __init__(self, tasks: Tasks, store_fn: Any, home: Path,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.tasks = tasks
+        self.store_fn = store_fn  # the browse lane's store (called on that lane only)
+        self.model = TimelineModel(tasks, home, self)
+        self.view = TimelineView(self)
+        self.view.setModel(self.model)
+        self.strip = ActivityStrip(self)
+        self._pending_frame: int | None = None
+
+        self.prev_btn = QPushButton("◀ Earlier day")
+        self.next_btn = QPushButton("Later day ▶")
+        self.today_btn = QPushButton("Today")
+        self.date_edit = QDateEdit(self)
+        self.date_edit.setCalendarPopup(True)
+        self.date_edit.setDisplayFormat("ddd d MMM yyyy")
+        self.summary = QLabel("")
+        self.zoom = QSlider(Qt.Orientation.Horizontal)
+        self.zoom.setRange(40, 360)
+        self.zoom.setValue(self.view.thumb_width)
+        self.zoom.setMaximumWidth(160)
+        self.zoom.setToolTip("Zoom: small thumbnails show the whole day")
+
+        nav = QHBoxLayout()
+        for w in (self.prev_btn, self.date_edit, self.next_btn, self.today_btn, self.summary):
+            nav.addWidget(w)
+        nav.addStretch(1)
+        nav.addWidget(QLabel("Zoom"))
+        nav.addWidget(self.zoom)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(nav)
+        layout.addWidget(self.strip)
+        layout.addWidget(self.view, 1)
+
+        self.prev_btn.clicked.connect(lambda: self.step_day(-1))
+        self.next_btn.clicked.connect(lambda: self.step_day(1))
+        self.today_btn.clicked.connect(lambda: self.show_day(date.today()))
+        self.date_edit.dateChanged.connect(self._date_edited)
+        self.zoom.valueChanged.connect(self.view.set_zoom)
+        self.strip.hourClicked.connect(self._jump_hour)
+        self.view.selectionModel().currentChanged.connect(self._current_changed)
+        self.date_edit.calendarWidget().currentPageChanged.connect(self._mark_month)
+
+    # -- navigation ------------------------------------------------------------------------------
+
+    def show_day(self, day: date, frame_id: int | None = None) -> Task:
+        self._pending_frame = frame_id
+        start, end = tl.day_bounds(day)
+        return self.tasks.run(
+            "load day", lambda _t: tl.frames_between(self.store_fn(), start, end),
+            on_done=lambda frames: self._day_loaded(day, frames), lane="browse", owner=self)
+
+    def show_frame(self, frame_id: int, at: float) -> Task:
+        """Open the day holding a frame and select it."""
+        return self.show_day(date.fromtimestamp(at), frame_id)
+
+    def show_latest(self) -> Task:
+        return self.tasks.run(
+            "latest day", lambda _t: tl.latest_day(self.store_fn()),
+            on_done=lambda day: self.show_day(day or date.today()), lane="browse", owner=self)
+
+    def step_day(self, step: int) -> None:
+        current = self.model.day or date.today()
+        self.tasks.run(
+            "step day", lambda _t: tl.nearest_day(self.store_fn(), current, step),
+            on_done=lambda day: self.show_day(day) if day else self.summary.setText(
+                "No earlier memories" if step < 0 else "No later memories"),
+            lane="browse", owner=self)
+
+    def _date_edited(self, qdate: QDate) -> None:
+        day = qdate.toPython()
+        if day != self.model.day:
+            self.show_day(day)  # type: ignore[arg-type]
+
+    def _day_loaded(self, day: date, frames: list[tl.FrameRow]) -> None:
+        self.model.set_day(day, frames)
+        self.date_edit.blockSignals(True)
+        self.date_edit.setDate(QDate(day.year, day.month, day.day))
+        self.date_edit.blockSignals(False)
+        self.strip.set_counts(tl.per_hour(frames, self.model.day_start))
+        runs = len(self.model.runs)
+        self.summary.setText(f"{len(frames)} frames in {runs} activities" if frames
+                             else "Nothing recorded this day")
+        self._mark_month(day.year, day.month)
+        if frames:
+            row = self.model.row_of(self._pending_frame) if self._pending_frame else None
+            self.view.select_row(len(frames) - 1 if row is None else row)
+        self._pending_frame = None
+        self.dayShown.emit(day)
+
+    def _jump_hour(self, hour: int) -> None:
+        row = self.model.row_at_or_after(self.model.day_start + hour * 3600)
+        if row is not None:
+            self.view.select_row(row)
+
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        frame = current.data(FRAME_ROLE)
+        if frame is not None:
+            self.frameChosen.emit(frame.id)
+
+    def _mark_month(self, year: int, month: int) -> None:
+        """Bold the days of the shown month that have memories."""
+        first = date(year, month, 1)
+        after = date(year + month // 12, month % 12 + 1, 1)
+        since, until = tl.day_bounds(first)[0], tl.day_bounds(after)[0]
+        calendar = self.date_edit.calendarWidget()
+
+        def mark(days: dict[date, int]) -> None:
+            from PySide6.QtGui import QTextCharFormat
+
+            calendar.setDateTextFormat(QDate(), QTextCharFormat())
+            fmt = QTextCharFormat()
+            fmt.setFontWeight(700)
+            fmt.setBackground(QColor(210, 228, 250))
+            for day, n in days.items():
+                fmt.setToolTip(f"{n} frames")
+                calendar.setDateTextFormat(QDate(day.year, day.month, day.day), fmt)
+
+        self.tasks.run("month", lambda _t: tl.days_with_frames(self.store_fn(), since, until),
+                       on_done=mark, lane="browse", owner=self)
+
+    def current_frame(self) -> tl.FrameRow | None:
+        frame = self.view.currentIndex().data(FRAME_ROLE)
+        return frame if isinstance(frame, tl.FrameRow) else None

@@ -1,0 +1,188 @@
+"""The frame viewer: one screenshot at full size with its OCR words as a selectable overlay.
+
+It shows what the frame's row says (time, app, window title), the image scaled to fit (zoomable
+with Ctrl+wheel), every OCR word as a faint box that becomes yellow when it matches the current
+search terms, and the frame's text in a read-only pane where it can be selected and copied.
+Images are decoded on the browse lane; a missing or unreadable image file is said in words.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QImage,
+    QPainter,
+    QPen,
+    QPixmap,
+    QTextCharFormat,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGraphicsPixmapItem,
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QSplitter,
+    QTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from memlane.memory import timeline as tl
+from memlane.models.prompts import content_words
+from memlane.ui.tasks import Task, Tasks
+
+WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def terms_of(text: str) -> set[str]:
+    """The words worth highlighting: lower-cased, without stop words ("to", "the", "I")."""
+    return {w for w in content_words(text) if len(w) > 1}
+
+
+class _View(QGraphicsView):
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            factor = 1.15 if event.angleDelta().y() > 0 else 1 / 1.15
+            self.scale(factor, factor)
+        else:
+            super().wheelEvent(event)
+
+
+class FrameViewer(QWidget):
+    def __init__(self, tasks: Tasks, store_fn: object, home: Path,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.tasks = tasks
+        self.store_fn = store_fn
+        self.home = home
+        self.detail: tl.FrameDetail | None = None
+        self.terms: set[str] = set()
+        self._boxes: list[tuple[QGraphicsRectItem, str]] = []
+
+        self.header = QLabel("Choose a moment on the timeline")
+        self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.header.setWordWrap(True)
+        self.show_boxes = QCheckBox("Show text boxes")
+        self.show_boxes.setChecked(True)
+        self.scene = QGraphicsScene(self)
+        self.view = _View(self.scene, self)
+        self.view.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        self.view.setBackgroundBrush(QColor(40, 40, 40))
+        self.text = QPlainTextEdit(self)
+        self.text.setReadOnly(True)
+        self.text.setPlaceholderText("The text read from this frame appears here.")
+
+        top = QHBoxLayout()
+        top.addWidget(self.header, 1)
+        top.addWidget(self.show_boxes)
+        split = QSplitter(Qt.Orientation.Vertical, self)
+        split.addWidget(self.view)
+        split.addWidget(self.text)
+        split.setSizes([440, 110])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(split, 1)
+        self.show_boxes.toggled.connect(self._toggle_boxes)
+
+    def show_frame(self, frame_id: int) -> Task:
+        def load(_t: Task) -> tuple[tl.FrameDetail | None, QImage | None]:
+            detail = tl.frame_detail(self.store_fn(), frame_id)  # type: ignore[operator]
+            if detail is None or not detail.row.image_path:
+                return detail, None
+            return detail, QImage(str(self.home / detail.row.image_path))
+
+        return self.tasks.run("open frame", load, on_done=self._loaded, lane="browse", owner=self)
+
+    def set_terms(self, query: str) -> None:
+        self.terms = terms_of(query)
+        self._paint_terms()
+
+    # -- drawing ---------------------------------------------------------------------------------
+
+    def _loaded(self, result: tuple[tl.FrameDetail | None, QImage | None]) -> None:
+        detail, image = result
+        self.scene.clear()
+        self._boxes = []
+        self.detail = detail
+        if detail is None:
+            self.header.setText("This frame was deleted.")
+            self.text.setPlainText("")
+            return
+        row = detail.row
+        when = datetime.fromtimestamp(row.time)
+        state = {"pending": "  ·  text is still being read", "failed": "  ·  OCR failed"}.get(
+            row.ocr, "")
+        self.header.setText(
+            f"<b>{when:%A %d %B %Y, %H:%M:%S}</b> &nbsp; {_esc(row.app) or 'unknown app'}"
+            f" &nbsp;—&nbsp; {_esc(row.title)}{state}")
+        if image is None or image.isNull():
+            self.scene.addText("The image file of this frame is missing or unreadable.")
+        else:
+            self.scene.addItem(QGraphicsPixmapItem(QPixmap.fromImage(image)))
+            # Word boxes are in the pixels of the image OCR read (the stored frame's size).
+            sx = image.width() / detail.width if detail.width else 1.0
+            sy = image.height() / detail.height if detail.height else 1.0
+            for word in detail.words:
+                rect = QGraphicsRectItem(QRectF(word.left * sx, word.top * sy,
+                                                word.width * sx, word.height * sy))
+                rect.setToolTip(word.text)
+                self.scene.addItem(rect)
+                self._boxes.append((rect, word.text))
+            self.scene.setSceneRect(0, 0, image.width(), image.height())
+            self.view.fitInView(self.scene.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+        self.text.setPlainText(detail.text)
+        self._paint_terms()
+        self._toggle_boxes(self.show_boxes.isChecked())
+
+    def _paint_terms(self) -> None:
+        faint = QPen(QColor(52, 101, 164, 110))
+        hit_pen = QPen(QColor(230, 160, 0), 2)
+        for rect, text in self._boxes:
+            hit = bool(terms_of(text) & self.terms)
+            rect.setPen(hit_pen if hit else faint)
+            rect.setBrush(QBrush(QColor(255, 220, 0, 90)) if hit else QBrush(Qt.BrushStyle.NoBrush))
+            rect.setZValue(2 if hit else 1)
+        selections = []
+        if self.terms:
+            fmt = QTextCharFormat()
+            fmt.setBackground(QColor(255, 220, 0))
+            body = self.text.toPlainText()
+            for m in WORD.finditer(body):
+                if terms_of(m[0]) & self.terms:
+                    sel = QTextEdit.ExtraSelection()
+                    cursor = self.text.textCursor()
+                    cursor.setPosition(m.start())
+                    cursor.setPosition(m.end(), cursor.MoveMode.KeepAnchor)
+                    sel.cursor = cursor  # type: ignore[attr-defined]
+                    sel.format = fmt  # type: ignore[attr-defined]
+                    selections.append(sel)
+        self.text.setExtraSelections(selections)
+
+    def _toggle_boxes(self, on: bool) -> None:
+        for rect, text in self._boxes:
+            rect.setVisible(on or bool(terms_of(text) & self.terms))
+
+    def highlighted(self) -> list[str]:
+        """Words currently highlighted on the image (for tests and screenshots)."""
+        return [text for rect, text in self._boxes if rect.zValue() == 2]
+
+    def resizeEvent(self, event: object) -> None:
+        super().resizeEvent(event)  # type: ignore[arg-type]
+        if self._boxes or self.scene.items():
+            self.view.fitInView(self.scene.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

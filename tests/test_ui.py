@@ -1,0 +1,474 @@
+"""The desktop app, offscreen, against real databases built by the real pipeline (the demo memory).
+
+GUI parts are driven the way a person would (typing a search, choosing a result, asking, clicking
+a citation, pressing keys) and checked against the store. The chat streams from a hand-written
+fake model here and once from the real default model.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from qtutil import pump, qapp, wait_idle, wait_until
+
+from PySide6.QtCore import QEvent, Qt, QTimer, QUrl  # isort: skip  (after qtutil: offscreen)
+from PySide6.QtGui import QKeyEvent  # isort: skip
+
+import itertools
+
+from memlane.app.assistant import Assistant
+from memlane.app.capture import capture_status
+from memlane.app.demo import build_demo
+from memlane.app.engine import Engine
+from memlane.app.paths import Paths
+from memlane.app.settings import load_settings
+from memlane.memory import timeline as tl
+from memlane.models.embedder import OnnxEmbedder
+from memlane.models.runtime import Usage
+from memlane.ui.app import FIRST_RUN_KEY
+from memlane.ui.mainwindow import MainWindow, Services
+from memlane.ui.tasks import Cancelled, Tasks
+
+YESTERDAY = date.today() - timedelta(days=1)
+
+
+class FakeModel:
+    """Queued replies streamed a few characters at a time, optionally slowly."""
+
+    name = "fake"
+
+    def __init__(self, *replies: str, delay: float = 0.0) -> None:
+        self.replies = list(replies)
+        self.delay = delay
+        self.closed = False
+
+    def stream(self, messages: Sequence[dict[str, str]], *, max_tokens: int,
+               temperature: float = 0.0, stop: Sequence[str] = (),
+               usage: Usage | None = None) -> Iterator[str]:
+        reply = self.replies.pop(0)
+        try:
+            for i in range(0, len(reply), 3):
+                time.sleep(self.delay)
+                yield reply[i:i + 3]
+        finally:
+            self.closed = True
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(t.split()) for t in texts]
+
+
+@pytest.fixture(scope="module")
+def demo_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_demo(tmp_path_factory.mktemp("demo") / "home")
+
+
+@pytest.fixture
+def demo(tmp_path: Path, demo_source: Path) -> Path:
+    home = tmp_path / "home"
+    shutil.copytree(demo_source, home)
+    return home
+
+
+class App:
+    """A main window on a home folder, with the tasks helper and its services."""
+
+    def __init__(self, home: Path, embedder: OnnxEmbedder, model: object | None = None) -> None:
+        qapp()
+        self.engine = Engine(Paths(home), embedder=embedder)
+        self.model = model
+        assistant_fn = (None if model is None else
+                        lambda key: Assistant(self.engine, model, conversation=key))  # type: ignore[arg-type]
+        self.services = Services(home, self.engine, assistant_fn)
+        self.tasks = Tasks()
+        self.window = MainWindow(self.services, self.tasks)
+        self.window.show()
+
+    def close(self) -> None:
+        self.tasks.cancel_all()
+        wait_idle(self.tasks)
+        self.window.status.timer.stop()
+        self.window.close()
+        self.window.deleteLater()
+        pump(10)
+        self.services.close()
+
+
+@pytest.fixture
+def make_app(embedder: OnnxEmbedder) -> Iterator[object]:
+    apps: list[App] = []
+
+    def make(home: Path, model: object | None = None) -> App:
+        app = App(home, embedder, model)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.close()
+
+
+def key(widget: object, k: Qt.Key) -> None:
+    press = QKeyEvent(QEvent.Type.KeyPress, k, Qt.KeyboardModifier.NoModifier)
+    widget.keyPressEvent(press)  # type: ignore[attr-defined]
+
+
+# -- timeline ------------------------------------------------------------------------------------
+
+
+def test_timeline_model_shows_a_day_of_the_real_database(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN the demo memory's yesterday: 10 frames in 8 runs (same app+title, no long gap)
+    app = make_app(demo)
+    panel = app.window.timeline
+    panel.show_day(YESTERDAY)
+    wait_idle(app.tasks)
+    store = app.services.browse_store()
+    start, end = tl.day_bounds(YESTERDAY)
+    expected = tl.frames_between(store, start, end)
+    # THEN the model holds exactly the store's frames of that day, in time order, grouped
+    assert [f.id for f in panel.model.frames] == [f.id for f in expected]
+    assert len(expected) == 10
+    assert len(panel.model.runs) == 8
+    assert [len(r.frames) for r in panel.model.runs] == [1, 1, 2, 1, 2, 1, 1, 1]
+    assert sum(panel.strip.counts) == 10 and panel.strip.counts[13] == 3
+    assert panel.summary.text() == "10 frames in 8 activities"
+    # thumbnails decode in the background and arrive as pixmaps
+    first = panel.model.index(0)
+    panel.model.data(first, Qt.ItemDataRole.DecorationRole)
+    wait_idle(app.tasks)
+    assert panel.model.data(first, Qt.ItemDataRole.DecorationRole) is not None
+    # the last frame is selected and shown in the viewer
+    assert panel.view.currentIndex().row() == 9
+    wait_idle(app.tasks)
+    assert app.window.viewer.detail is not None
+    assert app.window.viewer.detail.row.id == expected[-1].id
+
+
+def test_keyboard_moves_by_frame_activity_and_day_edge(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(demo)
+    panel = app.window.timeline
+    panel.show_day(YESTERDAY)
+    wait_idle(app.tasks)
+    view = panel.view
+    key(view, Qt.Key.Key_Home)
+    assert view.currentIndex().row() == 0
+    key(view, Qt.Key.Key_PageDown)  # next activity
+    key(view, Qt.Key.Key_PageDown)
+    assert view.currentIndex().row() == 2  # the code editor run starts at frame 2
+    key(view, Qt.Key.Key_Right)
+    assert view.currentIndex().row() == 3
+    key(view, Qt.Key.Key_PageUp)  # back to the start of this run
+    assert view.currentIndex().row() == 2
+    key(view, Qt.Key.Key_PageUp)  # then the previous run
+    assert view.currentIndex().row() == 1
+    key(view, Qt.Key.Key_End)
+    assert view.currentIndex().row() == 9
+    wait_idle(app.tasks)
+    assert app.window.viewer.detail.row.id == panel.model.frames[9].id
+    # zoom: small thumbnails make the whole day fit
+    wide = view.sizeHintForIndex(panel.model.index(0)).width()
+    panel.zoom.setValue(40)
+    assert view.sizeHintForIndex(panel.model.index(0)).width() < wide / 3
+    # previous/next day with memories
+    panel.step_day(1)
+    wait_idle(app.tasks)
+    assert panel.model.day == date.today()
+    panel.step_day(1)
+    wait_idle(app.tasks)
+    assert panel.summary.text() == "No later memories"
+
+
+# -- search -> timeline -> viewer ----------------------------------------------------------------
+
+
+def test_search_result_jumps_the_timeline_and_highlights_words(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(demo)
+    window = app.window
+    window.start()
+    wait_idle(app.tasks)
+    window.search.query.setText("Ryanair")
+    window.search.query.returnPressed.emit()
+    wait_idle(app.tasks)
+    frames = [h for h in window.search.hits if h.kind == "frame" and "Ryanair" in h.snippet]
+    assert frames, window.search.info.text()
+    target = min(frames, key=lambda h: h.time)  # yesterday's flight search
+    row = next(i for i, h in enumerate(window.search.hits) if h is target)
+    window.search.results.setCurrentRow(row)
+    window.search.results.itemClicked.emit(window.search.results.item(row))
+    wait_idle(app.tasks)
+    panel = window.timeline
+    assert panel.model.day == date.fromtimestamp(target.time)
+    assert panel.current_frame() is not None
+    assert panel.current_frame().id == target.source["frame_id"]
+    assert window.viewer.detail.row.id == target.source["frame_id"]
+    assert any(w.lower() == "ryanair" for w in window.viewer.highlighted())
+    assert "Ryanair" in window.viewer.text.toPlainText()
+    assert window.viewer.text.extraSelections()  # highlighted in the copyable text too
+
+
+def test_search_filters_by_kind_and_app(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(demo)
+    search = app.window.search
+    search.load_apps()
+    wait_idle(app.tasks)
+    assert search.app.findData("firefox") > 0 and search.app.findData("demo") > 0
+    search.kind.setCurrentIndex(search.kind.findData("message"))
+    search.run("Lisbon")
+    wait_idle(app.tasks)
+    assert search.hits and {h.kind for h in search.hits} == {"message"}
+    search.kind.setCurrentIndex(0)
+    search.app.setCurrentIndex(search.app.findData("code"))
+    search.run("scores")
+    wait_idle(app.tasks)
+    assert search.hits and {h.app for h in search.hits} == {"code"}
+    search.range.setCurrentText("Today")
+    search.app.setCurrentIndex(0)
+    search.run("Lisbon")
+    wait_idle(app.tasks)
+    assert search.hits and all(date.fromtimestamp(h.time) == date.today() for h in search.hits)
+
+
+# -- chat ----------------------------------------------------------------------------------------
+
+
+def test_chat_streams_and_a_citation_opens_the_frame(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a fake model that cites the first evidence line
+    model = FakeModel("The cheapest was Ryanair at EUR 89 [1].")
+    app = make_app(demo, model)
+    chat = app.window.chat
+    pieces: list[str] = []
+    task = chat.ask("cheapest flight to Lisbon yesterday?")
+    task._relay.progress.connect(pieces.append)
+    wait_idle(app.tasks)
+    # THEN it streamed in pieces, finished, and cites a frame
+    turn = chat.turns[-1]
+    assert turn.state == "done", turn.note
+    assert len(pieces) > 3
+    assert "Ryanair" in turn.answer and "[1]" in turn.answer
+    assert turn.citations and turn.citations[0][0] == 1
+    record = turn.citations[0][1]
+    assert "cite:0:1" in chat.transcript.toHtml()
+    # WHEN the citation is clicked, the timeline opens that frame
+    chat._link(QUrl("cite:0:1"))
+    wait_idle(app.tasks)
+    kind, rowid = record.split(":")
+    if kind == "frame":
+        assert app.window.timeline.current_frame().id == int(rowid)
+        assert app.window.viewer.detail.row.id == int(rowid)
+    else:
+        assert app.window.conversation_dialog.isVisible()
+    # AND the conversation persists: a fresh pane shows the turn with its citation
+    from memlane.ui.chat import ChatPane
+
+    again = ChatPane(app.tasks, app.services.assistant, app.services.browse_store)
+    again.load_history()
+    wait_idle(app.tasks)
+    assert again.turns and again.turns[-1].question == "cheapest flight to Lisbon yesterday?"
+    assert again.turns[-1].citations[0][1] == record
+    again.deleteLater()
+
+
+def test_a_cited_message_opens_its_conversation(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(demo)
+    store = app.services.browse_store()
+    (msg_id,) = store.sql("SELECT id FROM messages WHERE text LIKE '%rain jacket%'")[0]
+    app.window.open_record(f"message:{msg_id}")
+    wait_idle(app.tasks)
+    dialog = app.window.conversation_dialog
+    assert dialog.windowTitle() == "Chat with Ana"
+    assert "rain jacket" in dialog.view.toPlainText()
+
+
+def test_stop_button_stops_the_answer(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    model = FakeModel("Ryanair " * 200, delay=0.02)
+    app = make_app(demo, model)
+    chat = app.window.chat
+    chat.ask("which flights did I look at?")
+    wait_until(lambda: chat.turns[-1].answer, what="first tokens")
+    assert chat.stop.isEnabled()
+    chat.stop.click()
+    wait_idle(app.tasks)
+    turn = chat.turns[-1]
+    assert turn.state == "stopped" and "stopped" in turn.note
+    assert len(turn.answer) < len("Ryanair " * 200)
+    assert model.closed  # the stream was closed (the real model process cancels and drains)
+    assert chat.send.isEnabled() and not chat.stop.isEnabled()
+
+
+def test_a_failing_model_is_reported_and_the_next_question_works(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    class Broken(FakeModel):
+        def stream(self, *a: object, **k: object) -> Iterator[str]:  # type: ignore[override]
+            from memlane.app.errors import ModelError
+
+            raise ModelError("the model process stopped while answering (killed by SIGKILL)")
+
+    app = make_app(demo, Broken())
+    chat = app.window.chat
+    chat.ask("cheapest flight?")
+    wait_idle(app.tasks)
+    assert chat.turns[-1].state == "error"
+    assert "killed by SIGKILL" in chat.status.text()
+    app.model.stream = FakeModel("Ryanair, EUR 89 [1].").stream  # the next one works
+    chat.ask("cheapest flight?")
+    wait_idle(app.tasks)
+    assert chat.turns[-1].state == "done"
+
+
+@pytest.mark.model
+def test_chat_streams_from_the_real_default_model(demo: Path, make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from memlane.models.registry import resolve_model
+    from memlane.models.runtime import ModelProcess
+
+    info = resolve_model("default", tmp_path / "models")
+    with ModelProcess(info.path, info.name, context_size=2048) as model:
+        app = make_app(demo, model)
+        chat = app.window.chat
+        pieces: list[str] = []
+        task = chat.ask("What was the price of the Ryanair flight to Lisbon?")
+        task._relay.progress.connect(pieces.append)
+        wait_until(lambda: task.finished.is_set(), timeout=240, what="the real model's answer")
+        wait_idle(app.tasks)
+        turn = chat.turns[-1]
+        assert turn.state in ("done", "abstained"), turn.note
+        assert pieces, "nothing streamed"
+        assert "qwen" in turn.note.lower()
+        if turn.state == "done":
+            assert "89" in turn.answer
+
+
+# -- responsiveness, status, settings, forgetting ------------------------------------------------
+
+
+def test_the_event_loop_keeps_turning_during_a_long_engine_operation(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(demo)
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.start(20)
+    started = threading.Event()
+
+    def long_reindex(_t: object) -> int:
+        started.set()
+        time.sleep(1.0)  # plus a real rebuild of every vector
+        return app.engine.reindex()
+
+    rebuilt: list[int] = []
+    app.tasks.run("reindex", long_reindex, on_done=rebuilt.append)
+    wait_until(started.is_set)
+    t0 = time.monotonic()
+    # while the engine lane is busy, the browse lane still loads a day
+    app.window.timeline.show_day(YESTERDAY)
+    wait_until(lambda: app.window.timeline.model.frames, timeout=5, what="day while busy")
+    assert time.monotonic() - t0 < 1.0
+    wait_idle(app.tasks, timeout=60)
+    timer.stop()
+    assert rebuilt and rebuilt[0] > 0
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert len(ticks) > 30 and max(gaps) < 0.5, max(gaps)
+
+
+def test_errors_in_tasks_arrive_on_the_main_thread(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(demo)
+    seen: list[tuple[str, bool]] = []
+
+    def boom(_t: object) -> None:
+        raise ValueError("bad input")
+
+    app.tasks.run("boom", boom, on_error=lambda e: seen.append(
+        (str(e), threading.current_thread() is threading.main_thread())))
+    task = app.tasks.run("cancelled", lambda t: (time.sleep(0.2), t.check()),
+                         on_error=lambda e: seen.append((type(e).__name__, True)))
+    task.cancel()
+    wait_idle(app.tasks)
+    assert ("bad input", True) in seen
+    assert (Cancelled.__name__, True) in seen
+
+
+def test_status_says_what_the_recorder_does_and_pause_is_one_click(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(demo)
+    status = app.window.status
+    status.refresh()
+    wait_idle(app.tasks)
+    assert status.info["state"] == "stopped"
+    # the demo's frames are imports, not captures: no captured frame yet, and it says so
+    assert "Stopped" in status.label.text() and "no frame yet" in status.label.text()
+    status.toggle.click()
+    wait_idle(app.tasks)
+    assert status.info["state"] == "paused" and status.toggle.text() == "Resume"
+    store = app.services.browse_store()
+    assert capture_status(store, app.engine.settings, app.services.paths)["state"] == "paused"
+    status.toggle.click()
+    wait_idle(app.tasks)
+    assert status.info["state"] == "stopped" and status.toggle.text() == "Pause"
+
+
+def test_settings_window_saves_the_documented_file(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(demo)
+    dialog = app.window.open_settings()
+    dialog.interval.setValue(12.0)
+    dialog.titles.setPlainText(dialog.titles.toPlainText() + "\nBank of .*")
+    dialog.redact.setChecked(False)
+    dialog.accept()
+    wait_idle(app.tasks)
+    path = app.services.paths.settings
+    saved = load_settings(path)
+    assert saved.capture.interval_seconds == 12.0
+    assert saved.privacy.exclude_titles[-1] == "Bank of .*"
+    assert saved.privacy.redact is False
+    assert "# Seconds between screen captures." in path.read_text()
+    assert app.engine.settings.capture.interval_seconds == 12.0  # applied without a restart
+
+
+def test_forgetting_an_activity_removes_it_everywhere(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(demo)
+    knows = app.window.knows
+    knows.refresh()
+    wait_idle(app.tasks)
+    knows.tabs.setCurrentWidget(knows.activities)
+    row = next(i for i in range(knows.activities.count())
+               if "budget-2026" in knows.activities.item(i).text())
+    knows.activities.item(row).setSelected(True)
+    ids = knows.selected_ids()
+    assert len(ids) == 1
+    before = app.services.browse_store().counts()["frames"]
+    knows.forget_selected(confirm=False)
+    wait_idle(app.tasks)
+    store = app.services.browse_store()
+    assert store.counts()["frames"] == before - 1
+    assert not store.sql("SELECT 1 FROM ocr_blocks WHERE text LIKE '%Groceries%'")
+    assert all("budget-2026" not in knows.activities.item(i).text()
+               for i in range(knows.activities.count()))
+    app.window.search.run("Groceries")
+    wait_idle(app.tasks)
+    assert all("Groceries" not in h.snippet for h in app.window.search.hits)
+
+
+# -- the program ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_memlane_gui_starts_and_quits(demo: Path) -> None:
+    from memlane.memory.store import Store
+
+    store = Store(demo / "memlane.db")
+    store.set_state(FIRST_RUN_KEY, "1")
+    store.close()
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    env.pop("DISPLAY", None)
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "memlane", "--home", str(demo), "gui", "--quit-after", "3"],
+        env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - t0 < 60
+    log = (demo / "logs" / "gui.log").read_text()
+    assert "unexpected error" not in log
