@@ -245,22 +245,30 @@ def _toml_value(value: Any) -> str:
 
 
 def dump_settings(settings: Settings) -> str:
-    """The documented settings file with ``settings``' values in place of the defaults."""
+    """The documented settings file with ``settings``' values in place of the defaults.
+
+    Values left at their default keep the file's own lines (long lists stay wrapped).
+    """
     values = asdict(settings)
+    defaults = asdict(Settings())
     out: list[str] = []
     section = ""
-    skipping = False
+    key = ""
     for line in DEFAULT_TOML.splitlines():
-        if skipping:  # the rest of a default list spanning several lines
-            skipping = not line.rstrip().endswith("]")
+        if key:  # inside a default list spanning several lines
+            if values[section][key] == defaults[section][key]:
+                out.append(line)
+            if line.rstrip().endswith("]"):
+                key = ""
             continue
         if line.startswith("[") and line.rstrip().endswith("]"):
             section = line.strip()[1:-1]
         elif (m := _KEY_LINE.match(line)) and section in values:
-            key = m[1]
             rest = line.split("=", 1)[1].strip()
-            skipping = rest.startswith("[") and not rest.endswith("]")
-            line = f"{key} = {_toml_value(values[section][key])}"
+            if rest.startswith("[") and not rest.endswith("]"):
+                key = m[1]
+            if values[section][m[1]] != defaults[section][m[1]]:
+                line = f"{m[1]} = {_toml_value(values[section][m[1]])}"
         out.append(line)
     text = "\n".join(out) + "\n"
     parse_settings(tomllib.loads(text))  # never write a file that would not load

@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                                 lambda key: Assistant(services.engine, canned, conversation=key))
         tasks = Tasks()
         window = MainWindow(services, tasks, demo=True)
+        window.resize(1460, 900)  # the offscreen screen is small; the pictures are not
         window.show()
         window.start()
         _pump(app, lambda: tasks.busy() == 0, 30)

@@ -1,0 +1,73 @@
+"""Timeline reads and the pieces the desktop app relies on, without Qt."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date, datetime, timedelta
+
+from memlane.app.settings import (
+    DEFAULT_TOML,
+    Settings,
+    dump_settings,
+    parse_settings,
+    save_settings,
+)
+from memlane.capture.privacy import ExclusionRules
+from memlane.capture.windows import Rect, WindowInfo
+from memlane.memory import timeline as tl
+
+
+def frame(i: int, t: float, app: str, title: str) -> tl.FrameRow:
+    return tl.FrameRow(i, t, app, title, None, None, 0, "done")
+
+
+def test_segment_splits_at_app_and_title_switches_and_gaps() -> None:
+    # GIVEN a scripted morning: editor, browser (two tabs), a coffee break, editor again
+    base = datetime(2026, 3, 2, 9, 0).timestamp()
+    frames = [
+        frame(1, base, "code", "a.py"), frame(2, base + 5, "code", "a.py"),
+        frame(3, base + 10, "firefox", "Docs"), frame(4, base + 15, "firefox", "Docs"),
+        frame(5, base + 20, "firefox", "Flights"),
+        frame(6, base + 20 + 301, "firefox", "Flights"),  # over the 300 s gap
+        frame(7, base + 400, "code", "a.py"),
+    ]
+    runs = tl.segment(frames)
+    assert [(r.app, r.title, [f.id for f in r.frames]) for r in runs] == [
+        ("code", "a.py", [1, 2]), ("firefox", "Docs", [3, 4]), ("firefox", "Flights", [5]),
+        ("firefox", "Flights", [6]), ("code", "a.py", [7]),
+    ]
+    assert runs[0].start == base and runs[0].end == base + 5
+    assert tl.segment([]) == []
+    day_start = tl.day_bounds(date(2026, 3, 2))[0]
+    counts = tl.per_hour(frames, day_start)
+    assert len(counts) == 24 and counts[9] == 7 and sum(counts) == 7
+
+
+def test_day_bounds_are_local_midnights() -> None:
+    start, end = tl.day_bounds(date(2026, 3, 2))
+    assert datetime.fromtimestamp(start) == datetime(2026, 3, 2)
+    assert datetime.fromtimestamp(end) == datetime(2026, 3, 2) + timedelta(days=1)
+
+
+def test_settings_written_back_keep_comments_and_load_the_same(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert dump_settings(Settings()) == DEFAULT_TOML
+    s = Settings()
+    s.capture.interval_seconds = 2.5
+    s.privacy.exclude_titles = [r"\bBank\b", "it's private", 'say "hi"']
+    s.privacy.redact = False
+    s.model.path = "/models/my model.gguf"
+    path = tmp_path / "settings.toml"
+    path.write_text(DEFAULT_TOML)
+    save_settings(path, s)
+    text = path.read_text()
+    assert parse_settings(tomllib.loads(text)) == s
+    assert "# Seconds between screen captures." in text
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_memlanes_own_windows_are_always_excluded() -> None:
+    rules = ExclusionRules(apps=(), titles=())  # even with every exclusion removed
+    own = WindowInfo(1, "Memlane", "Memlane", pid=42, rect=Rect(0, 0, 800, 600))
+    other = WindowInfo(2, "Flights", "firefox", pid=43, rect=Rect(0, 0, 800, 600))
+    assert rules.why(own) == "app Memlane"
+    assert rules.why(other) is None
