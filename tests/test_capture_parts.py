@@ -290,3 +290,37 @@ def test_forgetting_a_frame_that_waits_for_ocr_removes_its_spool_copy(engine: En
     engine.forget(Scope(ids=(f"frame:{frame_id}",)))
     assert not any(p.is_file() for p in engine.paths.home.rglob("*.webp"))
     assert cap.OcrWorker(engine).drain() == 1  # its job finds no frame and closes
+
+
+class TwoMonitors(StillGrabber):
+    """Two side-by-side monitors showing different text."""
+
+    def __init__(self, left: np.ndarray, right: np.ndarray) -> None:
+        super().__init__(left)
+        self.right = right
+
+    def monitors(self) -> list[Rect]:
+        h, w = self.pixels.shape
+        return [Rect(0, 0, w, h), Rect(w, 0, w, h)]
+
+    def grab(self, rect: Rect) -> np.ndarray:
+        return (self.pixels if rect.left == 0 else self.right).copy()
+
+
+def test_only_the_chosen_monitors_are_recorded() -> None:
+    from memlane.app.errors import SettingsError
+    from memlane.app.settings import CaptureSettings
+
+    assert CaptureSettings().monitor_set() is None
+    assert CaptureSettings(monitors="2").monitor_set() == {2}
+    assert CaptureSettings(monitors=" 1, 3 ").monitor_set() == {1, 3}
+    for bad in ("left", "0", "1,,x"):
+        with pytest.raises(SettingsError, match="monitors"):
+            CaptureSettings(monitors=bad).monitor_set()
+    snap = Snapshot((win(1, "Notes", Rect(0, 0, 1600, 300)),), None)
+    grabber = TwoMonitors(screen(["left screen"]), screen(["right screen"]))
+    both = Recorder(ExclusionRules(), ChangeDetector(), windows=FakeWindows(snap), grabber=grabber)
+    second = Recorder(ExclusionRules(), ChangeDetector(), windows=FakeWindows(snap),
+                      grabber=grabber, monitors=frozenset({2}))
+    assert [s.monitor for s in both.tick().shots] == [1, 2]
+    assert [s.monitor for s in second.tick().shots] == [2]

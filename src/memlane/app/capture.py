@@ -142,7 +142,8 @@ class CaptureService:
         except ValueError as exc:
             raise MemlaneError(f"settings: [privacy] {exc}") from None
         idle = priv.idle_seconds if priv.idle_seconds > 0 else float("inf")
-        self.recorder = recorder or Recorder(rules, self.detector, idle_limit_s=idle)
+        self.recorder = recorder or Recorder(rules, self.detector, idle_limit_s=idle,
+                                             monitors=cap.monitor_set())
         self.recorder.detector = self.detector
         self._last_frame: dict[str, int] = {}
         self._day = _json_state(self.store, DAY_KEY)

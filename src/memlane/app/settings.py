@@ -34,6 +34,8 @@ thumbnail_width = 320
 min_change_percent = 0.4
 # Re-read only the changed parts of a frame with OCR and keep the rest from the previous frame.
 ocr_reuse = true
+# Which monitors to record: "all", or their numbers (1 is the first), e.g. "1" or "1,3".
+monitors = "all"
 
 [privacy]
 # Windows of these apps (WM_CLASS or process name, case and punctuation ignored) are never
@@ -110,6 +112,21 @@ class CaptureSettings:
     thumbnail_width: int = 320
     min_change_percent: float = 0.4
     ocr_reuse: bool = True
+    monitors: str = "all"
+
+    def monitor_set(self) -> frozenset[int] | None:
+        """The monitor numbers to record, or None for all of them."""
+        value = self.monitors.strip().lower()
+        if value in ("", "all"):
+            return None
+        try:
+            numbers = frozenset(int(part) for part in value.replace(" ", "").split(","))
+        except ValueError:
+            numbers = frozenset()
+        if not numbers or min(numbers) < 1:
+            raise SettingsError(
+                f'settings: [capture] monitors must be "all" or numbers like "1,2", got {value!r}')
+        return numbers
 
 
 DEFAULT_EXCLUDED_APPS = (
@@ -211,6 +228,7 @@ def parse_settings(data: dict[str, Any]) -> Settings:
             if key not in names:
                 raise SettingsError(f"settings: unknown key [{section}] {key}")
             setattr(target, key, _coerce(section, key, value, getattr(target, key)))
+    settings.capture.monitor_set()  # a wrong monitor list is reported at load, by name
     return settings
 
 

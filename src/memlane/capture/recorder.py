@@ -127,9 +127,10 @@ class Recorder:
         self, rules: ExclusionRules, detector: ChangeDetector, *,
         windows: WindowProvider | None = None,
         grabber: MssGrabber | StillGrabber | None = None,
-        idle_limit_s: float = 300.0,
+        idle_limit_s: float = 300.0, monitors: frozenset[int] | None = None,
     ) -> None:
         self.rules = rules
+        self.only = monitors  # 1-based monitor numbers to record; None: every monitor
         self.detector = detector
         self.windows: WindowProvider = windows or X11Windows()
         self.grabber: MssGrabber | StillGrabber = grabber or MssGrabber()
@@ -156,6 +157,8 @@ class Recorder:
             if not monitors:
                 return Tick("error", "no monitor found", active=snapshot.active)
             for index, rect in enumerate(monitors, start=1):
+                if self.only is not None and index not in self.only:
+                    continue
                 plan = plan_monitor(rect, snapshot, excluded)
                 if plan.skip:
                     tick.private += 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import time
 import traceback
 from pathlib import Path
 from types import TracebackType
@@ -129,6 +130,14 @@ def run(home: Path, *, demo: bool = False, record: bool = True,
     wake = QTimer()
     wake.timeout.connect(lambda: None)
     wake.start(300)
+    started = time.time()
+
+    def ready(_day: object) -> None:
+        window.timeline.dayShown.disconnect(ready)
+        log.info("startup: app created %.3f, first paint %.3f, timeline ready %.3f (epoch s)",
+                 started, window.first_paint or 0.0, time.time())
+
+    window.timeline.dayShown.connect(ready)
     window.show()
     window.start()
     if quit_after_ms is not None:

@@ -67,6 +67,9 @@ class SettingsDialog(QDialog):
         self.interval.setSuffix(" s")
         self.interval.setValue(settings.capture.interval_seconds)
         form.addRow("Capture every", self.interval)
+        self.monitors = QLineEdit(settings.capture.monitors)
+        self.monitors.setToolTip('"all", or monitor numbers (1 is the first), e.g. "1" or "1,3"')
+        form.addRow("Monitors", self.monitors)
         self.change = QDoubleSpinBox()
         self.change.setRange(0.0, 50.0)
         self.change.setDecimals(1)
@@ -156,6 +159,7 @@ class SettingsDialog(QDialog):
     def result_settings(self) -> Settings:
         s = self.settings
         s.capture.interval_seconds = self.interval.value()
+        s.capture.monitors = self.monitors.text().strip() or "all"
         s.capture.min_change_percent = self.change.value()
         s.privacy.idle_seconds = self.idle.value()
         s.privacy.exclude_apps = _unlines(self.apps.toPlainText())

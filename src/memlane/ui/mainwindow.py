@@ -11,12 +11,13 @@ conversation); forgetting reloads what is shown.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QMainWindow,
@@ -85,6 +86,7 @@ class MainWindow(QMainWindow):
         self.tasks = tasks
         self.supervisor = supervisor
         self.hide_on_close = False
+        self.first_paint: float | None = None  # epoch seconds (startup timing, in gui.log)
         home = services.paths.home
         self.setWindowTitle("Memlane — demo memory" if demo else "Memlane")
         self.setWindowIcon(QIcon(str(ICON)))
@@ -280,6 +282,11 @@ class MainWindow(QMainWindow):
         if self.supervisor is not None:
             self.status.supervisor_note = self.supervisor.gave_up if what == "gave up" else ""
         self.status.refresh()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        if self.first_paint is None:
+            self.first_paint = time.time()
+        super().paintEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.hide_on_close:

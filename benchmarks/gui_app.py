@@ -1,0 +1,157 @@
+"""The desktop app: cold start to first paint, memory at idle, and whether the UI stays responsive.
+
+1. Start-up: ``python -m memlane gui --no-record`` on the demo memory, offscreen, N times; from
+   spawning the process to the window's first paint and to the timeline showing its day (both
+   logged by the app in ``logs/gui.log``), and the process's RSS 5 s after start (idle).
+2. Responsiveness, in one process and one run: a 20 ms timer on the UI thread while (a) nothing
+   happens, (b) the real default model answers a question in the chat, (c) the vector index is
+   rebuilt on the engine lane. Reports the timer's median and worst gap, and how long loading a
+   day (browse lane) takes in each state.
+
+Run: ``QT_QPA_PLATFORM=offscreen python benchmarks/gui_app.py [--runs 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from _common import table, write_result
+
+STARTUP = re.compile(r"startup: app created ([\d.]+), first paint ([\d.]+), timeline ready ([\d.]+)")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def startup(home: Path, runs: int) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {"first_paint_s": [], "timeline_ready_s": [], "idle_rss_mb": []}
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    env.pop("DISPLAY", None)
+    for _ in range(runs):
+        log = home / "logs" / "gui.log"
+        log.unlink(missing_ok=True)
+        t0 = time.time()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "memlane", "--home", str(home), "gui", "--no-record",
+             "--quit-after", "7"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(5.0)
+        out["idle_rss_mb"].append(rss_mb(proc.pid))
+        proc.wait(60)
+        m = STARTUP.search(log.read_text())
+        if not m:
+            raise SystemExit(f"no startup line in {log}")
+        out["first_paint_s"].append(float(m[2]) - t0)
+        out["timeline_ready_s"].append(float(m[3]) - t0)
+    return out
+
+
+def responsiveness(home: Path) -> list[list[object]]:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from PySide6.QtCore import QTimer
+
+    from memlane.ui.mainwindow import MainWindow, Services
+    from memlane.ui.tasks import Tasks
+    from qtutil import qapp, wait_idle, wait_until
+
+    qapp()
+    services = Services(home)
+    tasks = Tasks()
+    window = MainWindow(services, tasks)
+    window.show()
+    window.start()
+    wait_idle(tasks, 60)
+    services.engine.model.start()  # loaded first: this measures answering, not loading
+    yesterday = date.today() - timedelta(days=1)
+    rows: list[list[object]] = []
+
+    def measure(name: str, start_work: object) -> None:
+        ticks: list[float] = []
+        timer = QTimer()
+        timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+        timer.start(20)
+        done = threading.Event()
+        start_work(done)  # type: ignore[operator]
+        time.sleep(0)
+        t0 = time.perf_counter()
+        window.timeline.model.frames = []
+        window.timeline.show_day(yesterday)
+        wait_until(lambda: window.timeline.model.frames, 60, "day")
+        day_ms = (time.perf_counter() - t0) * 1000
+        wait_until(done.is_set, 600, name)
+        wait_idle(tasks, 600)
+        timer.stop()
+        gaps = [(b - a) * 1000 for a, b in itertools.pairwise(ticks)]
+        rows.append([name, len(ticks), statistics.median(gaps), max(gaps), day_ms])
+
+    def idle(done: threading.Event) -> None:
+        threading.Timer(3.0, done.set).start()
+
+    def answer(done: threading.Event) -> None:
+        task = window.chat.ask("What was the cheapest flight to Lisbon I looked at yesterday?")
+        assert task is not None
+        threading.Thread(target=lambda: (task.finished.wait(), done.set()), daemon=True).start()
+
+    def reindex(done: threading.Event) -> None:
+        tasks.run("reindex", lambda _t: services.engine.reindex(), on_done=lambda _r: done.set())
+
+    measure("idle", idle)
+    measure("model answering", answer)
+    measure("reindex (engine lane)", reindex)
+    window.status.timer.stop()
+    tasks.wait()
+    services.close()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    from memlane.app.demo import build_demo
+
+    tmp = Path(tempfile.mkdtemp(prefix="memlane-gui-bench-"))
+    try:
+        home = build_demo(tmp / "demo")
+        from memlane.memory.store import Store
+        from memlane.ui.app import FIRST_RUN_KEY
+
+        store = Store(home / "memlane.db")
+        store.set_state(FIRST_RUN_KEY, "1")
+        store.close()
+        start = startup(home, args.runs)
+        print(f"Start-up, offscreen, demo memory, {args.runs} runs (median / max):")
+        print(table(["measure", "median", "max"],
+                    [[k, statistics.median(v), max(v)] for k, v in start.items()]))
+        rows = responsiveness(home)
+        print("\nUI thread while work runs (20 ms timer; loading a day on the browse lane):")
+        print(table(["while", "ticks", "gap p50 ms", "gap max ms", "load day ms"], rows))
+        write_result("gui_app", {
+            "startup": {k: {"median": statistics.median(v), "max": max(v), "runs": v}
+                        for k, v in start.items()},
+            "responsiveness": [dict(zip(["while", "ticks", "gap_p50_ms", "gap_max_ms",
+                                         "load_day_ms"], r, strict=True)) for r in rows],
+        })
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
