@@ -51,12 +51,15 @@ class ConversationIn:
     messages: tuple[MessageIn, ...]
 
 
+# One OCR word and its box in image pixels: (word, left, top, width, height, confidence).
+WordBox = tuple[str, int, int, int, int, float]
+
+
 @dataclass(frozen=True)
 class OcrBlockIn:
     block: int
     text: str
-    # [word, left, top, width, height, confidence] per word, in image pixels.
-    words: tuple[tuple[str, int, int, int, int, float], ...] = ()
+    words: tuple[WordBox, ...] = ()
     confidence: float = 0.0
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from memlane.memory.records import WordBox
 from memlane.memory.store import Store
 
 
@@ -49,22 +50,12 @@ class Run:
 
 
 @dataclass(frozen=True)
-class Word:
-    text: str
-    left: int
-    top: int
-    width: int
-    height: int
-    confidence: float
-
-
-@dataclass(frozen=True)
 class FrameDetail:
     row: FrameRow
     width: int
     height: int
     text: str
-    words: tuple[Word, ...]
+    words: tuple[WordBox, ...]
 
 
 @dataclass(frozen=True)
@@ -159,7 +150,7 @@ def frame_detail(store: Store, frame_id: int) -> FrameDetail | None:
         return None
     size = store.sql("SELECT width, height FROM frames WHERE id = ?", [frame_id])[0]
     lines: list[str] = []
-    words: list[Word] = []
+    words: list[WordBox] = []
     for text, raw in store.sql(
         "SELECT text, words FROM ocr_blocks WHERE frame_id = ? ORDER BY block, id", [frame_id]
     ):
@@ -171,7 +162,7 @@ def frame_detail(store: Store, frame_id: int) -> FrameDetail | None:
         for w in parsed:
             if isinstance(w, list) and len(w) >= 5:
                 conf = float(w[5]) if len(w) > 5 else 0.0
-                words.append(Word(str(w[0]), int(w[1]), int(w[2]), int(w[3]), int(w[4]), conf))
+                words.append((str(w[0]), int(w[1]), int(w[2]), int(w[3]), int(w[4]), conf))
     return FrameDetail(row, int(size[0] or 0), int(size[1] or 0), "\n".join(lines), tuple(words))
 
 

@@ -134,12 +134,11 @@ class FrameViewer(QWidget):
             # Word boxes are in the pixels of the image OCR read (the stored frame's size).
             sx = image.width() / detail.width if detail.width else 1.0
             sy = image.height() / detail.height if detail.height else 1.0
-            for word in detail.words:
-                rect = QGraphicsRectItem(QRectF(word.left * sx, word.top * sy,
-                                                word.width * sx, word.height * sy))
-                rect.setToolTip(word.text)
+            for text, left, top, width, height, _conf in detail.words:
+                rect = QGraphicsRectItem(QRectF(left * sx, top * sy, width * sx, height * sy))
+                rect.setToolTip(text)
                 self.scene.addItem(rect)
-                self._boxes.append((rect, word.text))
+                self._boxes.append((rect, text))
             self.scene.setSceneRect(0, 0, image.width(), image.height())
             self.view.fitInView(self.scene.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
         self.text.setPlainText(detail.text)
