@@ -472,3 +472,15 @@ def test_memlane_gui_starts_and_quits(demo: Path) -> None:
     assert time.monotonic() - t0 < 60
     log = (demo / "logs" / "gui.log").read_text()
     assert "unexpected error" not in log
+
+
+def test_export_from_the_file_menu_writes_a_verified_archive(demo: Path, make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from memlane.memory.archive import verify_archive
+
+    app = make_app(demo)
+    out = tmp_path / "export.zip"
+    app.window.export_memory(str(out))
+    wait_idle(app.tasks)
+    manifest = verify_archive(out)
+    assert manifest["counts"]["frames"] == 13 and manifest["counts"]["messages"] == 5
+    assert "Exported" in app.window.statusBar().currentMessage()

@@ -512,6 +512,43 @@ def capture(
 
 
 @cli.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--since", help="Only records from this time on (ISO date/time or expression).")
+@click.option("--until", help="Only records before this time (ISO date/time or expression).")
+@click.pass_context
+def export(ctx: click.Context, path: Path, since: str | None, until: str | None) -> None:
+    """Write your memory (or a time range of it) to a portable zip archive.
+
+    Safe while Memlane records: the database is copied as one consistent snapshot. The archive
+    holds JSON Lines per record type, the frame images and a manifest with counts and the
+    SHA-256 of every file. Restore it with `memlane import-archive`.
+    """
+    lo = _when(since, None, end=False, hint="--since")
+    hi = _when(until, None, end=True, hint="--until")
+    with _engine(ctx) as engine:
+        report = engine.export(path, since=lo, until=hi)
+    counts = ", ".join(f"{n} {t}" for t, n in report.counts.items() if n)
+    click.echo(f"Exported {counts or 'nothing'} and {report.files} image file(s) to {path} "
+               f"({report.bytes / 1e6:.1f} MB, {report.seconds:.1f} s).")
+
+
+@cli.command("import-archive")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def import_archive(ctx: click.Context, path: Path) -> None:
+    """Restore an archive made by `memlane export` into an empty home folder.
+
+    Every file is checked against the archive's manifest first; a truncated or altered archive
+    is refused and nothing is imported. Search works as before once vectors are rebuilt.
+    """
+    with _engine(ctx) as engine, _progress(None, "indexing") as bar:
+        report = engine.import_archive(path, bar)
+    counts = ", ".join(f"{n} {t}" for t, n in report.counts.items() if n)
+    click.echo(f"Imported {counts or 'nothing'} and {report.files} image file(s) from {path} "
+               f"({report.seconds:.1f} s).")
+
+
+@cli.command()
 @click.pass_context
 def reindex(ctx: click.Context) -> None:
     """Rebuild the vector index from the database (the database is never changed)."""

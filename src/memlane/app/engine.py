@@ -3,8 +3,9 @@
 :class:`Engine` is what the CLI and the GUI hold. It resolves nothing itself: it is given
 :class:`Paths` and :class:`Settings`, creates each part on first use (so ``memlane status`` never
 loads a model it does not need) and exposes the operations the clients call: import chats, ingest
-images, search, reindex, status. When the vector index is first opened it repairs drift between
-Chroma and SQLite, so a crash between the two never leaves search silently incomplete.
+images, search, reindex, export and restore archives, status. When the vector index is first
+opened it repairs drift between Chroma and SQLite, so a crash between the two never leaves search
+silently incomplete.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from memlane.app.ingest import IngestReport, expand, ingest_images
 from memlane.app.paths import Paths
 from memlane.app.settings import Settings, load_settings
 from memlane.capture.ocr import TesseractOcr, installed_languages
+from memlane.memory.archive import ArchiveReport, export_archive
+from memlane.memory.archive import import_archive as restore_archive
 from memlane.memory.chat_import import parse_chat_file
 from memlane.memory.forget import Plan, Report, Scope
 from memlane.memory.forget import execute as execute_forget
@@ -179,6 +182,17 @@ class Engine:
         report = execute_forget(self.store, self.index, self.paths.home, todo,
                                 (self.paths.frames, self.paths.thumbnails, self.paths.spool))
         return todo, report
+
+    def export(self, out: Path, *, since: float | None = None,
+               until: float | None = None) -> ArchiveReport:
+        """Write a portable archive of everything (or a time range) to ``out``."""
+        return export_archive(self.store, self.paths.home, out, since=since, until=until)
+
+    def import_archive(self, path: Path, progress: Progress | None = None) -> ArchiveReport:
+        """Restore an archive into this (empty) home, then rebuild its vectors."""
+        report = restore_archive(self.store, self.paths.home, path)
+        self.index.sync(progress)
+        return report
 
     def apply_settings(self, settings: Settings) -> None:
         """Use new settings: parts that depend on them are rebuilt on next use."""

@@ -139,6 +139,9 @@ class MainWindow(QMainWindow):
         act = QAction("Import chat export…", self)
         act.triggered.connect(self.import_chat)
         file.addAction(act)
+        act = QAction("Export memory…", self)
+        act.triggered.connect(self.export_memory)
+        file.addAction(act)
         act = QAction("Settings…", self)
         act.setShortcut(QKeySequence.StandardKey.Preferences)
         act.triggered.connect(self.open_settings)
@@ -242,6 +245,25 @@ class MainWindow(QMainWindow):
         self.tasks.run("import chat", lambda _t: self.services.engine.import_chat(Path(path)),
                        on_done=done, on_error=lambda e: show_error(self, "Import failed", str(e)),
                        owner=self)
+
+    def export_memory(self, path: str | None = None) -> Task | None:
+        """Write a portable archive of everything (File > Export memory)."""
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Export your memory", str(Path.home() / "memlane-export.zip"),
+                "Memlane archives (*.zip)")
+        if not path:
+            return None
+        self.statusBar().showMessage(f"Exporting to {path}…")
+
+        def done(report: Any) -> None:
+            self.statusBar().showMessage(
+                f"Exported {sum(report.counts.values())} records and {report.files} images to "
+                f"{path} ({report.bytes / 1e6:.1f} MB).", 10000)
+
+        return self.tasks.run(
+            "export", lambda _t: self.services.engine.export(Path(path)), on_done=done,
+            on_error=lambda e: show_error(self, "Export failed", str(e)), owner=self)
 
     def open_settings(self) -> SettingsDialog:
         engine = self.services.engine
