@@ -53,6 +53,7 @@ bench: install
 	$(BIN)/python benchmarks/capture_replay.py
 	$(BIN)/python benchmarks/capture_live.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/gui_app.py
+	$(BIN)/python benchmarks/archive.py
 
 screenshots: install
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m memlane.ui.screenshots docs/screenshots
