@@ -394,65 +394,6 @@ def chat(ctx: click.Context, now: str | None, model_path: Path | None) -> None:
 
 
 @cli.command()
-@click.option("--since", help="Only records from this time on (ISO date/time or expression).")
-@click.option("--until", help="Only records before this time (ISO date/time or expression).")
-@click.option("--app", help="Only this application (or chat source).")
-@click.option("--query", help="Only records containing this text (case-insensitive).")
-@click.option("--id", "ids", multiple=True, help="This record, e.g. frame:12 (repeatable).")
-@click.option("--all", "everything", is_flag=True, help="Everything Memlane holds.")
-@click.option("--dry-run", is_flag=True, help="Only show what would be forgotten.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--now", help="Treat this ISO time as now for 'yesterday' and the like.")
-@click.pass_context
-def forget(
-    ctx: click.Context, since: str | None, until: str | None, app: str | None,
-    query: str | None, ids: tuple[str, ...], everything: bool, dry_run: bool, yes: bool,
-    now: str | None,
-) -> None:
-    """Irrevocably delete memories and everything derived from them, leaving no remnant.
-
-    Selectors combine (all must hold). Removes frames and thumbnails from disk, OCR text,
-    messages, full-text and vector entries, and derived episodes and facts, then compacts the
-    database. The deletion log keeps the scope and counts, never the content.
-    """
-    from memlane.memory.forget import Scope
-    from memlane.memory.records import parse_record_id
-
-    for value in ids:
-        try:
-            parse_record_id(value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--id") from None
-    ref = _now(now)
-    scope = Scope(
-        since=_when(since, ref, end=False, hint="--since"),
-        until=_when(until, ref, end=True, hint="--until"),
-        app=app, query=query, ids=ids, everything=everything,
-    )
-    if scope.is_empty():
-        raise click.UsageError("say what to forget: --since/--until, --app, --query, --id or --all")
-    with _engine(ctx) as engine:
-        todo, _ = engine.forget(scope, dry_run=True)
-        counts = todo.counts()
-        what = ", ".join(f"{n} {k.replace('_', ' ')}(s)" for k, n in counts.items()) or "nothing"
-        if dry_run or not counts:
-            click.echo(f"Would forget: {what}." if counts
-                       else "Nothing matches; nothing forgotten.")
-            return
-        if not yes:
-            if not sys.stdin.isatty():
-                raise click.UsageError(f"this would forget {what}; add --yes to confirm")
-            click.confirm(f"Forget {what}? This cannot be undone", abort=True)
-        _, report = engine.forget(todo)
-    assert report is not None
-    click.echo(
-        f"Forgot {what}: {report.vectors_removed} vector(s) and {report.files_removed} file(s)"
-        f" removed, database {report.bytes_before / 1e6:.1f} -> {report.bytes_after / 1e6:.1f} MB"
-        f" in {report.seconds:.1f} s."
-    )
-
-
-@cli.command()
 @click.option("--once", is_flag=True, help="Capture one tick, OCR it, and exit.")
 @click.option("--for", "seconds", type=click.FloatRange(min=0), metavar="SECONDS",
               help="Record for this many seconds, then finish OCR and exit.")
@@ -512,43 +453,6 @@ def capture(
 
 
 @cli.command()
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--since", help="Only records from this time on (ISO date/time or expression).")
-@click.option("--until", help="Only records before this time (ISO date/time or expression).")
-@click.pass_context
-def export(ctx: click.Context, path: Path, since: str | None, until: str | None) -> None:
-    """Write your memory (or a time range of it) to a portable zip archive.
-
-    Safe while Memlane records: the database is copied as one consistent snapshot. The archive
-    holds JSON Lines per record type, the frame images and a manifest with counts and the
-    SHA-256 of every file. Restore it with `memlane import-archive`.
-    """
-    lo = _when(since, None, end=False, hint="--since")
-    hi = _when(until, None, end=True, hint="--until")
-    with _engine(ctx) as engine:
-        report = engine.export(path, since=lo, until=hi)
-    counts = ", ".join(f"{n} {t}" for t, n in report.counts.items() if n)
-    click.echo(f"Exported {counts or 'nothing'} and {report.files} image file(s) to {path} "
-               f"({report.bytes / 1e6:.1f} MB, {report.seconds:.1f} s).")
-
-
-@cli.command("import-archive")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.pass_context
-def import_archive(ctx: click.Context, path: Path) -> None:
-    """Restore an archive made by `memlane export` into an empty home folder.
-
-    Every file is checked against the archive's manifest first; a truncated or altered archive
-    is refused and nothing is imported. Search works as before once vectors are rebuilt.
-    """
-    with _engine(ctx) as engine, _progress(None, "indexing") as bar:
-        report = engine.import_archive(path, bar)
-    counts = ", ".join(f"{n} {t}" for t, n in report.counts.items() if n)
-    click.echo(f"Imported {counts or 'nothing'} and {report.files} image file(s) from {path} "
-               f"({report.seconds:.1f} s).")
-
-
-@cli.command()
 @click.pass_context
 def reindex(ctx: click.Context) -> None:
     """Rebuild the vector index from the database (the database is never changed)."""
@@ -577,6 +481,10 @@ def shell(ctx: click.Context) -> None:
             for n, hit in enumerate(result.hits, 1):
                 click.echo(f"{n:>2}. {iso(hit.time)[:16].replace('T', ' ')} {hit.kind:<7} "
                            f"{hit.snippet[:160]}")
+
+
+# Commands about the data as a whole live in their own module; importing it registers them.
+from memlane.app import cli_data  # noqa: E402, F401
 
 
 def main() -> None:
