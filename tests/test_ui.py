@@ -484,3 +484,20 @@ def test_export_from_the_file_menu_writes_a_verified_archive(demo: Path, make_ap
     manifest = verify_archive(out)
     assert manifest["counts"]["frames"] == 13 and manifest["counts"]["messages"] == 5
     assert "Exported" in app.window.statusBar().currentMessage()
+
+
+def test_results_for_a_closed_widget_are_dropped() -> None:
+    from PySide6.QtCore import QEvent
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    qapp()
+    tasks = Tasks()
+    got: list[object] = []
+    gone = QWidget()
+    tasks.run("slow", lambda _t: (time.sleep(0.2), "late")[1], on_done=got.append, owner=gone)
+    gone.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    kept = QWidget()
+    tasks.run("fast", lambda _t: "ok", on_done=got.append, owner=kept)
+    wait_idle(tasks)
+    assert got == ["ok"]

@@ -19,6 +19,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 log = logging.getLogger(__name__)
@@ -110,21 +111,21 @@ class Tasks(QObject):
         task = Task(name)
         relay = task._relay
         self._live.add(task)
-        alive = [True]
-        if owner is not None:
-            owner.destroyed.connect(lambda *_: alive.__setitem__(0, False))
+
+        def alive() -> bool:  # checked when the result arrives; no connection to clean up
+            return owner is None or shiboken6.isValid(owner)
 
         def finish() -> None:
             self._live.discard(task)
 
         def done(result: Any) -> None:
             finish()
-            if alive[0] and on_done is not None:
+            if alive() and on_done is not None:
                 on_done(result)
 
         def failed(exc: Exception, trace: str) -> None:
             finish()
-            if not alive[0]:
+            if not alive():
                 return
             if on_error is not None:
                 on_error(exc)
@@ -134,7 +135,7 @@ class Tasks(QObject):
         relay.done.connect(done)
         relay.failed.connect(failed)
         if on_progress is not None:
-            relay.progress.connect(lambda v: on_progress(v) if alive[0] else None)
+            relay.progress.connect(lambda v: on_progress(v) if alive() else None)
         self._pools[lane].start(_Runnable(task, fn))
         return task
 
