@@ -71,3 +71,14 @@ def test_memlanes_own_windows_are_always_excluded() -> None:
     other = WindowInfo(2, "Flights", "firefox", pid=43, rect=Rect(0, 0, 800, 600))
     assert rules.why(own) == "app Memlane"
     assert rules.why(other) is None
+
+
+def test_days_with_frames_counts_local_days(engine) -> None:  # type: ignore[no-untyped-def]
+    from memlane.memory.records import FrameIn
+
+    day = date(2026, 3, 2)
+    start, _ = tl.day_bounds(day)
+    for t in (start + 1, start + 3600 * 23.9, start + 86400 + 5):  # two on the 2nd, one on the 3rd
+        engine.store.add_frame(FrameIn(t, "app", "title", "", "", 1, 1, 0, "", None))
+    counts = tl.days_with_frames(engine.store, start - 86400, start + 5 * 86400)
+    assert counts == {day: 2, day + timedelta(days=1): 1}

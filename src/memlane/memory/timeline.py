@@ -98,11 +98,10 @@ def frame_row(store: Store, frame_id: int) -> FrameRow | None:
 
 def days_with_frames(store: Store, since: float, until: float) -> dict[date, int]:
     """Frame counts per local day in a range (for marking days in a calendar)."""
-    out: dict[date, int] = {}
-    for (t,) in store.sql("SELECT time FROM frames WHERE time >= ? AND time < ?", [since, until]):
-        day = date.fromtimestamp(float(t))
-        out[day] = out.get(day, 0) + 1
-    return out
+    rows = store.sql(  # grouped in SQLite: a month at 5 s is up to half a million frames
+        "SELECT date(time, 'unixepoch', 'localtime'), count(*) FROM frames"
+        " WHERE time >= ? AND time < ? GROUP BY 1", [since, until])
+    return {date.fromisoformat(day): int(n) for day, n in rows}
 
 
 def nearest_day(store: Store, day: date, step: int) -> date | None:
