@@ -6,43 +6,18 @@ replies stands in for it so the checks are exact.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 import pytest
 
+from fakes import FakeModel
 from memlane.app.assistant import ASSISTANT_SOURCE, Assistant, dedupe, evidence_line
 from memlane.app.engine import Engine
 from memlane.app.settings import AnswerSettings
 from memlane.memory.records import ConversationIn, Hit, MessageIn
 from memlane.models.prompts import ABSTAIN, CitationFilter, attribute, is_abstention
-from memlane.models.runtime import Usage
 
 NOW = datetime.fromisoformat("2024-05-10T12:00:00").astimezone()
-
-
-class FakeModel:
-    """Replies from a queue, streamed in small pieces; records every request."""
-
-    name = "fake"
-
-    def __init__(self, *replies: str) -> None:
-        self.replies = list(replies)
-        self.requests: list[list[dict[str, str]]] = []
-
-    def stream(
-        self, messages: Sequence[dict[str, str]], *, max_tokens: int, temperature: float = 0.0,
-        stop: Sequence[str] = (), usage: Usage | None = None,
-    ) -> Iterator[str]:
-        self.requests.append(list(messages))
-        reply = self.replies.pop(0)
-        for i in range(0, len(reply), 3):
-            yield reply[i : i + 3]
-        if usage is not None:
-            usage.completion_tokens = len(reply.split())
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return [len(t.split()) for t in texts]
 
 
 def _ts(value: str) -> float:

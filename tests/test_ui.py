@@ -13,12 +13,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
+from fakes import FakeModel
 from qtutil import pump, qapp, wait_idle, wait_until
 
 from PySide6.QtCore import QEvent, Qt, QTimer, QUrl  # isort: skip  (after qtutil: offscreen)
@@ -34,37 +35,11 @@ from memlane.app.paths import Paths
 from memlane.app.settings import load_settings
 from memlane.memory import timeline as tl
 from memlane.models.embedder import OnnxEmbedder
-from memlane.models.runtime import Usage
 from memlane.ui.app import FIRST_RUN_KEY
 from memlane.ui.mainwindow import MainWindow, Services
 from memlane.ui.tasks import Cancelled, Tasks
 
 YESTERDAY = date.today() - timedelta(days=1)
-
-
-class FakeModel:
-    """Queued replies streamed a few characters at a time, optionally slowly."""
-
-    name = "fake"
-
-    def __init__(self, *replies: str, delay: float = 0.0) -> None:
-        self.replies = list(replies)
-        self.delay = delay
-        self.closed = False
-
-    def stream(self, messages: Sequence[dict[str, str]], *, max_tokens: int,
-               temperature: float = 0.0, stop: Sequence[str] = (),
-               usage: Usage | None = None) -> Iterator[str]:
-        reply = self.replies.pop(0)
-        try:
-            for i in range(0, len(reply), 3):
-                time.sleep(self.delay)
-                yield reply[i:i + 3]
-        finally:
-            self.closed = True
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return [len(t.split()) for t in texts]
 
 
 @pytest.fixture(scope="module")

@@ -79,11 +79,12 @@ class KnowsPanel(QWidget):
             store = self.store_fn()
             since = tl.day_bounds(date.today() - timedelta(days=DAYS - 1))[0]
             frames = tl.frames_between(store, since, datetime.now().timestamp() + 1)
+            convs = tl.recent_conversations(store)
             return {"facts": tl.current_facts(store),
                     "runs": tl.segment(frames),
-                    "conversations": tl.recent_conversations(store),
+                    "conversations": convs,
                     "message_ids": {c["id"]: [r.id for r in tl.messages_of(store, c["id"])]
-                                    for c in tl.recent_conversations(store)}}
+                                    for c in convs}}
 
         return self.tasks.run("what memlane knows", load, on_done=self._show, lane="browse",
                               owner=self)

@@ -10,7 +10,7 @@ which the main window turns into a jump on the timeline or an open conversation.
 from __future__ import annotations
 
 import contextlib
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from memlane.memory.records import KINDS, Hit
+from memlane.memory.timeline import day_bounds
 from memlane.ui.tasks import Task, Tasks
 
 RANGES = ("Any time", "Today", "Yesterday", "Last 7 days", "Last 30 days", "Between dates")
@@ -42,7 +43,7 @@ def range_bounds(choice: str, start: date, end: date,
     today = today or date.today()
 
     def at(day: date) -> float:
-        return datetime.combine(day, time.min).timestamp()
+        return day_bounds(day)[0]
 
     if choice == "Today":
         return at(today), at(today + timedelta(days=1))

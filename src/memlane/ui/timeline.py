@@ -70,6 +70,7 @@ class TimelineModel(QAbstractListModel):
         self.frames: list[tl.FrameRow] = []
         self.runs: list[tl.Run] = []
         self.run_of: list[int] = []
+        self._rows: dict[int, int] = {}  # frame id -> row (every arriving thumbnail asks)
         self.day: date | None = None
         self.day_start = 0.0
         self._thumbs: OrderedDict[int, QPixmap] = OrderedDict()
@@ -107,13 +108,11 @@ class TimelineModel(QAbstractListModel):
         self.frames = frames
         self.runs = tl.segment(frames)
         self.run_of = [i for i, run in enumerate(self.runs) for _ in run.frames]
+        self._rows = {f.id: i for i, f in enumerate(frames)}
         self.endResetModel()
 
     def row_of(self, frame_id: int) -> int | None:
-        for i, f in enumerate(self.frames):
-            if f.id == frame_id:
-                return i
-        return None
+        return self._rows.get(frame_id)
 
     def row_at_or_after(self, t: float) -> int | None:
         for i, f in enumerate(self.frames):
