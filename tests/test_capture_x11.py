@@ -236,13 +236,14 @@ def test_kill_9_mid_ocr_then_restart_finishes_the_backlog_exactly_once(
 ) -> None:
     win = xs.window("Notes", "Gedit", ["entry one"])
     svc = service(eng, xs)
-    stored = []
+    reports = []
     for n in range(2, 7):
-        stored += svc.tick().stored
+        reports.append(svc.tick())
         win.send(f"lines entry one|{' '.join(['entry'] * n)} number {n}|line {n * 7} of the log")
-    stored += svc.tick().stored
+    reports.append(svc.tick())
     svc.close()
-    assert len(stored) == 6
+    stored = [frame for report in reports for frame in report.stored]
+    assert len(stored) == 6, [(r.state, r.reason, r.unchanged) for r in reports]
     assert cap.OcrWorker(eng).backlog() == 6
 
     env = {**memlane_subprocess_env(home), "DISPLAY": xs.display}

@@ -75,7 +75,7 @@ class TestWindow:
         raw = title.encode()
         self.set_prop("_NET_WM_NAME", "UTF8_STRING", 8, raw)
         self.set_prop("WM_NAME", "STRING", 8, title.encode("latin-1", "replace"))
-        self.lib.XFlush(self.d.ptr)
+        self.lib.XSync(self.d.ptr, 0)  # processed by the server before we answer
 
     def draw(self, lines: list[str]) -> None:
         image = Image.new("RGB", (self.w, self.h), "white")
@@ -96,7 +96,7 @@ class TestWindow:
         self.lib.XSetWindowBackgroundPixmap(self.d.ptr, self.win, pixmap)
         self.lib.XClearWindow(self.d.ptr, self.win)
         self.lib.XFreePixmap(self.d.ptr, pixmap)
-        self.lib.XFlush(self.d.ptr)
+        self.lib.XSync(self.d.ptr, 0)  # repainted before we answer, not merely sent
 
 
 def main() -> None:
