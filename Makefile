@@ -54,6 +54,7 @@ bench: install
 	$(BIN)/python benchmarks/capture_live.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/gui_app.py
 	$(BIN)/python benchmarks/archive.py
+	$(BIN)/python benchmarks/consolidation.py
 
 screenshots: install
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m memlane.ui.screenshots docs/screenshots

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from memlane.models.runtime import Usage
 
@@ -21,12 +22,15 @@ class FakeModel:
         self.delay = delay
         self.requests: list[list[dict[str, str]]] = []
         self.closed = False
+        self.schemas: list[dict[str, Any] | None] = []
 
     def stream(
         self, messages: Sequence[dict[str, str]], *, max_tokens: int, temperature: float = 0.0,
         stop: Sequence[str] = (), usage: Usage | None = None,
+        schema: dict[str, Any] | None = None,
     ) -> Iterator[str]:
         self.requests.append(list(messages))
+        self.schemas.append(schema)
         reply = self.replies.pop(0)
         try:
             for i in range(0, len(reply), 3):

@@ -104,6 +104,10 @@ def today_text(now: datetime) -> str:
 
 
 def where_text(hit: Hit) -> str:
+    if hit.kind == "episode":
+        return "activity" + (f", {hit.app}" if hit.app else "")
+    if hit.kind == "fact":
+        return "known fact"
     if hit.kind == "message":
         return "chat with Memlane" if hit.app == ASSISTANT_SOURCE else "chat"
     if hit.kind == "frame":
@@ -262,8 +266,18 @@ class Assistant:
                     e.cited_by = "overlap" if e.n in added else "model"
             answer = Answer(question, text, False, evidence, self.model.name, timings, usage)
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
+        self._strengthen(answer)
         self._remember(answer)
         return answer
+
+    def _strengthen(self, answer: Answer) -> None:
+        keys = [(e.hit.kind, int(e.hit.id.split(":")[1])) for e in answer.citations
+                if e.hit.kind in ("episode", "fact")]
+        if keys:
+            try:
+                self.engine.store.note_retrieved(keys, time.time())
+            except Exception as exc:  # the answer stands either way
+                log.warning("could not note the cited memories: %s", exc)
 
     def _remember(self, answer: Answer) -> None:
         """Store the turn at the wall-clock time (``--now`` only changes what "today" means)."""

@@ -484,7 +484,7 @@ def shell(ctx: click.Context) -> None:
 
 
 # Commands about the data as a whole live in their own module; importing it registers them.
-from memlane.app import cli_data  # noqa: E402, F401
+from memlane.app import cli_data, cli_memory  # noqa: E402, F401
 
 
 def main() -> None:

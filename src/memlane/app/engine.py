@@ -3,16 +3,16 @@
 :class:`Engine` is what the CLI and the GUI hold. It resolves nothing itself: it is given
 :class:`Paths` and :class:`Settings`, creates each part on first use (so ``memlane status`` never
 loads a model it does not need) and exposes the operations the clients call: import chats, ingest
-images, search, reindex, export and restore archives, status. When the vector index is first
-opened it repairs drift between Chroma and SQLite, so a crash between the two never leaves search
-silently incomplete.
+images, search, consolidate, reindex, export and restore archives, status. When the vector index is
+first opened it repairs drift between Chroma and SQLite, so a crash between the two never leaves
+search silently incomplete.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Any
 
 from memlane.app.assistant import Assistant
 from memlane.app.capture import capture_status
+from memlane.app.consolidate import ConsolidationReport, Consolidator
 from memlane.app.errors import ModelError
 from memlane.app.ingest import IngestReport, expand, ingest_images
 from memlane.app.paths import Paths
@@ -34,6 +35,7 @@ from memlane.memory.forget import plan as plan_forget
 from memlane.memory.frames import FrameFiles
 from memlane.memory.jobs import JobQueue
 from memlane.memory.records import KINDS
+from memlane.memory.retention import RetentionReport, apply_retention
 from memlane.memory.retrieval import Retriever, SearchResult
 from memlane.memory.store import ImportResult, Store
 from memlane.memory.vectors import RepairReport, VectorIndex
@@ -215,6 +217,36 @@ class Engine:
         if not reply:
             raise ModelError(f"{info.path} loaded but returned no text")
         return f"{info.name}: {reply}"
+
+    def consolidate(
+        self, *, since: float | None = None, until: float | None = None,
+        use_model: bool | None = None, max_model_calls: int | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> ConsolidationReport:
+        """Build episodes, day digests and facts from what is not consolidated yet."""
+        settings = self.settings.memory
+        if use_model is not None:
+            settings = replace(settings, use_model=use_model)
+        model = self.model if settings.use_model and self._model_usable() else None
+        worker = Consolidator(self, model, settings, max_model_calls)
+        return worker.run(since=since, until=until, progress=progress, should_stop=should_stop)
+
+    def _model_usable(self) -> bool:
+        try:
+            self.model  # noqa: B018 - resolving it checks the file (and the default's hash)
+        except ModelError as exc:
+            log.warning("consolidating without the model: %s", exc)
+            return False
+        return True
+
+    def apply_retention(self, now: float | None = None) -> RetentionReport:
+        """Thin or forget old frames as ``[retention]`` says (nothing when it is all zeros)."""
+        cfg = self.settings.retention
+        return apply_retention(
+            self.store, self.index, self.paths.home, frames_days=cfg.frames_days,
+            keep_text=cfg.keep_text, max_image_bytes=int(cfg.frames_max_gb * 1e9), now=now,
+            folders=(self.paths.frames, self.paths.thumbnails, self.paths.spool))
 
     def reindex(self, progress: Progress | None = None) -> int:
         return self.index.rebuild(progress)

@@ -70,6 +70,9 @@ vector_weight = 1.0
 recency_weight = 0.0
 # Half-life in days of the recency term.
 recency_half_life_days = 30.0
+# Extra weight for episodes and facts (compact, consolidated memories) that match, scaled by
+# their strength: importance and how often answers cited them, fading with age (0 = off).
+derived_weight = 0.3
 
 [model]
 # "default" is the embedded Qwen2.5-Coder-0.5B-Instruct Q4, or a path to any GGUF file.
@@ -95,6 +98,29 @@ temperature = 0.0
 max_distance = 0.75
 # Store each question and answer as an "assistant" conversation, searchable like any other.
 remember = true
+
+[memory]
+# Build episodes (what you did, when, in which app), day digests and facts from what was
+# recorded and imported: in the background every this many minutes while you are idle
+# (and at least every 6 hours), or now with `memlane consolidate`. 0 = only by hand.
+consolidate_minutes = 30.0
+# Let the local model write episode summaries and extract facts; without it they are
+# extractive (the record's own words) and facts come from first-person statements only.
+use_model = true
+# Screen episodes shorter than this many seconds keep the extractive summary (saves CPU).
+model_min_seconds = 120
+# At most this many model calls per background run (each is a few seconds of CPU).
+max_model_calls = 60
+
+[retention]
+# Delete full-size frame images older than this many days (0 = keep them). Thumbnails and
+# text stay unless keep_text is false; every run is written to the deletion log.
+frames_days = 0.0
+# false: frames older than frames_days are forgotten entirely (image, thumbnail and text).
+keep_text = true
+# Most gigabytes of full-size frame images to keep (0 = no limit): past it, the oldest
+# images are deleted first, keeping their thumbnails and text.
+frames_max_gb = 0.0
 
 [embedder]
 # "default" is the packaged all-MiniLM-L6-v2 int8 ONNX model, or a path to another ONNX file.
@@ -160,6 +186,7 @@ class SearchSettings:
     vector_weight: float = 1.0
     recency_weight: float = 0.0
     recency_half_life_days: float = 30.0
+    derived_weight: float = 0.3
 
 
 @dataclass
@@ -188,6 +215,21 @@ class EmbedderSettings:
 
 
 @dataclass
+class MemorySettings:
+    consolidate_minutes: float = 30.0
+    use_model: bool = True
+    model_min_seconds: float = 120.0
+    max_model_calls: int = 60
+
+
+@dataclass
+class RetentionSettings:
+    frames_days: float = 0.0
+    keep_text: bool = True
+    frames_max_gb: float = 0.0
+
+
+@dataclass
 class Settings:
     capture: CaptureSettings = field(default_factory=CaptureSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
@@ -196,6 +238,8 @@ class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
+    memory: MemorySettings = field(default_factory=MemorySettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
 
 def _coerce(section: str, key: str, value: Any, default: Any) -> Any:

@@ -1,14 +1,17 @@
 """Forgetting: remove records, everything derived from them, and every remnant on disk.
 
-:func:`plan` turns a :class:`Scope` (time range, app, text, ids, or everything) into the records
-it covers plus the episodes and facts derived from them (through ``lineage``), without changing
-anything, which is what ``memlane forget --dry-run`` prints. :func:`execute` then deletes the rows
-in one transaction (FTS5 rows go with them through triggers; ``secure_delete`` zeroes freed pages)
-and logs scope and counts - never content - in ``deletion_log``; removes their vectors from Chroma,
-then their frame images and thumbnails; and finally compacts: FTS5 indexes are merged so deleted
-tokens leave their old segments, the WAL is checkpointed and truncated and the database is
-vacuumed. A crash between steps is repaired later: orphan vectors by the index's start-up repair,
-orphan image files by :func:`sweep_files`, which every forget runs.
+:func:`plan` turns a :class:`Scope` (time range, app, text, ids, or everything) into the records it
+covers plus the episodes, digests and facts derived from them (through ``lineage``, followed
+transitively), without changing anything, which is what ``memlane forget --dry-run`` prints.
+:func:`execute` then deletes the rows in one transaction (FTS5 rows go with them through triggers;
+``secure_delete`` zeroes freed pages) and logs scope and counts - never content - in
+``deletion_log``; removes their vectors from Chroma, then their frame images and thumbnails; and
+finally compacts: FTS5 indexes are merged so deleted tokens leave their old segments, the WAL is
+checkpointed and truncated and the database is vacuumed. A crash between steps is repaired later:
+orphan vectors by the index's start-up repair, orphan image files by :func:`sweep_files`, which
+every forget runs. What remains is re-derived by the next consolidation: frames and messages of a
+forgotten episode are no longer in one, chats that also supported a forgotten fact are marked to be
+read again, and a fact whose update was forgotten is current again.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Sequence
 from contextlib import suppress
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memlane.memory.facts import revive
 from memlane.memory.frames import spool_rel
 from memlane.memory.migrations import FTS_TABLES
 from memlane.memory.records import KIND_TABLES, KINDS, parse_record_id
@@ -141,18 +146,26 @@ def plan(store: Store, scope: Scope) -> Plan:
             if wanted is not None:
                 rows &= wanted[kind]
         result.keys[kind] = sorted(rows)
-    # Episodes and facts derived from anything forgotten go too (re-derivation is the job of
-    # consolidation, which will only see what remains).
-    for kind, ids in list(result.keys.items()):
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for dkind, did in store.sql(
-                "SELECT DISTINCT derived_kind, derived_id FROM lineage"
-                f" WHERE source_kind = ? AND source_id IN ({marks})", [kind, *chunk]
-            ):
-                if did not in result.keys.get(dkind, []):
-                    result.derived.setdefault(dkind, []).append(int(did))
+    # Episodes and facts derived from anything forgotten go too, and what was derived from those
+    # (a day digest from its episodes). Consolidation re-derives them from what remains.
+    frontier = {kind: list(ids) for kind, ids in result.keys.items() if ids}
+    while frontier:
+        found: dict[str, list[int]] = {}
+        for kind, ids in frontier.items():
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for dkind, did in store.sql(
+                    "SELECT DISTINCT derived_kind, derived_id FROM lineage"
+                    f" WHERE source_kind = ? AND source_id IN ({marks})", [kind, *chunk]
+                ):
+                    did = int(did)
+                    if (did in result.keys.get(dkind, ())
+                            or did in result.derived.get(dkind, ())):
+                        continue
+                    result.derived.setdefault(dkind, []).append(did)
+                    found.setdefault(dkind, []).append(did)
+        frontier = found
     return result
 
 
@@ -204,6 +217,7 @@ def execute(
     vector_ids = _vector_ids(store, keys)
     files = _frame_files(store, keys.get("frame", []))
     with store.transaction() as conn:
+        _release_dependents(conn, keys)
         for kind, ids in keys.items():
             table = KIND_TABLES[kind]
             for start in range(0, len(ids), 500):
@@ -221,6 +235,7 @@ def execute(
         else:  # conversations left without messages go too (their titles are content)
             conn.execute("DELETE FROM conversations WHERE id NOT IN"
                          " (SELECT DISTINCT conversation_id FROM messages)")
+        revive(conn)  # a fact whose update was forgotten is current again
         conn.execute(
             "INSERT INTO deletion_log (time, scope, counts) VALUES (?, ?, ?)",
             (time.time(), json.dumps(todo.scope.for_log()), json.dumps(todo.counts())),
@@ -242,6 +257,26 @@ def execute(
     compact(store)
     return Report(todo.counts(), removed_vectors, removed_files, time.perf_counter() - t0,
                   before, _db_bytes(store))
+
+
+def _release_dependents(conn: sqlite3.Connection, keys: dict[str, list[int]]) -> None:
+    """Before rows go: unlink facts that supersede forgotten ones, and have the chats that also
+    support a forgotten fact read again, so the fact is re-derived from what remains."""
+    facts = keys.get("fact", [])
+    episodes = set(keys.get("episode", []))
+    for start in range(0, len(facts), 500):
+        chunk = facts[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        conn.execute(f"UPDATE facts SET supersedes = NULL WHERE supersedes IN ({marks})", chunk)
+        rows = conn.execute(
+            "SELECT DISTINCT e.derived_id FROM lineage f JOIN lineage e"
+            " ON e.source_kind = f.source_kind AND e.source_id = f.source_id"
+            " AND e.derived_kind = 'episode'"
+            f" WHERE f.derived_kind = 'fact' AND f.derived_id IN ({marks})"
+            " AND f.source_kind = 'message'", chunk,
+        ).fetchall()
+        again = [int(r[0]) for r in rows if int(r[0]) not in episodes]
+        conn.executemany("UPDATE episodes SET facts_done = 0 WHERE id = ?", [(i,) for i in again])
 
 
 def sweep_files(store: Store, home: Path, folders: Sequence[Path]) -> int:

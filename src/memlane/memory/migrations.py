@@ -246,3 +246,25 @@ def m007_message_meta() -> str:
     # What an answer from Memlane cited ({"citations": [{"n": 1, "id": "frame:12"}]}), so a chat
     # shown again after a restart still links each [n] to the memory it came from.
     return "ALTER TABLE messages ADD COLUMN meta TEXT"  # JSON; NULL when there is none
+
+
+@migration
+def m008_consolidation() -> str:
+    # Episodes get an identity (so consolidation can be killed and re-run without duplicates),
+    # a source kind, how their summary was made and whether facts were extracted from them;
+    # episodes and facts get the counters the strength score (forgetting curve) reads.
+    return """
+        ALTER TABLE episodes ADD COLUMN kind TEXT NOT NULL DEFAULT 'screen';  -- screen | chat | day
+        ALTER TABLE episodes ADD COLUMN key TEXT;
+        CREATE UNIQUE INDEX episodes_key ON episodes(key);
+        ALTER TABLE episodes ADD COLUMN summary_by TEXT NOT NULL DEFAULT 'extractive';  -- | model
+        ALTER TABLE episodes ADD COLUMN facts_done INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE episodes ADD COLUMN importance REAL NOT NULL DEFAULT 0.5;
+        ALTER TABLE episodes ADD COLUMN retrievals INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE episodes ADD COLUMN last_retrieved REAL;
+        CREATE INDEX episodes_level_start ON episodes(level, start);
+        ALTER TABLE facts ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+        ALTER TABLE facts ADD COLUMN retrievals INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE facts ADD COLUMN last_retrieved REAL;
+        CREATE INDEX facts_status ON facts(status, importance);
+    """

@@ -3,7 +3,8 @@
 A query first loses its time expression ("last Tuesday") to :mod:`memlane.memory.timeparse`, which
 becomes a time filter. The rest is searched twice, as keywords over every FTS5 index and as a
 vector over the Chroma index, each filtered by time range, app and kind; the two rankings are
-fused with weighted reciprocal-rank fusion plus an optional recency term, and each hit is returned
+fused with weighted reciprocal-rank fusion plus a boost for consolidated memories (episodes and
+facts, by their strength) and an optional recency term, and each hit is returned
 with a snippet and a source reference back to the frame or message it came from.
 """
 
@@ -171,6 +172,11 @@ class Retriever:
             scores[(kind, rowid)] = scores.get((kind, rowid), 0.0) + s.keyword_weight / (k + rank)
         for rank, (kind, rowid, _) in enumerate(vector):
             scores[(kind, rowid)] = scores.get((kind, rowid), 0.0) + s.vector_weight / (k + rank)
+        if s.derived_weight:
+            ref = (now.timestamp() if now else time.time())
+            for key, strength in self.store.strengths(
+                    [key for key in scores if key[0] in ("episode", "fact")], ref).items():
+                scores[key] += s.derived_weight * strength / k
         if s.recency_weight and scores:
             ref = (now.timestamp() if now else time.time())
             times = _record_times(self.store, list(scores))

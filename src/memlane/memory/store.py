@@ -9,6 +9,7 @@ repairs drift from, and answers the keyword half of hybrid search through FTS5. 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import time
@@ -35,6 +36,8 @@ from memlane.memory.records import (
 # Frame text is embedded in chunks of about this many words (MiniLM reads at most 256 tokens).
 CHUNK_WORDS = 120
 MAX_CHUNKS = 8
+# Days a memory of middling importance, never cited, takes to fade to 1/e of its strength.
+STABILITY_DAYS = 30.0
 
 
 @dataclass(frozen=True)
@@ -471,6 +474,38 @@ class Store:
                         {"type": "fact", "fact_id": rowid},
                     )
         return out
+
+    def strengths(
+        self, keys: Sequence[tuple[str, int]], now: float
+    ) -> dict[tuple[str, int], float]:
+        """Strength in [0, 1] of episodes and facts: a forgetting curve (MemoryBank's, roughly).
+
+        Retention ``exp(-age / S)`` where the age runs from the last time the memory was cited
+        (or formed) and the stability ``S`` grows with importance and with each citation.
+        """
+        out: dict[tuple[str, int], float] = {}
+        tables = (("episode", "episodes", "end"), ("fact", "facts", "last_confirmed"))
+        for kind, table, at in tables:
+            ids = [rowid for k, rowid in keys if k == kind]
+            if not ids:
+                continue
+            marks = ",".join("?" * len(ids))
+            for rowid, importance, retrievals, last in self.db.execute(
+                f"SELECT id, importance, retrievals, max({at}, coalesce(last_retrieved, 0))"
+                f" FROM {table} WHERE id IN ({marks})", ids,
+            ).fetchall():
+                stability = STABILITY_DAYS * (1 + int(retrievals)) * (0.5 + float(importance))
+                age = max(0.0, (now - float(last)) / 86400)
+                out[(kind, int(rowid))] = 0.5 + 0.5 * math.exp(-age / stability)
+        return out
+
+    def note_retrieved(self, keys: Sequence[tuple[str, int]], now: float) -> None:
+        """Episodes and facts an answer cited grow stronger (they are forgotten more slowly)."""
+        with self.transaction() as conn:
+            for kind, table in (("episode", "episodes"), ("fact", "facts")):
+                conn.executemany(
+                    f"UPDATE {table} SET retrievals = retrievals + 1, last_retrieved = ?"
+                    " WHERE id = ?", [(now, rowid) for k, rowid in keys if k == kind])
 
     def counts(self) -> dict[str, int]:
         tables = ["frames", "ocr_blocks", "conversations", "messages", "episodes", "facts"]

@@ -49,6 +49,7 @@ class ChatModel(Protocol):
     def stream(
         self, messages: Sequence[Message], *, max_tokens: int, temperature: float = 0.0,
         stop: Sequence[str] = (), usage: Usage | None = None,
+        schema: dict[str, Any] | None = None,
     ) -> Iterator[str]: ...
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
@@ -141,14 +142,15 @@ class ModelProcess:
     def stream(
         self, messages: Sequence[Message], *, max_tokens: int, temperature: float = 0.0,
         stop: Sequence[str] = (), usage: Usage | None = None,
+        schema: dict[str, Any] | None = None,
     ) -> Iterator[str]:
-        """Yield the answer's text as it is generated."""
+        """Yield the answer's text as it is generated (JSON matching ``schema`` if given)."""
         with self._lock:
             load_ms = self.start()
             if usage is not None:
                 usage.load_ms = load_ms
             self._write({"op": "chat", "messages": list(messages), "max_tokens": max_tokens,
-                         "temperature": temperature, "stop": list(stop)})
+                         "temperature": temperature, "stop": list(stop), "schema": schema})
             finished = False
             try:
                 while True:

@@ -4,7 +4,8 @@ Run as ``python -m memlane.models.worker --model PATH ...`` by :class:`memlane.m
 ModelProcess`, never imported by the engine, so a crash or out-of-memory inside llama.cpp ends
 this process only. The protocol is one JSON object per line. After loading it writes
 ``{"ready": true, ...}`` (or ``{"error": ...}`` and exits 2). Requests are ``{"op": "chat",
-"messages": [...], "max_tokens": n, "temperature": t, "stop": [...]}`` answered by ``{"t": text}``
+"messages": [...], "max_tokens": n, "temperature": t, "stop": [...], "schema": {...} | null}``
+(a JSON schema constrains the output through llama.cpp's grammar) answered by ``{"t": text}``
 lines and a final ``{"done": true, "prompt_tokens": n, "completion_tokens": m, "finish": why}``;
 ``{"op": "tokens", "texts": [...]}`` answered by ``{"counts": [...]}``; and ``{"op": "cancel"}``,
 which ends the running answer early. The chat template is the GGUF's own.
@@ -94,8 +95,10 @@ def main(argv: list[str] | None = None) -> int:
 def _chat(
     llm: Any, request: dict[str, Any], inbox: queue.Queue[dict[str, Any] | None], out: TextIO
 ) -> None:
+    schema = request.get("schema")
     stream = llm.create_chat_completion(
         messages=request["messages"],
+        response_format={"type": "json_object", "schema": schema} if schema else None,
         max_tokens=int(request.get("max_tokens", 256)),
         temperature=float(request.get("temperature", 0.0)),
         stop=request.get("stop") or None,

@@ -99,9 +99,15 @@ class FrameViewer(QWidget):
     def show_frame(self, frame_id: int) -> Task:
         def load(_t: Task) -> tuple[tl.FrameDetail | None, QImage | None]:
             detail = tl.frame_detail(self.store_fn(), frame_id)  # type: ignore[operator]
-            if detail is None or not detail.row.image_path:
+            if detail is None:
                 return detail, None
-            return detail, QImage(str(self.home / detail.row.image_path))
+            if detail.row.image_path:
+                return detail, QImage(str(self.home / detail.row.image_path))
+            if detail.row.thumb_path and detail.width:  # thinned by retention: the thumbnail,
+                thumb = QImage(str(self.home / detail.row.thumb_path))  # at the frame's size so
+                if not thumb.isNull():  # the word boxes still line up
+                    return detail, thumb.scaled(detail.width, detail.height)
+            return detail, None
 
         return self.tasks.run("open frame", load, on_done=self._loaded, lane="browse", owner=self)
 

@@ -1,0 +1,144 @@
+"""Commands about consolidated memory: consolidate, facts and episodes.
+
+Split from :mod:`memlane.app.cli` (which imports this module to register them). ``--json``
+outputs give every record its ``sources``: the frames and messages it was derived from, with
+their external ids, so any episode or fact can be traced back to the moment it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime
+from typing import Any
+
+import click
+
+from memlane.app.cli import _engine, _now, _when, cli
+from memlane.memory.records import iso
+
+
+@cli.command()
+@click.option("--since", help="Only records from this time on (ISO date/time or expression).")
+@click.option("--until", help="Only records before this time (ISO date/time or expression).")
+@click.option("--no-model", is_flag=True, help="Extractive summaries and rule-based facts only.")
+@click.option("--max-model-calls", type=click.IntRange(min=0), default=None,
+              help="Most model calls in this run (default: no limit when run by hand).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--now", help="Treat this ISO time as now for 'yesterday' and the like.")
+@click.pass_context
+def consolidate(ctx: click.Context, since: str | None, until: str | None, no_model: bool,
+                max_model_calls: int | None, as_json: bool, now: str | None) -> None:
+    """Build episodes, day digests and facts from what is not consolidated yet.
+
+    Runs in the background too (see [memory] in settings.toml). Safe to stop and run again:
+    each episode and each chat's facts are stored whole or not at all.
+    """
+    ref = _now(now)
+    lo = _when(since, ref, end=False, hint="--since")
+    hi = _when(until, ref, end=True, hint="--until")
+    bars: dict[str, Any] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if not sys.stderr.isatty():
+            return
+        from tqdm import tqdm
+
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr, leave=False)
+        bar.n = done
+        bar.refresh()
+
+    with _engine(ctx) as engine:
+        calls = max_model_calls if max_model_calls is not None else 10**9
+        try:
+            report = engine.consolidate(since=lo, until=hi, use_model=False if no_model else None,
+                                        max_model_calls=calls, progress=progress)
+        finally:
+            for bar in bars.values():
+                bar.close()
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+        return
+    click.echo(
+        f"Consolidated in {report.seconds:.1f} s: {report.episodes} screen and "
+        f"{report.chat_episodes} chat episode(s), {report.digests} day digest(s); facts: "
+        f"{report.added} added, {report.updated} updated, {report.retired} retired, "
+        f"{report.confirmed} confirmed; {report.model_calls} model call(s), "
+        f"{report.model_unusable} unusable.")
+
+
+@cli.command()
+@click.option("--all", "history", is_flag=True, help="Include updated and retired versions.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, each fact with its sources.")
+@click.pass_context
+def facts(ctx: click.Context, history: bool, as_json: bool) -> None:
+    """List what Memlane knows about you: current facts (with --all, their history too)."""
+    from memlane.memory import facts as fx
+    from memlane.memory.episodes import sources_of
+
+    with _engine(ctx) as engine:
+        rows = fx.facts(engine.store, include_history=history)
+        sources = sources_of(engine.store, "fact", [r.id for r in rows])
+    if as_json:
+        out = []
+        for row in rows:
+            item = fx.as_dict(row)
+            for key in ("valid_from", "valid_to", "first_seen", "last_confirmed"):
+                item[key] = iso(item[key]) if item[key] is not None else None
+            item["sources"] = [_iso_source(s) for s in sources[row.id]]
+            out.append(item)
+        click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("No facts yet. Import chats or record, then run `memlane consolidate`.")
+        return
+    for row in rows:
+        state = "" if row.status == "current" else f" [{row.status}]"
+        since = datetime.fromtimestamp(row.valid_from or row.first_seen)
+        click.echo(f"fact:{row.id}  {row.text}  ({row.category}, since {since:%Y-%m-%d}, "
+                   f"{len(sources[row.id])} source(s)){state}")
+
+
+@cli.command()
+@click.option("--day", help="Only this day (YYYY-MM-DD).")
+@click.option("--digests", is_flag=True, help="List day digests instead of episodes.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, each episode with its sources.")
+@click.pass_context
+def episodes(ctx: click.Context, day: str | None, digests: bool, as_json: bool) -> None:
+    """List episodes: what you did, when and in which app, with their summaries."""
+    from memlane.memory.episodes import episodes_between, sources_of
+    from memlane.memory.timeline import day_bounds
+
+    lo = hi = None
+    if day is not None:
+        try:
+            lo, hi = day_bounds(date.fromisoformat(day))
+        except ValueError:
+            raise click.BadParameter(f"{day!r} is not YYYY-MM-DD", param_hint="--day") from None
+    with _engine(ctx) as engine:
+        rows = episodes_between(engine.store, lo, hi, level="day" if digests else "episode")
+        sources = sources_of(engine.store, "episode", [r.id for r in rows])
+    if as_json:
+        click.echo(json.dumps([
+            {"id": f"episode:{r.id}", "level": r.level, "kind": r.kind, "start": iso(r.start),
+             "end": iso(r.end), "apps": r.apps, "titles": r.titles,
+             "key_phrases": [p for p in r.key_phrases.split(", ") if p], "summary": r.summary,
+             "summary_by": r.summary_by, "importance": round(r.importance, 2),
+             "sources": [_iso_source(s) for s in sources[r.id]]}
+            for r in rows], indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("No episodes yet. Record or import chats, then run `memlane consolidate`.")
+        return
+    for r in rows:
+        a, b = datetime.fromtimestamp(r.start), datetime.fromtimestamp(r.end)
+        click.echo(f"episode:{r.id}  {a:%Y-%m-%d %H:%M}-{b:%H:%M}  {r.summary}")
+
+
+def _iso_source(source: dict[str, Any]) -> dict[str, Any]:
+    out = dict(source)
+    if isinstance(out.get("time"), float | int):
+        out["time"] = iso(float(out["time"]))
+    return out

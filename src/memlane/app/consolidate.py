@@ -1,0 +1,355 @@
+"""Consolidation: raw frames and messages become episodes, day digests and facts.
+
+:class:`Consolidator` composes :mod:`memlane.memory.episodes` and :mod:`memlane.memory.facts`
+with the local model (:mod:`memlane.models.memory_prompts`). One :meth:`Consolidator.run`:
+
+1. cuts what is not yet in an episode into closed episodes and stores each with its lineage
+   (summary by the model when it is allowed, long enough and usable; extractive otherwise, so an
+   episode is always stored);
+2. reads facts from chat episodes not yet read (``facts_done = 0``), in time order: the model's
+   constrained JSON (each fact names the line it came from, which becomes its lineage and whose
+   speaker becomes its subject; facts whose words are not in that line are dropped), or
+   first-person statements when there is no model or it returned nothing usable. Each candidate
+   is compared with similar current facts and ADDed, UPDATEs or RETIREs one, or confirms it
+   (NOOP); the decisions and the episode's ``facts_done`` commit together;
+3. (re)builds the digest of each day whose episodes changed;
+4. embeds the new records.
+
+Every step commits per episode, day or batch, so a killed run loses at most the one in flight and
+a re-run picks up exactly what is left. The model calls are budgeted per run; what the budget or
+the model's failures left extractive is counted in the report.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from memlane.app.settings import MemorySettings
+from memlane.memory import episodes as ep
+from memlane.memory import facts as fx
+from memlane.memory.timeline import day_bounds
+from memlane.models.memory_prompts import (
+    decide_messages,
+    decide_schema,
+    facts_messages,
+    facts_schema,
+    parse_json,
+    summary_messages,
+    usable_summary,
+)
+from memlane.models.prompts import content_words
+from memlane.models.runtime import ChatModel
+
+if TYPE_CHECKING:
+    from memlane.app.engine import Engine
+
+log = logging.getLogger(__name__)
+
+FACT_LINES = 12          # messages per fact-extraction call
+MIN_FACT_SUPPORT = 0.5   # share of a fact's words that must be in the line it cites
+Progress = Callable[[str, int, int], None]   # stage, done, total
+
+
+@dataclass
+class ConsolidationReport:
+    episodes: int = 0
+    chat_episodes: int = 0
+    digests: int = 0
+    facts_read: int = 0          # chat episodes read for facts
+    added: int = 0
+    updated: int = 0
+    retired: int = 0
+    confirmed: int = 0
+    model_calls: int = 0
+    model_unusable: int = 0      # calls that returned nothing usable
+    budget_left_extractive: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
+    stopped: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["seconds"] = round(self.seconds, 2)
+        out["timings"] = {k: round(v, 2) for k, v in self.timings.items()}
+        return out
+
+
+class Consolidator:
+    def __init__(self, engine: Engine, model: ChatModel | None,
+                 settings: MemorySettings | None = None,
+                 max_model_calls: int | None = None) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.settings = settings or engine.settings.memory
+        self.model = model if self.settings.use_model else None
+        self.budget = self.settings.max_model_calls if max_model_calls is None else max_model_calls
+        self.report = ConsolidationReport()
+
+    # -- the run -------------------------------------------------------------------------------
+
+    def run(self, *, since: float | None = None, until: float | None = None,
+            now: float | None = None, progress: Progress | None = None,
+            should_stop: Callable[[], bool] | None = None) -> ConsolidationReport:
+        t0 = time.perf_counter()
+        now = time.time() if now is None else now
+        stop = should_stop or (lambda: False)
+        r = self.report
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("episodes", lambda: self._episodes(since, until, now, progress, stop)),
+            ("facts", lambda: self._facts(since, until, progress, stop)),
+            ("digests", lambda: self._digests(since, until, progress, stop)),
+        ]
+        for name, step in steps:
+            t = time.perf_counter()
+            step()
+            r.timings[f"{name}_s"] = time.perf_counter() - t
+            if stop():
+                r.stopped = True
+                break
+        t = time.perf_counter()
+        r.embedded = self.engine.index.sync()
+        r.timings["embed_s"] = time.perf_counter() - t
+        r.seconds = time.perf_counter() - t0
+        return r
+
+    # -- episodes --------------------------------------------------------------------------------
+
+    def _episodes(self, since: float | None, until: float | None, now: float,
+                  progress: Progress | None, stop: Callable[[], bool]) -> None:
+        drafts = ep.closed(ep.segment_frames(ep.pending_frames(self.store, since, until)), now)
+        drafts += ep.closed(ep.chat_sessions(ep.pending_messages(self.store, since, until)), now)
+        drafts.sort(key=lambda d: d.start)
+        for i, draft in enumerate(drafts):
+            if stop():
+                return
+            phrases = ep.key_phrases(draft)
+            summary, by = ep.extractive_summary(draft, phrases), "extractive"
+            long_enough = (draft.kind == "chat"
+                           or draft.end - draft.start >= self.settings.model_min_seconds)
+            if long_enough:
+                written = self._summarize(draft)
+                if written:
+                    summary, by = written, "model"
+            if ep.store_episode(self.store, draft, summary, by, phrases) is not None:
+                if draft.kind == "chat":
+                    self.report.chat_episodes += 1
+                else:
+                    self.report.episodes += 1
+            if progress:
+                progress("episodes", i + 1, len(drafts))
+
+    def _summarize(self, draft: ep.Draft) -> str | None:
+        if not self._may_call():
+            return None
+        text = ep.source_text(draft, 300)
+        if len(text.split()) < 8:
+            return None
+        when = datetime.fromtimestamp(draft.start)
+        where = (f"Chat between {', '.join(draft.speakers[:4])} on {when:%d %b %Y}:"
+                 if draft.kind == "chat" else
+                 f"Screen of {', '.join(draft.apps[:2])}, window '{(draft.titles or [''])[0]}':")
+        reply = self._call(summary_messages(where, text), max_tokens=70)
+        summary = " ".join(reply.split()) if reply else ""
+        if summary and usable_summary(summary, f"{where}\n{text}"):
+            return summary
+        self.report.model_unusable += 1
+        return None
+
+    # -- facts -------------------------------------------------------------------------------------
+
+    def _facts(self, since: float | None, until: float | None, progress: Progress | None,
+               stop: Callable[[], bool]) -> None:
+        cond, params = "", []
+        if since is not None:
+            cond += " AND end >= ?"
+            params.append(since)
+        if until is not None:
+            cond += " AND start < ?"
+            params.append(until)
+        todo = [int(r[0]) for r in self.store.sql(
+            "SELECT id FROM episodes WHERE kind = 'chat' AND level = 'episode' AND facts_done = 0"
+            f"{cond} ORDER BY start, id", params)]
+        for i, episode_id in enumerate(todo):
+            if stop():
+                return
+            self._facts_of(episode_id)
+            if progress:
+                progress("facts", i + 1, len(todo))
+
+    def _facts_of(self, episode_id: int) -> None:
+        messages = self._messages_of(episode_id)
+        candidates: list[fx.FactIn] = []
+        for start in range(0, len(messages), FACT_LINES):
+            chunk = messages[start : start + FACT_LINES]
+            found = self._extract(chunk)
+            candidates += found if found is not None else fx.rule_candidates(chunk)
+        decisions = [(c, self._decide(c)) for c in _merge(candidates)]
+        with self.store.transaction() as conn:
+            for candidate, decision in decisions:
+                # Decided against the facts as they were; re-check NOOPs made stale by an
+                # earlier decision of this batch (two mentions of one new fact in a chat).
+                if decision.action == "ADD":
+                    again = fx.similar(conn, candidate)
+                    if again and again[0][1] >= fx.SAME:
+                        decision = fx.Decision("NOOP", again[0][0].id, decision.by)
+                fx.apply(conn, candidate, decision)
+                attr = {"ADD": "added", "UPDATE": "updated", "RETIRE": "retired",
+                        "NOOP": "confirmed"}[decision.action]
+                setattr(self.report, attr, getattr(self.report, attr) + 1)
+            conn.execute("UPDATE episodes SET facts_done = 1 WHERE id = ?", (episode_id,))
+        self.report.facts_read += 1
+
+    def _messages_of(self, episode_id: int) -> list[ep.Item]:
+        rows = self.store.sql(
+            "SELECT m.id, m.time, c.source, c.title, m.text, m.speaker, m.conversation_id,"
+            " m.external_id FROM lineage l JOIN messages m ON m.id = l.source_id"
+            " JOIN conversations c ON c.id = m.conversation_id WHERE l.derived_kind = 'episode'"
+            " AND l.derived_id = ? AND l.source_kind = 'message' ORDER BY m.time, m.id",
+            [episode_id])
+        return [ep.Item("message", int(r[0]), float(r[1]), r[2] or "", r[3] or "", r[4] or "",
+                        r[5] or "", int(r[6]), r[7] or "") for r in rows]
+
+    def _extract(self, chunk: Sequence[ep.Item]) -> list[fx.FactIn] | None:
+        """Facts the model reads in these messages; None when it could not be asked or failed."""
+        if not self._may_call():
+            return None
+        lines = [f"{m.speaker or 'me'} ({datetime.fromtimestamp(m.time):%d %b %Y}): "
+                 f"{' '.join(m.text.split()[:80])}" for m in chunk]
+        reply = self._call(facts_messages(lines), max_tokens=320,
+                           schema=facts_schema(len(lines)))
+        parsed = parse_json(reply or "")
+        items = parsed.get("facts") if parsed else None
+        if not isinstance(items, list):
+            self.report.model_unusable += 1
+            return None
+        speakers = {m.speaker for m in chunk if m.speaker}
+        out: list[fx.FactIn] = []
+        for item in items:
+            fact = _checked_fact(item, chunk, speakers)
+            if fact is not None:
+                out.append(fact)
+        if not out and items:
+            self.report.model_unusable += 1
+            return None
+        return out
+
+    def _decide(self, candidate: fx.FactIn) -> fx.Decision:
+        found = fx.similar(self.store, candidate)
+        rule = fx.heuristic_decision(candidate, found)
+        # Exact repeats and unrelated facts need no model; only real look-alikes are asked.
+        if rule.action == "NOOP" or not found or not self._may_call():
+            return rule
+        reply = self._call(decide_messages(candidate.text, [f.text for f, _ in found]),
+                           max_tokens=24, schema=decide_schema(len(found)))
+        parsed = parse_json(reply or "")
+        if not parsed or parsed.get("action") not in fx.ACTIONS:
+            self.report.model_unusable += 1
+            return rule
+        action = str(parsed["action"])
+        if action == "ADD":
+            return fx.Decision("ADD", None, "model")
+        n = parsed.get("known")
+        if not isinstance(n, int) or not 1 <= n <= len(found):
+            self.report.model_unusable += 1
+            return rule
+        target = found[n - 1][0]
+        if target.subject != candidate.subject and action != "NOOP":
+            return fx.Decision("ADD", None, "model")  # never let one person's fact end another's
+        return fx.Decision(action, target.id, "model")
+
+    # -- digests -----------------------------------------------------------------------------------
+
+    def _digests(self, since: float | None, until: float | None, progress: Progress | None,
+                 stop: Callable[[], bool]) -> None:
+        days = ep.stale_days(self.store)
+        if since is not None:
+            days = [d for d in days if day_bounds(d)[1] > since]
+        if until is not None:
+            days = [d for d in days if day_bounds(d)[0] < until]
+        for i, day in enumerate(days):
+            if stop():
+                return
+            self._digest(day)
+            if progress:
+                progress("digests", i + 1, len(days))
+
+    def _digest(self, day: date) -> None:
+        lo, hi = day_bounds(day)
+        items = [e for e in ep.episodes_between(self.store, lo, hi, level="episode")
+                 if lo <= e.start < hi]
+        if not items:
+            return
+        summary = ep.day_digest_draft(items, day)
+        ep.store_digest(self.store, day, items, summary, "extractive")
+        self.report.digests += 1
+
+    # -- the model ---------------------------------------------------------------------------------
+
+    def _may_call(self) -> bool:
+        if self.model is None:
+            return False
+        if self.report.model_calls >= self.budget:
+            self.report.budget_left_extractive += 1
+            return False
+        return True
+
+    def _call(self, messages: list[dict[str, str]], *, max_tokens: int,
+              schema: dict[str, Any] | None = None) -> str | None:
+        assert self.model is not None
+        self.report.model_calls += 1
+        try:
+            return "".join(self.model.stream(messages, max_tokens=max_tokens, schema=schema))
+        except Exception as exc:  # a crashed or missing model: extractive from here on
+            log.warning("the model failed during consolidation (%s); going on without it", exc)
+            self.model = None
+            return None
+
+
+def _merge(candidates: Sequence[fx.FactIn]) -> list[fx.FactIn]:
+    """One candidate per fact said more than once in a chat, with all the lines it came from."""
+    out: dict[tuple[str, str], fx.FactIn] = {}
+    for c in candidates:
+        key = (c.subject, " ".join(sorted(content_words(c.text))))
+        known = out.get(key)
+        if known is None:
+            out[key] = c
+        else:
+            out[key] = replace(known, time=min(known.time, c.time),
+                               importance=max(known.importance, c.importance),
+                               sources=tuple(dict.fromkeys(known.sources + c.sources)))
+    return list(out.values())
+
+
+def _checked_fact(item: Any, chunk: Sequence[ep.Item], speakers: set[str]) -> fx.FactIn | None:
+    """A model fact checked against the line it cites: right speaker, words really there."""
+    if not isinstance(item, dict):
+        return None
+    text = " ".join(str(item.get("text", "")).split())
+    n = item.get("from")
+    if not text or not isinstance(n, int) or not 1 <= n <= len(chunk):
+        return None
+    source = chunk[n - 1]
+    subject = source.speaker or "me"
+    # A 0.5B model often names the wrong person: the fact belongs to whoever said the line.
+    for other in speakers - {subject}:
+        if text.startswith(other):
+            text = subject + text[len(other):]
+    mine = content_words(text) - {w.lower() for w in speakers}
+    if not mine:
+        return None
+    said = content_words(source.text)
+    if len(mine & said) / len(mine) < MIN_FACT_SUPPORT:
+        return None
+    category = str(item.get("category", "fact"))
+    if category not in fx.CATEGORIES:
+        category = "fact"
+    ruled = fx.rule_candidates([source], limit=1)
+    if ruled:  # the rules know a plan from a preference better than a 0.5B model does
+        category = ruled[0].category
+    return fx.FactIn(text, category, 0.6, subject, source.time, (("message", source.id),))
