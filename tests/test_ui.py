@@ -427,6 +427,24 @@ def test_forgetting_an_activity_removes_it_everywhere(demo: Path, make_app) -> N
     assert all("Groceries" not in h.snippet for h in app.window.search.hits)
 
 
+
+def test_consolidate_now_fills_what_memlane_knows(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(demo)
+    app.engine.settings.memory.use_model = False  # the extractive path; the model's is tested
+    knows = app.window.knows
+    knows.consolidate()
+    assert knows.consolidate_btn.text() == "Stop consolidating"
+    wait_idle(app.tasks)
+    assert knows.note.text().startswith("Consolidated: "), knows.note.text()
+    wait_idle(app.tasks)
+    store = app.services.browse_store()
+    episodes = store.sql("SELECT count(*) FROM episodes WHERE level = 'episode'")[0][0]
+    assert episodes >= 2  # the demo's screens and its chat
+    # the demo chat's first-person statements are facts now, listed in the panel
+    assert knows.facts.count() == store.sql(
+        "SELECT count(*) FROM facts WHERE status = 'current'")[0][0] > 0
+    assert knows.consolidate_btn.text() == "Consolidate now"
+
 # -- the program ---------------------------------------------------------------------------------
 
 

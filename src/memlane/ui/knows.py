@@ -2,7 +2,8 @@
 
 Three lists read on the browse lane: the current semantic facts (filled by consolidation), the
 activities of the last seven days (runs of one app and window from the timeline's grouping) and
-the stored conversations. Double-clicking an activity opens it on the timeline. "Forget" asks
+the stored conversations. Double-clicking an activity opens it on the timeline. "Consolidate
+now" builds episodes and facts on the engine lane (pressed again, it stops). "Forget" asks
 for confirmation with the exact count, then deletes through the engine's ``forget`` (images,
 text, search index and anything derived), on the engine lane.
 """
@@ -59,11 +60,17 @@ class KnowsPanel(QWidget):
             widget.setWordWrap(True)
             self.tabs.addTab(widget, name)
         self.note = QLabel("")
+        self.outcome = ""  # what the last action did, kept in front of the counts once
         self.note.setWordWrap(True)
         self.forget_btn = QPushButton("Forget selected…")
         self.refresh_btn = QPushButton("Refresh")
+        self.consolidate_btn = QPushButton("Consolidate now")
+        self.consolidate_btn.setToolTip(
+            "Build episodes, day digests and facts from what is not consolidated yet "
+            "(it also runs by itself while you are idle)")
         row = QHBoxLayout()
         row.addWidget(self.note, 1)
+        row.addWidget(self.consolidate_btn)
         row.addWidget(self.refresh_btn)
         row.addWidget(self.forget_btn)
         layout = QVBoxLayout(self)
@@ -72,6 +79,7 @@ class KnowsPanel(QWidget):
         layout.addLayout(row)
         self.refresh_btn.clicked.connect(self.refresh)
         self.forget_btn.clicked.connect(self.forget_selected)
+        self.consolidate_btn.clicked.connect(self.consolidate)
         self.activities.itemDoubleClicked.connect(self._open_activity)
 
     def refresh(self) -> Task:
@@ -93,8 +101,10 @@ class KnowsPanel(QWidget):
         self.facts.clear()
         for fact in data["facts"]:
             seen = datetime.fromtimestamp(fact["last_confirmed"])
-            self.facts.addItem(_item(f"{fact['text']}\n{fact['category']} · confirmed "
-                                     f"{seen:%d %b %Y} · confidence {fact['confidence']:.0%}",
+            first = datetime.fromtimestamp(fact["first_seen"])
+            self.facts.addItem(_item(f"{fact['text']}\n{fact['category']} · since "
+                                     f"{first:%d %b %Y} · confirmed {seen:%d %b %Y} · "
+                                     f"confidence {fact['confidence']:.0%}",
                                      [f"fact:{fact['id']}"]))
         if not data["facts"]:
             self.facts.addItem(QListWidgetItem(
@@ -114,8 +124,41 @@ class KnowsPanel(QWidget):
                     + (f", last {last:%d %b %Y}" if last else "") + ")")
             ids = [f"message:{m}" for m in data["message_ids"].get(conv["id"], [])]
             self.conversations.addItem(_item(text, ids))
-        self.note.setText(f"{len(data['facts'])} facts · {len(data['runs'])} activities in the "
-                          f"last {DAYS} days · {len(data['conversations'])} conversations")
+        self.note.setText(self.outcome + f"{len(data['facts'])} facts · {len(data['runs'])} "
+                          f"activities in the last {DAYS} days · "
+                          f"{len(data['conversations'])} conversations")
+        self.outcome = ""
+
+    def consolidate(self) -> Task:
+        """Consolidate now on the engine lane, with progress; the button cancels it."""
+        def work(task: Task) -> Any:
+            return self.engine_fn().consolidate(
+                progress=lambda stage, done, total: task.progress(f"{stage} {done}/{total}"),
+                should_stop=lambda: task.cancelled)
+
+        def done(report: Any) -> None:
+            self.consolidate_btn.setText("Consolidate now")
+            self.outcome = (
+                f"Consolidated: {report.episodes + report.chat_episodes} episode(s), "
+                f"{report.digests} day digest(s), {report.added} new fact(s), "
+                f"{report.updated} updated, {report.retired} retired"
+                + (" (stopped). " if report.stopped else ". "))
+            self.note.setText(self.outcome)
+            self.refresh()
+
+        def failed(exc: Exception) -> None:
+            self.consolidate_btn.setText("Consolidate now")
+            self.note.setText(f"Could not consolidate: {exc}")
+
+        running = getattr(self, "_consolidating", None)
+        if running is not None and not running.finished.is_set():
+            running.cancel()
+            return running
+        self.consolidate_btn.setText("Stop consolidating")
+        self._consolidating = self.tasks.run(
+            "consolidate", work, on_done=done, on_error=failed, owner=self,
+            on_progress=lambda text: self.note.setText(f"Consolidating: {text}…"))
+        return self._consolidating
 
     def _open_activity(self, item: QListWidgetItem) -> None:
         payload = item.data(Qt.ItemDataRole.UserRole + 1)
