@@ -158,9 +158,38 @@ def webp_recall(rows: list[dict[str, Any]], home: Path, n: int) -> float | None:
     return got / want if want else None
 
 
+def consolidate_replay(home: Path, embedder: OnnxEmbedder, hours: float,
+                       model_calls: int) -> dict[str, Any]:
+    """Episodes from the replayed screens: extractive on one copy, with the model on another."""
+    import shutil
+
+    out: dict[str, Any] = {}
+    modes = [("extractive", 0)] + ([("model", model_calls)] if model_calls else [])
+    for mode, calls in modes:
+        copy = home.parent / f"consolidate-{mode}"
+        shutil.copytree(home, copy)
+        with Engine(Paths(copy), embedder=embedder) as engine:
+            engine.settings.memory.model_min_seconds = 0
+            frames = engine.store.counts()["frames"]
+            t0 = time.perf_counter()
+            report = engine.consolidate(use_model=bool(calls), max_model_calls=calls)
+            seconds = time.perf_counter() - t0
+            out[mode] = {"frames": frames, "episodes": report.episodes, "digests": report.digests,
+                         "seconds": seconds, "seconds_per_replayed_hour": seconds / hours,
+                         "model_calls": report.model_calls, "unusable": report.model_unusable,
+                         "frames_per_episode": frames / max(report.episodes, 1)}
+            print(f"consolidation ({mode}): {frames} frames -> {report.episodes} episodes, "
+                  f"{report.digests} digests in {seconds:.1f} s ({seconds / hours:.1f} s per "
+                  f"replayed hour); {report.model_calls} model calls, "
+                  f"{report.model_unusable} unusable")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=0, help="replay only the first N frames")
+    parser.add_argument("--model-calls", type=int, default=20,
+                        help="model calls allowed when consolidating the replay (0: skip)")
     parser.add_argument("--quality-sample", type=int, default=20,
                         help="frames whose WebP OCR is compared with the source (0: skip)")
     args = parser.parse_args()
@@ -177,6 +206,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         runs = [replay(rows, reuse=r, embedder=embedder, root=Path(tmp)) for r in (True, False)]
         recall = webp_recall(rows, Path(runs[0]["home"]), args.quality_sample)
+        consolidation = consolidate_replay(Path(runs[0]["home"]), embedder, hours,
+                                           args.model_calls)
     table_rows = []
     for run in runs:
         total = sum(run["bytes"].values())
@@ -209,7 +240,7 @@ def main() -> None:
         print(f"OCR word recall of stored WebP vs source, {args.quality_sample} frames: {recall:.3f}")
     path = write_result("capture_replay", {
         "frames": len(rows), "replayed_hours": hours, "interval_s": INTERVAL,
-        "webp_ocr_word_recall": recall, "runs": runs,
+        "webp_ocr_word_recall": recall, "runs": runs, "consolidation": consolidation,
     })
     print(f"wrote {path}")
 
