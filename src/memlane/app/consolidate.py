@@ -165,13 +165,7 @@ class Consolidator:
 
     def _facts(self, since: float | None, until: float | None, progress: Progress | None,
                stop: Callable[[], bool]) -> None:
-        cond, params = "", []
-        if since is not None:
-            cond += " AND end >= ?"
-            params.append(since)
-        if until is not None:
-            cond += " AND start < ?"
-            params.append(until)
+        cond, params = ep.overlapping(since, until)
         todo = [int(r[0]) for r in self.store.sql(
             "SELECT id FROM episodes WHERE kind = 'chat' AND level = 'episode' AND facts_done = 0"
             f"{cond} ORDER BY start, id", params)]

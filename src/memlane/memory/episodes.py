@@ -378,8 +378,8 @@ def _episode(row: Sequence[Any]) -> EpisodeRow:
                       row[8] or "", row[9] or "", float(row[10]))
 
 
-def episodes_between(store: Store, since: float | None, until: float | None,
-                     level: str | None = None) -> list[EpisodeRow]:
+def overlapping(since: float | None, until: float | None) -> tuple[str, list[Any]]:
+    """SQL conditions (`` AND ...``) and parameters for episodes overlapping a time range."""
     cond, params = "", list[Any]()
     if since is not None:
         cond += " AND end >= ?"
@@ -387,6 +387,12 @@ def episodes_between(store: Store, since: float | None, until: float | None,
     if until is not None:
         cond += " AND start < ?"
         params.append(until)
+    return cond, params
+
+
+def episodes_between(store: Store, since: float | None, until: float | None,
+                     level: str | None = None) -> list[EpisodeRow]:
+    cond, params = overlapping(since, until)
     if level is not None:
         cond += " AND level = ?"
         params.append(level)
