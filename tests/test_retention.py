@@ -6,10 +6,11 @@ import json
 import time
 from pathlib import Path
 
-from memlane.app.capture import CONSOLIDATED_KEY, RETENTION_KEY, TickReport, Upkeep
+from memlane.app.capture import TickReport
 from memlane.app.engine import Engine
 from memlane.app.paths import Paths
 from memlane.app.settings import Settings
+from memlane.app.upkeep import CONSOLIDATED_KEY, RETENTION_KEY, Upkeep
 from memlane.memory.records import ConversationIn, FrameIn, MessageIn, OcrBlockIn
 from memlane.models.embedder import OnnxEmbedder
 

@@ -39,6 +39,7 @@ from memlane.app.errors import MemlaneError, SettingsError, StorageError
 from memlane.app.ingest import ocr_blocks
 from memlane.app.paths import Paths
 from memlane.app.settings import Settings
+from memlane.app.upkeep import Upkeep
 from memlane.capture.change import ChangeDetector, signature
 from memlane.capture.fingerprint import dhash
 from memlane.capture.ocr import OcrBlock, OcrResult, OcrWord, read_changed, redact
@@ -512,52 +513,6 @@ def run_recorder(
         finally:
             service.close()
     return reports
-
-
-CONSOLIDATED_KEY = "memory.last_consolidation"
-RETENTION_KEY = "memory.last_retention"
-CONSOLIDATE_AT_LEAST_S = 6 * 3600  # even when the person is never idle
-
-
-class Upkeep:
-    """The recorder's background chores: consolidation while the person is idle (and at least
-    every 6 hours) and retention hourly. Each run opens its own engine, so it never shares the
-    recorder's database connection, and closes it (the model process too) when done."""
-
-    def __init__(self, engine: Engine, reports: list[TickReport]) -> None:
-        self.engine = engine
-        self.reports = reports
-        self.started = time.time()
-
-    def run(self, now: float | None = None) -> None:
-        from memlane.app.engine import Engine
-
-        now = time.time() if now is None else now
-        with Engine(self.engine.paths, self.engine.settings) as worker:
-            store = worker.store
-            try:
-                if now - float(store.get_state(RETENTION_KEY, "0") or 0) >= 3600:
-                    report = worker.apply_retention(now)
-                    store.set_state(RETENTION_KEY, str(now))
-                    if report.removed_anything():
-                        log.info("retention: %s", report)
-                if self.consolidation_due(store, now):
-                    done = worker.consolidate()
-                    store.set_state(CONSOLIDATED_KEY, str(now))
-                    log.info("consolidated: %s", done.to_json())
-            except Exception:  # a chore failing must never stop the recorder
-                log.exception("background upkeep failed")
-
-    def consolidation_due(self, store: Store, now: float) -> bool:
-        minutes = self.engine.settings.memory.consolidate_minutes
-        if minutes <= 0:
-            return False
-        # Never run: count from the recorder's start, so a busy first day is not interrupted.
-        last = float(store.get_state(CONSOLIDATED_KEY, "0") or 0) or self.started
-        if now - last < minutes * 60:
-            return False
-        recent = self.reports[-1].state if self.reports else "idle"
-        return recent in ("idle", "locked", "paused") or now - last >= CONSOLIDATE_AT_LEAST_S
 
 
 def _on_sigterm(stop: threading.Event) -> Any:
