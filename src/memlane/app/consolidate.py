@@ -100,14 +100,21 @@ class Consolidator:
         now = time.time() if now is None else now
         stop = should_stop or (lambda: False)
         r = self.report
-        steps: list[tuple[str, Callable[[], None]]] = [
-            ("episodes", lambda: self._episodes(since, until, now, progress, stop)),
-            ("facts", lambda: self._facts(since, until, progress, stop)),
-            ("digests", lambda: self._digests(since, until, progress, stop)),
+        # Each stage lists its work only once the one before has stored its own.
+        stages: list[tuple[str, Callable[[], Sequence[Any]], Callable[[Any], None]]] = [
+            ("episodes", lambda: self._drafts(since, until, now), self._episode),
+            ("facts", lambda: self._unread_chats(since, until), self._facts_of),
+            ("digests", lambda: self._stale_days(since, until), self._digest),
         ]
-        for name, step in steps:
+        for name, todo, do in stages:
             t = time.perf_counter()
-            step()
+            items = todo()
+            for i, item in enumerate(items):
+                if stop():
+                    break
+                do(item)
+                if progress:
+                    progress(name, i + 1, len(items))
             r.timings[f"{name}_s"] = time.perf_counter() - t
             if stop():
                 r.stopped = True
@@ -120,29 +127,25 @@ class Consolidator:
 
     # -- episodes --------------------------------------------------------------------------------
 
-    def _episodes(self, since: float | None, until: float | None, now: float,
-                  progress: Progress | None, stop: Callable[[], bool]) -> None:
+    def _drafts(self, since: float | None, until: float | None, now: float) -> list[ep.Draft]:
         drafts = ep.closed(ep.segment_frames(ep.pending_frames(self.store, since, until)), now)
         drafts += ep.closed(ep.chat_sessions(ep.pending_messages(self.store, since, until)), now)
-        drafts.sort(key=lambda d: d.start)
-        for i, draft in enumerate(drafts):
-            if stop():
-                return
-            phrases = ep.key_phrases(draft)
-            summary, by = ep.extractive_summary(draft, phrases), "extractive"
-            long_enough = (draft.kind == "chat"
-                           or draft.end - draft.start >= self.settings.model_min_seconds)
-            if long_enough:
-                written = self._summarize(draft)
-                if written:
-                    summary, by = written, "model"
-            if ep.store_episode(self.store, draft, summary, by, phrases) is not None:
-                if draft.kind == "chat":
-                    self.report.chat_episodes += 1
-                else:
-                    self.report.episodes += 1
-            if progress:
-                progress("episodes", i + 1, len(drafts))
+        return sorted(drafts, key=lambda d: d.start)
+
+    def _episode(self, draft: ep.Draft) -> None:
+        phrases = ep.key_phrases(draft)
+        summary, by = ep.extractive_summary(draft, phrases), "extractive"
+        long_enough = (draft.kind == "chat"
+                       or draft.end - draft.start >= self.settings.model_min_seconds)
+        if long_enough:
+            written = self._summarize(draft)
+            if written:
+                summary, by = written, "model"
+        if ep.store_episode(self.store, draft, summary, by, phrases) is not None:
+            if draft.kind == "chat":
+                self.report.chat_episodes += 1
+            else:
+                self.report.episodes += 1
 
     def _summarize(self, draft: ep.Draft) -> str | None:
         if not self._may_call():
@@ -163,21 +166,14 @@ class Consolidator:
 
     # -- facts -------------------------------------------------------------------------------------
 
-    def _facts(self, since: float | None, until: float | None, progress: Progress | None,
-               stop: Callable[[], bool]) -> None:
+    def _unread_chats(self, since: float | None, until: float | None) -> list[int]:
         cond, params = ep.overlapping(since, until)
-        todo = [int(r[0]) for r in self.store.sql(
+        return [int(r[0]) for r in self.store.sql(
             "SELECT id FROM episodes WHERE kind = 'chat' AND level = 'episode' AND facts_done = 0"
             f"{cond} ORDER BY start, id", params)]
-        for i, episode_id in enumerate(todo):
-            if stop():
-                return
-            self._facts_of(episode_id)
-            if progress:
-                progress("facts", i + 1, len(todo))
 
     def _facts_of(self, episode_id: int) -> None:
-        messages = self._messages_of(episode_id)
+        messages = ep.messages_of_episode(self.store, episode_id)
         candidates: list[fx.FactIn] = []
         for start in range(0, len(messages), FACT_LINES):
             chunk = messages[start : start + FACT_LINES]
@@ -198,16 +194,6 @@ class Consolidator:
                 setattr(self.report, attr, getattr(self.report, attr) + 1)
             conn.execute("UPDATE episodes SET facts_done = 1 WHERE id = ?", (episode_id,))
         self.report.facts_read += 1
-
-    def _messages_of(self, episode_id: int) -> list[ep.Item]:
-        rows = self.store.sql(
-            "SELECT m.id, m.time, c.source, c.title, m.text, m.speaker, m.conversation_id,"
-            " m.external_id FROM lineage l JOIN messages m ON m.id = l.source_id"
-            " JOIN conversations c ON c.id = m.conversation_id WHERE l.derived_kind = 'episode'"
-            " AND l.derived_id = ? AND l.source_kind = 'message' ORDER BY m.time, m.id",
-            [episode_id])
-        return [ep.Item("message", int(r[0]), float(r[1]), r[2] or "", r[3] or "", r[4] or "",
-                        r[5] or "", int(r[6]), r[7] or "") for r in rows]
 
     def _extract(self, chunk: Sequence[ep.Item]) -> list[fx.FactIn] | None:
         """Facts the model reads in these messages; None when it could not be asked or failed."""
@@ -259,19 +245,13 @@ class Consolidator:
 
     # -- digests -----------------------------------------------------------------------------------
 
-    def _digests(self, since: float | None, until: float | None, progress: Progress | None,
-                 stop: Callable[[], bool]) -> None:
+    def _stale_days(self, since: float | None, until: float | None) -> list[date]:
         days = ep.stale_days(self.store)
         if since is not None:
             days = [d for d in days if day_bounds(d)[1] > since]
         if until is not None:
             days = [d for d in days if day_bounds(d)[0] < until]
-        for i, day in enumerate(days):
-            if stop():
-                return
-            self._digest(day)
-            if progress:
-                progress("digests", i + 1, len(days))
+        return days
 
     def _digest(self, day: date) -> None:
         lo, hi = day_bounds(day)

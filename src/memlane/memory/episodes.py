@@ -158,15 +158,32 @@ def pending_messages(store: Store, since: float | None = None,
     """Messages not yet in any episode (Memlane's own chat excluded), by conversation and time."""
     cond, params = _range("m.time", since, until)
     rows = store.sql(
-        "SELECT m.id, m.time, c.source, c.title, m.text, m.speaker, m.conversation_id,"
-        " m.external_id FROM messages m JOIN conversations c ON c.id = m.conversation_id"
-        " WHERE c.source != ? AND NOT EXISTS (SELECT 1 FROM lineage l"
+        f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN conversations c"
+        " ON c.id = m.conversation_id WHERE c.source != ? AND NOT EXISTS (SELECT 1 FROM lineage l"
         " WHERE l.source_kind = 'message' AND l.source_id = m.id AND l.derived_kind = 'episode')"
         + cond + " ORDER BY m.conversation_id, m.time, m.id",
         [ASSISTANT_SOURCE, *params],
     )
-    return [Item("message", int(r[0]), float(r[1]), r[2] or "", r[3] or "", r[4] or "",
-                 r[5] or "", int(r[6]), r[7] or "") for r in rows]
+    return [_message(r) for r in rows]
+
+
+def messages_of_episode(store: Store, episode_id: int) -> list[Item]:
+    """The messages a chat episode was made from, in time order."""
+    rows = store.sql(
+        f"SELECT {_MESSAGE_COLUMNS} FROM lineage l JOIN messages m ON m.id = l.source_id"
+        " JOIN conversations c ON c.id = m.conversation_id WHERE l.derived_kind = 'episode'"
+        " AND l.derived_id = ? AND l.source_kind = 'message' ORDER BY m.time, m.id",
+        [episode_id])
+    return [_message(r) for r in rows]
+
+
+_MESSAGE_COLUMNS = ("m.id, m.time, c.source, c.title, m.text, m.speaker, m.conversation_id,"
+                    " m.external_id")
+
+
+def _message(r: Sequence[Any]) -> Item:
+    return Item("message", int(r[0]), float(r[1]), r[2] or "", r[3] or "", r[4] or "",
+                r[5] or "", int(r[6]), r[7] or "")
 
 
 def _range(column: str, since: float | None, until: float | None) -> tuple[str, list[Any]]:
