@@ -243,8 +243,12 @@ class Engine:
     def apply_retention(self, now: float | None = None) -> RetentionReport:
         """Thin or forget old frames as ``[retention]`` says (nothing when it is all zeros)."""
         cfg = self.settings.retention
+        if cfg.frames_days <= 0 and cfg.frames_max_gb <= 0:
+            return RetentionReport()  # the default: nothing to open, nothing to do
+        forgets = cfg.frames_days > 0 and not cfg.keep_text  # only then are vectors deleted
         return apply_retention(
-            self.store, self.index, self.paths.home, frames_days=cfg.frames_days,
+            self.store, self.index if forgets else None, self.paths.home,
+            frames_days=cfg.frames_days,
             keep_text=cfg.keep_text, max_image_bytes=int(cfg.frames_max_gb * 1e9), now=now,
             folders=(self.paths.frames, self.paths.thumbnails, self.paths.spool))
 
