@@ -332,6 +332,38 @@ def test_the_desktop_app_runs_the_recorder_and_never_records_itself(xs: XServer,
                                            text=True).stdout
 
 
+@pytest.mark.slow
+def test_the_apps_recorder_stops_when_the_app_is_killed(xs: XServer, home: Path) -> None:
+    # GIVEN the app running with its recorder child
+    from memlane.memory.store import Store
+    from memlane.ui.app import FIRST_RUN_KEY
+
+    Paths(home).ensure()
+    store = Store(Paths(home).db)
+    store.set_state(FIRST_RUN_KEY, "1")
+    store.close()
+    env = {**memlane_subprocess_env(home), **xs.env}
+    env.pop("QT_QPA_PLATFORM", None)
+    app = subprocess.Popen([sys.executable, "-m", "memlane", "gui", "--quit-after", "60"], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 40
+        while (recorder := cap.recorder_pid(Paths(home))) is None:
+            assert time.monotonic() < deadline, "the app never started its recorder"
+            time.sleep(0.3)
+        # WHEN the app is killed outright (no chance to stop its child)
+        app.kill()
+        app.wait(10)
+        # THEN the recorder stops too, within seconds, and frees its lock
+        deadline = time.monotonic() + 20
+        while cap.recorder_pid(Paths(home)) is not None:
+            assert time.monotonic() < deadline, f"recorder {recorder} outlived the killed app"
+            time.sleep(0.3)
+    finally:
+        if app.poll() is None:
+            app.kill()
+
+
 def _frames_or_windows(xs: XServer) -> list[tuple[str, str]]:
     provider = X11Windows()
     try:

@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from memlane.app.capture import TickReport
+from memlane.app.capture import RecorderRun, TickReport
 from memlane.app.engine import Engine
 from memlane.app.paths import Paths
 from memlane.app.settings import Settings
@@ -91,12 +91,13 @@ def test_recorder_upkeep_consolidates_when_idle_and_applies_retention(
     with Engine(Paths(tmp_path / "home"), settings, embedder=embedder) as engine:
         add(engine, 1, 40, "ancient receipt pineapple")
         add(engine, 2, 2, "flight to Lisbon 89 EUR")
-        reports = [TickReport(NOW, "recording", "", [], 0, 0)]
-        upkeep = Upkeep(engine, reports)
+        recording = RecorderRun()
+        recording.add(TickReport(NOW, "recording", "", [], 0, 0))
+        upkeep = Upkeep(engine, recording)
         upkeep.started = NOW - 3600  # the recorder has run for an hour
         assert not upkeep.consolidation_due(engine.store, NOW)  # busy, never run: not yet
         assert upkeep.consolidation_due(engine.store, NOW + 7 * 3600)  # ... unless 6 h passed
-        reports.append(TickReport(NOW, "idle", "", [], 0, 0))  # idle: now
+        recording.add(TickReport(NOW, "idle", "", [], 0, 0))  # idle: now
         assert upkeep.consolidation_due(engine.store, NOW)
         upkeep.run(NOW)
         assert engine.store.counts()["episodes"] == 2 + 2  # two screen episodes, two digests

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -118,6 +119,22 @@ class TickReport:
     stored: list[int]
     unchanged: int
     private: int
+
+
+@dataclass
+class RecorderRun:
+    """What a recorder run did, in constant memory (a recorder runs for weeks)."""
+
+    ticks: int = 0
+    stored: int = 0
+    errors: int = 0
+    last: TickReport | None = None
+
+    def add(self, report: TickReport) -> None:
+        self.ticks += 1
+        self.stored += len(report.stored)
+        self.errors += report.state == "error"
+        self.last = report
 
 
 class CaptureService:
@@ -454,7 +471,7 @@ def run_recorder(
     engine: Engine, *, seconds: float | None = None, once: bool = False, drain: bool = True,
     on_tick: Callable[[TickReport], None] | None = None,
     stop: threading.Event | None = None,
-) -> list[TickReport]:
+) -> RecorderRun:
     """Record (one tick, ``seconds``, or until ``stop``/SIGTERM), then finish the OCR backlog."""
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -462,7 +479,7 @@ def run_recorder(
     if engine.settings.capture.interval_seconds < 0.5:
         raise SettingsError("settings: [capture] interval_seconds must be at least 0.5")
     stop = stop or threading.Event()
-    reports: list[TickReport] = []
+    run = RecorderRun()
     with RecorderLock(engine.paths):
         JobQueue(engine.store).recover()  # jobs a killed recorder left running
         sweep_files(engine.store, engine.paths.home, (engine.paths.spool,))
@@ -475,7 +492,7 @@ def run_recorder(
             except Exception as exc:  # never let one bad tick stop the schedule
                 log.exception("capture tick failed")
                 report = TickReport(time.time(), "error", f"capture failed: {exc}", [], 0, 0)
-            reports.append(report)
+            run.add(report)
             if on_tick:
                 on_tick(report)
 
@@ -492,7 +509,7 @@ def run_recorder(
                     tick, "interval", seconds=engine.settings.capture.interval_seconds,
                     next_run_time=datetime.now(),
                 )
-                upkeep = Upkeep(engine, reports)
+                upkeep = Upkeep(engine, run)
                 scheduler.add_job(upkeep.run, "interval", minutes=5, executor="background",
                                   next_run_time=datetime.now() + timedelta(minutes=1))
                 ocr_stop = threading.Event()
@@ -512,7 +529,23 @@ def run_recorder(
                 worker.drain()
         finally:
             service.close()
-    return reports
+    return run
+
+
+def stop_with_parent() -> None:
+    """Get SIGTERM (a clean stop) when the parent process dies, e.g. the app was SIGKILLed.
+
+    Linux's ``PR_SET_PDEATHSIG``; elsewhere a no-op. If the parent is already gone, stop now.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    parent = os.getppid()
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _on_sigterm(stop: threading.Event) -> Any:

@@ -402,10 +402,12 @@ def chat(ctx: click.Context, now: str | None, model_path: Path | None) -> None:
               help="Pause capture (for MINUTES, or until --resume); survives restarts.")
 @click.option("--resume", is_flag=True, help="Resume a paused capture.")
 @click.option("--no-drain", is_flag=True, help="Exit without working off the OCR backlog.")
+@click.option("--exit-with-parent", is_flag=True, hidden=True,
+              help="Stop when the process that started this one dies (the app's recorder).")
 @click.pass_context
 def capture(
     ctx: click.Context, once: bool, seconds: float | None, pause_minutes: float | None,
-    resume: bool, no_drain: bool,
+    resume: bool, no_drain: bool, exit_with_parent: bool,
 ) -> None:
     """Record the screen: changed monitors become frames every few seconds, OCR'd in the background.
 
@@ -418,6 +420,8 @@ def capture(
 
     if sum((once, seconds is not None, pause_minutes is not None, resume)) > 1:
         raise click.UsageError("use one of --once, --for, --pause, --resume")
+    if exit_with_parent:
+        cap.stop_with_parent()
     with _engine(ctx) as engine:
         if pause_minutes is not None:
             until = cap.pause(engine.store, None if pause_minutes < 0 else pause_minutes)
@@ -439,16 +443,15 @@ def capture(
         if not once and seconds is None:
             click.echo("Recording; press Ctrl-C to stop.", err=True)
         try:
-            reports = cap.run_recorder(
+            run = cap.run_recorder(
                 engine, seconds=seconds, once=once, drain=not no_drain, on_tick=show
             )
         except KeyboardInterrupt:
-            reports = []
-        stored = sum(len(r.stored) for r in reports)
+            run = cap.RecorderRun()
         backlog = cap.OcrWorker(engine).backlog()
-        click.echo(f"{len(reports)} tick(s), {stored} frame(s) stored, OCR backlog {backlog}.")
-        if reports and all(r.state == "error" for r in reports):
-            click.echo(f"Error: {reports[-1].reason}", err=True)
+        click.echo(f"{run.ticks} tick(s), {run.stored} frame(s) stored, OCR backlog {backlog}.")
+        if run.last is not None and run.errors == run.ticks:
+            click.echo(f"Error: {run.last.reason}", err=True)
             sys.exit(7)
 
 

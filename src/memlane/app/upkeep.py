@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from memlane.memory.store import Store
 
 if TYPE_CHECKING:
-    from memlane.app.capture import TickReport
+    from memlane.app.capture import RecorderRun
     from memlane.app.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -30,9 +30,9 @@ CONSOLIDATE_AT_LEAST_S = 6 * 3600  # even when the person is never idle
 class Upkeep:
     """Runs retention and, when due, consolidation (see the module docstring)."""
 
-    def __init__(self, engine: Engine, reports: list[TickReport]) -> None:
+    def __init__(self, engine: Engine, recording: RecorderRun) -> None:
         self.engine = engine
-        self.reports = reports
+        self.recording = recording
         self.started = time.time()
 
     def run(self, now: float | None = None) -> None:
@@ -62,5 +62,6 @@ class Upkeep:
         last = float(store.get_state(CONSOLIDATED_KEY, "0") or 0) or self.started
         if now - last < minutes * 60:
             return False
-        recent = self.reports[-1].state if self.reports else "idle"
+        tick = self.recording.last
+        recent = tick.state if tick is not None else "idle"
         return recent in ("idle", "locked", "paused") or now - last >= CONSOLIDATE_AT_LEAST_S
