@@ -11,7 +11,7 @@ APT_PACKAGES := build-essential cmake tesseract-ocr tesseract-ocr-eng tesseract-
 	libfontconfig1 libdbus-1-3
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: install system-deps run test lint bench screenshots clean
+.PHONY: install system-deps run test lint bench screenshots package package-test clean
 
 install: system-deps $(STAMP)
 
@@ -55,6 +55,15 @@ bench: install
 	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/gui_app.py
 	$(BIN)/python benchmarks/archive.py
 	$(BIN)/python benchmarks/consolidation.py
+
+# dist/memlane_<version>_<arch>.deb: a self-contained app under /opt/memlane (packaging/build.sh).
+package: install
+	$(BIN)/python -m pip install -q -e ".[package]"
+	bash packaging/build.sh
+
+# Installs that package on this machine, uses it, removes it (root; takes a few minutes).
+package-test: package
+	@if [ "$$(id -u)" = 0 ]; then bash packaging/smoke.sh; else sudo bash packaging/smoke.sh; fi
 
 screenshots: install
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m memlane.ui.screenshots docs/screenshots

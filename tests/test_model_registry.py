@@ -32,3 +32,27 @@ def test_user_model_paths_are_checked(tmp_path: Path) -> None:
     real = tmp_path / "mine.gguf"
     real.write_bytes(b"GGUF" + b"\0" * 16)
     assert resolve_model(str(real), tmp_path).path == real
+
+
+@pytest.mark.slow
+def test_the_packaged_apps_bundled_model_is_used_in_place_and_verified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from memlane.models import registry
+
+    real = resolve_model("default", tmp_path / "assembled").path
+    bundled = tmp_path / "bundle" / registry.DEFAULT_NAME
+    bundled.parent.mkdir()
+    bundled.hardlink_to(real)
+    monkeypatch.setattr(registry, "BUNDLED", bundled)
+    models = tmp_path / "models"
+    # the bundled copy is used, nothing is assembled into the data folder
+    assert resolve_model("default", models).path == bundled
+    assert not models.exists()
+    # a damaged bundle is named, with what to do
+    broken = tmp_path / "broken" / registry.DEFAULT_NAME
+    broken.parent.mkdir()
+    broken.write_bytes(b"GGUF" + b"\0" * 100)
+    monkeypatch.setattr(registry, "BUNDLED", broken)
+    with pytest.raises(ModelError, match=r"shipped with Memlane is corrupt.*reinstall Memlane"):
+        resolve_model("default", models)

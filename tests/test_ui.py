@@ -386,12 +386,17 @@ def test_status_says_what_the_recorder_does_and_pause_is_one_click(demo: Path, m
     assert status.info["state"] == "stopped" and status.toggle.text() == "Pause"
 
 
-def test_settings_window_saves_the_documented_file(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+def test_settings_window_saves_the_documented_file(demo: Path, make_app, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     app = make_app(demo)
     dialog = app.window.open_settings()
+    assert not dialog.autostart.isChecked()
     dialog.interval.setValue(12.0)
     dialog.titles.setPlainText(dialog.titles.toPlainText() + "\nBank of .*")
     dialog.redact.setChecked(False)
+    dialog.frames_days.setValue(90)
+    dialog.autostart.setChecked(True)
     dialog.accept()
     wait_idle(app.tasks)
     path = app.services.paths.settings
@@ -399,6 +404,15 @@ def test_settings_window_saves_the_documented_file(demo: Path, make_app) -> None
     assert saved.capture.interval_seconds == 12.0
     assert saved.privacy.exclude_titles[-1] == "Bank of .*"
     assert saved.privacy.redact is False
+    assert saved.retention.frames_days == 90 and saved.retention.keep_text
+    autostart = tmp_path / "config" / "autostart" / "memlane.desktop"
+    assert "gui --hidden" in autostart.read_text()
+    dialog = app.window.open_settings()  # the box shows what is on disk; unticking removes it
+    assert dialog.autostart.isChecked()
+    dialog.autostart.setChecked(False)
+    dialog.accept()
+    wait_idle(app.tasks)
+    assert not autostart.exists()
     assert "# Seconds between screen captures." in path.read_text()
     assert app.engine.settings.capture.interval_seconds == 12.0  # applied without a restart
 

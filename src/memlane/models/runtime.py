@@ -15,7 +15,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from memlane.app.errors import ModelError
+from memlane.app.launch import module_command
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +81,11 @@ class ModelProcess:
         if self._proc is not None and self._proc.poll() is None:
             return 0.0
         t0 = time.perf_counter()
-        cmd = [
-            sys.executable, "-m", "memlane.models.worker", "--model", str(self.path),
+        cmd = module_command(
+            "memlane.models.worker", "--model", str(self.path),
             "--context-size", str(self.context_size), "--threads", str(self.threads),
             "--gpu-layers", str(self.gpu_layers),
-        ]
+        )
         stderr: IO[bytes] | int = subprocess.DEVNULL
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,13 @@
 """Dialogs: settings, the first-run explanation, a conversation, and errors said plainly.
 
 :class:`SettingsDialog` edits the values of ``settings.toml`` that a person changes (capture
-interval, change threshold, exclusions, idle limit, redaction, OCR languages, the model file with a
-"Test model" button) and writes them back with :func:`memlane.app.settings.save_settings`, comments
-kept; the data folder is shown with how to move it. :class:`FirstRunDialog` says what is captured,
-where it is stored, that nothing leaves the machine, and how to pause or delete, before recording
-starts. :class:`ConversationDialog` shows a conversation with one message marked (a citation).
+interval, change threshold, exclusions, idle limit, redaction, screenshot retention, OCR languages,
+the model file with a "Test model" button) and writes them back with
+:func:`memlane.app.settings.save_settings`, comments kept; it shows the data folder with how to
+move it, and "Start at login" writes or removes the autostart entry (:mod:`memlane.app.desktop`).
+:class:`FirstRunDialog` says what is captured, where it is stored, that nothing leaves the
+machine, and how to pause or delete, before recording starts. :class:`ConversationDialog` shows a
+conversation with one message marked (a citation).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from memlane.app.desktop import autostart_enabled, autostart_path
 from memlane.app.settings import Settings
 from memlane.memory.timeline import MessageRow
 from memlane.ui.tasks import Tasks
@@ -92,6 +95,16 @@ class SettingsDialog(QDialog):
         self.redact = QCheckBox("Blank card numbers, IBANs, keys and passwords read on screen")
         self.redact.setChecked(settings.privacy.redact)
         form.addRow("Redaction", self.redact)
+        self.frames_days = QDoubleSpinBox()
+        self.frames_days.setRange(0.0, 36500.0)
+        self.frames_days.setDecimals(0)
+        self.frames_days.setSuffix(" days (0 = keep them)")
+        self.frames_days.setValue(settings.retention.frames_days)
+        self.keep_text = QCheckBox(
+            "Keep their thumbnail and text (unchecked: forget them entirely)")
+        self.keep_text.setChecked(settings.retention.keep_text)
+        form.addRow("Delete screenshots older than", self.frames_days)
+        form.addRow("", self.keep_text)
         self.languages = QLineEdit(settings.ocr.languages)
         self.languages.setToolTip('Tesseract languages, e.g. "eng" or "eng+deu"; "auto" picks')
         form.addRow("OCR languages", self.languages)
@@ -119,6 +132,10 @@ class SettingsDialog(QDialog):
         frow.addWidget(folder, 1)
         frow.addWidget(open_folder)
         form.addRow("Data folder", frow)
+        self.autostart = QCheckBox("Start Memlane in the tray when I log in")
+        self.autostart.setChecked(autostart_enabled())
+        self.autostart.setToolTip(str(autostart_path()))
+        form.addRow("Start at login", self.autostart)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
                                    | QDialogButtonBox.StandardButton.Cancel)
@@ -167,6 +184,8 @@ class SettingsDialog(QDialog):
         s.privacy.redact = self.redact.isChecked()
         s.ocr.languages = self.languages.text().strip() or "auto"
         s.model.path = self.model.text().strip() or "default"
+        s.retention.frames_days = self.frames_days.value()
+        s.retention.keep_text = self.keep_text.isChecked()
         return s
 
 

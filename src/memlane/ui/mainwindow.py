@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from memlane import __version__
 from memlane.app.capture import capture_status
+from memlane.app.desktop import autostart_enabled, set_autostart
 from memlane.app.engine import Engine
 from memlane.app.paths import Paths
 from memlane.app.settings import save_settings
@@ -78,6 +79,7 @@ class Services:
 
 class MainWindow(QMainWindow):
     quitRequested = Signal()
+    firstPainted = Signal()
 
     def __init__(self, services: Services, tasks: Tasks,
                  supervisor: RecorderSupervisor | None = None, *, demo: bool = False) -> None:
@@ -278,10 +280,13 @@ class MainWindow(QMainWindow):
     def _save_settings(self, dialog: SettingsDialog) -> None:
         new = dialog.result_settings()
         engine = self.services.engine
+        autostart = dialog.autostart.isChecked()
 
         def save(_t: Task) -> None:
             save_settings(engine.paths.settings, new)
             engine.apply_settings(new)
+            if autostart != autostart_enabled():
+                set_autostart(autostart, engine.paths.home)
 
         def saved(_r: object) -> None:
             self.statusBar().showMessage("Settings saved.", 5000)
@@ -306,9 +311,12 @@ class MainWindow(QMainWindow):
         self.status.refresh()
 
     def paintEvent(self, event: QPaintEvent) -> None:
-        if self.first_paint is None:
+        first = self.first_paint is None
+        if first:
             self.first_paint = time.time()
         super().paintEvent(event)
+        if first:
+            self.firstPainted.emit()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.hide_on_close:

@@ -12,7 +12,6 @@ it says so instead of looping - and stops it with SIGTERM on quit.
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
 from memlane.app import capture as cap
 from memlane.app.errors import SettingsError
+from memlane.app.launch import module_command
 from memlane.ui.tasks import Task, Tasks
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,10 @@ class RecorderSupervisor(QObject):
             return
         self.stopping = False
         proc = QProcess(self)
-        proc.setProgram(sys.executable)
-        proc.setArguments(["-m", "memlane", "--home", str(self.home), "capture", "--no-drain"])
+        program, *args = module_command("memlane", "--home", str(self.home), "capture",
+                                        "--no-drain", "--exit-with-parent")
+        proc.setProgram(program)
+        proc.setArguments(args)
         proc.setProcessChannelMode(QProcess.ProcessChannelMode.ForwardedErrorChannel)
         proc.setStandardOutputFile(QProcess.nullDevice())
         proc.finished.connect(lambda code, _status: self._finished(code))
