@@ -43,9 +43,11 @@ class Cli:
     def __init__(self, home: Path) -> None:
         self.home = home
         self.runner = CliRunner()
+        self.input: str | None = None  # stdin for every command (an encrypted home's passphrase)
 
-    def __call__(self, *args: str, ok: bool = True) -> Result:
-        result = self.runner.invoke(cli, ["--home", str(self.home), *args], catch_exceptions=False)
+    def __call__(self, *args: str, ok: bool = True, input: str | None = None) -> Result:
+        result = self.runner.invoke(cli, ["--home", str(self.home), *args], catch_exceptions=False,
+                                    input=self.input if input is None else input)
         if ok:
             assert result.exit_code == 0, result.output
         return result

@@ -4,7 +4,9 @@ and the service's behaviour on Wayland, a full disk and a broken frame file."""
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -175,10 +177,22 @@ def test_full_disk_is_an_error_state_and_the_service_goes_on(
 ) -> None:
     svc = service_with(engine, screen(["quarterly report draft"]))
 
-    def full(*_a: object, **_k: object) -> None:  # what a full disk does to a write
-        raise OSError(errno.ENOSPC, "No space left on device")
+    real_fdopen = os.fdopen
 
-    monkeypatch.setattr(Image.Image, "save", full)
+    class FullDisk:  # what a full disk does to a write: the file opens, writing fails
+        def __init__(self, fd: int, *args: Any, **kwargs: Any) -> None:
+            self.fh = real_fdopen(fd, *args, **kwargs)
+
+        def __enter__(self) -> FullDisk:
+            return self
+
+        def __exit__(self, *_exc: object) -> None:
+            self.fh.close()
+
+        def write(self, _data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fdopen", FullDisk)
     report = svc.tick()
     assert report.state == "error" and "disk is full" in report.reason and not report.stored
     assert engine.store.sql("SELECT count(*) FROM frames, jobs")[0][0] == 0

@@ -47,6 +47,7 @@ from memlane.capture.ocr import OcrBlock, OcrResult, OcrWord, read_changed, reda
 from memlane.capture.privacy import ExclusionRules
 from memlane.capture.recorder import Recorder, Shot, Tick
 from memlane.capture.windows import WindowInfo, display_server
+from memlane.memory.crypto import Keys
 from memlane.memory.forget import sweep_files
 from memlane.memory.frames import FrameFiles
 from memlane.memory.jobs import Job, JobQueue
@@ -142,16 +143,16 @@ class CaptureService:
 
     def __init__(
         self, paths: Paths, settings: Settings, *, recorder: Recorder | None = None,
-        store: Store | None = None, env: dict[str, str] | None = None,
+        store: Store | None = None, env: dict[str, str] | None = None, keys: Keys | None = None,
     ) -> None:
         self.paths = paths
         self.settings = settings
-        self.store = store or Store(paths.db)
+        self.store = store or Store(paths.db, keys)
         self._own_store = store is None
         cap, priv = settings.capture, settings.privacy
         self.files = FrameFiles(
             paths.home, paths.frames, paths.thumbnails, quality=cap.webp_quality,
-            thumbnail_width=cap.thumbnail_width,
+            thumbnail_width=cap.thumbnail_width, cipher=keys.files if keys else None,
         )
         self.server, self.server_note = display_server(env)
         self.detector = ChangeDetector(cap.min_change_percent)
@@ -484,7 +485,7 @@ def run_recorder(
         JobQueue(engine.store).recover()  # jobs a killed recorder left running
         sweep_files(engine.store, engine.paths.home, (engine.paths.spool,))
         worker = OcrWorker(engine)
-        service = CaptureService(engine.paths, engine.settings)
+        service = CaptureService(engine.paths, engine.settings, keys=engine.keys)
 
         def tick() -> None:
             try:

@@ -26,6 +26,7 @@ from memlane.memory.records import KINDS, iso
 if TYPE_CHECKING:  # typing only: importing the engine loads heavy parts lazily
     from memlane.app.assistant import Answer
     from memlane.app.engine import Engine
+    from memlane.memory.crypto import Keys
 
 
 def _fail(exc: MemlaneError) -> NoReturn:
@@ -33,12 +34,41 @@ def _fail(exc: MemlaneError) -> NoReturn:
     sys.exit(exc.exit_code)
 
 
+def _ask_secret(message: str) -> str | None:
+    """A passphrase: typed without echo on a terminal, else the next line of stdin."""
+    if sys.stdin.isatty():
+        import getpass
+
+        try:
+            return getpass.getpass(f"{message}: ") or None
+        except (EOFError, KeyboardInterrupt):
+            click.echo(err=True)
+            return None
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n") or None
+
+
+def _keys(ctx: click.Context) -> Keys | None:
+    """The unlock keys of an encrypted home (asked once per command); None when not encrypted."""
+    from memlane.app.encryption import unlock_home
+    from memlane.memory.crypto import Keys
+
+    if "keys" not in ctx.obj:
+        if ctx.obj.get("key_stdin"):  # the app hands its recorder the key over a pipe
+            ctx.obj["keys"] = Keys.from_token(sys.stdin.readline())
+        else:
+            tries = 3 if sys.stdin.isatty() else 1  # a piped wrong passphrase is said at once
+            ctx.obj["keys"] = unlock_home(ctx.obj["home"], _ask_secret, tries=tries)
+    keys: Keys | None = ctx.obj["keys"]
+    return keys
+
+
 @contextmanager
 def _engine(ctx: click.Context) -> Iterator[Engine]:
     from memlane.app.engine import Engine
 
     try:
-        engine = Engine(Paths(ctx.obj["home"]))
+        engine = Engine(Paths(ctx.obj["home"]), keys=_keys(ctx))
     except MemlaneError as exc:
         _fail(exc)
     try:
@@ -111,9 +141,11 @@ def _when(value: str | None, now: datetime | None, *, end: bool, hint: str) -> f
     help="Data folder (default: the platform's user data folder; env MEMLANE_HOME).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log what the engine does to stderr.")
+@click.option("--key-stdin", is_flag=True, hidden=True,
+              help="Read the unlock key (not the passphrase) from stdin: the app's recorder.")
 @click.version_option(__version__, prog_name="memlane")
 @click.pass_context
-def cli(ctx: click.Context, home: Path | None, verbose: bool) -> None:
+def cli(ctx: click.Context, home: Path | None, verbose: bool, key_stdin: bool) -> None:
     """Memlane: a private, searchable memory of your computer life. Nothing leaves this machine.
 
     Run without a command to open the desktop app (the search shell when there is no display).
@@ -124,6 +156,7 @@ def cli(ctx: click.Context, home: Path | None, verbose: bool) -> None:
     )
     ctx.ensure_object(dict)
     ctx.obj["home"] = resolve_home(home)
+    ctx.obj["key_stdin"] = key_stdin
     if ctx.invoked_subcommand is None:
         gui = cli.commands.get("gui")  # added by memlane.main, which owns the GUI
         ctx.invoke(gui if gui is not None and _has_display() else shell)
@@ -140,7 +173,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(info, indent=2))
         return
     c = info["counts"]
-    click.echo(f"Home:          {info['home']}")
+    enc = info["encryption"]
+    click.echo(f"Home:          {info['home']}"
+               + ("  (encrypted" + (", key in the system keyring)"
+                                    if enc["remembered_in_keyring"] else ")")
+                  if enc["enabled"] else "  (not encrypted; `memlane encrypt` turns it on)"))
     click.echo(f"Frames:        {c['frames']} ({c['ocr_blocks']} OCR blocks)")
     click.echo(f"Conversations: {c['conversations']} ({c['messages']} messages)")
     click.echo(f"Episodes:      {c['episodes']}    Facts: {c['facts']}")
@@ -487,7 +524,7 @@ def shell(ctx: click.Context) -> None:
 
 
 # Commands about the data as a whole live in their own module; importing it registers them.
-from memlane.app import cli_data, cli_memory  # noqa: E402, F401
+from memlane.app import cli_crypto, cli_data, cli_memory  # noqa: E402, F401
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from memlane.app.assistant import Assistant
 from memlane.app.capture import capture_status
 from memlane.app.consolidate import ConsolidationReport, Consolidator
-from memlane.app.errors import ModelError
+from memlane.app.errors import ModelError, StorageError
 from memlane.app.ingest import IngestReport, expand, ingest_images
 from memlane.app.paths import Paths
 from memlane.app.settings import Settings, load_settings
@@ -29,6 +29,7 @@ from memlane.capture.ocr import TesseractOcr, installed_languages
 from memlane.memory.archive import ArchiveReport, export_archive
 from memlane.memory.archive import import_archive as restore_archive
 from memlane.memory.chat_import import parse_chat_file
+from memlane.memory.crypto import Keys, LockedError, is_encrypted, key_state, remembered
 from memlane.memory.forget import Plan, Report, Scope
 from memlane.memory.forget import execute as execute_forget
 from memlane.memory.forget import plan as plan_forget
@@ -59,10 +60,11 @@ class ChatImportReport:
 class Engine:
     def __init__(
         self, paths: Paths, settings: Settings | None = None,
-        embedder: OnnxEmbedder | None = None,
+        embedder: OnnxEmbedder | None = None, keys: Keys | None = None,
     ) -> None:
         paths.ensure()
         self.paths = paths
+        self.keys = keys
         self.settings = settings or load_settings(paths.settings)
         self._repaired: RepairReport | None = None
         if embedder is not None:  # share one loaded model (tests, the GUI's workers)
@@ -88,9 +90,20 @@ class Engine:
 
     # -- parts, built on first use ---------------------------------------------------------------
 
+    @property
+    def encrypted(self) -> bool:
+        return is_encrypted(self.paths.home)
+
     @cached_property
     def store(self) -> Store:
-        return Store(self.paths.db)
+        if self.encrypted:
+            if self.keys is None:
+                raise LockedError(f"the memory in {self.paths.home} is encrypted; unlock it with "
+                                  "its passphrase")
+            if key_state(self.paths.home) != "encrypted":
+                raise StorageError("encrypting this memory was interrupted; run `memlane "
+                                   "encrypt` again to finish (nothing is lost)")
+        return Store(self.paths.db, self.keys)
 
     @cached_property
     def embedder(self) -> OnnxEmbedder:
@@ -112,6 +125,7 @@ class Engine:
         return FrameFiles(
             self.paths.home, self.paths.frames, self.paths.thumbnails,
             quality=cap.webp_quality, thumbnail_width=cap.thumbnail_width,
+            cipher=self.keys.files if self.keys else None,
         )
 
     @cached_property
@@ -267,6 +281,10 @@ class Engine:
             "last_message": last_message,
             "pending_vectors": self.store.count_unembedded(),
             "jobs": jobs,
+            "encryption": {
+                "enabled": self.encrypted,
+                "remembered_in_keyring": self.encrypted and remembered(self.paths.home),
+            },
             "disk_bytes": {
                 "database": _size(self.paths.db) + _size(Path(f"{self.paths.db}-wal")),
                 "frames": _tree_size(self.paths.frames) + _tree_size(self.paths.thumbnails),

@@ -39,7 +39,7 @@ class Upkeep:
         from memlane.app.engine import Engine
 
         now = time.time() if now is None else now
-        with Engine(self.engine.paths, self.engine.settings) as worker:
+        with Engine(self.engine.paths, self.engine.settings, keys=self.engine.keys) as worker:
             store = worker.store
             try:
                 if now - float(store.get_state(RETENTION_KEY, "0") or 0) >= 3600:

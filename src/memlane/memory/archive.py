@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from memlane.app.errors import InputError
+from memlane.memory import sql
 from memlane.memory.store import Store
 
 FORMAT = "memlane-archive"
@@ -61,13 +62,14 @@ def _sha256_file(path: Path) -> str:
 def _select(db: sqlite3.Connection, since: float | None,
             until: float | None) -> dict[str, list[dict[str, Any]]]:
     """The rows to export, per table, limited to a time range when one is given."""
-    db.row_factory = sqlite3.Row
     lo = float("-inf") if since is None else since
     hi = float("inf") if until is None else until
 
-    def rows(sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        return [{k: r[k] for k in r.keys() if k not in DROP_COLUMNS}  # noqa: SIM118
-                for r in db.execute(sql, params)]
+    def rows(query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        cur = db.execute(query, params)
+        names = [d[0] for d in cur.description]
+        return [{k: v for k, v in zip(names, r, strict=True) if k not in DROP_COLUMNS}
+                for r in cur]
 
     out: dict[str, list[dict[str, Any]]] = {}
     out["frames"] = rows("SELECT * FROM frames WHERE time >= ? AND time < ? ORDER BY id", (lo, hi))
@@ -103,12 +105,13 @@ def export_archive(store: Store, home: Path, out: Path, *, since: float | None =
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".memlane-export-") as tmp:
         snapshot = Path(tmp) / "snapshot.db"
         store.db.execute("VACUUM INTO ?", [str(snapshot)])
-        db = sqlite3.connect(snapshot)
+        db = sql.connect(snapshot, key_pragma=store.keys.sqlcipher_pragma if store.keys else None)
         try:
             records = _select(db, since, until)
         finally:
             db.close()
         partial = Path(tmp) / "archive.zip"
+        cipher = store.keys.files if store.keys else None
         members: dict[str, dict[str, Any]] = {}
         report = ArchiveReport(out)
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -124,9 +127,12 @@ def export_archive(store: Store, home: Path, out: Path, *, since: float | None =
                     rel = frame.get(column)
                     if not rel or not (home / rel).is_file():
                         continue  # a frame whose image was thinned keeps its text
-                    src = home / rel
-                    zf.write(src, rel, compress_type=zipfile.ZIP_STORED)  # WebP: compressed
-                    members[rel] = {"sha256": _sha256_file(src), "bytes": src.stat().st_size}
+                    data = (home / rel).read_bytes()
+                    if cipher is not None:  # the archive is portable: images leave decrypted
+                        data = cipher.open(data, rel)
+                    zf.writestr(rel, data, compress_type=zipfile.ZIP_STORED)  # WebP: compressed
+                    members[rel] = {"sha256": hashlib.sha256(data).hexdigest(),
+                                    "bytes": len(data)}
                     report.files += 1
             manifest = {
                 "format": FORMAT, "version": VERSION, "created": time.time(),
@@ -202,6 +208,7 @@ def import_archive(store: Store, home: Path, path: Path) -> ArchiveReport:
                            "(e.g. memlane --home NEW_FOLDER import-archive ...)")
     manifest = verify_archive(path)
     report = ArchiveReport(path)
+    cipher = store.keys.files if store.keys else None
     written: list[Path] = []
     try:
         with zipfile.ZipFile(path) as zf:
@@ -210,7 +217,8 @@ def import_archive(store: Store, home: Path, path: Path) -> ArchiveReport:
                     continue
                 target = home / name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(zf.read(name))
+                data = zf.read(name)
+                target.write_bytes(cipher.seal(data) if cipher is not None else data)
                 written.append(target)
             report.files = len(written)
             with store.transaction() as conn:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from memlane.memory import sql
 from memlane.memory.episodes import Item, content_set, jaccard
 from memlane.memory.retrieval import fts_query
 from memlane.memory.store import Store
@@ -115,7 +116,7 @@ def similar(store: Store | sqlite3.Connection, candidate: FactIn,
             " JOIN facts f ON f.id = facts_fts.rowid WHERE facts_fts MATCH ?"
             " AND f.status = 'current' ORDER BY bm25(facts_fts) LIMIT 50", (match,),
         ).fetchall()
-    except sqlite3.OperationalError:
+    except sql.OperationalError:
         return []
     mine = _words(candidate.text, candidate.subject)
     scored = [(_row(r), jaccard(mine, _words(r[1], r[3] or ""))) for r in rows]

@@ -8,12 +8,17 @@ leaves no half-written file behind.
 Lossy WebP loses about 40% of the words tesseract finds on real screenshots (its 4:2:0 chroma
 blurs coloured text; measured by ``benchmarks/capture_replay.py``), so a captured frame also gets
 a lossless *spool* copy (``spool/`` + the frame's path) that OCR reads and then deletes.
+
+In an encrypted home every one of these files is sealed with AES-GCM (:mod:`memlane.memory.crypto`)
+before it touches the disk, and :meth:`FrameFiles.read_bytes` / :meth:`FrameFiles.read` are the
+only way to read one back (the GUI gets image bytes from here, never a path).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import tempfile
 from dataclasses import dataclass
@@ -23,6 +28,7 @@ from pathlib import Path
 from PIL import Image
 
 from memlane.app.errors import StorageError
+from memlane.memory.crypto import FileCipher, is_sealed
 
 
 @dataclass(frozen=True)
@@ -44,9 +50,10 @@ def spool_rel(image_rel: str) -> str:
 class FrameFiles:
     def __init__(
         self, home: Path, frames: Path, thumbnails: Path, *, quality: int = 70,
-        thumbnail_width: int = 320,
+        thumbnail_width: int = 320, cipher: FileCipher | None = None,
     ) -> None:
         self.home = home
+        self.cipher = cipher
         self.frames = frames
         self.thumbnails = thumbnails
         self.quality = quality
@@ -83,11 +90,23 @@ class FrameFiles:
         thumb.thumbnail((self.thumbnail_width, height))
         return thumb
 
+    def read_bytes(self, rel: str) -> bytes:
+        """A stored image file's bytes (WebP), decrypted in an encrypted home."""
+        try:
+            blob = (self.home / rel).read_bytes()
+        except OSError as exc:
+            raise StorageError(f"cannot read the frame {rel}: {exc.strerror or exc}") from exc
+        if self.cipher is not None:
+            return self.cipher.open(blob, rel)
+        if is_sealed(blob):
+            raise StorageError(f"{rel} is encrypted; unlock Memlane to read it")
+        return blob
+
     def read(self, rel: str) -> Image.Image:
         """A stored frame as RGB; :class:`StorageError` when it is missing or unreadable."""
-        path = self.home / rel
+        data = self.read_bytes(rel)
         try:
-            with Image.open(path) as img:
+            with Image.open(io.BytesIO(data)) as img:
                 img.load()
                 return img.convert("RGB")
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
@@ -118,17 +137,24 @@ class FrameFiles:
             if rel:
                 (self.home / rel).unlink(missing_ok=True)
 
-    @staticmethod
-    def _save(image: Image.Image, path: Path, quality: int | None) -> int:
+    def _save(self, image: Image.Image, path: Path, quality: int | None) -> int:
         """Write WebP atomically: lossy at ``quality``, or lossless and fast when ``None``."""
+        buf = io.BytesIO()
+        if quality is None:
+            image.save(buf, format="WEBP", lossless=True, quality=0, method=0)
+        else:
+            image.save(buf, format="WEBP", quality=quality, method=4)
+        return self.write_bytes(path, buf.getvalue())
+
+    def write_bytes(self, path: Path, data: bytes) -> int:
+        """Write an image file atomically, sealed in an encrypted home; returns its size."""
+        if self.cipher is not None:
+            data = self.cipher.seal(data)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
-                if quality is None:
-                    image.save(fh, format="WEBP", lossless=True, quality=0, method=0)
-                else:
-                    image.save(fh, format="WEBP", quality=quality, method=4)
+                fh.write(data)
             os.replace(tmp, path)
         except OSError as exc:
             with contextlib.suppress(OSError):

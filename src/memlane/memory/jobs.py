@@ -10,11 +10,11 @@ with back-off up to ``max_attempts``). A process killed while holding a job leav
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from memlane.memory import sql
 from memlane.memory.store import Store
 
 
@@ -45,7 +45,7 @@ class JobQueue:
                     (kind, json.dumps(payload), dedupe_key, now, now),
                 )
                 return int(cur.lastrowid or 0)
-        except sqlite3.IntegrityError:
+        except sql.IntegrityError:
             return None
 
     def claim(self, kind: str | None = None) -> Job | None:

@@ -22,6 +22,8 @@ from typing import Any
 import sqlite_utils
 
 from memlane.app.errors import StorageError
+from memlane.memory import sql
+from memlane.memory.crypto import Keys
 from memlane.memory.migrations import apply_migrations
 from memlane.memory.records import (
     KIND_TABLES,
@@ -89,10 +91,11 @@ def record_filter(
 class Store:
     """One SQLite database file (plus its WAL) holding every record Memlane keeps."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keys: Keys | None = None) -> None:
         self.path = path
+        self.keys = keys
         try:
-            conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+            conn = sql.connect(path, key_pragma=keys.sqlcipher_pragma if keys else None)
             self.db = sqlite_utils.Database(conn)
             for pragma in (
                 "journal_mode=WAL",
@@ -103,7 +106,7 @@ class Store:
             ):
                 self.db.execute(f"PRAGMA {pragma}")
             apply_migrations(self.db)
-        except sqlite3.DatabaseError as exc:
+        except sql.DatabaseError as exc:
             raise StorageError(f"cannot open the database {path}: {exc}") from exc
         with suppress(OSError):
             os.chmod(path, 0o600)
@@ -117,7 +120,7 @@ class Store:
         try:
             with conn:
                 yield conn
-        except sqlite3.OperationalError as exc:
+        except sql.OperationalError as exc:
             if "full" in str(exc) or "disk" in str(exc):
                 raise StorageError(f"could not write to {self.path}: {exc}") from exc
             raise

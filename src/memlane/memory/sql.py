@@ -1,0 +1,53 @@
+"""The SQLite driver: SQLCipher's build of SQLite where it is installed, else Python's sqlite3.
+
+Every connection to ``memlane.db`` is made by :func:`connect`, so one code path serves plain and
+encrypted homes (SQLCipher without a key is ordinary SQLite). The two drivers raise different
+exception classes; catch ``sql.IntegrityError`` and friends from here, which name both.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+try:
+    import sqlcipher3.dbapi2 as _cipher  # type: ignore[import-not-found,import-untyped,unused-ignore]
+except ImportError:  # platforms without the sqlcipher3-binary wheel: no encryption at rest
+    _cipher = None
+
+from memlane.app.errors import StorageError
+
+HAVE_SQLCIPHER = _cipher is not None
+_drivers: list[Any] = [sqlite3] + ([_cipher] if _cipher is not None else [])
+Error: tuple[type[Exception], ...] = tuple(d.Error for d in _drivers)
+DatabaseError: tuple[type[Exception], ...] = tuple(d.DatabaseError for d in _drivers)
+OperationalError: tuple[type[Exception], ...] = tuple(d.OperationalError for d in _drivers)
+IntegrityError: tuple[type[Exception], ...] = tuple(d.IntegrityError for d in _drivers)
+
+
+def connect(path: Path | str, *, key_pragma: str | None = None, timeout: float = 30,
+            check_same_thread: bool = False) -> sqlite3.Connection:
+    """Open ``path``; with ``key_pragma`` (``Keys.sqlcipher_pragma``) as an SQLCipher database.
+
+    A wrong key shows up at the first read; this reads the schema at once so that it is said here.
+    """
+    driver: Any = _cipher if _cipher is not None else sqlite3
+    if key_pragma is not None and _cipher is None:
+        raise StorageError("this memory is encrypted, but SQLCipher (the sqlcipher3-binary "
+                           "package) is not installed here")
+    conn = driver.connect(str(path), timeout=timeout, check_same_thread=check_same_thread)
+    if _cipher is not None:
+        conn.execute("PRAGMA cipher_log_level = NONE")  # wrong keys are reported by us, once
+    if key_pragma is not None:
+        conn.execute(f"PRAGMA key = {key_pragma}")
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except DatabaseError as exc:
+        conn.close()
+        if "not a database" in str(exc) and key_pragma is not None:
+            from memlane.memory.crypto import LockedError
+
+            raise LockedError(f"{path} cannot be opened with this key") from exc
+        raise
+    return conn  # type: ignore[no-any-return]
