@@ -364,6 +364,49 @@ def test_the_apps_recorder_stops_when_the_app_is_killed(xs: XServer, home: Path)
             app.kill()
 
 
+@pytest.mark.slow
+def test_the_apps_recorder_unlocks_an_encrypted_home_through_a_pipe(
+    xs: XServer, home: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN an encrypted home and a focused window on the display
+    from memlane.app.encryption import encrypt_home
+    from memlane.memory.crypto import is_sealed, unlock
+    from memlane.memory.store import Store
+    from memlane.ui.status import RecorderSupervisor
+    from qtutil import qapp, wait_until
+
+    Paths(home).ensure()
+    encrypt_home(Paths(home), "pass phrase 1")
+    keys = unlock(home, "pass phrase 1")
+    xs.window("Ferry times - Firefox", "Firefox", ["Ferry to Cacilhas leaves at 18:40"])
+    for name, value in xs.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MEMLANE_HOME", str(home))
+    qapp()
+    # WHEN the app's supervisor starts the recorder with the key (stdin, not argv or env)
+    supervisor = RecorderSupervisor(home, keys)
+    supervisor.start()
+    try:
+        store = Store(Paths(home).db, keys)
+
+        def stored() -> bool:
+            return bool(store.sql("SELECT count(*) FROM frames WHERE ocr = 'done'")[0][0])
+
+        wait_until(stored, 60, "the recorder to store and OCR a frame")
+        assert supervisor.running()
+    finally:
+        supervisor.stop()
+    # THEN the frame is in the encrypted store, its text readable with the key only
+    text = store.sql("SELECT group_concat(text, ' ') FROM ocr_blocks")[0][0]
+    store.close()
+    assert "Cacilhas" in text
+    images = [p for p in home.rglob("*.webp")]
+    assert images and all(is_sealed(p.read_bytes()) for p in images)
+    assert not any(b"Cacilhas" in p.read_bytes() for p in home.rglob("*") if p.is_file())
+    assert "key-stdin" in " ".join(supervisor.proc.arguments()) and keys.token() not in " ".join(
+        supervisor.proc.arguments())
+
+
 def _frames_or_windows(xs: XServer) -> list[tuple[str, str]]:
     provider = X11Windows()
     try:

@@ -508,3 +508,58 @@ def test_results_for_a_closed_widget_are_dropped() -> None:
     tasks.run("fast", lambda _t: "ok", on_done=got.append, owner=kept)
     wait_idle(tasks)
     assert got == ["ok"]
+
+
+def test_unlock_and_first_run_encryption_dialogs(tmp_path: Path) -> None:
+    from memlane.app.encryption import encrypt_home
+    from memlane.memory.crypto import unlock
+    from memlane.ui.dialogs import FirstRunDialog, UnlockDialog
+
+    qapp()
+    home = tmp_path / "enc"
+    Paths(home).ensure()
+    encrypt_home(Paths(home), "the right one")
+    dialog = UnlockDialog(home)
+    dialog.passphrase.setText("the wrong one")
+    dialog.try_unlock()
+    assert dialog.keys is None and dialog.problem.text() == "Wrong passphrase."
+    dialog.passphrase.setText("the right one")
+    dialog.try_unlock()
+    assert dialog.keys == unlock(home, "the right one") and dialog.result() == dialog.DialogCode.Accepted
+
+    first = FirstRunDialog(home)
+    assert first.passphrase() is None and not first.pass1.isEnabled()
+    first.encrypt.setChecked(True)
+    first.pass1.setText("short")
+    first.pass2.setText("short")
+    first._accept()
+    assert "at least 8" in first.problem.text() and first.result() != first.DialogCode.Accepted
+    first.pass1.setText("long enough 1")
+    first.pass2.setText("long enough 2")
+    first._accept()
+    assert "differ" in first.problem.text()
+    first.pass2.setText("long enough 1")
+    first._accept()
+    assert first.result() == first.DialogCode.Accepted and first.passphrase() == "long enough 1"
+
+
+def test_an_encrypted_home_shows_its_frames_in_the_app(tmp_path: Path, embedder: OnnxEmbedder) -> None:  # type: ignore[no-untyped-def]
+    from conftest import render_text
+    from memlane.app.encryption import encrypt_home
+    from memlane.memory.crypto import unlock
+
+    home = tmp_path / "enc"
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    render_text(["Ferry to Cacilhas at 18:40"]).save(shots / "a.png")
+    with Engine(Paths(home), embedder=embedder) as engine:
+        engine.ingest_images([shots])
+    encrypt_home(Paths(home), "pass phrase 1")
+    keys = unlock(home, "pass phrase 1")
+    with Engine(Paths(home), embedder=embedder, keys=keys) as engine:
+        services = Services(home, engine)
+        (rel,) = engine.store.sql("SELECT thumb_path FROM frames")[0]
+        image = services.images.load(rel)  # what the timeline, viewer and search use
+        assert not image.isNull() and image.width() == 320
+        assert services.browse_store().counts()["frames"] == 1
+        services.close()

@@ -19,7 +19,10 @@ import traceback
 from pathlib import Path
 from types import TracebackType
 
+from memlane.app.encryption import encrypt_home
 from memlane.app.errors import MemlaneError
+from memlane.app.paths import Paths
+from memlane.memory.crypto import Keys, LockedError, is_encrypted, unlock
 
 log = logging.getLogger(__name__)
 FIRST_RUN_KEY = "ui.first_run_done"
@@ -33,6 +36,22 @@ def _log_to(home: Path) -> Path:
     logging.getLogger().addHandler(handler)
     logging.getLogger().setLevel(logging.INFO)
     return path
+
+
+def _unlock(home: Path) -> Keys | None:
+    """Keys for an encrypted home: from the system keyring, else the unlock dialog."""
+    from memlane.app.encryption import keyring_get
+    from memlane.ui.dialogs import UnlockDialog
+
+    if not is_encrypted(home):
+        return None
+    keys = keyring_get(home)
+    if keys is None:
+        dialog = UnlockDialog(home)
+        if dialog.exec() != UnlockDialog.DialogCode.Accepted:
+            return None
+        keys = dialog.keys
+    return keys
 
 
 def run(home: Path, *, demo: bool = False, record: bool = True, hidden: bool = False,
@@ -83,7 +102,10 @@ def run(home: Path, *, demo: bool = False, record: bool = True, hidden: bool = F
 
     sys.excepthook = hook
     try:
-        services = Services(home)
+        keys = None if demo else _unlock(home)
+        if keys is None and not demo and is_encrypted(home):
+            return LockedError.exit_code  # the person chose Quit
+        services = Services(home, keys=keys)
         store = services.browse_store()
     except MemlaneError as exc:
         QMessageBox.critical(None, "Memlane cannot start", str(exc))
@@ -98,13 +120,23 @@ def run(home: Path, *, demo: bool = False, record: bool = True, hidden: bool = F
             from memlane.app.capture import pause
 
             pause(store, None)
+        passphrase = first.passphrase()
+        if passphrase:
+            services.close()  # the database changes form: no connection may stay open
+            try:
+                encrypt_home(Paths(home), passphrase)
+                services = Services(home, keys=unlock(home, passphrase))
+                store = services.browse_store()
+            except MemlaneError as exc:
+                QMessageBox.critical(None, "Memlane could not encrypt your memory", str(exc))
+                return exc.exit_code
 
     tasks = Tasks()
     supervisor = None
     from memlane.capture.windows import display_server
 
     if record and not demo and display_server()[0] == "x11":
-        supervisor = RecorderSupervisor(home)
+        supervisor = RecorderSupervisor(home, services.keys)
         supervisor.start()
     window = MainWindow(services, tasks, supervisor, demo=demo)
     tray = Tray(window, services, tasks)

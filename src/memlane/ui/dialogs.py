@@ -40,7 +40,10 @@ from PySide6.QtWidgets import (
 )
 
 from memlane.app.desktop import autostart_enabled, autostart_path
+from memlane.app.encryption import keyring_set
+from memlane.app.errors import MemlaneError
 from memlane.app.settings import Settings
+from memlane.memory.crypto import MIN_PASSPHRASE, Keys, LockedError, unlock
 from memlane.memory.timeline import MessageRow
 from memlane.ui.tasks import Tasks
 
@@ -206,6 +209,8 @@ moment, app or everything from <i>What Memlane knows</i> or with
 
 
 class FirstRunDialog(QDialog):
+    """What Memlane records and where, the recorder switch, and the encryption opt-in."""
+
     def __init__(self, home: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Welcome to Memlane")
@@ -213,14 +218,89 @@ class FirstRunDialog(QDialog):
         text.setWordWrap(True)
         self.record = QCheckBox("Start recording my screen now")
         self.record.setChecked(True)
+        self.encrypt = QCheckBox("Encrypt my memory with a passphrase (asked at every start; "
+                                 "if you forget it, the memory cannot be recovered)")
+        self.pass1 = _password_field("Passphrase (at least 8 characters)")
+        self.pass2 = _password_field("The same passphrase again")
+        for field in (self.pass1, self.pass2):
+            field.setEnabled(False)
+            self.encrypt.toggled.connect(field.setEnabled)
+        self.problem = QLabel("")
+        self.problem.setStyleSheet("color: #c0392b")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Got it")
-        buttons.accepted.connect(self.accept)
+        buttons.accepted.connect(self._accept)
         layout = QVBoxLayout(self)
         layout.addWidget(text)
         layout.addWidget(self.record)
+        layout.addWidget(self.encrypt)
+        layout.addWidget(self.pass1)
+        layout.addWidget(self.pass2)
+        layout.addWidget(self.problem)
         layout.addWidget(buttons)
         self.setMinimumWidth(560)
+
+    def passphrase(self) -> str | None:
+        """The chosen passphrase when the person opted in to encryption."""
+        return self.pass1.text() if self.encrypt.isChecked() else None
+
+    def _accept(self) -> None:
+        if self.encrypt.isChecked():
+            if len(self.pass1.text()) < MIN_PASSPHRASE:
+                self.problem.setText(f"The passphrase needs at least {MIN_PASSPHRASE} characters.")
+                return
+            if self.pass1.text() != self.pass2.text():
+                self.problem.setText("The two passphrases differ.")
+                return
+        self.accept()
+
+
+class UnlockDialog(QDialog):
+    """Asks for the passphrase of an encrypted memory; :attr:`keys` is set once it is right."""
+
+    def __init__(self, home: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.home = home
+        self.keys: Keys | None = None
+        self.setWindowTitle("Unlock Memlane")
+        intro = QLabel(f"Your memory in <code>{html.escape(str(home))}</code> is encrypted. "
+                       "Enter its passphrase to open it.")
+        intro.setWordWrap(True)
+        self.passphrase = _password_field("Passphrase")
+        self.remember = QCheckBox("Remember on this computer (system keyring): open without asking")
+        self.problem = QLabel("")
+        self.problem.setStyleSheet("color: #c0392b")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Unlock")
+        buttons.button(QDialogButtonBox.StandardButton.Cancel).setText("Quit")
+        buttons.accepted.connect(self.try_unlock)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        for w in (intro, self.passphrase, self.remember, self.problem, buttons):
+            layout.addWidget(w)
+        self.setMinimumWidth(460)
+
+    def try_unlock(self) -> None:
+        try:
+            self.keys = unlock(self.home, self.passphrase.text())
+        except LockedError:
+            self.problem.setText("Wrong passphrase.")
+            self.passphrase.selectAll()
+            return
+        if self.remember.isChecked():
+            try:
+                keyring_set(self.home, self.keys)
+            except MemlaneError as exc:
+                QMessageBox.warning(self, "Not remembered", str(exc))
+        self.accept()
+
+
+def _password_field(placeholder: str) -> QLineEdit:
+    field = QLineEdit()
+    field.setEchoMode(QLineEdit.EchoMode.Password)
+    field.setPlaceholderText(placeholder)
+    return field
 
 
 class ConversationDialog(QDialog):

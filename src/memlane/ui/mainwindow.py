@@ -33,10 +33,13 @@ from memlane.app.engine import Engine
 from memlane.app.paths import Paths
 from memlane.app.settings import save_settings
 from memlane.memory import timeline as tl
+from memlane.memory.crypto import Keys
+from memlane.memory.frames import FrameFiles
 from memlane.memory.records import Hit, parse_record_id
 from memlane.memory.store import Store
 from memlane.ui.chat import ChatPane
 from memlane.ui.dialogs import ConversationDialog, SettingsDialog, show_error
+from memlane.ui.images import Images
 from memlane.ui.knows import KnowsPanel
 from memlane.ui.search import SearchPanel
 from memlane.ui.status import RecorderSupervisor, StatusWidget, set_paused
@@ -52,15 +55,22 @@ class Services:
     """The engine for the engine lane and a store connection for the browse lane."""
 
     def __init__(self, home: Path, engine: Engine | None = None,
-                 assistant_fn: Callable[[str], Any] | None = None) -> None:
+                 assistant_fn: Callable[[str], Any] | None = None,
+                 keys: Keys | None = None) -> None:
         self.paths = Paths(home)
-        self.engine = engine or Engine(self.paths)
+        self.engine = engine or Engine(self.paths, keys=keys)
+        self.keys = self.engine.keys
         self._browse: Store | None = None
         self._assistant_fn = assistant_fn
+        cap = self.engine.settings.capture
+        self.images = Images(FrameFiles(
+            self.paths.home, self.paths.frames, self.paths.thumbnails,
+            quality=cap.webp_quality, thumbnail_width=cap.thumbnail_width,
+            cipher=self.keys.files if self.keys else None))
 
     def browse_store(self) -> Store:
         if self._browse is None:
-            self._browse = Store(self.paths.db)
+            self._browse = Store(self.paths.db, self.keys)
         return self._browse
 
     def assistant(self, conversation: str) -> Any:
@@ -89,7 +99,6 @@ class MainWindow(QMainWindow):
         self.supervisor = supervisor
         self.hide_on_close = False
         self.first_paint: float | None = None  # epoch seconds (startup timing, in gui.log)
-        home = services.paths.home
         self.setWindowTitle("Memlane — demo memory" if demo else "Memlane")
         self.setWindowIcon(QIcon(str(ICON)))
         store_fn = services.browse_store
@@ -97,9 +106,9 @@ class MainWindow(QMainWindow):
         def engine_fn() -> Engine:
             return services.engine
 
-        self.timeline = TimelinePanel(tasks, store_fn, home, self)
-        self.viewer = FrameViewer(tasks, store_fn, home, self)
-        self.search = SearchPanel(tasks, engine_fn, store_fn, home, self)
+        self.timeline = TimelinePanel(tasks, store_fn, services.images, self)
+        self.viewer = FrameViewer(tasks, store_fn, services.images, self)
+        self.search = SearchPanel(tasks, engine_fn, store_fn, services.images, self)
         self.knows = KnowsPanel(tasks, engine_fn, store_fn, self)
         self.chat = ChatPane(tasks, services.assistant, store_fn, self)
         self.status = StatusWidget(tasks, services.status,

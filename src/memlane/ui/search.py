@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QDate, QSize, Qt, Signal
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from memlane.memory.records import KINDS, Hit
 from memlane.memory.timeline import day_bounds
+from memlane.ui.images import Images
 from memlane.ui.tasks import Task, Tasks
 
 RANGES = ("Any time", "Today", "Yesterday", "Last 7 days", "Last 30 days", "Between dates")
@@ -62,13 +62,13 @@ class SearchPanel(QWidget):
     hitChosen = Signal(object)
     searched = Signal(str)
 
-    def __init__(self, tasks: Tasks, engine_fn: Any, store_fn: Any, home: Path,
+    def __init__(self, tasks: Tasks, engine_fn: Any, store_fn: Any, images: Images,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.tasks = tasks
         self.engine_fn = engine_fn
         self.store_fn = store_fn
-        self.home = home
+        self.images = images
         self.hits: list[Hit] = []
         self._task: Task | None = None
 
@@ -187,7 +187,7 @@ class SearchPanel(QWidget):
 
         def load(_t: Task) -> QImage | None:
             row = tl.frame_row(self.store_fn(), frame_id)
-            return QImage(str(self.home / row.thumb_path)) if row and row.thumb_path else None
+            return self.images.load(row.thumb_path) if row and row.thumb_path else None
 
         def put(image: QImage | None) -> None:
             if image is not None and not image.isNull():

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 from memlane.app import capture as cap
 from memlane.app.errors import SettingsError
 from memlane.app.launch import module_command
+from memlane.memory.crypto import Keys
 from memlane.ui.tasks import Task, Tasks
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,11 @@ class RecorderSupervisor(QObject):
 
     changed = Signal(str)
 
-    def __init__(self, home: Path, parent: QObject | None = None) -> None:
+    def __init__(self, home: Path, keys: Keys | None = None,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.home = home
+        self.keys = keys
         self.proc: QProcess | None = None
         self.deaths: list[float] = []
         self.gave_up = ""
@@ -64,7 +67,8 @@ class RecorderSupervisor(QObject):
             return
         self.stopping = False
         proc = QProcess(self)
-        program, *args = module_command("memlane", "--home", str(self.home), "capture",
+        unlock = ["--key-stdin"] if self.keys is not None else []
+        program, *args = module_command("memlane", "--home", str(self.home), *unlock, "capture",
                                         "--no-drain", "--exit-with-parent")
         proc.setProgram(program)
         proc.setArguments(args)
@@ -72,6 +76,9 @@ class RecorderSupervisor(QObject):
         proc.setStandardOutputFile(QProcess.nullDevice())
         proc.finished.connect(lambda code, _status: self._finished(code))
         proc.start()
+        if self.keys is not None:  # the key, never the passphrase, and never on the command line
+            proc.write((self.keys.token() + "\n").encode("ascii"))
+            proc.closeWriteChannel()
         self.proc = proc
         self.changed.emit("started")
 

@@ -15,7 +15,6 @@ import zlib
 from collections import OrderedDict
 from datetime import date, datetime
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
@@ -44,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from memlane.memory import timeline as tl
+from memlane.ui.images import Images
 from memlane.ui.tasks import Task, Tasks
 
 FRAME_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -63,10 +63,10 @@ def app_color(app: str) -> QColor:
 class TimelineModel(QAbstractListModel):
     """A day's frames with their runs; thumbnails load in the background."""
 
-    def __init__(self, tasks: Tasks, home: Path, parent: Any = None) -> None:
+    def __init__(self, tasks: Tasks, images: Images, parent: Any = None) -> None:
         super().__init__(parent)
         self.tasks = tasks
-        self.home = home
+        self.images = images
         self.frames: list[tl.FrameRow] = []
         self.runs: list[tl.Run] = []
         self.run_of: list[int] = []
@@ -136,10 +136,10 @@ class TimelineModel(QAbstractListModel):
             return pixmap
         if frame.id not in self._loading and frame.thumb_path:
             self._loading.add(frame.id)
-            path = self.home / frame.thumb_path
+            rel = frame.thumb_path
             fid = frame.id
             self.tasks.run(
-                "thumbnail", partial(_read_image, path),
+                "thumbnail", lambda _t: self.images.load(rel),
                 on_done=partial(self._loaded, fid),
                 on_error=lambda _e: self._loading.discard(fid),
                 lane="browse", owner=self,
@@ -157,10 +157,6 @@ class TimelineModel(QAbstractListModel):
         if row is not None:
             idx = self.index(row)
             self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
-
-
-def _read_image(path: Path, _task: Task) -> QImage:
-    return QImage(str(path))
 
 
 class FrameDelegate(QStyledItemDelegate):
@@ -291,12 +287,12 @@ class TimelinePanel(QWidget):
     frameChosen = Signal(int)
     dayShown = Signal(object)
 
-    def __init__(self, tasks: Tasks, store_fn: Any, home: Path,
+    def __init__(self, tasks: Tasks, store_fn: Any, images: Images,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.tasks = tasks
         self.store_fn = store_fn  # the browse lane's store (called on that lane only)
-        self.model = TimelineModel(tasks, home, self)
+        self.model = TimelineModel(tasks, images, self)
         self.view = TimelineView(self)
         self.view.setModel(self.model)
         self.strip = ActivityStrip(self)

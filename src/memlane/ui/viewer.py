@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from pathlib import Path
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import (
@@ -40,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from memlane.memory import timeline as tl
 from memlane.models.prompts import content_words
+from memlane.ui.images import Images
 from memlane.ui.tasks import Task, Tasks
 
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -60,12 +60,12 @@ class _View(QGraphicsView):
 
 
 class FrameViewer(QWidget):
-    def __init__(self, tasks: Tasks, store_fn: object, home: Path,
+    def __init__(self, tasks: Tasks, store_fn: object, images: Images,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.tasks = tasks
         self.store_fn = store_fn
-        self.home = home
+        self.images = images
         self.detail: tl.FrameDetail | None = None
         self.terms: set[str] = set()
         self._boxes: list[tuple[QGraphicsRectItem, str]] = []
@@ -102,9 +102,9 @@ class FrameViewer(QWidget):
             if detail is None:
                 return detail, None
             if detail.row.image_path:
-                return detail, QImage(str(self.home / detail.row.image_path))
+                return detail, self.images.load(detail.row.image_path)
             if detail.row.thumb_path and detail.width:  # thinned by retention: the thumbnail,
-                thumb = QImage(str(self.home / detail.row.thumb_path))  # at the frame's size so
+                thumb = self.images.load(detail.row.thumb_path)  # at the frame's size so
                 if not thumb.isNull():  # the word boxes still line up
                     return detail, thumb.scaled(detail.width, detail.height)
             return detail, None
