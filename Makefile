@@ -54,6 +54,7 @@ bench: install
 	$(BIN)/python benchmarks/capture_live.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/gui_app.py
 	$(BIN)/python benchmarks/archive.py
+	$(BIN)/python benchmarks/encryption.py
 	$(BIN)/python benchmarks/consolidation.py
 
 # dist/memlane_<version>_<arch>.deb: a self-contained app under /opt/memlane (packaging/build.sh).
