@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -290,9 +291,8 @@ def _frames(home: Path) -> list[tuple[str, str]]:
         return [(a, t) for a, t in db.execute("SELECT app, title FROM frames WHERE origin = 'capture'")]
 
 
-@pytest.mark.slow
-def test_the_desktop_app_runs_the_recorder_and_never_records_itself(xs: XServer, home: Path) -> None:
-    # GIVEN a home past the first-run screen, and the app on the X display (like `make run`)
+def _start_app(xs: XServer, home: Path, **popen: Any) -> subprocess.Popen[str]:
+    """``memlane gui`` on the X display (like `make run`), in a home past the first-run screen."""
     from memlane.memory.store import Store
     from memlane.ui.app import FIRST_RUN_KEY
 
@@ -302,8 +302,14 @@ def test_the_desktop_app_runs_the_recorder_and_never_records_itself(xs: XServer,
     store.close()
     env = {**memlane_subprocess_env(home), **xs.env}
     env.pop("QT_QPA_PLATFORM", None)
-    app = subprocess.Popen([sys.executable, "-m", "memlane", "gui", "--quit-after", "60"], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen([sys.executable, "-m", "memlane", "gui", "--quit-after", "60"],
+                            env=env, text=True, **popen)
+
+
+@pytest.mark.slow
+def test_the_desktop_app_runs_the_recorder_and_never_records_itself(xs: XServer, home: Path) -> None:
+    # GIVEN a home past the first-run screen, and the app on the X display (like `make run`)
+    app = _start_app(xs, home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 40
         while not any(title == "Memlane" for _, title in _frames_or_windows(xs)):
@@ -335,17 +341,7 @@ def test_the_desktop_app_runs_the_recorder_and_never_records_itself(xs: XServer,
 @pytest.mark.slow
 def test_the_apps_recorder_stops_when_the_app_is_killed(xs: XServer, home: Path) -> None:
     # GIVEN the app running with its recorder child
-    from memlane.memory.store import Store
-    from memlane.ui.app import FIRST_RUN_KEY
-
-    Paths(home).ensure()
-    store = Store(Paths(home).db)
-    store.set_state(FIRST_RUN_KEY, "1")
-    store.close()
-    env = {**memlane_subprocess_env(home), **xs.env}
-    env.pop("QT_QPA_PLATFORM", None)
-    app = subprocess.Popen([sys.executable, "-m", "memlane", "gui", "--quit-after", "60"], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    app = _start_app(xs, home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 40
         while (recorder := cap.recorder_pid(Paths(home))) is None:

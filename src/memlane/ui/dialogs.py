@@ -218,8 +218,13 @@ class FirstRunDialog(QDialog):
         text.setWordWrap(True)
         self.record = QCheckBox("Start recording my screen now")
         self.record.setChecked(True)
-        self.encrypt = QCheckBox("Encrypt my memory with a passphrase (asked at every start; "
-                                 "if you forget it, the memory cannot be recovered)")
+        self.encrypt = QCheckBox("Encrypt my memory with a passphrase")
+        self.encrypt.setToolTip("The database and every image are encrypted on disk; Memlane "
+                                "asks for the passphrase at every start. If you forget it, the "
+                                "memory cannot be recovered.")
+        note = QLabel("<small>Asked at every start (or kept in the system keyring if you choose)."
+                      " A forgotten passphrase cannot be recovered.</small>")
+        note.setWordWrap(True)
         self.pass1 = _password_field("Passphrase (at least 8 characters)")
         self.pass2 = _password_field("The same passphrase again")
         for field in (self.pass1, self.pass2):
@@ -234,11 +239,13 @@ class FirstRunDialog(QDialog):
         layout.addWidget(text)
         layout.addWidget(self.record)
         layout.addWidget(self.encrypt)
+        layout.addWidget(note)
         layout.addWidget(self.pass1)
         layout.addWidget(self.pass2)
         layout.addWidget(self.problem)
         layout.addWidget(buttons)
-        self.setMinimumWidth(560)
+        self.setMinimumWidth(600)
+        self.adjustSize()
 
     def passphrase(self) -> str | None:
         """The chosen passphrase when the person opted in to encryption."""
