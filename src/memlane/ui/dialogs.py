@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -124,10 +124,8 @@ class SettingsDialog(QDialog):
             row.addWidget(w)
         form.addRow("Answering model", row)
         form.addRow("", self.test_result)
-        folder = QLabel(f"{home}<br><small>To keep your memory elsewhere, quit and start "
-                        "Memlane with <code>--home DIR</code> or <code>MEMLANE_HOME</code>."
-                        "</small>")
-        folder.setWordWrap(True)
+        folder = QLabel(str(home))
+        folder.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         open_folder = QPushButton("Open data folder")
         open_folder.clicked.connect(
             lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(home))))
@@ -135,6 +133,10 @@ class SettingsDialog(QDialog):
         frow.addWidget(folder, 1)
         frow.addWidget(open_folder)
         form.addRow("Data folder", frow)
+        move = QLabel("<small>To keep your memory elsewhere, quit and start Memlane with "
+                      "<code>--home DIR</code> or <code>MEMLANE_HOME</code>.</small>")
+        move.setWordWrap(True)
+        form.addRow("", move)
         self.autostart = QCheckBox("Start Memlane in the tray when I log in")
         self.autostart.setChecked(autostart_enabled())
         self.autostart.setToolTip(str(autostart_path()))
@@ -153,6 +155,7 @@ class SettingsDialog(QDialog):
         browse.clicked.connect(self._choose_model)
         default.clicked.connect(lambda: self.model.setText("default"))
         self.test.clicked.connect(self._test_model)
+        self.adjustSize()
 
     def _choose_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model", str(Path.home()),
