@@ -208,3 +208,40 @@ def test_the_recorder_gets_the_key_over_a_pipe_and_exports_leave_decrypted(  # t
          if "path" in h["source"] else h["source"]}
         for h in run.json("search", canary)]  # type: ignore[union-attr]
     assert _found(plain, canary)  # the plain copy holds it, as the person asked
+
+
+@pytest.mark.slow
+def test_vectors_kept_in_memory_never_touch_the_disk_and_are_rebuilt_at_unlock(  # type: ignore[no-untyped-def]
+    run, home: Path, tmp_path: Path, embedder,
+) -> None:
+    from memlane.app.settings import Settings, save_settings
+
+    canary = _canary()
+    _seed(run, tmp_path, canary)
+    _encrypt(run)
+    assert (home / "vectors").is_dir()  # the on-disk index from before
+    keys = crypto.unlock(home, PASS)
+    settings = Settings()
+    settings.privacy.vectors_in_memory = True
+    with Engine(Paths(home), settings, embedder=embedder, keys=keys) as eng:
+        # opening the index removes the folder and rebuilds from the (encrypted) database
+        result = eng.search("secret code")
+        assert not (home / "vectors").exists()
+        assert eng.index.count() == eng.store.expected_vector_total() > 0
+        assert any(canary in h.snippet.upper() for h in result.hits)
+        semantic = eng.index.search("quarterly planning", limit=5)
+        assert semantic  # the vector half answers from memory
+    # another process (the setting is in settings.toml) adds a record meanwhile
+    save_settings(Paths(home).settings, settings)
+    chat = tmp_path / "more.txt"
+    chat.write_text("me: the ferry to Cacilhas leaves at 18:40\n")
+    child = subprocess.run([sys.executable, "-m", "memlane", "import-chat", str(chat)],
+                           input=PASS + "\n", capture_output=True, text=True, timeout=120,
+                           env=memlane_subprocess_env(home))
+    assert child.returncode == 0, child.stderr
+    with Engine(Paths(home), settings, embedder=embedder, keys=keys) as eng:
+        hits = eng.search("ferry to Cacilhas").hits
+        assert hits and "Cacilhas" in hits[0].snippet
+        assert eng.index.count() == eng.store.expected_vector_total()
+    files = [p for p in home.rglob("*") if p.is_file()]
+    assert not any("vectors" in p.parts for p in files)

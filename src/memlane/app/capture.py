@@ -391,9 +391,14 @@ class OcrWorker:
             if progress:
                 progress(1)
             if done % 8 == 0:
-                self.engine.index.sync()
-        self.engine.index.sync()
+                self._index()
+        self._index()
         return done
+
+    def _index(self) -> None:
+        # An in-memory index lives in the process that searches (the app), not in the recorder.
+        if not self.engine.settings.privacy.vectors_in_memory:
+            self.engine.index.sync()
 
     def loop(self, stop: threading.Event, idle_wait_s: float = 1.0) -> None:
         """Run until ``stop`` is set, indexing after each job."""
@@ -403,7 +408,7 @@ class OcrWorker:
                 if result is False:
                     stop.wait(idle_wait_s)
                     continue
-                self.engine.index.sync()
+                self._index()
             except Exception:  # the database or index failed: log, wait, try again
                 log.exception("the OCR worker hit an error")
                 stop.wait(5.0)

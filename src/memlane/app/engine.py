@@ -11,6 +11,7 @@ search silently incomplete.
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -113,7 +114,10 @@ class Engine:
 
     @cached_property
     def index(self) -> VectorIndex:
-        return VectorIndex(self.paths.vectors, self.store, self.embedder)
+        in_memory = self.settings.privacy.vectors_in_memory
+        if in_memory and self.paths.vectors.exists():  # nothing of the index stays on disk
+            shutil.rmtree(self.paths.vectors, ignore_errors=True)
+        return VectorIndex(self.paths.vectors, self.store, self.embedder, in_memory=in_memory)
 
     @cached_property
     def ocr(self) -> TesseractOcr:
@@ -181,6 +185,8 @@ class Engine:
         app: str | None = None, kinds: Sequence[str] = KINDS, limit: int | None = None,
         now: datetime | None = None,
     ) -> SearchResult:
+        if self.settings.privacy.vectors_in_memory:  # records other processes added meanwhile
+            self.index.repair()
         return self.retriever.search(
             query, since=since, until=until, app=app, kinds=kinds, limit=limit, now=now
         )

@@ -4,11 +4,14 @@ Chroma keeps ids (``kind:rowid:chunk``), embeddings and three metadata fields (k
 nothing else, so the text of a memory lives only in SQLite. The index is rebuildable: ``sync``
 embeds rows the store has not marked as embedded, and ``repair`` compares counts and, on drift,
 the id sets, removing vectors whose rows are gone and re-embedding rows whose vectors are missing.
+With ``in_memory`` (setting ``[privacy] vectors_in_memory``) the collection lives only in this
+process's memory and is rebuilt from the store when it is opened; nothing of it touches the disk.
 Telemetry is switched off before Chroma is imported.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -44,30 +47,39 @@ class RepairReport:
     embedded: int
 
 
-def _chroma_client(path: Path) -> Any:
+def _chroma_client(path: Path | None) -> Any:
+    """Chroma on disk at ``path``, or in this process's memory only when ``path`` is None."""
     os.environ["ANONYMIZED_TELEMETRY"] = "False"
     import chromadb
     from chromadb.config import Settings
 
-    return chromadb.PersistentClient(
-        path=str(path),
-        settings=Settings(anonymized_telemetry=False, allow_reset=True),
-    )
+    settings = Settings(anonymized_telemetry=False, allow_reset=True)
+    if path is None:
+        return chromadb.EphemeralClient(settings=settings)
+    return chromadb.PersistentClient(path=str(path), settings=settings)
 
 
 class VectorIndex:
     """Nearest-neighbour search over embeddings of store records."""
 
-    def __init__(self, path: Path, store: Store, embedder: Embedder) -> None:
+    def __init__(self, path: Path, store: Store, embedder: Embedder, *,
+                 in_memory: bool = False) -> None:
         self.path = path
+        self.in_memory = in_memory
         self.store = store
         self.embedder = embedder
-        self._client = _chroma_client(path)
+        self._open()
+
+    def _open(self) -> None:
+        # In memory, every Chroma client of a process shares one system: one collection per home.
+        name = (COLLECTION + "-" + hashlib.sha256(str(self.path).encode()).hexdigest()[:16]
+                if self.in_memory else COLLECTION)
+        self._client = _chroma_client(None if self.in_memory else self.path)
         self._collection = self._client.get_or_create_collection(
-            COLLECTION,
+            name,
             embedding_function=None,
             configuration={"hnsw": {"space": "cosine"}},
-            metadata={"embedder": embedder.name},
+            metadata={"embedder": self.embedder.name},
         )
 
     def close(self) -> None:
@@ -142,15 +154,12 @@ class VectorIndex:
 
     def rebuild(self, progress: Progress | None = None) -> int:
         """Delete the index folder and embed everything again from the store."""
-        self.close()
-        shutil.rmtree(self.path, ignore_errors=True)
-        self._client = _chroma_client(self.path)
-        self._collection = self._client.get_or_create_collection(
-            COLLECTION,
-            embedding_function=None,
-            configuration={"hnsw": {"space": "cosine"}},
-            metadata={"embedder": self.embedder.name},
-        )
+        if self.in_memory:
+            self._client.delete_collection(self._collection.name)
+        else:
+            self.close()
+            shutil.rmtree(self.path, ignore_errors=True)
+        self._open()
         self.store.clear_embedded()
         return self.sync(progress)
 
