@@ -86,7 +86,7 @@ def _convert_database(paths: Paths, keys: Keys) -> bool:
             return False  # already an SQLCipher file
     target = db.with_name(db.name + ".encrypting")
     target.unlink(missing_ok=True)
-    conn = sql.connect(db)
+    conn = sql.connect(db, cipher=True)
     try:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         version = conn.execute("PRAGMA user_version").fetchone()[0]

