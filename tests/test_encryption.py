@@ -62,8 +62,9 @@ def test_encrypted_memory_holds_no_canary_anywhere_even_before_forgetting(  # ty
     db = (home / "memlane.db").read_bytes()
     assert not db.startswith(b"SQLite format 3")
     # AND forgetting still removes exactly what it should, vectors included
+    found_by_text = run("search", canary, "--kind", "frame").output  # for the message below
     out = run("forget", "--query", canary, "--yes").output
-    assert "Forgot 1 message(s), 1 frame(s)" in out
+    assert "Forgot 1 message(s), 1 frame(s)" in out, (canary, out, found_by_text)
     assert run.json("search", canary) == [] or all(
         canary not in h["snippet"].upper() for h in run.json("search", canary))  # type: ignore[union-attr]
     keys = crypto.unlock(home, PASS)
