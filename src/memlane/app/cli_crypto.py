@@ -34,7 +34,6 @@ def encrypt(ctx: click.Context) -> None:
     """
     from memlane.app.encryption import encrypt_home
     from memlane.memory.crypto import is_encrypted, key_state
-    from memlane.memory.crypto import unlock as unlock_key
 
     home = ctx.obj["home"]
     paths = Paths(home)
@@ -44,7 +43,6 @@ def encrypt(ctx: click.Context) -> None:
             raise click.UsageError(f"{home} is encrypted already")
         if is_encrypted(home):  # an interrupted run: finish it with the same passphrase
             passphrase = _ask_secret(f"Passphrase for {home}") or ""
-            unlock_key(home, passphrase)
         else:
             passphrase = _new_passphrase()
         with _progress(None, "sealing images") as step:

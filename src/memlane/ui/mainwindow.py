@@ -34,7 +34,6 @@ from memlane.app.paths import Paths
 from memlane.app.settings import save_settings
 from memlane.memory import timeline as tl
 from memlane.memory.crypto import Keys
-from memlane.memory.frames import FrameFiles
 from memlane.memory.records import Hit, parse_record_id
 from memlane.memory.store import Store
 from memlane.ui.chat import ChatPane
@@ -62,11 +61,7 @@ class Services:
         self.keys = self.engine.keys
         self._browse: Store | None = None
         self._assistant_fn = assistant_fn
-        cap = self.engine.settings.capture
-        self.images = Images(FrameFiles(
-            self.paths.home, self.paths.frames, self.paths.thumbnails,
-            quality=cap.webp_quality, thumbnail_width=cap.thumbnail_width,
-            cipher=self.keys.files if self.keys else None))
+        self.images = Images(self.engine.frame_files)  # stateless: safe on the browse lane
 
     def browse_store(self) -> Store:
         if self._browse is None:
