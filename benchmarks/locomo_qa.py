@@ -39,7 +39,7 @@ from memlane.app.engine import Engine
 from memlane.app.paths import Paths
 from memlane.memory.records import Hit
 from memlane.models.embedder import OnnxEmbedder
-from memlane.models.prompts import CITATION, build_messages, is_abstention
+from memlane.models.prompts import ANSWER_STOP, CITATION, build_messages, is_abstention
 from memlane.models.runtime import Usage
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
@@ -115,11 +115,12 @@ def oracle(assistant: Assistant, engine: Engine, item: dict[str, Any], now: date
     rows = engine.store.sql(f"SELECT id FROM messages WHERE external_id IN ({marks})", list(gold))
     hits: list[Hit] = sorted(engine.store.hits([("message", r[0]) for r in rows]).values(),
                              key=lambda h: h.time)
-    evidence = [Evidence(i, h, evidence_line(i, h)) for i, h in enumerate(hits, start=1)]
+    query = engine.search(item["question"], limit=1, now=now).query
+    evidence = [Evidence(i, h, evidence_line(i, h, query)) for i, h in enumerate(hits, start=1)]
     messages = build_messages(item["question"], [e.line for e in evidence], today_text(now))
     t0 = time.perf_counter()
     text = "".join(assistant.model.stream(messages, max_tokens=assistant.settings.max_tokens,
-                                          usage=usage))
+                                          usage=usage, stop=ANSWER_STOP))
     return text, is_abstention(text), (time.perf_counter() - t0) * 1000
 
 
@@ -169,6 +170,7 @@ def main() -> int:
                     "sample": sample["sample_id"], "category": cat,
                     "question": item["question"], "gold": gold, "answer": answer.text,
                     "abstained": answer.abstained, "abstain_reason": answer.reason,
+                    "draft": answer.draft,
                     "f1": score(cat, answer.text, answer.abstained, gold),
                     "first_token_ms": answer.timings.get("first_token_ms"),
                     "total_ms": answer.timings.get("total_ms"),

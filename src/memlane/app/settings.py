@@ -88,11 +88,11 @@ gpu_layers = 0
 
 [answer]
 # How many search hits are considered as evidence for an answer, and the most tokens of
-# evidence put in the model's context. More context finds more answers but delays the first
-# token: with the default model on 2 cores, 450 gave a first token after ~4.4 s and 180 after
-# ~1.9 s, at a lower LoCoMo F1 (benchmarks/locomo_qa.py).
+# evidence put in the model's context. More context delays the first token and can confuse a
+# small model: with the default model on 2 cores, 300 gave a first token after ~1.9 s and 450
+# after ~2.2 s, with the higher LoCoMo F1 at 300 (benchmarks/locomo_qa.py).
 evidence = 8
-evidence_tokens = 450
+evidence_tokens = 300
 # Longest answer in tokens, and sampling temperature (0 = deterministic).
 max_tokens = 96
 temperature = 0.0
@@ -205,7 +205,7 @@ class ModelSettings:
 @dataclass
 class AnswerSettings:
     evidence: int = 8
-    evidence_tokens: int = 450
+    evidence_tokens: int = 300
     max_tokens: int = 96
     temperature: float = 0.0
     max_distance: float = 0.75

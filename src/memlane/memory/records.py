@@ -107,6 +107,7 @@ class Hit:
     score: float
     source: dict[str, Any] = field(default_factory=dict)
     role: str = ""  # for messages: user / assistant / ...
+    speaker: str = ""  # for messages: who said it (the snippet starts with "speaker: ")
     # How each half of hybrid search saw it: 0-based BM25 rank, cosine distance (None: not found).
     keyword_rank: int | None = None
     vector_distance: float | None = None
@@ -122,3 +123,10 @@ class Hit:
             "score": round(self.score, 6),
             "source": self.source,
         }
+
+    def split_speaker(self) -> tuple[str, str]:
+        """``("speaker: ", text)`` for a message's snippet, ``("", snippet)`` otherwise."""
+        prefix = f"{self.speaker}: " if self.speaker else ""
+        if prefix and self.snippet.startswith(prefix):
+            return prefix, self.snippet[len(prefix):]
+        return "", self.snippet

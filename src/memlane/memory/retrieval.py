@@ -152,7 +152,8 @@ class Retriever:
             if hit is None:  # deleted between ranking and display
                 continue
             hit.score = score
-            hit.snippet = snippet(hit.snippet, query)
+            prefix, text = hit.split_speaker()  # a cut message still says who said it
+            hit.snippet = prefix + snippet(text, query)
             hit.keyword_rank = keyword_rank.get(key)
             hit.vector_distance = vector_distance.get(key)
             hits.append(hit)

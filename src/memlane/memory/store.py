@@ -440,7 +440,7 @@ class Store:
                     out[(kind, rowid)] = Hit(
                         record_id(kind, rowid), kind, t, source, title, snippet, 0.0,
                         {"type": "message", "conversation": conv_ext, "external_id": ext},
-                        role=role or "",
+                        role=role or "", speaker=speaker or "",
                     )
             elif kind == "frame":
                 rows = self.db.execute(

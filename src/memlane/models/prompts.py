@@ -18,16 +18,30 @@ SYSTEM = (
     "You answer questions about the user's own past using only the numbered memories. Reply "
     "with one short sentence that gives the answer, with the exact names, dates and numbers "
     "from the memories, and ends with the number of the memory it comes from, in brackets. "
-    f"If no memory answers the question, reply exactly: {ABSTAIN}\n\n"
-    # One worked example: a 0.5B model follows a demonstration far better than instructions
-    # (measured: without it, it answered with a bare "[2]" or copied a whole memory line).
-    # An example of abstaining made it abstain on answerable questions, so there is none.
-    "Example:\nMemories:\n[1] Sat 2 Mar 2024, 10:00, me: Paid 35 euros for the museum tickets."
-    "\n[2] Sun 3 Mar 2024, 19:30, Tom: The train to Porto leaves at 7:45.\n"
-    "Question: How much were the museum tickets?\nAnswer: The museum tickets cost 35 euros [1]."
+    f"If no memory answers the question, reply exactly: {ABSTAIN}"
+)
+# Worked examples, given as earlier turns of the chat. A 0.5B model follows demonstrations far
+# better than instructions (measured: with instructions only it answered with a bare "[2]" or
+# copied a memory line; with one example inside the system prompt it restated the question
+# around the answer, "Melanie went camping in July [2]"). These turns are the same for every
+# question, so llama.cpp evaluates them once per model process and they cost no time after.
+# An example of abstaining made it abstain on answerable questions, so there is none.
+EXAMPLE_MEMORIES = (
+    "[1] Sat 2 Mar 2024, me: Paid 35 euros for the museum tickets, Lena loved the Monet room.",
+    "[2] Sun 3 Mar 2024, Tom: I booked the train to Porto yesterday (2 March 2024), it leaves at "
+    "7:45.",
+)
+EXAMPLE_TODAY = "Monday, 4 March 2024, 09:00"
+EXAMPLES = (
+    ("How much were the museum tickets?", "They cost 35 euros [1]."),
+    ("When did Tom book the train to Porto?", "On 2 March 2024 [2]."),
 )
 
+# A small model sometimes goes on to write the next question and answer it too.
+ANSWER_STOP = ("\nQuestion:", "\nMemories:")
+
 CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+_UNCITE = re.compile(r"\s*" + CITATION.pattern)
 _ABSTAIN_RE = re.compile(
     r"\b(?:i\s+(?:do\s+not|don'?t|have\s+no)\s+(?:have\s+)?(?:a\s+|any\s+)?memor(?:y|ies)"
     r"|no\s+memor(?:y|ies)\s+of|not\s+(?:mentioned|in\s+the\s+memories))",
@@ -52,9 +66,12 @@ def build_messages(
 ) -> list[dict[str, str]]:
     """Chat messages for one question; ``history`` holds earlier (question, answer) turns."""
     messages = [{"role": "system", "content": SYSTEM}]
+    for q, a in EXAMPLES:
+        messages += [{"role": "user", "content": user_prompt(q, EXAMPLE_MEMORIES, EXAMPLE_TODAY)},
+                     {"role": "assistant", "content": a}]
     for q, a in history:  # earlier citations numbered other evidence: leave them out
         messages += [{"role": "user", "content": q},
-                     {"role": "assistant", "content": CITATION.sub("", a).strip()}]
+                     {"role": "assistant", "content": _UNCITE.sub("", a).strip()}]
     messages.append({"role": "user", "content": user_prompt(question, evidence, today)})
     return messages
 
