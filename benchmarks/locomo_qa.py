@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,8 @@ def session_times(sample: dict[str, Any]) -> list[datetime]:
     return out
 
 
-def choose(samples: list[dict[str, Any]], per_category: int | None) -> list[tuple[int, int]]:
+def choose(samples: list[dict[str, Any]], per_category: int | None,
+           categories: Sequence[int] = tuple(CATEGORIES)) -> list[tuple[int, int]]:
     """(sample index, qa index) pairs: every question, or a seeded sample per category."""
     by_cat: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for s, sample in enumerate(samples):
@@ -103,7 +105,7 @@ def choose(samples: list[dict[str, Any]], per_category: int | None) -> list[tupl
     rng = random.Random(0)
     picked: list[tuple[int, int]] = []
     for cat in sorted(CATEGORIES):
-        items = by_cat.get(cat, [])
+        items = by_cat.get(cat, []) if cat in categories else []
         picked += items if per_category is None else rng.sample(items, min(per_category, len(items)))
     return sorted(picked)
 
@@ -129,6 +131,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=SHARED_DATA / "locomo" / "locomo_dev5.json")
     parser.add_argument("--per-category", type=int, default=30)
     parser.add_argument("--all", action="store_true", help="ask every question")
+    parser.add_argument("--categories", default="1,2,3,4,5",
+                        help="comma-separated categories to ask (default: all five)")
     parser.add_argument("--no-oracle", action="store_true")
     parser.add_argument("--model", help="GGUF file (default: the embedded default model)")
     parser.add_argument("--evidence-tokens", type=int,
@@ -138,7 +142,8 @@ def main() -> int:
         print(f"skipped: {args.data} not found (LoCoMo data lives in ../shared/data)")
         return 0
     samples = json.loads(args.data.read_text())
-    picked = choose(samples, None if args.all else args.per_category)
+    picked = choose(samples, None if args.all else args.per_category,
+                    [int(c) for c in args.categories.split(",")])
     embedder = OnnxEmbedder()
     rows: list[dict[str, Any]] = []
     model = None

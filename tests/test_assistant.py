@@ -49,12 +49,38 @@ def memories(engine: Engine) -> Engine:
 
 def test_citation_filter_checks_numbers_while_streaming() -> None:
     check = CitationFilter(2)
-    pieces = ["It was 214 euros [", "1", "] and [", "7][2", "]. See [the list] too."]
+    pieces = ["It was 214 euros [", "1", "] and [", "7][2", "]. See [$5 off] too."]
     shown = "".join(check.feed(p) for p in pieces) + check.flush()
-    assert shown == "It was 214 euros [1] and [2]. See [the list] too."
+    assert shown == "It was 214 euros [1] and [2]. See [$5 off] too."
     assert check.cited == [1, 2] and check.dropped == [7]
     check = CitationFilter(3)
     assert check.feed("both [1, 3, 9]") + check.flush() == "both [1][3]"
+
+
+def test_citation_filter_drops_markup_copied_from_a_memory() -> None:
+    # LoCoMo-style photo captions end many chat lines; a small model copies them.
+    check = CitationFilter(7)
+    pieces = ["Cyberpunk 2077 [", "shared a photo: a photo of a [dvd] shelf", "..", " [7", "]."]
+    assert "".join(check.feed(p) for p in pieces) + check.flush() == "Cyberpunk 2077 [7]."
+    check = CitationFilter(2)
+    assert check.feed("Hoodies [2]. [shared a photo: a hood") + check.flush() == "Hoodies [2]. "
+    check = CitationFilter(2)
+    assert check.feed("A cake [note: cut] with coconut frosting [1].") + check.flush() == (
+        "A cake  with coconut frosting [1].")
+
+
+def test_recite_moves_a_citation_to_the_line_that_holds_the_answer() -> None:
+    from memlane.models.prompts import recite
+
+    lines = ["[1] Wed 6 Dec 2023, John: Learning an instrument is cool. What are you playing?",
+             "[2] Wed 6 Dec 2023, Tim: I'm learning how to play the violin now.",
+             "[3] Wed 6 Dec 2023, John: I hope I can hear you play the violin some day."]
+    question = "What instrument is Tim learning to play?"
+    text, moved = recite("Tim is learning to play the violin [1].", question, lines)
+    assert text == "Tim is learning to play the violin [2]." and moved == [2]
+    # A citation to a line that holds the answer stays, and so does an answer without new words.
+    assert recite("The violin [3].", question, lines) == ("The violin [3].", [])
+    assert recite("Tim is learning [1].", question, lines) == ("Tim is learning [1].", [])
 
 
 def test_attribute_cites_sentences_that_plainly_come_from_one_line() -> None:
@@ -142,6 +168,47 @@ def test_an_answer_about_the_wrong_person_abstains(memories: Engine) -> None:
     assert wrong.abstained and wrong.reason == "about someone else" and not wrong.citations
     right = assistant.ask("Which support group did Caroline go to?", now=NOW)
     assert not right.abstained and [e.n for e in right.citations] == [1]
+
+
+def test_a_citation_to_the_wrong_line_moves_before_the_person_check(memories: Engine) -> None:
+    # The model answers from Melanie's line but cites Caroline's: the citation moves to the
+    # line with the answer's words, and the answer is not taken for someone else's.
+    model = FakeModel("Melanie painted a sunset [1].")
+    answer = Assistant(memories, model, AnswerSettings(remember=False)).ask(
+        "What did Melanie paint after the support group?", now=NOW)
+    assert answer.evidence[0].hit.speaker == "Caroline"
+    assert not answer.abstained, answer.reason
+    assert [(e.hit.speaker, e.cited_by) for e in answer.citations] == [("Melanie", "overlap")]
+    assert answer.text == f"Melanie painted a sunset [{answer.citations[0].n}]."
+
+
+def test_a_question_about_a_time_uses_what_happened_then(memories: Engine) -> None:
+    # "What did I do yesterday?" shares no words with any memory; the day it names decides.
+    model = FakeModel("You booked the flight to Lisbon for 214 euros [1].")
+    answer = Assistant(memories, model, AnswerSettings(remember=False)).ask(
+        "What did I do yesterday?", now=NOW)
+    assert not answer.abstained, answer.reason
+    days = {datetime.fromtimestamp(e.hit.time).date().isoformat() for e in answer.evidence}
+    assert days == {"2024-05-09"} and "Lisbon" in answer.citations[0].hit.snippet
+    # With nothing from that day, it still abstains without asking the model.
+    quiet = Assistant(memories, FakeModel(), AnswerSettings(remember=False)).ask(
+        "What did I do on 1 May?", now=NOW)
+    assert quiet.abstained and quiet.reason == "no relevant memories"
+
+
+def test_a_fact_stands_in_for_the_message_it_was_taken_from(memories: Engine) -> None:
+    from memlane.memory import facts as fx
+
+    (msg_id,) = memories.store.sql("SELECT id FROM messages WHERE text LIKE 'Dentist%'")[0]
+    with memories.store.transaction() as conn:
+        fx.apply(conn, fx.FactIn("me: dentist appointment on Thursday at 3pm", "plan", 0.7, "me",
+                                 _ts("2024-05-09T18:00:00"), (("message", msg_id),)),
+                 fx.Decision("ADD"))
+    memories.index.sync()
+    assistant = Assistant(memories, FakeModel(), AnswerSettings(remember=False))
+    hits, _ = assistant.evidence("When is the dentist appointment?", NOW)
+    kinds = [h.kind for h in hits if "entist" in h.snippet]
+    assert kinds == ["fact"]
 
 
 def test_answer_cites_the_right_memory(memories: Engine) -> None:

@@ -105,3 +105,28 @@ def test_time_filter_is_exact_when_rows_arrive_out_of_time_order(engine) -> None
     kw = engine.retriever.keyword("kayak", limit=100, since=1_550_000_000.0,
                                   until=1_650_000_000.0)
     assert len(kw) == 1
+
+
+def test_a_named_speaker_weighs_up_their_own_messages(engine) -> None:  # type: ignore[no-untyped-def]
+    # "What did Melanie make?" is about Melanie's memory: her message ranks above a closer
+    # keyword match by someone else, and her name is not part of the semantic query.
+    from memlane.memory.records import ConversationIn, MessageIn
+    from memlane.memory.retrieval import name_candidates, without_names
+
+    msgs = (
+        MessageIn("1", "Caroline", "Made a stained glass window for the local church last week.",
+                  1_700_000_000.0),
+        MessageIn("2", "Melanie", "I made a clay bowl for our church bazaar.", 1_700_000_060.0),
+        MessageIn("3", "Melanie", "The kids loved the beach.", 1_700_000_120.0),
+    )
+    engine.store.import_conversations([ConversationIn("jsonl", "c", "c", 0, msgs)])
+    engine.index.sync()
+    question = "What did melanie's family make for the local church?"
+    assert engine.store.speakers_among(name_candidates(question)) == ["Melanie"]
+    assert without_names(question, ["Melanie"]) == "What did family make for the local church?"
+    engine.retriever.settings.speaker_weight = 0.0
+    assert engine.search(question).hits[0].speaker == "Caroline"
+    engine.retriever.settings.speaker_weight = 1.0
+    hits = engine.search(question).hits
+    assert hits[0].speaker == "Melanie" and "clay bowl" in hits[0].snippet
+    assert engine.search("Which window did Caroline make?").hits[0].speaker == "Caroline"

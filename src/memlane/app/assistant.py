@@ -1,14 +1,15 @@
 """Answering questions from memories: retrieve, pack evidence, stream a cited answer, remember.
 
 :class:`Assistant` turns a question into an :class:`Answer`. The question's time expression
-becomes a filter (in retrieval); hits that are not relevant enough are dropped and, when none is
-left, the assistant abstains without asking the model. The rest is packed into the context
-budget - de-duplicated, in time order, each line with its date, weekday and where it came from,
-relative dates inside it resolved by code - and the model's answer streams through a citation
-check. Every question and answer is stored as an "assistant" conversation, so later searches and
-questions can find them. That conversation is only used as evidence when the question is about
-it ("what did I ask you yesterday?"), and then only the person's own turns: a wrong answer never
-becomes a memory.
+becomes a filter (in retrieval); hits that are not relevant enough are dropped (unless the
+question is only about a time, "what did I do yesterday?") and, when none is left, the assistant
+abstains without asking the model. The rest is packed into the context budget - de-duplicated,
+a fact standing in for the messages it was taken from, in time order, each line with its date,
+weekday and where it came from, relative dates inside it resolved by code - and the model's
+answer streams through a citation check. Every question and answer is stored as an "assistant"
+conversation, so later searches and questions can find them. That conversation is only used as
+evidence when the question is about it ("what did I ask you yesterday?"), and then only the
+person's own turns: a wrong answer never becomes a memory.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from memlane.app.settings import AnswerSettings
 from memlane.memory.records import ConversationIn, Hit, MessageIn, iso
+from memlane.memory.retrieval import name_candidates
 from memlane.memory.timeparse import resolve_relative
 from memlane.models.prompts import (
     ABSTAIN,
@@ -34,6 +36,7 @@ from memlane.models.prompts import (
     build_messages,
     content_words,
     is_abstention,
+    recite,
     support,
     uncite_unrelated,
 )
@@ -183,19 +186,17 @@ def evidence_line(n: int, hit: Hit, query: str = "") -> str:
     return f"[{n}] {when:%a} {when.day} {when:%b %Y}{clock},{where} {text}"
 
 
-def about_someone_else(question: str, cited: Sequence[Evidence], all_: Sequence[Evidence]) -> bool:
+def about_someone_else(named: Sequence[str], cited: Sequence[Evidence]) -> bool:
     """Whether the question names one person but every cited memory is someone else's.
 
     "What did Caroline realise after her charity race?" when only Melanie ran one: a small model
-    answers from Melanie's line. A cited line counts for the person when they said it or it
-    names them. Only people who speak in the evidence count as names.
+    answers from Melanie's line. ``named`` are the speakers of stored conversations the question
+    names; a cited line counts for the person when they said it or it names them.
     """
-    speakers = {e.hit.speaker for e in all_ if e.hit.speaker and e.hit.speaker.lower() != "me"}
-    named = {s for s in speakers if re.search(rf"\b{re.escape(s)}\b", question, re.IGNORECASE)}
     if len(named) != 1 or not cited:
         return False
-    name = named.pop()
-    return not any(e.hit.speaker == name or re.search(
+    name = named[0]
+    return not any(e.hit.speaker.lower() == name.lower() or re.search(
         rf"\b{re.escape(name)}\b", e.hit.split_speaker()[1], re.IGNORECASE) for e in cited)
 
 
@@ -241,8 +242,15 @@ class Assistant:
         hits = [h for h in result.hits if (h.app == ASSISTANT_SOURCE) == about_chat
                 and h.role != "assistant"]
         # Asked about the chat itself, every earlier question in range is relevant.
-        hits = [h for h in dedupe(hits) if about_chat or self.relevant(h, result.query)]
-        return hits[: self.settings.evidence], result.query
+        kept = [h for h in dedupe(hits) if about_chat or self.relevant(h, result.query)]
+        if not kept and result.time_range is not None:
+            # "What did I do yesterday?" is about the time it names: when nothing matches the
+            # rest of the question better, everything from then is evidence.
+            kept = dedupe(hits)
+        told = self.engine.store.fact_sources([int(h.id.split(":")[1]) for h in kept
+                                               if h.kind == "fact"])
+        kept = [h for h in kept if h.id not in told]
+        return kept[: self.settings.evidence], result.query
 
     def pack(self, hits: Sequence[Hit], query: str = "") -> list[Evidence]:
         """Fit the best hits into the token budget, then number them in time order."""
@@ -330,15 +338,20 @@ class Assistant:
             answer = Answer(question, ABSTAIN, True, evidence, self.model.name, timings, usage,
                             "unsupported", draft=text)
         else:
+            text, moved = recite(text, question, lines)
+            if moved:
+                log.info("moved citations to the lines holding the answer: %s", moved)
             text, unrelated = uncite_unrelated(text, lines)
             if unrelated:
                 log.info("removed citations to unrelated evidence: %s", unrelated)
             text, added = attribute(text, lines)
+            added += moved
             kept = {int(n) for m in CITATION.finditer(text) for n in m[1].split(",")}
             for e in evidence:
                 if e.n in kept:
                     e.cited_by = "overlap" if e.n in added else "model"
-            if about_someone_else(question, [e for e in evidence if e.cited_by], evidence):
+            named = self.engine.store.speakers_among(name_candidates(question))
+            if about_someone_else(named, [e for e in evidence if e.cited_by]):
                 log.info("answer cites only someone else's memories, abstaining: %r", text)
                 for e in evidence:
                     e.cited_by = ""

@@ -268,3 +268,10 @@ def m008_consolidation() -> str:
         ALTER TABLE facts ADD COLUMN last_retrieved REAL;
         CREATE INDEX facts_status ON facts(status, importance);
     """
+
+
+@migration
+def m009_message_speaker_index() -> str:
+    # Search finds the people a question names among the speakers ("what did Lena say about
+    # Porto?") and weights their messages up; this keeps that lookup off a table scan.
+    return "CREATE INDEX messages_speaker ON messages(speaker COLLATE NOCASE)"

@@ -5,7 +5,10 @@ becomes a time filter. The rest is searched twice, as keywords over every FTS5 i
 vector over the Chroma index, each filtered by time range, app and kind; the two rankings are
 fused with weighted reciprocal-rank fusion plus a boost for consolidated memories (episodes and
 facts, by their strength) and an optional recency term, and each hit is returned
-with a snippet and a source reference back to the frame or message it came from.
+with a snippet and a source reference back to the frame or message it came from. People the
+query names who speak in stored conversations ("what did Lena say about Porto?") weigh up their
+own messages, and their names are left out of the semantic query: the name says whose memory
+to look in, the rest says what it is about.
 """
 
 from __future__ import annotations
@@ -45,6 +48,22 @@ def fts_query(text: str) -> str:
     content = [w for w in words if w not in STOPWORDS] or words
     unique = list(dict.fromkeys(content))
     return " OR ".join(f'"{w}"' for w in unique)
+
+
+def name_candidates(text: str, longest: int = 3) -> list[str]:
+    """Runs of one to ``longest`` words of ``text`` that could be a person's name."""
+    words = WORD.findall(text)
+    out = {" ".join(words[i:i + n]) for n in range(1, longest + 1)
+           for i in range(len(words) - n + 1)}
+    return sorted(w for w in out if not all(x.lower() in STOPWORDS or x.isdigit()
+                                            for x in w.split()))
+
+
+def without_names(text: str, names: Sequence[str]) -> str:
+    """``text`` with ``names`` (and their possessive "'s") taken out."""
+    for name in names:
+        text = re.sub(rf"\b{re.escape(name)}(?:['’]s)?\b", " ", text, flags=re.IGNORECASE)
+    return " ".join(text.split())
 
 
 def snippet(text: str, query: str, width: int = 40) -> str:
@@ -130,6 +149,8 @@ class Retriever:
             until = min(until, rng.until_ts) if until is not None else rng.until_ts
         depth = max(50, limit * 3)
         t0 = time.perf_counter()
+        named = self.store.speakers_among(name_candidates(query)) if (
+            self.settings.speaker_weight and "message" in kinds) else []
         keyword = self.keyword(
             query, limit=depth, kinds=kinds, since=since, until=until, app=app
         )
@@ -138,10 +159,11 @@ class Retriever:
         if self.index is not None and query.strip():
             t1 = time.perf_counter()
             vector = self.index.search(
-                query, limit=depth, kinds=kinds, since=since, until=until, app=app
+                without_names(query, named) or query, limit=depth, kinds=kinds, since=since,
+                until=until, app=app,
             )
             timings["vector_ms"] = (time.perf_counter() - t1) * 1000
-        fused = self._fuse(keyword, vector, now)
+        fused = self._fuse(keyword, vector, now, named)
         top = sorted(fused.items(), key=lambda kv: -kv[1])[:limit]
         records = self.store.hits([key for key, _ in top])
         keyword_rank = {(k, r): i for i, (k, r, _) in enumerate(keyword)}
@@ -165,6 +187,7 @@ class Retriever:
         keyword: list[tuple[str, int, float]],
         vector: list[tuple[str, int, float]],
         now: datetime | None,
+        named: Sequence[str] = (),
     ) -> dict[tuple[str, int], float]:
         s = self.settings
         k = s.rrf_k
@@ -185,6 +208,10 @@ class Retriever:
                 age_days = max(0.0, (ref - ts) / 86400)
                 decay = math.pow(0.5, age_days / max(s.recency_half_life_days, 1e-6))
                 scores[key] += s.recency_weight * decay / k
+        if named:
+            said = self.store.said_by([r for kind, r in scores if kind == "message"], named)
+            for rowid in said:
+                scores[("message", rowid)] *= 1 + s.speaker_weight
         return scores
 
 

@@ -3,8 +3,10 @@
 The model sees a short system prompt, today's date written out by code, and numbered evidence
 lines (date, weekday, where it came from, text with relative dates already resolved), and is asked
 to cite them as ``[n]`` or to say exactly :data:`ABSTAIN`. :class:`CitationFilter` checks the
-citations while the answer streams, dropping any that point at no evidence line, and
-:func:`attribute` adds a citation to an uncited sentence whose words plainly come from one line.
+citations while the answer streams, dropping any that point at no evidence line and markup
+copied from a memory, :func:`recite` moves a citation from a line without the answer to the one
+with it, and :func:`attribute` adds a citation to an uncited sentence whose words plainly come
+from one line.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ EXAMPLES = (
     ("How much were the museum tickets?", "They cost 35 euros [1]."),
     ("When did Tom book the train to Porto?", "On 2 March 2024 [2]."),
 )
+# Measured and not used: a third turn ("What did Lena love at the museum?" / "The Monet room
+# [1].") gave terser answers, +2 F1 on 60 LoCoMo single-hop questions, but its ~120 tokens made
+# every first token ~150 ms later (paired, same questions), past the 2 s target on 2 cores.
 
 # A small model sometimes goes on to write the next question and answer it too.
 ANSWER_STOP = ("\nQuestion:", "\nMemories:")
@@ -48,6 +53,7 @@ _ABSTAIN_RE = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[A-Za-z0-9]+")
+_BRACKET = re.compile(r"[\[\]]")
 _STOP = frozenset(
     """a an the and or but of to in on at for with from by is are was were be been it its this
     that these those i you he she we they my your his her our their me him them as so did do
@@ -85,12 +91,16 @@ class CitationFilter:
     """Streams text through, keeping ``[n]`` only when 1 <= n <= ``count``.
 
     Text after an opening bracket is held back until the bracket closes (or clearly is not a
-    citation), so what is shown while streaming is already the checked answer.
+    citation), so what is shown while streaming is already the checked answer. A bracket that
+    opens on a letter is markup copied from a memory ("[shared a photo: a cake ...]"), not part
+    of an answer: it is dropped up to its closing bracket, or up to a citation inside it (the
+    model has moved on; memory text is often cut before the markup closes).
     """
 
     def __init__(self, count: int) -> None:
         self.count = count
         self.pending = ""
+        self.markup = 0  # depth of copied markup being dropped
         self.cited: list[int] = []
         self.dropped: list[int] = []
 
@@ -98,6 +108,16 @@ class CitationFilter:
         self.pending += piece
         out = []
         while self.pending:
+            if self.markup:
+                edge = _BRACKET.search(self.pending)
+                if edge is None:
+                    self.pending = ""
+                    break
+                if edge[0] == "]":
+                    self.markup -= 1
+                    self.pending = self.pending[edge.end():]
+                    continue
+                self.pending = self.pending[edge.start():]
             at = self.pending.find("[")
             if at < 0:
                 out.append(self.pending)
@@ -105,19 +125,34 @@ class CitationFilter:
                 break
             out.append(self.pending[:at])
             self.pending = self.pending[at:]
+            if len(self.pending) < 2:
+                break  # what follows the bracket decides
+            if self.pending[1].isalpha():
+                self.markup += 1
+                self.pending = self.pending[1:]
+                continue
             close = self.pending.find("]")
             if close < 0:
                 if len(self.pending) > 16:  # too long for a citation: let it through
-                    out.append(self.pending[0])
+                    if not self.markup:
+                        out.append(self.pending[0])
                     self.pending = self.pending[1:]
                     continue
                 break
-            out.append(self._check(self.pending[: close + 1]))
+            bracket = self.pending[: close + 1]
+            if CITATION.fullmatch(bracket):
+                self.markup = 0
+                out.append(self._check(bracket))
+            elif not self.markup:
+                out.append(bracket)
             self.pending = self.pending[close + 1 :]
         return "".join(out)
 
     def flush(self) -> str:
         rest, self.pending = self.pending, ""
+        if self.markup:
+            self.markup = 0
+            return ""
         return rest
 
     def _check(self, bracket: str) -> str:
@@ -159,6 +194,35 @@ def adds_nothing(answer: str, question: str) -> bool:
     if re.search(r"\b(?:yes|no|not|never)\b", text, re.IGNORECASE):
         return False
     return not (content_words(text) - content_words(question))
+
+
+def recite(answer: str, question: str, evidence: Sequence[str]) -> tuple[str, list[int]]:
+    """Point each sentence's citation at the line its answer comes from.
+
+    A small model often cites the line that asked about a thing ("What instrument are you
+    playing?") instead of the one that answers it ("I'm learning the violin"). When no cited line
+    holds any word the sentence adds to the question, and another line does, the citations move
+    to the line holding most of those words (on a tie, the one sharing most words with the
+    question). Returns the answer and the numbers now cited instead.
+    """
+    asked = content_words(question)
+    words = [content_words(line.split(" ", 1)[-1]) for line in evidence]
+    moved: list[int] = []
+    out = []
+    for part in re.split(r"(?<=[.!?])(\s+)", answer):
+        cited = [int(x) for m in CITATION.finditer(part) for x in m[1].split(",")]
+        new = content_words(CITATION.sub("", part)) - asked
+        if cited and new and words and not any(
+                new & words[n - 1] for n in cited if 1 <= n <= len(words)):
+            best = max(range(len(words)),
+                       key=lambda i: (len(new & words[i]), len(asked & words[i]), -i))
+            if new & words[best]:
+                spots = list(CITATION.finditer(part))
+                part = (part[:spots[0].start()] + f"[{best + 1}]"
+                        + CITATION.sub("", part[spots[0].end():]))
+                moved.append(best + 1)
+        out.append(part)
+    return "".join(out), moved
 
 
 def uncite_unrelated(answer: str, evidence: Sequence[str]) -> tuple[str, list[int]]:
