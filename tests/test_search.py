@@ -111,7 +111,7 @@ def test_a_named_speaker_weighs_up_their_own_messages(engine) -> None:  # type: 
     # "What did Melanie make?" is about Melanie's memory: her message ranks above a closer
     # keyword match by someone else, and her name is not part of the semantic query.
     from memlane.memory.records import ConversationIn, MessageIn
-    from memlane.memory.retrieval import name_candidates, without_names
+    from memlane.memory.retrieval import name_candidates, speakers_among, without_names
 
     msgs = (
         MessageIn("1", "Caroline", "Made a stained glass window for the local church last week.",
@@ -122,7 +122,7 @@ def test_a_named_speaker_weighs_up_their_own_messages(engine) -> None:  # type: 
     engine.store.import_conversations([ConversationIn("jsonl", "c", "c", 0, msgs)])
     engine.index.sync()
     question = "What did melanie's family make for the local church?"
-    assert engine.store.speakers_among(name_candidates(question)) == ["Melanie"]
+    assert speakers_among(engine.store, name_candidates(question)) == ["Melanie"]
     assert without_names(question, ["Melanie"]) == "What did family make for the local church?"
     engine.retriever.settings.speaker_weight = 0.0
     assert engine.search(question).hits[0].speaker == "Caroline"

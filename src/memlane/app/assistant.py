@@ -23,8 +23,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from memlane.app.settings import AnswerSettings
+from memlane.memory.facts import taken_from
 from memlane.memory.records import ConversationIn, Hit, MessageIn, iso
-from memlane.memory.retrieval import name_candidates
+from memlane.memory.retrieval import name_candidates, speakers_among
 from memlane.memory.timeparse import resolve_relative
 from memlane.models.prompts import (
     ABSTAIN,
@@ -247,8 +248,8 @@ class Assistant:
             # "What did I do yesterday?" is about the time it names: when nothing matches the
             # rest of the question better, everything from then is evidence.
             kept = dedupe(hits)
-        told = self.engine.store.fact_sources([int(h.id.split(":")[1]) for h in kept
-                                               if h.kind == "fact"])
+        told = taken_from(self.engine.store, [int(h.id.split(":")[1]) for h in kept
+                                              if h.kind == "fact"])
         kept = [h for h in kept if h.id not in told]
         return kept[: self.settings.evidence], result.query
 
@@ -350,7 +351,7 @@ class Assistant:
             for e in evidence:
                 if e.n in kept:
                     e.cited_by = "overlap" if e.n in added else "model"
-            named = self.engine.store.speakers_among(name_candidates(question))
+            named = speakers_among(self.engine.store, name_candidates(question))
             if about_someone_else(named, [e for e in evidence if e.cited_by]):
                 log.info("answer cites only someone else's memories, abstaining: %r", text)
                 for e in evidence:

@@ -103,6 +103,15 @@ def history(store: Store, fact_id: int) -> list[FactRow]:
     return out
 
 
+def taken_from(store: Store, fact_ids: Sequence[int]) -> set[str]:
+    """Ids ("message:12") of the records these facts were taken from."""
+    if not fact_ids:
+        return set()
+    return {f"{kind}:{rowid}" for kind, rowid in store.sql(
+        "SELECT source_kind, source_id FROM lineage WHERE derived_kind = 'fact'"
+        f" AND derived_id IN ({','.join('?' * len(fact_ids))})", list(fact_ids))}
+
+
 def similar(store: Store | sqlite3.Connection, candidate: FactIn,
             limit: int = 5) -> list[tuple[FactRow, float]]:
     """Current facts sharing words with the candidate, most alike first, with their overlap."""

@@ -66,6 +66,24 @@ def without_names(text: str, names: Sequence[str]) -> str:
     return " ".join(text.split())
 
 
+def speakers_among(store: Store, names: Sequence[str]) -> list[str]:
+    """Which of ``names`` (any case) are speakers of stored messages, as stored."""
+    if not names:
+        return []
+    marks = ",".join("?" * len(names))
+    return [r[0] for r in store.sql(
+        f"SELECT DISTINCT speaker FROM messages WHERE speaker COLLATE NOCASE IN ({marks})", names)]
+
+
+def said_by(store: Store, ids: Sequence[int], speakers: Sequence[str]) -> set[int]:
+    """The messages among ``ids`` that one of ``speakers`` said."""
+    if not ids or not speakers:
+        return set()
+    return {r[0] for r in store.sql(
+        f"SELECT id FROM messages WHERE id IN ({','.join('?' * len(ids))})"
+        f" AND speaker IN ({','.join('?' * len(speakers))})", [*ids, *speakers])}
+
+
 def snippet(text: str, query: str, width: int = 40) -> str:
     """About ``width`` words of ``text`` around the first query word found in it."""
     words = text.split()
@@ -149,7 +167,7 @@ class Retriever:
             until = min(until, rng.until_ts) if until is not None else rng.until_ts
         depth = max(50, limit * 3)
         t0 = time.perf_counter()
-        named = self.store.speakers_among(name_candidates(query)) if (
+        named = speakers_among(self.store, name_candidates(query)) if (
             self.settings.speaker_weight and "message" in kinds) else []
         keyword = self.keyword(
             query, limit=depth, kinds=kinds, since=since, until=until, app=app
@@ -209,7 +227,7 @@ class Retriever:
                 decay = math.pow(0.5, age_days / max(s.recency_half_life_days, 1e-6))
                 scores[key] += s.recency_weight * decay / k
         if named:
-            said = self.store.said_by([r for kind, r in scores if kind == "message"], named)
+            said = said_by(self.store, [r for kind, r in scores if kind == "message"], named)
             for rowid in said:
                 scores[("message", rowid)] *= 1 + s.speaker_weight
         return scores

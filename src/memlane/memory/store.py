@@ -478,32 +478,6 @@ class Store:
                     )
         return out
 
-    def speakers_among(self, names: Sequence[str]) -> list[str]:
-        """Which of ``names`` (any case) are speakers of stored messages, as stored."""
-        if not names:
-            return []
-        marks = ",".join("?" * len(names))
-        return [r[0] for r in self.db.execute(
-            f"SELECT DISTINCT speaker FROM messages WHERE speaker COLLATE NOCASE IN ({marks})",
-            list(names)).fetchall()]
-
-    def said_by(self, ids: Sequence[int], speakers: Sequence[str]) -> set[int]:
-        """The messages among ``ids`` that one of ``speakers`` said."""
-        if not ids or not speakers:
-            return set()
-        return {r[0] for r in self.db.execute(
-            f"SELECT id FROM messages WHERE id IN ({','.join('?' * len(ids))})"
-            f" AND speaker IN ({','.join('?' * len(speakers))})",
-            [*ids, *speakers]).fetchall()}
-
-    def fact_sources(self, fact_ids: Sequence[int]) -> set[str]:
-        """Ids ("message:12") of the records these facts were taken from."""
-        if not fact_ids:
-            return set()
-        return {f"{kind}:{rowid}" for kind, rowid in self.db.execute(
-            "SELECT source_kind, source_id FROM lineage WHERE derived_kind = 'fact'"
-            f" AND derived_id IN ({','.join('?' * len(fact_ids))})", list(fact_ids)).fetchall()}
-
     def strengths(
         self, keys: Sequence[tuple[str, int]], now: float
     ) -> dict[tuple[str, int], float]:
