@@ -362,11 +362,12 @@ def run_recorder(
                                   next_run_time=datetime.now() + timedelta(minutes=1))
                 ocr_stop = threading.Event()
                 thread = threading.Thread(target=worker.loop, args=(ocr_stop,), name="ocr")
-                old = _on_sigterm(stop)
+                terms: list[int] = []
+                old = _on_sigterm(terms)
                 scheduler.start()
                 thread.start()
                 try:
-                    stop.wait(seconds)
+                    _wait_for_stop(stop, terms, seconds)
                 finally:
                     scheduler.shutdown(wait=True)
                     ocr_stop.set()
@@ -380,26 +381,46 @@ def run_recorder(
     return run
 
 
-def stop_with_parent() -> None:
+def stop_with_parent(parent: int | None = None) -> None:
     """Get SIGTERM (a clean stop) when the parent process dies, e.g. the app was SIGKILLed.
 
-    Linux's ``PR_SET_PDEATHSIG``; elsewhere a no-op. If the parent is already gone, stop now.
+    Linux's ``PR_SET_PDEATHSIG``; elsewhere a no-op. If the parent is already gone, stop now:
+    ``parent`` is the pid the app said it has (``MEMLANE_PARENT_PID``), so an app killed before
+    this ran is noticed too (``os.getppid()`` would already name the reaper).
     """
     if not sys.platform.startswith("linux"):
         return
     import ctypes
 
-    parent = os.getppid()
+    if parent is None:
+        parent = os.getppid()
     pr_set_pdeathsig = 1
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
     if os.getppid() != parent:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _on_sigterm(stop: threading.Event) -> Any:
+def _on_sigterm(terms: list[int]) -> Any:
+    """Note each SIGTERM in ``terms``; return the handler it replaces (None off the main thread).
+
+    The handler takes no lock. One that called ``Event.set`` deadlocked when a second SIGTERM
+    (the app dying, then a logout) arrived while the first was inside ``set``: the handler
+    re-entered the Event's lock on the same thread and the recorder never exited.
+    """
     if threading.current_thread() is not threading.main_thread():
         return None
-    return signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return signal.signal(signal.SIGTERM, lambda *_: terms.append(1))
+
+
+def _wait_for_stop(stop: threading.Event, terms: list[int], seconds: float | None,
+                   poll_s: float = 0.25) -> None:
+    """Block until ``stop`` is set, a SIGTERM was noted in ``terms``, or ``seconds`` pass."""
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while not terms and not stop.is_set():
+        left = poll_s if deadline is None else min(poll_s, deadline - time.monotonic())
+        if left <= 0:
+            return
+        stop.wait(left)
 
 
 # -- status ----------------------------------------------------------------------------------

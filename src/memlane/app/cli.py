@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -458,7 +459,8 @@ def capture(
     if sum((once, seconds is not None, pause_minutes is not None, resume)) > 1:
         raise click.UsageError("use one of --once, --for, --pause, --resume")
     if exit_with_parent:
-        cap.stop_with_parent()
+        said = os.environ.get("MEMLANE_PARENT_PID", "")
+        cap.stop_with_parent(int(said) if said.isdigit() else None)
     with _engine(ctx) as engine:
         if pause_minutes is not None:
             until = cap.pause(engine.store, None if pause_minutes < 0 else pause_minutes)

@@ -12,12 +12,13 @@ it says so instead of looping - and stops it with SIGTERM on quit.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QProcess, QTimer, Signal
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
 from memlane.app import capture as cap
@@ -72,6 +73,9 @@ class RecorderSupervisor(QObject):
                                         "--no-drain", "--exit-with-parent")
         proc.setProgram(program)
         proc.setArguments(args)
+        env = QProcessEnvironment.systemEnvironment()
+        env.insert("MEMLANE_PARENT_PID", str(os.getpid()))  # --exit-with-parent checks it
+        proc.setProcessEnvironment(env)
         proc.setProcessChannelMode(QProcess.ProcessChannelMode.ForwardedErrorChannel)
         proc.setStandardOutputFile(QProcess.nullDevice())
         proc.finished.connect(lambda code, _status: self._finished(code))
