@@ -53,6 +53,7 @@ bench: install
 	$(BIN)/python benchmarks/locomo_retrieval.py
 	$(BIN)/python benchmarks/search_latency.py
 	$(BIN)/python benchmarks/llama_build.py
+	$(BIN)/python benchmarks/answer_prompt.py
 	$(BIN)/python benchmarks/locomo_qa.py
 	$(BIN)/python benchmarks/capture_replay.py
 	$(BIN)/python benchmarks/capture_live.py

@@ -139,7 +139,8 @@ class Engine:
         info = resolve_model(cfg.path, self.paths.models)
         return ModelProcess(
             info.path, info.name, context_size=cfg.context_size, threads=cfg.threads,
-            gpu_layers=cfg.gpu_layers, log_path=self.paths.logs / "model.log",
+            gpu_layers=cfg.gpu_layers, flash_attention=cfg.flash_attention,
+            log_path=self.paths.logs / "model.log",
         )
 
     def assistant(self, conversation: str | None = None) -> Assistant:
@@ -229,7 +230,7 @@ class Engine:
         cfg = self.settings.model
         info = resolve_model(setting, self.paths.models)
         with ModelProcess(info.path, info.name, context_size=1024, threads=cfg.threads,
-                          gpu_layers=cfg.gpu_layers,
+                          gpu_layers=cfg.gpu_layers, flash_attention=cfg.flash_attention,
                           log_path=self.paths.logs / "model.log") as model:
             reply = "".join(model.stream(
                 [{"role": "user", "content": "Say hello in five words."}], max_tokens=16))

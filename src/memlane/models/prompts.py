@@ -37,10 +37,12 @@ EXAMPLE_TODAY = "Monday, 4 March 2024, 09:00"
 EXAMPLES = (
     ("How much were the museum tickets?", "They cost 35 euros [1]."),
     ("When did Tom book the train to Porto?", "On 2 March 2024 [2]."),
+    ("What did Lena love at the museum?", "The Monet room [1]."),
 )
-# Measured and not used: a third turn ("What did Lena love at the museum?" / "The Monet room
-# [1].") gave terser answers, +2 F1 on 60 LoCoMo single-hop questions, but its ~120 tokens made
-# every first token ~150 ms later (paired, same questions), past the 2 s target on 2 cores.
+# The third turn teaches a bare answer for "what" questions ("Bach and Mozart [7]." instead of
+# "Melanie enjoys listening to Bach and Mozart [7]."): +2 F1 on 60 LoCoMo single-hop questions.
+# Its ~120 tokens stay in llama.cpp's cache, but every evidence token attends to them: ~130 ms
+# later first token without flash attention, ~55 ms with it (benchmarks/answer_prompt.py).
 
 # A small model sometimes goes on to write the next question and answer it too.
 ANSWER_STOP = ("\nQuestion:", "\nMemories:")

@@ -64,6 +64,7 @@ class ModelProcess:
     context_size: int = 4096
     threads: int = 0
     gpu_layers: int = 0
+    flash_attention: bool = True
     log_path: Path | None = None
     load_timeout_s: float = 300.0
     _proc: subprocess.Popen[str] | None = field(default=None, init=False, repr=False)
@@ -85,6 +86,7 @@ class ModelProcess:
             "memlane.models.worker", "--model", str(self.path),
             "--context-size", str(self.context_size), "--threads", str(self.threads),
             "--gpu-layers", str(self.gpu_layers),
+            *(("--flash-attn",) if self.flash_attention else ()),
         )
         stderr: IO[bytes] | int = subprocess.DEVNULL
         if self.log_path is not None:

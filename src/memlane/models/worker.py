@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--gpu-layers", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--flash-attn", action="store_true")
     args = parser.parse_args(argv)
     # llama.cpp writes its own logs on stderr, which the parent sends to a log file; the protocol
     # owns stdout, so keep a private handle on it and point sys.stdout at stderr.
@@ -57,15 +58,27 @@ def main(argv: list[str] | None = None) -> int:
         # llama-cpp-python's default is half the cores for generation; on a 2-core laptop that
         # leaves one idle, so 0 here means all of them.
         threads = args.threads or os.cpu_count() or 1
-        llm = Llama(
-            model_path=args.model,
-            n_ctx=args.context_size,
-            n_threads=threads,
-            n_threads_batch=threads,
-            n_gpu_layers=args.gpu_layers,
-            seed=args.seed,
-            verbose=False,
-        )
+
+        def load(flash_attn: bool) -> Any:
+            return Llama(
+                model_path=args.model,
+                n_ctx=args.context_size,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_gpu_layers=args.gpu_layers,
+                flash_attn=flash_attn,
+                seed=args.seed,
+                verbose=False,
+            )
+
+        try:
+            llm = load(args.flash_attn)
+        except Exception:
+            if not args.flash_attn:
+                raise
+            print("memlane: loading with flash attention failed; loading without it",
+                  file=sys.stderr)  # stderr is the model log
+            llm = load(False)
     except Exception as exc:  # a corrupt or unsupported file, or not enough memory
         _send(out, {"error": f"{type(exc).__name__}: {exc}"})
         return 2
