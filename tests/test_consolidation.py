@@ -218,6 +218,24 @@ def test_add_update_retire_noop_keep_history(engine: Engine) -> None:
     assert all(schema for kind, _, schema in model.calls if kind in ("facts", "decide"))
 
 
+def test_model_facts_that_are_questions_are_refused_and_own_words_keep_the_speaker(
+    engine: Engine,
+) -> None:
+    # GIVEN a chat, and a model that returns a question and a line still in its speaker's words
+    model = ScriptedModel()
+    chat(engine, "p", 0, [("Caroline", "That's so nice! What pet do you have?"),
+                          ("Melanie", "Caroline taught me self-acceptance, and I adopted a cat.")])
+    model.queues["facts"] = [facts_reply(
+        ("Caroline: What pet do you have?", "fact", 1),
+        ("Caroline taught me self-acceptance", "relationship", 2),
+        ("Melanie adopted a cat", "possession", 2))]
+    # WHEN consolidating
+    run(engine, model)
+    # THEN the question is no fact, and "me" says who it is (Melanie said it, not the reader)
+    assert set(current(engine)) == {"Melanie: Caroline taught me self-acceptance",
+                                    "Melanie adopted a cat"}
+
+
 def test_forgetting_a_source_re_derives_from_what_remains(engine: Engine, run_cli: Cli) -> None:
     model = ScriptedModel()
     first = chat(engine, "a", 0, [("Ana", "I love hiking in the Alps every summer.")])

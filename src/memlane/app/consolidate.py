@@ -23,6 +23,7 @@ the model's failures left extractive is counted in the report.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 
 FACT_LINES = 12          # messages per fact-extraction call
 MIN_FACT_SUPPORT = 0.5   # share of a fact's words that must be in the line it cites
+FIRST_PERSON = re.compile(r"\b(?:I|I'm|I've|I'd|I'll|me|my|mine|myself)\b", re.IGNORECASE)
 Progress = Callable[[str, int, int], None]   # stage, done, total
 
 
@@ -301,19 +303,26 @@ def _merge(candidates: Sequence[fx.FactIn]) -> list[fx.FactIn]:
 
 
 def _checked_fact(item: Any, chunk: Sequence[ep.Item], speakers: set[str]) -> fx.FactIn | None:
-    """A model fact checked against the line it cites: right speaker, words really there."""
+    """A model fact checked against the line it cites: right speaker, words really there.
+
+    A question is no fact ("What pet do you have?" came back as one). A fact still in the
+    speaker's own words ("Caroline taught me self-acceptance") gets the speaker in front, as
+    rule facts have it, or "me" would read as whoever asks.
+    """
     if not isinstance(item, dict):
         return None
     text = " ".join(str(item.get("text", "")).split())
     n = item.get("from")
-    if not text or not isinstance(n, int) or not 1 <= n <= len(chunk):
+    if not text or "?" in text or not isinstance(n, int) or not 1 <= n <= len(chunk):
         return None
     source = chunk[n - 1]
     subject = source.speaker or "me"
-    # A 0.5B model often names the wrong person: the fact belongs to whoever said the line.
-    for other in speakers - {subject}:
-        if text.startswith(other):
-            text = subject + text[len(other):]
+    if subject != "me" and FIRST_PERSON.search(text):
+        text = f"{subject}: {text}"
+    else:  # a 0.5B model often names the wrong person: the fact is whoever said the line's
+        for other in speakers - {subject}:
+            if text.startswith(other):
+                text = subject + text[len(other):]
     mine = content_words(text) - {w.lower() for w in speakers}
     if not mine:
         return None
