@@ -28,16 +28,12 @@ from memlane.memory.migrations import apply_migrations
 from memlane.memory.records import (
     KIND_TABLES,
     ConversationIn,
-    Document,
     FrameIn,
     Hit,
     OcrBlockIn,
     record_id,
 )
 
-# Frame text is embedded in chunks of about this many words (MiniLM reads at most 256 tokens).
-CHUNK_WORDS = 120
-MAX_CHUNKS = 8
 # Days a memory of middling importance, never cited, takes to fade to 1/e of its strength.
 STABILITY_DAYS = 30.0
 
@@ -369,54 +365,6 @@ class Store:
                 conn.executemany(
                     f"UPDATE {KIND_TABLES[kind]} SET vec = NULL WHERE id = ?", [(i,) for i in ids]
                 )
-
-    def documents(self, kind: str, ids: Sequence[int]) -> list[Document]:
-        """The text chunks and metadata the vector index embeds for these records."""
-        if not ids:
-            return []
-        marks = ",".join("?" * len(ids))
-        docs: list[Document] = []
-        if kind == "message":
-            for rowid, speaker, text, t, source in self.db.execute(
-                "SELECT m.id, m.speaker, m.text, m.time, c.source FROM messages m"
-                f" JOIN conversations c ON c.id = m.conversation_id WHERE m.id IN ({marks})",
-                list(ids),
-            ).fetchall():
-                body = f"{speaker}: {text}" if speaker else text
-                docs.append(Document(kind, rowid, (body,), t, source))
-        elif kind == "frame":
-            texts: dict[int, list[str]] = {}
-            for frame_id, text in self.db.execute(
-                f"SELECT frame_id, text FROM ocr_blocks WHERE frame_id IN ({marks})"
-                " ORDER BY frame_id, block",
-                list(ids),
-            ).fetchall():
-                texts.setdefault(frame_id, []).append(text)
-            for rowid, app, title, t in self.db.execute(
-                f"SELECT id, app, title, time FROM frames WHERE id IN ({marks})", list(ids)
-            ).fetchall():
-                words = " ".join(texts.get(rowid, [])).split()
-                head = " - ".join(x for x in (app, title) if x)
-                chunks = [
-                    " ".join(words[i : i + CHUNK_WORDS])
-                    for i in range(0, len(words), CHUNK_WORDS)
-                ][:MAX_CHUNKS] or [""]
-                chunks = [f"{head}\n{c}".strip() for c in chunks]
-                docs.append(Document(kind, rowid, tuple(c for c in chunks if c), t, app))
-        elif kind == "episode":
-            for rowid, apps, titles, phrases, summary, start in self.db.execute(
-                "SELECT id, apps, titles, key_phrases, summary, start FROM episodes"
-                f" WHERE id IN ({marks})",
-                list(ids),
-            ).fetchall():
-                app = (json.loads(apps) or [""])[0]
-                docs.append(Document(kind, rowid, (f"{summary}\n{phrases}\n{titles}",), start, app))
-        elif kind == "fact":
-            for rowid, text, t in self.db.execute(
-                f"SELECT id, text, last_confirmed FROM facts WHERE id IN ({marks})", list(ids)
-            ).fetchall():
-                docs.append(Document(kind, rowid, (text,), t, ""))
-        return docs
 
     # -- reads -------------------------------------------------------------------------------
 

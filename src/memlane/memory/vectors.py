@@ -4,6 +4,8 @@ Chroma keeps ids (``kind:rowid:chunk``), embeddings and three metadata fields (k
 nothing else, so the text of a memory lives only in SQLite. The index is rebuildable: ``sync``
 embeds rows the store has not marked as embedded, and ``repair`` compares counts and, on drift,
 the id sets, removing vectors whose rows are gone and re-embedding rows whose vectors are missing.
+:func:`documents` reads what is embedded for a row (a message with its speaker, a frame's title and
+OCR text in chunks, an episode's summary and key phrases, a fact).
 With ``in_memory`` (setting ``[privacy] vectors_in_memory``) the collection lives only in this
 process's memory and is rebuilt from the store when it is opened; nothing of it touches the disk.
 Telemetry is switched off before Chroma is imported.
@@ -12,6 +14,7 @@ Telemetry is switched off before Chroma is imported.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -25,6 +28,10 @@ import numpy.typing as npt
 
 from memlane.memory.records import KINDS, Document
 from memlane.memory.store import Store
+
+# Frame text is embedded in chunks of about this many words (MiniLM reads at most 256 tokens).
+CHUNK_WORDS = 120
+MAX_CHUNKS = 8
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +116,7 @@ class VectorIndex:
         done = 0
         for kind in KINDS:
             while ids := self.store.unembedded(kind, batch):
-                docs = self.store.documents(kind, ids)
+                docs = documents(self.store, kind, ids)
                 self.add_documents(docs)
                 written = {d.rowid: len(d.chunks) for d in docs}
                 # Rows that vanished meanwhile or have no text get 0 so they are not retried.
@@ -266,3 +273,52 @@ def _where(
     if len(clauses) == 1:
         return clauses[0]
     return {"$and": clauses} if clauses else None
+
+
+def documents(store: Store, kind: str, ids: Sequence[int]) -> list[Document]:
+    """The text chunks and metadata the vector index embeds for these records."""
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    docs: list[Document] = []
+    if kind == "message":
+        for rowid, speaker, text, t, source in store.db.execute(
+            "SELECT m.id, m.speaker, m.text, m.time, c.source FROM messages m"
+            f" JOIN conversations c ON c.id = m.conversation_id WHERE m.id IN ({marks})",
+            list(ids),
+        ).fetchall():
+            body = f"{speaker}: {text}" if speaker else text
+            docs.append(Document(kind, rowid, (body,), t, source))
+    elif kind == "frame":
+        texts: dict[int, list[str]] = {}
+        for frame_id, text in store.db.execute(
+            f"SELECT frame_id, text FROM ocr_blocks WHERE frame_id IN ({marks})"
+            " ORDER BY frame_id, block",
+            list(ids),
+        ).fetchall():
+            texts.setdefault(frame_id, []).append(text)
+        for rowid, app, title, t in store.db.execute(
+            f"SELECT id, app, title, time FROM frames WHERE id IN ({marks})", list(ids)
+        ).fetchall():
+            words = " ".join(texts.get(rowid, [])).split()
+            head = " - ".join(x for x in (app, title) if x)
+            chunks = [
+                " ".join(words[i : i + CHUNK_WORDS])
+                for i in range(0, len(words), CHUNK_WORDS)
+            ][:MAX_CHUNKS] or [""]
+            chunks = [f"{head}\n{c}".strip() for c in chunks]
+            docs.append(Document(kind, rowid, tuple(c for c in chunks if c), t, app))
+    elif kind == "episode":
+        for rowid, apps, titles, phrases, summary, start in store.db.execute(
+            "SELECT id, apps, titles, key_phrases, summary, start FROM episodes"
+            f" WHERE id IN ({marks})",
+            list(ids),
+        ).fetchall():
+            app = (json.loads(apps) or [""])[0]
+            docs.append(Document(kind, rowid, (f"{summary}\n{phrases}\n{titles}",), start, app))
+    elif kind == "fact":
+        for rowid, text, t in store.db.execute(
+            f"SELECT id, text, last_confirmed FROM facts WHERE id IN ({marks})", list(ids)
+        ).fetchall():
+            docs.append(Document(kind, rowid, (text,), t, ""))
+    return docs
