@@ -42,8 +42,8 @@ def main() -> int:
     parser.add_argument("--per-category", type=int, default=8)
     parser.add_argument("--no-model", action="store_true", help="extractive consolidation only")
     parser.add_argument("--max-model-calls", type=int, default=10**9, metavar="N",
-                        help="model calls per conversation; the rest is extractive (the model "
-                             "takes about 20 s per fact-extraction call on 2 cores)")
+                        help="model calls per conversation; the rest is extractive (a call "
+                             "took about 10 s on 2 cores)")
     args = parser.parse_args()
     if not args.data.exists():
         print(f"skipped: {args.data} not found (LoCoMo data lives in ../shared/data)")
