@@ -206,7 +206,7 @@ def test_a_fact_stands_in_for_the_message_it_was_taken_from(memories: Engine) ->
                  fx.Decision("ADD"))
     memories.index.sync()
     assistant = Assistant(memories, FakeModel(), AnswerSettings(remember=False))
-    hits, _ = assistant.evidence("When is the dentist appointment?", NOW)
+    hits, _, _ = assistant.evidence("When is the dentist appointment?", NOW)
     kinds = [h.kind for h in hits if "entist" in h.snippet]
     assert kinds == ["fact"]
 

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 from memlane.app.settings import AnswerSettings
 from memlane.memory.facts import taken_from
 from memlane.memory.records import ConversationIn, Hit, MessageIn, iso
-from memlane.memory.retrieval import name_candidates, speakers_among
 from memlane.memory.timeparse import resolve_relative
 from memlane.models.prompts import (
     ABSTAIN,
@@ -234,7 +233,8 @@ class Assistant:
         shared = asked & content_words(hit.snippet)
         return bool(asked) and len(shared) * 2 >= len(asked)
 
-    def evidence(self, question: str, now: datetime | None) -> tuple[list[Hit], str]:
+    def evidence(self, question: str, now: datetime | None) -> tuple[list[Hit], str, list[str]]:
+        """The hits to answer from, the query searched, and the stored speakers it names."""
         about_chat = bool(ABOUT_CHAT.search(question))
         result = self.engine.search(
             question, limit=self.settings.evidence * 2, now=now,
@@ -251,7 +251,7 @@ class Assistant:
         told = taken_from(self.engine.store, [int(h.id.split(":")[1]) for h in kept
                                               if h.kind == "fact"])
         kept = [h for h in kept if h.id not in told]
-        return kept[: self.settings.evidence], result.query
+        return kept[: self.settings.evidence], result.query, result.named
 
     def pack(self, hits: Sequence[Hit], query: str = "") -> list[Evidence]:
         """Fit the best hits into the token budget, then number them in time order."""
@@ -276,7 +276,7 @@ class Assistant:
         """Answer ``question``; ``should_stop`` is polled per token (a stop button)."""
         t0 = time.perf_counter()
         ref = now.astimezone() if now else datetime.now().astimezone()
-        hits, query = self.evidence(question, now)
+        hits, query, named = self.evidence(question, now)
         timings = {"retrieve_ms": (time.perf_counter() - t0) * 1000}
         usage = Usage()
         if not hits:
@@ -351,7 +351,6 @@ class Assistant:
             for e in evidence:
                 if e.n in kept:
                     e.cited_by = "overlap" if e.n in added else "model"
-            named = speakers_among(self.engine.store, name_candidates(question))
             if about_someone_else(named, [e for e in evidence if e.cited_by]):
                 log.info("answer cites only someone else's memories, abstaining: %r", text)
                 for e in evidence:

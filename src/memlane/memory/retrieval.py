@@ -106,6 +106,7 @@ class SearchResult:
     since: float | None = None
     until: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    named: list[str] = field(default_factory=list)  # stored speakers the query names
 
 
 class Retriever:
@@ -167,8 +168,7 @@ class Retriever:
             until = min(until, rng.until_ts) if until is not None else rng.until_ts
         depth = max(50, limit * 3)
         t0 = time.perf_counter()
-        named = speakers_among(self.store, name_candidates(query)) if (
-            self.settings.speaker_weight and "message" in kinds) else []
+        named = speakers_among(self.store, name_candidates(query)) if "message" in kinds else []
         keyword = self.keyword(
             query, limit=depth, kinds=kinds, since=since, until=until, app=app
         )
@@ -198,7 +198,7 @@ class Retriever:
             hit.vector_distance = vector_distance.get(key)
             hits.append(hit)
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
-        return SearchResult(hits, query, rng, since, until, timings)
+        return SearchResult(hits, query, rng, since, until, timings, named)
 
     def _fuse(
         self,
@@ -226,7 +226,7 @@ class Retriever:
                 age_days = max(0.0, (ref - ts) / 86400)
                 decay = math.pow(0.5, age_days / max(s.recency_half_life_days, 1e-6))
                 scores[key] += s.recency_weight * decay / k
-        if named:
+        if named and s.speaker_weight:
             said = said_by(self.store, [r for kind, r in scores if kind == "message"], named)
             for rowid in said:
                 scores[("message", rowid)] *= 1 + s.speaker_weight

@@ -26,7 +26,8 @@ SYSTEM = (
 # better than instructions (measured: with instructions only it answered with a bare "[2]" or
 # copied a memory line; with one example inside the system prompt it restated the question
 # around the answer, "Melanie went camping in July [2]"). These turns are the same for every
-# question, so llama.cpp evaluates them once per model process and they cost no time after.
+# question, so llama.cpp evaluates them once per model process (its prompt cache) and later
+# questions pay only for attending to them.
 # An example of abstaining made it abstain on answerable questions, so there is none.
 EXAMPLE_MEMORIES = (
     "[1] Sat 2 Mar 2024, me: Paid 35 euros for the museum tickets, Lena loved the Monet room.",
