@@ -304,3 +304,26 @@ def test_an_invented_answer_becomes_an_abstention(memories: Engine) -> None:
     answer = Assistant(memories, model, AnswerSettings(remember=False)).ask(
         "What did Melanie paint with her kids?", now=NOW)
     assert answer.abstained and answer.reason == "unsupported" and answer.citations == []
+
+
+def test_the_cli_shows_the_checked_answer_when_it_differs_from_the_streamed_draft(
+        memories: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    from memlane.app.cli import _print_revision
+
+    model = FakeModel("Melanie painted a purple giraffe [2].", "Melanie paint with her kids [1].",
+                      "A sunset [1].", "A sunset [7].")
+    assistant = Assistant(memories, model, AnswerSettings(remember=False))
+    refused = assistant.ask("What did Melanie paint with her kids?", now=NOW)
+    _print_revision(refused, "Melanie painted a purple giraffe [2].")
+    out = capsys.readouterr().out
+    assert "used words found in no memory" in out and out.rstrip().endswith(ABSTAIN)
+    restated = assistant.ask("What did Melanie paint with her kids?", now=NOW)
+    _print_revision(restated, "Melanie paint with her kids [1].")
+    assert "only restated the question" in capsys.readouterr().out
+    kept = assistant.ask("What did Melanie paint with her kids?", now=NOW)
+    _print_revision(kept, "A sunset [1].")
+    assert capsys.readouterr().out == ""  # nothing changed: nothing more is printed
+    moved = assistant.ask("What did Melanie paint with her kids?", now=NOW)
+    _print_revision(moved, "A sunset .")  # [7] points at nothing: dropped while streaming
+    assert capsys.readouterr().out.splitlines() == [
+        "  (the draft above had its citations corrected)", "A sunset [1]."]

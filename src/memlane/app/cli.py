@@ -23,6 +23,7 @@ from memlane import __version__
 from memlane.app.errors import MemlaneError
 from memlane.app.paths import Paths, resolve_home
 from memlane.memory.records import KINDS, iso
+from memlane.models.prompts import CITATION
 
 if TYPE_CHECKING:  # typing only: importing the engine loads heavy parts lazily
     from memlane.app.assistant import Answer
@@ -362,6 +363,36 @@ def _model_option(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
+def _echo_into(shown: list[str]) -> Callable[[str], None]:
+    """An ``on_token`` that prints each piece as it comes and keeps it in ``shown``."""
+    def echo(piece: str) -> None:
+        shown.append(piece)
+        click.echo(piece, nl=False)
+    return echo
+
+
+# Why the final answer differs from the streamed draft, by Answer.reason.
+_REVISED = {
+    "no answer in the evidence": "only restated the question",
+    "unsupported": "used words found in no memory",
+    "about someone else": "cited only someone else's memories",
+}
+
+
+def _print_revision(answer: Answer, streamed: str) -> None:
+    """Say so when the checks replaced the answer that streamed (the draft stays on screen)."""
+    if answer.stopped or " ".join(streamed.split()) == answer.text:
+        return
+    def words(text: str) -> str:
+        return " ".join(CITATION.sub("", text).split())
+
+    why = _REVISED.get(answer.reason) or (
+        "had its citations corrected" if words(streamed) == words(answer.text)
+        else "was corrected")
+    click.echo(click.style(f"  (the draft above {why})", dim=True))
+    click.echo(answer.text)
+
+
 def _print_sources(answer: Answer) -> None:
     for e in answer.citations:
         when = iso(e.hit.time)[:16].replace("T", " ")
@@ -389,15 +420,15 @@ def ask(
     with _engine(ctx) as engine:
         if model_path:
             engine.settings.model.path = str(model_path)
-        streaming = not as_json
+        shown: list[str] = []
         answer = engine.assistant().ask(
-            question, now=ref,
-            on_token=(lambda t: click.echo(t, nl=False)) if streaming else None,
+            question, now=ref, on_token=None if as_json else _echo_into(shown),
         )
     if as_json:
         click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
         return
     click.echo()
+    _print_revision(answer, "".join(shown))
     _print_sources(answer)
 
 
@@ -418,14 +449,16 @@ def chat(ctx: click.Context, now: str | None, model_path: Path | None) -> None:
         history: list[tuple[str, str]] = []
         while (question := _ask_line("you> ")) is not None:
             click.echo("memlane> ", nl=False)
+            shown: list[str] = []
             try:
                 answer = assistant.ask(question, now=ref, history=history[-2:],
-                                       on_token=lambda t: click.echo(t, nl=False))
+                                       on_token=_echo_into(shown))
             except MemlaneError as exc:  # the model died: say so; the next question restarts it
                 click.echo()
                 click.echo(f"Error: {exc}", err=True)
                 continue
             click.echo()
+            _print_revision(answer, "".join(shown))
             _print_sources(answer)
             if not answer.abstained:
                 history.append((question, answer.text))
