@@ -413,8 +413,9 @@ def ask(
 ) -> None:
     """Answer a question from your memories with the local model, citing them as [n].
 
-    When nothing relevant is remembered it says so instead of guessing. The question and the
-    answer are remembered too (see [answer] remember in the settings).
+    When nothing relevant is remembered it says so instead of guessing. When the checks change
+    the answer that streamed, the checked answer is printed under it with the reason. The
+    question and the answer are remembered too (see [answer] remember in the settings).
     """
     ref = _now(now)
     with _engine(ctx) as engine:
