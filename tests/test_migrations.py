@@ -53,3 +53,19 @@ def test_failed_migration_leaves_last_complete_step(tmp_path: Path) -> None:
     names = [r[0] for r in db.execute("SELECT name FROM _migrations")]
     assert names == ["m001_frames_and_conversations"]
     assert "facts" not in db.table_names()
+
+
+def test_replies_to_questions_are_embedded_again_after_upgrade(tmp_path: Path) -> None:
+    # GIVEN a database from before replies were embedded with their question, all embedded
+    db = sqlite_utils.Database(sqlite3.connect(tmp_path / "old.db"))
+    apply_migrations(db, upto="m009_message_speaker_index")
+    db.execute("INSERT INTO conversations (source, external_id, title, created) VALUES ('text', 'c', 't', 0)")
+    for i, text in enumerate(["Where to? ", "Porto.", "Nice!", "Why Porto?\n", "The ocean."]):
+        db.execute("INSERT INTO messages (conversation_id, external_id, time, text, vec)"
+                   " VALUES (1, ?, 5, ?, 1)", [f"m{i}", text])
+    db.conn.commit()
+    db.conn.close()
+    # WHEN the current release opens it, THEN only the replies to questions wait for vectors
+    store = Store(tmp_path / "old.db")
+    assert store.sql("SELECT text FROM messages WHERE vec IS NULL ORDER BY id") == [
+        ("Porto.",), ("The ocean.",)]

@@ -148,3 +148,48 @@ def test_candidate_search_survives_a_missing_vector(engine: Engine) -> None:
     engine.index.delete(["message:20:0"])  # drift that start-up has not repaired yet
     got = engine.index.search("hiking", limit=5, since=t0, until=t0 + 30 * 3600.0)
     assert got and all(1 <= r <= 30 and r != 20 for _, r, _ in got)
+
+
+def _chat_with_a_question(eng: Engine) -> dict[str, int]:
+    said = [("Lena", "How was the dentist? What are your plans for the summer?"),
+            ("Ana", "Researching adoption agencies, it has been a dream for years."),
+            ("Lena", "That sounds lovely."),
+            ("Ana", "My laptop battery died again.")]
+    eng.store.import_conversations([ConversationIn("jsonl", "c1", "chat", 0.0, tuple(
+        MessageIn(f"m{i}", who, text, 1000.0 + i) for i, (who, text) in enumerate(said)))])
+    eng.index.sync()
+    return {text.split()[0]: int(r) for r, text in eng.store.sql("SELECT id, text FROM messages")}
+
+
+def test_a_reply_is_embedded_with_the_question_it_answers(engine: Engine) -> None:
+    from memlane.memory.vectors import documents
+
+    ids = _chat_with_a_question(engine)
+    reply, = documents(engine.store, "message", [ids["Researching"]])
+    assert reply.chunks == (
+        "Ana: Researching adoption agencies, it has been a dream for years.",
+        "Lena: What are your plans for the summer?\n"
+        "Ana: Researching adoption agencies, it has been a dream for years.",
+    )
+    others = documents(engine.store, "message", [ids["How"], ids["That"], ids["My"]])
+    assert [len(d.chunks) for d in others] == [1, 1, 1]
+    assert engine.index.count() == 5
+    # the reply's own words never say "summer plans"; with its question it is found by them
+    found = engine.index.search("Ana's summer plans", limit=4, kinds=("message",))
+    by_id = {rowid: dist for _, rowid, dist in found}
+    own = engine.embedder.embed([reply.chunks[0]])[0]
+    query = engine.embedder.embed(["Ana's summer plans"])[0]
+    assert by_id[ids["Researching"]] < 1 - float(np.dot(own, query)) - 0.1
+    assert by_id[ids["Researching"]] < by_id[ids["My"]] - 0.1
+
+
+def test_forgetting_a_question_rewrites_the_vectors_of_its_reply(engine: Engine) -> None:
+    from memlane.memory.forget import Scope
+
+    ids = _chat_with_a_question(engine)
+    engine.forget(Scope(ids=(f"message:{ids['How']}",)))
+    # no vector is left that embedded the forgotten question
+    assert f"message:{ids['Researching']}:1" not in engine.index.all_ids()
+    assert engine.index.all_ids() == set(engine.store.expected_vector_ids())
+    assert engine.index.count() == 3
+    assert engine.store.count_unembedded() == 0

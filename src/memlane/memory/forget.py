@@ -5,13 +5,15 @@ covers plus the episodes, digests and facts derived from them (through ``lineage
 transitively), without changing anything, which is what ``memlane forget --dry-run`` prints.
 :func:`execute` then deletes the rows in one transaction (FTS5 rows go with them through triggers;
 ``secure_delete`` zeroes freed pages) and logs scope and counts - never content - in
-``deletion_log``; removes their vectors from Chroma, then their frame images and thumbnails; and
-finally compacts: FTS5 indexes are merged so deleted tokens leave their old segments, the WAL is
-checkpointed and truncated and the database is vacuumed. A crash between steps is repaired later:
-orphan vectors by the index's start-up repair, orphan image files by :func:`sweep_files`, which
-every forget runs. What remains is re-derived by the next consolidation: frames and messages of a
-forgotten episode are no longer in one, chats that also supported a forgotten fact are marked to be
-read again, and a fact whose update was forgotten is current again.
+``deletion_log``; removes their vectors from Chroma, and those of the messages said right after
+forgotten ones (a reply's vectors embed the question before it), which are written again; then
+their frame images and thumbnails; and finally compacts: FTS5 indexes are merged so deleted
+tokens leave their old segments, the WAL is checkpointed and truncated and the database is
+vacuumed. A crash between steps is repaired later: orphan vectors by the index's start-up
+repair, orphan image files by :func:`sweep_files`, which every forget runs. What remains is
+re-derived by the next consolidation: frames and messages of a forgotten episode are no longer in
+one, chats that also supported a forgotten fact are marked to be read again, and a fact whose
+update was forgotten is current again.
 """
 
 from __future__ import annotations
@@ -182,6 +184,27 @@ def _vector_ids(store: Store, keys: dict[str, list[int]]) -> list[str]:
     return out
 
 
+def _followers(store: Store, ids: Sequence[int]) -> list[int]:
+    """The messages said right after forgotten ones that are not forgotten themselves.
+
+    A reply's vectors also embed the question before it (:func:`~memlane.memory.vectors.
+    asked_before`), so they are deleted with the question and written again from what remains.
+    """
+    gone = set(ids)
+    out: set[int] = set()
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        marks = ",".join("?" * len(chunk))
+        for (nxt,) in store.sql(
+            "SELECT (SELECT a.id FROM messages a WHERE a.conversation_id = m.conversation_id"
+            " AND (a.time, a.id) > (m.time, m.id)"
+            f" ORDER BY a.time, a.id LIMIT 1) FROM messages m WHERE m.id IN ({marks})", chunk
+        ):
+            if nxt is not None and nxt not in gone:
+                out.add(int(nxt))
+    return sorted(out)
+
+
 def _frame_files(store: Store, ids: Sequence[int]) -> list[str]:
     out: list[str] = []
     for start in range(0, len(ids), 500):
@@ -214,10 +237,12 @@ def execute(
     t0 = time.perf_counter()
     before = _db_bytes(store)
     keys = todo.all_keys()
-    vector_ids = _vector_ids(store, keys)
+    followers = _followers(store, keys.get("message", []))
+    vector_ids = _vector_ids(store, {**keys, "message": keys.get("message", []) + followers})
     files = _frame_files(store, keys.get("frame", []))
     with store.transaction() as conn:
         _release_dependents(conn, keys)
+        conn.executemany("UPDATE messages SET vec = NULL WHERE id = ?", [(i,) for i in followers])
         for kind, ids in keys.items():
             table = KIND_TABLES[kind]
             for start in range(0, len(ids), 500):
@@ -244,6 +269,8 @@ def execute(
     if index is not None and vector_ids:
         index.delete(vector_ids)
         removed_vectors = len(vector_ids)
+        if followers:
+            index.sync()
     removed_files = 0
     for rel in files:
         try:

@@ -275,3 +275,17 @@ def m009_message_speaker_index() -> str:
     # Search finds the people a question names among the speakers ("what did Lena say about
     # Porto?") and weights their messages up; this keeps that lookup off a table scan.
     return "CREATE INDEX messages_speaker ON messages(speaker COLLATE NOCASE)"
+
+
+@migration
+def m010_replies_embedded_with_their_question() -> str:
+    # A reply is now embedded a second time together with the question it answers (the
+    # message before it, when that ends with "?"). The index finds that message by conversation
+    # and time; replies already embedded are marked so the next sync embeds them again.
+    return """
+        CREATE INDEX messages_conversation_time ON messages(conversation_id, time);
+        UPDATE messages SET vec = NULL WHERE vec IS NOT NULL AND rtrim((
+            SELECT b.text FROM messages b WHERE b.conversation_id = messages.conversation_id
+            AND (b.time, b.id) < (messages.time, messages.id)
+            ORDER BY b.time DESC, b.id DESC LIMIT 1), ' ' || char(9, 10, 13)) LIKE '%?';
+    """

@@ -4,8 +4,9 @@ Chroma keeps ids (``kind:rowid:chunk``), embeddings and three metadata fields (k
 nothing else, so the text of a memory lives only in SQLite. The index is rebuildable: ``sync``
 embeds rows the store has not marked as embedded, and ``repair`` compares counts and, on drift,
 the id sets, removing vectors whose rows are gone and re-embedding rows whose vectors are missing.
-:func:`documents` reads what is embedded for a row (a message with its speaker, a frame's title and
-OCR text in chunks, an episode's summary and key phrases, a fact).
+:func:`documents` reads what is embedded for a row (a message with its speaker, and once more with
+the question before it when it is a reply; a frame's title and OCR text in chunks; an episode's
+summary and key phrases; a fact).
 With ``in_memory`` (setting ``[privacy] vectors_in_memory``) the collection lives only in this
 process's memory and is rebuilt from the store when it is opened; nothing of it touches the disk.
 Telemetry is switched off before Chroma is imported.
@@ -17,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -258,6 +260,32 @@ class VectorIndex:
         return [(k, r, d) for (k, r), d in list(seen.items())[:limit]], len(result["ids"][0])
 
 
+# The message said just before message ``m`` in its conversation (time order, then id).
+PREVIOUS_MESSAGE = (
+    "SELECT b.id FROM messages b WHERE b.conversation_id = m.conversation_id"
+    " AND (b.time, b.id) < (m.time, m.id)"  # a row value: an index range, not a scan
+    " ORDER BY b.time DESC, b.id DESC LIMIT 1"
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def asked_before(text: str) -> str:
+    """The question a message ends with (its last sentence), or "" when it ends otherwise.
+
+    A reply is embedded a second time together with that question, so "what are Ana's plans
+    for the summer?" finds Ana's "Researching adoption agencies." that answered "What are your
+    plans for the summer?" - its own words never say what it is about.
+    """
+    text = text.strip()
+    if not text.endswith("?"):
+        return ""
+    return _SENTENCE_END.split(text)[-1][-MAX_QUESTION_CHARS:]
+
+
+# The question kept with a reply is cut to this many characters (MiniLM reads 256 tokens).
+MAX_QUESTION_CHARS = 300
+
+
 def _where(
     kinds: Sequence[str], since: float | None, until: float | None, app: str | None
 ) -> dict[str, Any] | None:
@@ -282,13 +310,18 @@ def documents(store: Store, kind: str, ids: Sequence[int]) -> list[Document]:
     marks = ",".join("?" * len(ids))
     docs: list[Document] = []
     if kind == "message":
-        for rowid, speaker, text, t, source in store.db.execute(
-            "SELECT m.id, m.speaker, m.text, m.time, c.source FROM messages m"
-            f" JOIN conversations c ON c.id = m.conversation_id WHERE m.id IN ({marks})",
+        for rowid, speaker, text, t, source, asker, asked in store.db.execute(
+            "SELECT m.id, m.speaker, m.text, m.time, c.source, p.speaker, p.text FROM messages m"
+            " JOIN conversations c ON c.id = m.conversation_id"
+            f" LEFT JOIN messages p ON p.id = ({PREVIOUS_MESSAGE}) WHERE m.id IN ({marks})",
             list(ids),
         ).fetchall():
             body = f"{speaker}: {text}" if speaker else text
-            docs.append(Document(kind, rowid, (body,), t, source))
+            chunks = [body]
+            question = asked_before(asked or "")
+            if question:
+                chunks.append(f"{asker}: {question}\n{body}" if asker else f"{question}\n{body}")
+            docs.append(Document(kind, rowid, tuple(chunks), t, source))
     elif kind == "frame":
         texts: dict[int, list[str]] = {}
         for frame_id, text in store.db.execute(
