@@ -170,6 +170,23 @@ def test_an_answer_about_the_wrong_person_abstains(memories: Engine) -> None:
     assert not right.abstained and [e.n for e in right.citations] == [1]
 
 
+def test_an_answer_citing_the_other_speaker_moves_to_the_named_persons_line(engine: Engine) -> None:
+    # Gina asked, Jon answered; the model cites Gina's question for what Jon said.
+    said = [("Gina", "When are you opening the studio?"),
+            ("Jon", "Still working on opening a dance studio."),
+            ("Gina", "I sold out the limited edition hoodies.")]
+    msgs = tuple(MessageIn(str(i), who, text, _ts("2024-05-08T13:56:00"))
+                 for i, (who, text) in enumerate(said))
+    engine.store.import_conversations([ConversationIn("jsonl", "c", "c", msgs[0].time, msgs)])
+    engine.index.sync()
+    answer = Assistant(engine, FakeModel("Opening a dance studio [1]."),
+                       AnswerSettings(remember=False)).ask("What is Jon working on opening?", now=NOW)
+    assert [e.hit.speaker for e in answer.evidence][:2] == ["Gina", "Jon"]  # in the order said
+    assert not answer.abstained, answer.reason
+    assert answer.text == "Opening a dance studio [2]."
+    assert [(e.hit.speaker, e.cited_by) for e in answer.citations] == [("Jon", "overlap")]
+
+
 def test_a_citation_to_the_wrong_line_moves_before_the_person_check(memories: Engine) -> None:
     # The model answers from Melanie's line but cites Caroline's: the citation moves to the
     # line with the answer's words, and the answer is not taken for someone else's.
