@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from memlane.app.settings import AnswerSettings
 from memlane.memory.facts import taken_from
-from memlane.memory.records import ConversationIn, Hit, MessageIn, iso
+from memlane.memory.records import ConversationIn, Hit, MessageIn, iso, parse_record_id
 from memlane.memory.timeparse import resolve_relative
 from memlane.models.prompts import (
     ABSTAIN,
@@ -285,7 +285,7 @@ class Assistant:
             kept.append(hit)
             used += tokens
         # Messages of one imported session share its time: their ids keep the order they were said.
-        kept.sort(key=lambda h: (h.time, int(h.id.split(":")[1])))
+        kept.sort(key=lambda h: (h.time, parse_record_id(h.id)[1]))
         return [Evidence(i, h, evidence_line(i, h, query)) for i, h in enumerate(kept, start=1)]
 
     def ask(
@@ -373,14 +373,14 @@ class Assistant:
                 if e.n in kept:
                     e.cited_by = "overlap" if e.n in added else "model"
             cited = [e for e in evidence if e.cited_by]
-            own = their_line(named[0], text, question, evidence) if about_someone_else(
-                named, cited) else 0
-            if own:
+            if about_someone_else(named, cited) and (
+                    own := their_line(named[0], text, question, evidence)):
                 log.info("cited someone else's line; the answer is in %s's [%d]", named[0], own)
                 text = " ".join(CITATION.sub("", text).split()).rstrip(" .") + f" [{own}]."
                 for e in evidence:
                     e.cited_by = "overlap" if e.n == own else ""
-            if about_someone_else(named, [e for e in evidence if e.cited_by]):
+                cited = [e for e in evidence if e.cited_by]
+            if about_someone_else(named, cited):
                 log.info("answer cites only someone else's memories, abstaining: %r", text)
                 for e in evidence:
                     e.cited_by = ""

@@ -34,7 +34,7 @@ from memlane.memory.frames import spool_rel
 from memlane.memory.migrations import FTS_TABLES
 from memlane.memory.records import KIND_TABLES, KINDS, parse_record_id
 from memlane.memory.store import Store, record_filter
-from memlane.memory.vectors import VectorIndex
+from memlane.memory.vectors import NEXT_MESSAGE, VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -196,9 +196,7 @@ def _followers(store: Store, ids: Sequence[int]) -> list[int]:
         chunk = list(ids[start : start + 500])
         marks = ",".join("?" * len(chunk))
         for (nxt,) in store.sql(
-            "SELECT (SELECT a.id FROM messages a WHERE a.conversation_id = m.conversation_id"
-            " AND (a.time, a.id) > (m.time, m.id)"
-            f" ORDER BY a.time, a.id LIMIT 1) FROM messages m WHERE m.id IN ({marks})", chunk
+            f"SELECT ({NEXT_MESSAGE}) FROM messages m WHERE m.id IN ({marks})", chunk
         ):
             if nxt is not None and nxt not in gone:
                 out.add(int(nxt))
