@@ -8,7 +8,9 @@ normalised (lower case, punctuation, articles and commas removed) and Porter-ste
 (multi-hop) averages the best F1 over comma-separated gold sub-answers; category 3 keeps the gold
 text before ``;``; category 5 (adversarial, no answer exists) counts as correct when the answer
 abstains. Categories are the data file's own labels (1 multi-hop, 2 temporal, 3 open-domain,
-4 single-hop, 5 adversarial). Citations ``[n]`` are removed before scoring.
+4 single-hop, 5 adversarial). Citations ``[n]`` are removed before scoring. Answers are scored
+as shown, after the words restating the question were cut from their front, and also as the
+model said them ("F1 uncut"), so that cut is measured in the same run.
 
 The same questions are also answered with the gold evidence turns given as the only evidence
 ("oracle"), so retrieval failures and generation failures can be told apart. By default a fixed,
@@ -40,7 +42,13 @@ from memlane.app.engine import Engine
 from memlane.app.paths import Paths
 from memlane.memory.records import Hit
 from memlane.models.embedder import OnnxEmbedder
-from memlane.models.prompts import ANSWER_STOP, CITATION, build_messages, is_abstention
+from memlane.models.prompts import (
+    ANSWER_STOP,
+    CITATION,
+    build_messages,
+    is_abstention,
+    lead_with_answer,
+)
 from memlane.models.runtime import Usage
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
@@ -123,7 +131,9 @@ def oracle(assistant: Assistant, engine: Engine, item: dict[str, Any], now: date
     t0 = time.perf_counter()
     text = "".join(assistant.model.stream(messages, max_tokens=assistant.settings.max_tokens,
                                           usage=usage, stop=ANSWER_STOP))
-    return text, is_abstention(text), (time.perf_counter() - t0) * 1000
+    abstained = is_abstention(text)
+    return (text if abstained else lead_with_answer(text, item["question"]), abstained,
+            (time.perf_counter() - t0) * 1000)
 
 
 def main() -> int:
@@ -175,8 +185,11 @@ def main() -> int:
                     "sample": sample["sample_id"], "category": cat,
                     "question": item["question"], "gold": gold, "answer": answer.text,
                     "abstained": answer.abstained, "abstain_reason": answer.reason,
-                    "draft": answer.draft,
+                    "draft": answer.draft, "led": answer.led,
                     "f1": score(cat, answer.text, answer.abstained, gold),
+                    # the same answer before the words restating the question were cut
+                    "f1_unled": score(cat, answer.draft if answer.led else answer.text,
+                                      answer.abstained, gold),
                     "first_token_ms": answer.timings.get("first_token_ms"),
                     "total_ms": answer.timings.get("total_ms"),
                     "context_tokens": answer.usage.prompt_tokens,
@@ -211,14 +224,16 @@ def summarise(rows: list[dict[str, Any]], with_oracle: bool) -> dict[str, Any]:
         if not group:
             continue
         f1 = 100 * sum(r["f1"] for r in group) / len(group)
-        entry = {"n": len(group), "f1": f1,
+        unled = 100 * sum(r.get("f1_unled", r["f1"]) for r in group) / len(group)
+        entry = {"n": len(group), "f1": f1, "f1_unled": unled,
+                 "led": sum(bool(r.get("led")) for r in group) / len(group),
                  "abstained": sum(r["abstained"] for r in group) / len(group)}
         if with_oracle:
             entry["oracle_f1"] = 100 * sum(r["oracle_f1"] for r in group) / len(group)
         summary[name] = entry
-        table_rows.append([name, len(group), f1, entry.get("oracle_f1", float("nan")),
-                           entry["abstained"]])
-    print(table(["category", "n", "F1", "oracle F1", "abstained"], table_rows))
+        table_rows.append([name, len(group), f1, unled, entry["led"],
+                           entry.get("oracle_f1", float("nan")), entry["abstained"]])
+    print(table(["category", "n", "F1", "F1 uncut", "cut", "oracle F1", "abstained"], table_rows))
     answerable = [r for r in rows if r["category"] != 5]
     adversarial = [r for r in rows if r["category"] == 5]
     # Abstention accuracy: abstain on adversarial questions, answer the answerable ones.

@@ -83,6 +83,39 @@ def test_recite_moves_a_citation_to_the_line_that_holds_the_answer() -> None:
     assert recite("Tim is learning [1].", question, lines) == ("Tim is learning [1].", [])
 
 
+def test_an_answer_leads_with_what_it_adds_to_the_question() -> None:
+    from memlane.models.prompts import lead_with_answer as lead
+
+    # Real answers of the default model to LoCoMo questions.
+    assert lead("Rob invited John to a beginner's yoga class [2].",
+                "What activity did John's colleague, Rob, invite him to?") == (
+        "A beginner's yoga class [2].")
+    assert lead("John's experience in New York City was amazing [4]. It was fun [4].",
+                "How was John's experience in New York City?") == "Amazing [4]. It was fun [4]."
+    assert lead("The book that Tim recommended to John as a good story is \"A Dance with "
+                "Dragons\" [4].", "Which book did Tim recommend to John as a good story?") == (
+        "\"A Dance with Dragons\" [4].")
+    assert lead("Jon decided to start his dance studio because he loves dancing [1].",
+                "Why did Jon decide to start his dance studio?") == (
+        "Because he loves dancing [1].")
+    # A negation is never cut ("Jazz [1]." would say the opposite).
+    assert lead("John's brother is not a fan of jazz [1].", "Is John's brother a fan of jazz?") == (
+        "Not a fan of jazz [1].")
+    # Left alone: one restated word, no hand-over point, nothing new left, a question turned
+    # around, a quotation.
+    for answer, question in [
+        ("John can write it down and mail it [6].", "How will John share the recipe?"),
+        ("Melanie has been running longer since our last chat [3].",
+         "What does Melanie say running has been great for?"),
+        ("Tim's motivation to keep pushing himself to get better [3].",
+         "What motivated Tim to keep pushing himself to get better?"),
+        ("John's favorite character is Aragorn [7].",
+         "Who is John's least favorite character from Lord of the Rings?"),
+        ("Caroline recommended \"The Book of Caroline\" [6].", "What book did Caroline recommend?"),
+    ]:
+        assert lead(answer, question) == answer, answer
+
+
 def test_attribute_cites_sentences_that_plainly_come_from_one_line() -> None:
     lines = ["[1] Thu 9 May: Booked the flight to Lisbon for 214 euros",
              "[2] Thu 9 May: Dentist appointment moved to Thursday"]
@@ -196,7 +229,10 @@ def test_a_citation_to_the_wrong_line_moves_before_the_person_check(memories: En
     assert answer.evidence[0].hit.speaker == "Caroline"
     assert not answer.abstained, answer.reason
     assert [(e.hit.speaker, e.cited_by) for e in answer.citations] == [("Melanie", "overlap")]
-    assert answer.text == f"Melanie painted a sunset [{answer.citations[0].n}]."
+    n = answer.citations[0].n
+    # ... and the words restating the question are cut from its front (the draft keeps them).
+    assert answer.text == f"A sunset [{n}]." and answer.led
+    assert answer.draft == f"Melanie painted a sunset [{n}]."
 
 
 def test_a_question_about_a_time_uses_what_happened_then(memories: Engine) -> None:
@@ -281,7 +317,7 @@ def test_the_assistant_remembers_questions_but_not_its_own_answers(memories: Eng
         "SELECT m.role, m.speaker, m.text FROM messages m JOIN conversations c"
         " ON c.id = m.conversation_id WHERE c.source = ? ORDER BY m.time", [ASSISTANT_SOURCE])
     assert [r[0] for r in rows] == ["user", "assistant"]
-    assert rows[1][2] == "The flight to Lisbon was 214 euros [1]."
+    assert rows[1][2] == "214 euros [1]."  # as shown: led by its answer
     # an ordinary question never sees the chat with Memlane as evidence
     model.replies.insert(0, "214 euros [1].")
     answer = assistant.ask("How much was the Lisbon flight?", now=NOW)
@@ -328,7 +364,7 @@ def test_the_cli_shows_the_checked_answer_when_it_differs_from_the_streamed_draf
     from memlane.app.cli import _print_revision
 
     model = FakeModel("Melanie painted a purple giraffe [2].", "Melanie paint with her kids [1].",
-                      "A sunset [1].", "A sunset [7].")
+                      "A sunset [1].", "A sunset [7].", "Melanie painted a sunset [1].")
     assistant = Assistant(memories, model, AnswerSettings(remember=False))
     refused = assistant.ask("What did Melanie paint with her kids?", now=NOW)
     _print_revision(refused, "Melanie painted a purple giraffe [2].")
@@ -344,3 +380,7 @@ def test_the_cli_shows_the_checked_answer_when_it_differs_from_the_streamed_draf
     _print_revision(moved, "A sunset .")  # [7] points at nothing: dropped while streaming
     assert capsys.readouterr().out.splitlines() == [
         "  (the draft above had its citations corrected)", "A sunset [1]."]
+    led = assistant.ask("What did Melanie paint with her kids?", now=NOW)
+    _print_revision(led, "Melanie painted a sunset [1].")
+    assert capsys.readouterr().out.splitlines() == [
+        "  (the draft above restated the question before its answer)", "A sunset [1]."]

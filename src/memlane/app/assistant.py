@@ -6,10 +6,11 @@ question is only about a time, "what did I do yesterday?") and, when none is lef
 abstains without asking the model. The rest is packed into the context budget - de-duplicated,
 a fact standing in for the messages it was taken from, in time order, each line with its date,
 weekday and where it came from, relative dates inside it resolved by code - and the model's
-answer streams through a citation check. Every question and answer is stored as an "assistant"
-conversation, so later searches and questions can find them. That conversation is only used as
-evidence when the question is about it ("what did I ask you yesterday?"), and then only the
-person's own turns: a wrong answer never becomes a memory.
+answer streams through a citation check; words that only restate the question are cut from its
+front ("Rob invited John to a yoga class" becomes "A yoga class"). Every question and answer is
+stored as an "assistant" conversation, so later searches and questions can find them. That
+conversation is only used as evidence when the question is about it ("what did I ask you
+yesterday?"), and then only the person's own turns: a wrong answer never becomes a memory.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from memlane.models.prompts import (
     build_messages,
     content_words,
     is_abstention,
+    lead_with_answer,
     recite,
     support,
     uncite_unrelated,
@@ -87,7 +89,10 @@ class Answer:
     # else" (the question names one person, every cited memory is another's).
     reason: str = ""
     stopped: bool = False  # the person stopped it; ``text`` is what had streamed by then
-    draft: str = ""  # what the model said, when a check replaced it with the abstention
+    # What the model said, when a check replaced it with the abstention or cut the words that
+    # restated the question from its front (``led``).
+    draft: str = ""
+    led: bool = False
 
     @property
     def citations(self) -> list[Evidence]:
@@ -387,7 +392,9 @@ class Assistant:
                 answer = Answer(question, ABSTAIN, True, evidence, self.model.name, timings,
                                 usage, "about someone else", draft=text)
             else:
-                answer = Answer(question, text, False, evidence, self.model.name, timings, usage)
+                led = lead_with_answer(text, question)
+                answer = Answer(question, led, False, evidence, self.model.name, timings, usage,
+                                draft=text if led != text else "", led=led != text)
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
         self._strengthen(answer)
         self._remember(answer)

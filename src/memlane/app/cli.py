@@ -388,6 +388,7 @@ def _print_revision(answer: Answer, streamed: str) -> None:
 
     why = _REVISED.get(answer.reason) or (
         "had its citations corrected" if words(streamed) == words(answer.text)
+        else "restated the question before its answer" if answer.led
         else "was corrected")
     click.echo(click.style(f"  (the draft above {why})", dim=True))
     click.echo(answer.text)

@@ -5,8 +5,9 @@ lines (date, weekday, where it came from, text with relative dates already resol
 to cite them as ``[n]`` or to say exactly :data:`ABSTAIN`. :class:`CitationFilter` checks the
 citations while the answer streams, dropping any that point at no evidence line and markup
 copied from a memory, :func:`recite` moves a citation from a line without the answer to the one
-with it, and :func:`attribute` adds a citation to an uncited sentence whose words plainly come
-from one line.
+with it, :func:`attribute` adds a citation to an uncited sentence whose words plainly come
+from one line, and :func:`lead_with_answer` cuts the words that only restate the question from
+the front of an answer.
 """
 
 from __future__ import annotations
@@ -278,3 +279,69 @@ def attribute(answer: str, evidence: Sequence[str], min_shared: int = 2) -> tupl
                 added.append(best)
         out.append(part)
     return "".join(out), added
+
+
+# Words after which a restated question hands over to its answer: "... was", "... to".
+_HANDOVER = frozenset(
+    "is are was were be been as to for about that by with on in at from into like".split()  # noqa: SIM905
+)
+_ARTICLE = frozenset(("a", "an", "the"))
+# Words that turn a question around ("Who is his least favourite character?"). A restatement
+# without them ("John's favourite character is") answered another question and must say so.
+_TURNING = frozenset(
+    "not no never least worst except without dislike dislikes disliked hate hates hated".split()  # noqa: SIM905
+)
+_OPEN_QUOTE = "\"'“‘("
+
+
+def _lead_stem(word: str) -> str:
+    word = word.lower()
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    return word[:5]  # "camping" meets "camp", "shows" meets "show"
+
+
+def _lead_stems(text: str) -> set[str]:
+    return {_lead_stem(w) for w in _WORD.findall(re.sub(r"['’]s\b", "", text))
+            if w.lower() not in _STOP}
+
+
+def lead_with_answer(answer: str, question: str, min_restated: int = 2) -> str:
+    """``answer`` with the words that only restate ``question`` cut from its front.
+
+    A small model wraps its answer in the question: "Rob invited John to a beginner's yoga class
+    [2]." for "What activity did Rob invite John to?". The first sentence loses its longest
+    opening whose words are all the question's (at least ``min_restated`` content words of it),
+    ending where the answer is handed over - after "is", "to", "as" and the like, or before an
+    article, "because" or a quotation - so "A beginner's yoga class [2]." is left. Nothing is
+    cut when what would remain adds no word of its own, before a negation or inside a quotation,
+    or when the question holds a word that turns it around ("least").
+    """
+    if {w.lower() for w in _WORD.findall(question)} & _TURNING:
+        return answer
+    parts = re.split(r"(?<=[.!?])(\s+)", answer, maxsplit=1)
+    sentence, tail = parts[0], "".join(parts[1:])
+    asked = _lead_stems(question)
+    words = sentence.split(" ")
+    restated = cut = 0
+    for k, word in enumerate(words):
+        bare = word.lower().strip(",;:.!?")
+        if CITATION.search(word) or word[:1] in _OPEN_QUOTE or bare in _TURNING \
+                or "n't" in bare:
+            break
+        stems = _lead_stems(word)
+        if not stems <= asked:
+            break
+        restated += len(stems)
+        after = words[k + 1].lower() if k + 1 < len(words) else ""
+        if restated >= min_restated and (
+                bare in _HANDOVER or after in _ARTICLE or after == "because"
+                or after[:1] in _OPEN_QUOTE):
+            cut = k + 1
+    if not cut:
+        return answer
+    left = " ".join(words[cut:]).lstrip(",;: ")
+    said = CITATION.sub("", left)
+    if not _lead_stems(said) - asked and not {w.lower() for w in _WORD.findall(said)} & _TURNING:
+        return answer  # nothing of its own is left ("not" is: "Not a fan of jazz")
+    return left[:1].upper() + left[1:] + tail
