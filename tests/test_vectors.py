@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -181,6 +182,35 @@ def test_a_reply_is_embedded_with_the_question_it_answers(engine: Engine) -> Non
     query = engine.embedder.embed(["Ana's summer plans"])[0]
     assert by_id[ids["Researching"]] < 1 - float(np.dot(own, query)) - 0.1
     assert by_id[ids["Researching"]] < by_id[ids["My"]] - 0.1
+
+
+def test_a_message_merged_in_before_a_reply_rewrites_the_replys_vectors(
+        engine: Engine, tmp_path: Path) -> None:
+    # Two exports of one chat: the later one first, then an older, fuller one holding the
+    # question the reply answered, and then a newer one holding a remark between them.
+    def export(name: str, rows: list[tuple[str, str, str, float]]) -> Path:
+        path = tmp_path / name
+        path.write_text("\n".join(json.dumps({"id": i, "speaker": who, "text": text,
+                                               "time": t, "conversation": "c1"})
+                                   for i, who, text, t in rows))
+        return path
+
+    reply = ("r", "Ana", "Researching adoption agencies, it has been a dream for years.", 1002.0)
+    engine.import_chat(export("a.jsonl", [("a", "Ana", "My laptop battery died.", 1000.0), reply]))
+    (rid,) = engine.store.sql("SELECT id FROM messages WHERE external_id = 'r'")[0]
+    assert engine.index.count() == 2
+    engine.import_chat(export("b.jsonl", [
+        ("q", "Lena", "What are your plans for the summer?", 1001.0), reply]))
+    assert f"message:{rid}:1" in engine.index.all_ids()  # now embedded with its question
+    found = {r: d for _, r, d in engine.index.search("Ana's summer plans", limit=3,
+                                                      kinds=("message",))}
+    own, query = engine.embedder.embed([f"Ana: {reply[2]}", "Ana's summer plans"])
+    assert found[rid] < 1 - float(np.dot(own, query)) - 0.1
+    engine.import_chat(export("c.jsonl", [("x", "Lena", "Ok.", 1001.5), reply]))
+    # "Ok." is not a question: the vector that held "summer" is gone, nothing else is left over
+    assert f"message:{rid}:1" not in engine.index.all_ids()
+    assert engine.index.all_ids() == set(engine.store.expected_vector_ids())
+    assert engine.store.count_unembedded() == 0
 
 
 def test_forgetting_a_question_rewrites_the_vectors_of_its_reply(engine: Engine) -> None:

@@ -33,8 +33,8 @@ from memlane.memory.facts import revive
 from memlane.memory.frames import spool_rel
 from memlane.memory.migrations import FTS_TABLES
 from memlane.memory.records import KIND_TABLES, KINDS, parse_record_id
-from memlane.memory.store import Store, record_filter
-from memlane.memory.vectors import NEXT_MESSAGE, VectorIndex
+from memlane.memory.store import NEXT_MESSAGE, Store, record_filter
+from memlane.memory.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 

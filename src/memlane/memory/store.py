@@ -43,6 +43,22 @@ class ImportResult:
     conversation_id: int
     added: int
     skipped: int
+    # Vector ids of earlier messages that a new one now comes right before (an older export
+    # merged into a chat): a reply's vectors embed the question said before it, so they are
+    # marked for embedding again and the caller deletes these first.
+    stale_vectors: tuple[str, ...] = ()
+
+
+# The message said just before / after message ``m`` in its conversation (time order, then id).
+# The row value makes it an index range on messages(conversation_id, time), not a scan.
+PREVIOUS_MESSAGE = (
+    "SELECT b.id FROM messages b WHERE b.conversation_id = m.conversation_id"
+    " AND (b.time, b.id) < (m.time, m.id) ORDER BY b.time DESC, b.id DESC LIMIT 1"
+)
+NEXT_MESSAGE = (
+    "SELECT a.id FROM messages a WHERE a.conversation_id = m.conversation_id"
+    " AND (a.time, a.id) > (m.time, m.id) ORDER BY a.time, a.id LIMIT 1"
+)
 
 
 def record_filter(
@@ -141,6 +157,7 @@ class Store:
         ).fetchone()
         count = "SELECT count(*) FROM messages WHERE conversation_id = ?"
         before = int(conn.execute(count, (conv_id,)).fetchone()[0])
+        (top,) = conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()
         conn.executemany(
             "INSERT OR IGNORE INTO messages"
             " (conversation_id, external_id, speaker, role, time, text, meta)"
@@ -149,7 +166,17 @@ class Store:
               json.dumps(m.meta) if m.meta else None) for m in conv.messages],
         )
         added = int(conn.execute(count, (conv_id,)).fetchone()[0]) - before
-        return ImportResult(int(conv_id), added, len(conv.messages) - added)
+        stale: list[str] = []
+        if added and before:  # new messages among old ones: their followers' questions changed
+            followers = conn.execute(
+                f"SELECT id, vec FROM messages WHERE id <= ? AND vec IS NOT NULL AND id IN"
+                f" (SELECT ({NEXT_MESSAGE}) FROM messages m"
+                f"  WHERE m.conversation_id = ? AND m.id > ?)", (top, conv_id, top),
+            ).fetchall()
+            stale = [f"message:{rowid}:{k}" for rowid, n in followers for k in range(n)]
+            conn.executemany("UPDATE messages SET vec = NULL WHERE id = ?",
+                             [(rowid,) for rowid, _ in followers])
+        return ImportResult(int(conv_id), added, len(conv.messages) - added, tuple(stale))
 
     def add_frame(
         self, frame: FrameIn, *, ocr_job: dict[str, Any] | None = None

@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from memlane.memory.records import KINDS, Document
-from memlane.memory.store import Store
+from memlane.memory.store import PREVIOUS_MESSAGE, Store
 
 # Frame text is embedded in chunks of about this many words (MiniLM reads at most 256 tokens).
 CHUNK_WORDS = 120
@@ -260,16 +260,6 @@ class VectorIndex:
         return [(k, r, d) for (k, r), d in list(seen.items())[:limit]], len(result["ids"][0])
 
 
-# The message said just before / after message ``m`` in its conversation (time order, then id).
-# The row value makes it an index range on messages(conversation_id, time), not a scan.
-PREVIOUS_MESSAGE = (
-    "SELECT b.id FROM messages b WHERE b.conversation_id = m.conversation_id"
-    " AND (b.time, b.id) < (m.time, m.id) ORDER BY b.time DESC, b.id DESC LIMIT 1"
-)
-NEXT_MESSAGE = (
-    "SELECT a.id FROM messages a WHERE a.conversation_id = m.conversation_id"
-    " AND (a.time, a.id) > (m.time, m.id) ORDER BY a.time, a.id LIMIT 1"
-)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 # The question kept with a reply is cut to this many characters (MiniLM reads 256 tokens).
 MAX_QUESTION_CHARS = 300
