@@ -101,12 +101,14 @@ def test_an_answer_leads_with_what_it_adds_to_the_question() -> None:
     # A negation is never cut ("Jazz [1]." would say the opposite).
     assert lead("John's brother is not a fan of jazz [1].", "Is John's brother a fan of jazz?") == (
         "Not a fan of jazz [1].")
-    # Left alone: one restated word, no hand-over point, nothing new left, a question turned
-    # around, a quotation.
+    # Left alone: one restated word, no hand-over point, more of the question to come, nothing
+    # new left, a question turned around, a quotation.
     for answer, question in [
         ("John can write it down and mail it [6].", "How will John share the recipe?"),
         ("Melanie has been running longer since our last chat [3].",
          "What does Melanie say running has been great for?"),
+        ("After returning from Chicago, John met his teammates on the 15th [3].",
+         "When did John meet with his teammates after returning from Chicago?"),
         ("Tim's motivation to keep pushing himself to get better [3].",
          "What motivated Tim to keep pushing himself to get better?"),
         ("John's favorite character is Aragorn [7].",

@@ -313,7 +313,8 @@ def lead_with_answer(answer: str, question: str, min_restated: int = 2) -> str:
     [2]." for "What activity did Rob invite John to?". The first sentence loses its longest
     opening whose words are all the question's (at least ``min_restated`` content words of it),
     ending where the answer is handed over - after "is", "to", "as" and the like, or before an
-    article, "because" or a quotation - so "A beginner's yoga class [2]." is left. Nothing is
+    article, "because" or a quotation, and never with more of the question to come ("After
+    returning from | Chicago, John met") - so "A beginner's yoga class [2]." is left. Nothing is
     cut when what would remain adds no word of its own, before a negation or inside a quotation,
     or when the question holds a word that turns it around ("least").
     """
@@ -334,7 +335,10 @@ def lead_with_answer(answer: str, question: str, min_restated: int = 2) -> str:
             break
         restated += len(stems)
         after = words[k + 1].lower() if k + 1 < len(words) else ""
-        if restated >= min_restated and (
+        # more of the question to come, unless it starts a phrase of its own ("Joanna's ...")
+        goes_on = bool(_lead_stems(after)) and _lead_stems(after) <= asked \
+            and not re.search(r"['’]s\W*$", after)
+        if restated >= min_restated and not goes_on and (
                 bare in _HANDOVER or after in _ARTICLE or after == "because"
                 or after[:1] in _OPEN_QUOTE):
             cut = k + 1
