@@ -98,6 +98,10 @@ def test_an_answer_leads_with_what_it_adds_to_the_question() -> None:
     assert lead("Jon decided to start his dance studio because he loves dancing [1].",
                 "Why did Jon decide to start his dance studio?") == (
         "Because he loves dancing [1].")
+    assert lead("Ana's new phone is an iPhone 15 [2].", "What is Ana's new phone?") == (
+        "An iPhone 15 [2].")
+    assert lead("Ana's new phone is iPhone 15 [2].", "What is Ana's new phone?") == (
+        "iPhone 15 [2].")  # not "IPhone"
     # A negation is never cut ("Jazz [1]." would say the opposite).
     assert lead("John's brother is not a fan of jazz [1].", "Is John's brother a fan of jazz?") == (
         "Not a fan of jazz [1].")

@@ -348,4 +348,7 @@ def lead_with_answer(answer: str, question: str, min_restated: int = 2) -> str:
     said = CITATION.sub("", left)
     if not _lead_stems(said) - asked and not {w.lower() for w in _WORD.findall(said)} & _TURNING:
         return answer  # nothing of its own is left ("not" is: "Not a fan of jazz")
+    first = left.split(" ", 1)[0]
+    if any(c.isupper() for c in first[1:]):  # "iPhone", "eBay" keep their case
+        return left + tail
     return left[:1].upper() + left[1:] + tail
