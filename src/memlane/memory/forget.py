@@ -32,7 +32,7 @@ from typing import Any
 from memlane.memory.facts import revive
 from memlane.memory.frames import spool_rel
 from memlane.memory.migrations import FTS_TABLES
-from memlane.memory.records import KIND_TABLES, KINDS, parse_record_id
+from memlane.memory.records import KIND_TABLES, KINDS, parse_record_id, vector_ids
 from memlane.memory.store import NEXT_MESSAGE, Store, record_filter
 from memlane.memory.vectors import VectorIndex
 
@@ -180,7 +180,7 @@ def _vector_ids(store: Store, keys: dict[str, list[int]]) -> list[str]:
             for rowid, n in store.sql(
                 f"SELECT id, vec FROM {KIND_TABLES[kind]} WHERE id IN ({marks}) AND vec > 0", chunk
             ):
-                out += [f"{kind}:{rowid}:{i}" for i in range(int(n))]
+                out += vector_ids(kind, rowid, int(n))
     return out
 
 

@@ -80,6 +80,11 @@ class FrameIn:
     blocks: tuple[OcrBlockIn, ...] = ()
 
 
+def vector_ids(kind: str, rowid: int, count: int) -> list[str]:
+    """The vector index's ids of a record's ``count`` chunks: ``kind:rowid:chunk``."""
+    return [f"{kind}:{rowid}:{i}" for i in range(count)]
+
+
 @dataclass(frozen=True)
 class Document:
     """What the vector index embeds for one record: one or more text chunks and filter metadata."""
@@ -91,7 +96,7 @@ class Document:
     app: str
 
     def chunk_ids(self) -> list[str]:
-        return [f"{self.kind}:{self.rowid}:{i}" for i in range(len(self.chunks))]
+        return vector_ids(self.kind, self.rowid, len(self.chunks))
 
 
 @dataclass

@@ -32,6 +32,7 @@ from memlane.memory.records import (
     Hit,
     OcrBlockIn,
     record_id,
+    vector_ids,
 )
 
 # Days a memory of middling importance, never cited, takes to fade to 1/e of its strength.
@@ -173,7 +174,7 @@ class Store:
                 f" (SELECT ({NEXT_MESSAGE}) FROM messages m"
                 f"  WHERE m.conversation_id = ? AND m.id > ?)", (top, conv_id, top),
             ).fetchall()
-            stale = [f"message:{rowid}:{k}" for rowid, n in followers for k in range(n)]
+            stale = [v for rowid, n in followers for v in vector_ids("message", rowid, n)]
             conn.executemany("UPDATE messages SET vec = NULL WHERE id = ?",
                              [(rowid,) for rowid, _ in followers])
         return ImportResult(int(conv_id), added, len(conv.messages) - added, tuple(stale))
@@ -318,8 +319,7 @@ class Store:
             for rowid, n in self.db.execute(
                 f"SELECT id, vec FROM {table} WHERE vec > 0"
             ).fetchall():
-                for i in range(int(n)):
-                    yield f"{kind}:{rowid}:{i}"
+                yield from vector_ids(kind, rowid, int(n))
 
     def keep_matching(
         self, kind: str, rowids: Sequence[int], since: float | None, until: float | None,
@@ -348,7 +348,7 @@ class Store:
             ) + " LIMIT ?"
             rows = self.db.execute(sql, [*params, cap + 1]).fetchall()
             out += [f"{kind}:{rowid}:0" for rowid, n in rows if n == 1]  # the common case
-            out += [f"{kind}:{rowid}:{i}" for rowid, n in rows if n > 1 for i in range(int(n))]
+            out += [v for rowid, n in rows if n > 1 for v in vector_ids(kind, rowid, int(n))]
             if len(out) > cap:
                 return None
         return out
