@@ -393,8 +393,9 @@ class Assistant:
                                 usage, "about someone else", draft=text)
             else:
                 led = lead_with_answer(text, question)
+                cut = led != text
                 answer = Answer(question, led, False, evidence, self.model.name, timings, usage,
-                                draft=text if led != text else "", led=led != text)
+                                draft=text if cut else "", led=cut)
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
         self._strengthen(answer)
         self._remember(answer)

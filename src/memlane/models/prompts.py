@@ -336,8 +336,8 @@ def lead_with_answer(answer: str, question: str, min_restated: int = 2) -> str:
         restated += len(stems)
         after = words[k + 1].lower() if k + 1 < len(words) else ""
         # more of the question to come, unless it starts a phrase of its own ("Joanna's ...")
-        goes_on = bool(_lead_stems(after)) and _lead_stems(after) <= asked \
-            and not re.search(r"['’]s\W*$", after)
+        next_stems = _lead_stems(after)
+        goes_on = bool(next_stems) and next_stems <= asked and not re.search(r"['’]s\W*$", after)
         if restated >= min_restated and not goes_on and (
                 bare in _HANDOVER or after in _ARTICLE or after == "because"
                 or after[:1] in _OPEN_QUOTE):
