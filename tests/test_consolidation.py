@@ -218,22 +218,47 @@ def test_add_update_retire_noop_keep_history(engine: Engine) -> None:
     assert all(schema for kind, _, schema in model.calls if kind in ("facts", "decide"))
 
 
+def test_a_fact_sharing_a_word_with_another_is_added_without_asking_the_model(
+    engine: Engine,
+) -> None:
+    # GIVEN a known fact of Caroline's, and a new one of hers that shares one word with it
+    model = ScriptedModel()
+    chat(engine, "a", 0, [("Caroline", "My necklace is a gift from my grandma in Sweden.")])
+    model.queues["facts"] = [facts_reply(("Caroline's necklace is from her grandma in Sweden",
+                                          "possession", 1))]
+    run(engine, model)
+    chat(engine, "b", 3, [("Caroline", "My grandma taught me to paint sunsets.")])
+    model.queues["facts"] = [facts_reply(("Caroline's grandma taught her to paint sunsets",
+                                          "fact", 1))]
+    # and a model that would call it an update (the default 0.5B model did, on such pairs)
+    model.queues["decide"] = [json.dumps({"action": "UPDATE", "known": 1})]
+    # WHEN consolidating
+    report = run(engine, model)
+    # THEN the model is not asked, and both facts stay current
+    assert "decide" not in [kind for kind, _, _ in model.calls]
+    assert (report.added, report.updated) == (1, 0)
+    assert set(current(engine)) == {"Caroline's necklace is from her grandma in Sweden",
+                                    "Caroline's grandma taught her to paint sunsets"}
+
+
 def test_model_facts_that_are_questions_are_refused_and_own_words_keep_the_speaker(
     engine: Engine,
 ) -> None:
     # GIVEN a chat, and a model that returns a question and a line still in its speaker's words
     model = ScriptedModel()
     chat(engine, "p", 0, [("Caroline", "That's so nice! What pet do you have?"),
-                          ("Melanie", "Caroline taught me self-acceptance, and I adopted a cat.")])
+                          ("Melanie", "Caroline taught me self-acceptance, and I adopted a cat,"
+                                      " my first pet.")])
     model.queues["facts"] = [facts_reply(
         ("Caroline: What pet do you have?", "fact", 1),
         ("Caroline taught me self-acceptance", "relationship", 2),
-        ("Melanie adopted a cat", "possession", 2))]
+        ("Melanie adopted a cat, my first pet", "possession", 2))]
     # WHEN consolidating
     run(engine, model)
-    # THEN the question is no fact, and "me" says who it is (Melanie said it, not the reader)
+    # THEN the question is no fact, and "me" says who it is (Melanie said it, not the reader),
+    # unless the fact starts with her name already
     assert set(current(engine)) == {"Melanie: Caroline taught me self-acceptance",
-                                    "Melanie adopted a cat"}
+                                    "Melanie adopted a cat, my first pet"}
 
 
 def test_forgetting_a_source_re_derives_from_what_remains(engine: Engine, run_cli: Cli) -> None:

@@ -307,7 +307,8 @@ def _checked_fact(item: Any, chunk: Sequence[ep.Item], speakers: set[str]) -> fx
 
     A question is no fact ("What pet do you have?" came back as one). A fact still in the
     speaker's own words ("Caroline taught me self-acceptance") gets the speaker in front, as
-    rule facts have it, or "me" would read as whoever asks.
+    rule facts have it, or "me" would read as whoever asks; one that starts with the speaker's
+    name already says who "me" is.
     """
     if not isinstance(item, dict):
         return None
@@ -317,7 +318,7 @@ def _checked_fact(item: Any, chunk: Sequence[ep.Item], speakers: set[str]) -> fx
         return None
     source = chunk[n - 1]
     subject = source.speaker or "me"
-    if subject != "me" and FIRST_PERSON.search(text):
+    if subject != "me" and FIRST_PERSON.search(text) and not text.startswith(subject):
         text = f"{subject}: {text}"
     else:  # a 0.5B model often names the wrong person: the fact is whoever said the line's
         for other in speakers - {subject}:

@@ -114,7 +114,8 @@ def taken_from(store: Store, fact_ids: Sequence[int]) -> set[str]:
 
 def similar(store: Store | sqlite3.Connection, candidate: FactIn,
             limit: int = 5) -> list[tuple[FactRow, float]]:
-    """Current facts sharing words with the candidate, most alike first, with their overlap."""
+    """Current facts sharing at least :data:`RELATED` of their words with the candidate, most
+    alike first, with their overlap."""
     match = fts_query(candidate.text)
     if not match:
         return []
@@ -129,8 +130,11 @@ def similar(store: Store | sqlite3.Connection, candidate: FactIn,
         return []
     mine = _words(candidate.text, candidate.subject)
     scored = [(_row(r), jaccard(mine, _words(r[1], r[3] or ""))) for r in rows]
-    scored = [(row, s) for row, s in scored
-              if s >= RELATED or (s > 0 and row.subject == candidate.subject)]
+    # Only real look-alikes: shown a fact of the same person sharing one word, the default 0.5B
+    # model answered UPDATE (LoCoMo conversation 0: all 37 of its updates replaced a fact
+    # sharing at most 13% of its words, "Caroline's necklace is from her grandma in Sweden" by
+    # "Caroline's love and encouragement helped me"), and the true fact left current memory.
+    scored = [(row, s) for row, s in scored if s >= RELATED]
     scored.sort(key=lambda rs: (-rs[1], rs[0].id))
     return scored[:limit]
 
