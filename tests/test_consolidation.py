@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from conftest import Cli, memlane_subprocess_env
+from memlane.app.assistant import evidence_line
 from memlane.app.consolidate import Consolidator
 from memlane.app.engine import Engine
 from memlane.app.settings import MemorySettings
@@ -239,6 +240,26 @@ def test_a_fact_sharing_a_word_with_another_is_added_without_asking_the_model(
     assert (report.added, report.updated) == (1, 0)
     assert set(current(engine)) == {"Caroline's necklace is from her grandma in Sweden",
                                     "Caroline's grandma taught her to paint sunsets"}
+
+
+def test_a_fact_keeps_the_day_its_relative_date_meant_when_confirmed_later(
+    engine: Engine,
+) -> None:
+    # GIVEN a fact with "yesterday" in it, said on 6 May 2024 and said again a week later
+    model = ScriptedModel()
+    chat(engine, "a", 0, [("Ana", "I signed up for a pottery class yesterday!")])
+    chat(engine, "b", 7, [("Ana", "As I said, I signed up for a pottery class yesterday.")])
+    model.queues["facts"] = [facts_reply(("Ana signed up for a pottery class yesterday",
+                                          "plan", 1))] * 2
+    # WHEN consolidating both chats
+    report = run(engine, model)
+    # THEN the fact says which day that was, and the confirmation does not move it
+    assert (report.added, report.confirmed) == (1, 1)
+    (text, row), = current(engine).items()
+    assert text == "Ana signed up for a pottery class yesterday (5 May 2024)"
+    assert row.last_confirmed > row.first_seen
+    hit = engine.store.hits([("fact", row.id)])[("fact", row.id)]
+    assert evidence_line(1, hit).endswith("Ana signed up for a pottery class yesterday (5 May 2024)")
 
 
 def test_model_facts_that_are_questions_are_refused_and_own_words_keep_the_speaker(

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from memlane.memory.timeparse import parse_time_expression, parse_when
+from memlane.memory.timeparse import parse_time_expression, parse_when, resolve_relative
 
 NOW = datetime.fromisoformat("2026-11-22T15:30:00+01:00")  # a Sunday
 
@@ -60,3 +60,12 @@ def test_parse_when_accepts_iso_and_expressions() -> None:
     assert parse_when("yesterday", NOW, end=True).isoformat()[:10] == "2026-11-22"
     with pytest.raises(ValueError):
         parse_when("whenever", NOW)
+
+
+def test_relative_dates_are_resolved_once() -> None:
+    said = datetime(2023, 6, 9, 19, 55)
+    once = resolve_relative("I gave a talk last week and signed up yesterday.", said)
+    assert once == ("I gave a talk last week (week of 29 May 2023) and signed up"
+                    " yesterday (8 June 2023).")
+    # read again weeks later, the dates it meant when it was said stay as they were
+    assert resolve_relative(once, datetime(2023, 7, 1)) == once

@@ -9,7 +9,8 @@ with the local model (:mod:`memlane.models.memory_prompts`). One :meth:`Consolid
 2. reads facts from chat episodes not yet read (``facts_done = 0``), in time order: the model's
    constrained JSON (each fact names the line it came from, which becomes its lineage and whose
    speaker becomes its subject; facts whose words are not in that line are dropped), or
-   first-person statements when there is no model or it returned nothing usable. Each candidate
+   first-person statements when there is no model or it returned nothing usable. Relative
+   dates in a fact are followed by the date they meant when it was said. Each candidate
    is compared with similar current facts and ADDed, UPDATEs or RETIREs one, or confirms it
    (NOOP); the decisions and the episode's ``facts_done`` commit together;
 3. (re)builds the digest of each day whose episodes changed;
@@ -34,6 +35,7 @@ from memlane.app.settings import MemorySettings
 from memlane.memory import episodes as ep
 from memlane.memory import facts as fx
 from memlane.memory.timeline import day_bounds
+from memlane.memory.timeparse import resolve_relative
 from memlane.models.memory_prompts import (
     decide_messages,
     decide_schema,
@@ -181,6 +183,9 @@ class Consolidator:
             chunk = messages[start : start + FACT_LINES]
             found = self._extract(chunk)
             candidates += found if found is not None else fx.rule_candidates(chunk)
+        # "yesterday" means the day before it was said, however much later the fact is read
+        candidates = [replace(c, text=resolve_relative(
+            c.text, datetime.fromtimestamp(c.time).astimezone())) for c in candidates]
         decisions = [(c, self._decide(c)) for c in _merge(candidates)]
         with self.store.transaction() as conn:
             for candidate, decision in decisions:

@@ -265,6 +265,8 @@ def parse_when(value: str, now: datetime | None = None, *, end: bool = False) ->
 # Rules whose meaning depends on when something was said, in the order they are tried.
 _RELATIVE = (_day_before, _yesterday, _today, _past_n, _ago, _relative_unit)
 _LAST_WEEKDAY = re.compile(r"\b(?P<which>last)\s+" + _WEEKDAY + _PART + r"\b", re.IGNORECASE)
+# What follows an expression already resolved: " (7 May 2023)", " (week of 1 May 2023)".
+_RESOLVED = re.compile(r"\s*\([^()]*\b\d{4}\)")
 
 
 def describe_range(since: datetime, until: datetime) -> str:
@@ -293,7 +295,8 @@ def resolve_relative(text: str, when: datetime) -> str:
 
     "I went yesterday" said on 8 May 2023 becomes "I went yesterday (7 May 2023)", so a model
     reading it never has to do date arithmetic. Absolute dates and bare weekdays (which may point
-    forwards or backwards) are left as they are.
+    forwards or backwards) are left as they are, and so is an expression already followed by
+    its date in brackets: a fact resolved when it was read keeps the day it was said.
     """
     ref = _local(when)
     spans: list[tuple[int, int, str]] = []
@@ -301,7 +304,8 @@ def resolve_relative(text: str, when: datetime) -> str:
     patterns.append((_LAST_WEEKDAY, _weekday))
     for pattern, handler in patterns:
         for match in pattern.finditer(text):
-            if any(s < match.end() and match.start() < e for s, e, _ in spans):
+            if any(s < match.end() and match.start() < e for s, e, _ in spans) \
+                    or _RESOLVED.match(text, match.end()):
                 continue
             rng = handler(match, ref)
             if rng is not None:
