@@ -8,16 +8,24 @@ updated and retired, and LoCoMo QA F1 per category (official scorer, see locomo_
 mean context tokens per question, asking the same seeded questions in both homes with one model
 process. The data's own ``session_summary`` fields are used as a reference for the chat
 episodes: the token-F1 of each episode summary against the session's reference summary.
+
+``--reference`` adds a third home: the same import plus the data's own ``observation`` fields
+stored as facts (written by people, each linked to the message it cites, relative dates resolved
+at that message's day), so one run shows what facts as good as the reference would score with the
+same retrieval and the same answering model. ``--budgets`` asks the consolidated (and reference)
+homes again at smaller evidence budgets, for the "better answers from fewer context tokens"
+comparison; the raw home always answers at the configured budget.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +33,9 @@ from _common import SHARED_DATA, table, write_result
 from locomo_qa import CATEGORIES, choose, f1_score, score, session_times
 from memlane.app.engine import Engine
 from memlane.app.paths import Paths
+from memlane.memory import facts as fx
 from memlane.memory.episodes import episodes_between
+from memlane.memory.timeparse import resolve_relative
 from memlane.models.embedder import OnnxEmbedder
 
 
@@ -34,12 +44,58 @@ def db_bytes(engine: Engine) -> int:
     return engine.paths.db.stat().st_size
 
 
+def reference_facts(engine: Engine, sample: dict[str, Any]) -> int:
+    """Store the sample's ``observation`` fields as current facts of the person they are about;
+    return how many (an observation citing no imported message is left out)."""
+    said = {str(ext): (int(rowid), float(t)) for rowid, ext, t in engine.store.sql(
+        "SELECT id, external_id, time FROM messages")}
+    stored = 0
+    with engine.store.transaction() as conn:
+        for people in sample.get("observation", {}).values():
+            for person, observed in people.items():
+                for text, evidence in observed:
+                    cited = [said[r] for r in re.findall(r"D\d+:\d+", str(evidence)) if r in said]
+                    if not cited:
+                        continue
+                    first = min(t for _, t in cited)
+                    when = datetime.fromtimestamp(first).astimezone()
+                    fact = fx.FactIn(resolve_relative(" ".join(str(text).split()), when), "fact",
+                                     0.6, person, first, tuple(("message", i) for i, _ in cited))
+                    fx.apply(conn, fact, fx.Decision("ADD"))
+                    stored += 1
+    engine.index.sync()
+    return stored
+
+
+def asked(homes: dict[str, Engine], budgets: list[int]) -> list[tuple[str, Engine, int]]:
+    """``(config, home, evidence budget or 0 for the configured one)`` to ask each question in:
+    raw once, every other home once per budget ("consolidated@250")."""
+    out: list[tuple[str, Engine, int]] = []
+    for mode, engine in homes.items():
+        if mode == "raw" or not budgets:
+            out.append((mode, engine, 0))
+        else:
+            out += [(f"{mode}@{b}", engine, b) for b in budgets]
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=SHARED_DATA / "locomo" / "locomo_dev5.json")
     parser.add_argument("--conversations", type=int, default=1,
                         help="how many of the file's conversations (the model is slow on 2 cores)")
-    parser.add_argument("--per-category", type=int, default=8)
+    parser.add_argument("--per-category", type=int, default=8,
+                        help="seeded questions per category; 0 asks every question")
+    parser.add_argument("--categories", default=",".join(map(str, CATEGORIES)),
+                        help="LoCoMo categories to ask, e.g. 1,2 (multi-hop and temporal)")
+    parser.add_argument("--budgets", default="",
+                        help="evidence token budgets for the consolidated and reference homes, "
+                             "e.g. 300,250,200 (default: the configured one)")
+    parser.add_argument("--derived-weight", type=float, default=None,
+                        help="retrieval weight of facts and episodes in those homes "
+                             "(default: the configured one)")
+    parser.add_argument("--reference", action="store_true",
+                        help="add a home whose facts are the data's own observations")
     parser.add_argument("--no-model", action="store_true", help="extractive consolidation only")
     parser.add_argument("--max-model-calls", type=int, default=10**9, metavar="N",
                         help="model calls per conversation; the rest is extractive (a call "
@@ -49,7 +105,12 @@ def main() -> int:
         print(f"skipped: {args.data} not found (LoCoMo data lives in ../shared/data)")
         return 0
     samples = json.loads(args.data.read_text())[: args.conversations]
-    picked = choose(samples, args.per_category)
+    categories = [int(c) for c in args.categories.split(",") if c.strip()]
+    picked = choose(samples, args.per_category or None, categories)
+    budgets = [int(b) for b in args.budgets.split(",") if b.strip()]
+    compact = ["consolidated"] + (["reference"] if args.reference else [])
+    reference_stored = 0
+    configs: list[str] = []
     embedder = OnnxEmbedder()
     model = None
     stats: dict[str, Any] = {"messages": 0, "seconds": 0.0, "model_calls": 0, "unusable": 0,
@@ -64,7 +125,7 @@ def main() -> int:
             path = Path(tmp) / f"{sample['sample_id']}.json"
             path.write_text(json.dumps([sample]))
             homes: dict[str, Engine] = {}
-            for mode in ("raw", "consolidated"):
+            for mode in ["raw", *compact]:
                 engine = Engine(Paths(Path(tmp) / mode / sample["sample_id"]), embedder=embedder)
                 engine.settings.answer.remember = False
                 if model is not None:
@@ -72,6 +133,11 @@ def main() -> int:
                 engine.import_chat(path, "locomo")
                 model = engine.model
                 homes[mode] = engine
+                if mode in compact and args.derived_weight is not None:
+                    engine.retriever.settings.derived_weight = args.derived_weight
+            if args.reference:
+                reference_stored += reference_facts(homes["reference"], sample)
+            configs = [config for config, _, _ in asked(homes, budgets)]
             eng = homes["consolidated"]
             before = eng.store.counts()
             stats["messages"] += before["messages"]
@@ -105,38 +171,44 @@ def main() -> int:
                 gold = str(item.get("answer", item.get("adversarial_answer", "")))
                 row: dict[str, Any] = {"sample": sample["sample_id"], "category": cat,
                                        "question": item["question"], "gold": gold}
-                for mode, engine in homes.items():
-                    answer = engine.assistant().ask(item["question"], now=now)
-                    row[mode] = {"answer": answer.text, "abstained": answer.abstained,
-                                 "f1": score(cat, answer.text, answer.abstained, gold),
-                                 "context_tokens": answer.usage.prompt_tokens,
-                                 "kinds": sorted({e.hit.kind for e in answer.evidence})}
+                for config, engine, budget in asked(homes, budgets):
+                    assistant = engine.assistant()
+                    if budget:
+                        assistant.settings.evidence_tokens = budget
+                    answer = assistant.ask(item["question"], now=now)
+                    row[config] = {"answer": answer.text, "abstained": answer.abstained,
+                                   "f1": score(cat, answer.text, answer.abstained, gold),
+                                   "context_tokens": answer.usage.prompt_tokens,
+                                   "kinds": sorted({e.hit.kind for e in answer.evidence})}
                 rows.append(row)
-                print(f"[{len(rows)}/{len(picked)}] c{cat} raw {row['raw']['f1']:.2f} "
-                      f"consolidated {row['consolidated']['f1']:.2f} {item['question'][:60]!r}",
+                scores = " ".join(f"{c} {v['f1']:.2f}" for c, v in row.items()
+                                  if isinstance(v, dict))
+                print(f"[{len(rows)}/{len(picked)}] c{cat} {scores} {item['question'][:60]!r}",
                       file=sys.stderr, flush=True)
             for engine in homes.values():
                 engine.__dict__.pop("model", None)
                 engine.close()
     if model is not None:
         model.close()
-    out_rows = []
     summary: dict[str, Any] = {}
     groups = [(CATEGORIES[c], [r for r in rows if r["category"] == c]) for c in CATEGORIES]
     groups.append(("1-4", [r for r in rows if r["category"] != 5]))
-    for name, group in groups:
-        if not group:
-            continue
-        entry: dict[str, Any] = {"n": len(group)}
-        for mode in ("raw", "consolidated"):
-            entry[f"{mode}_f1"] = 100 * sum(r[mode]["f1"] for r in group) / len(group)
-            ctx = [r[mode]["context_tokens"] for r in group if r[mode]["context_tokens"]]
-            entry[f"{mode}_context_tokens"] = sum(ctx) / max(len(ctx), 1)
-        summary[name] = entry
-        out_rows.append([name, len(group), entry["raw_f1"], entry["consolidated_f1"],
-                         entry["raw_context_tokens"], entry["consolidated_context_tokens"]])
-    print(table(["category", "n", "raw F1", "consolidated F1", "raw ctx tokens",
-                 "consolidated ctx tokens"], out_rows))
+    groups = [(name, group) for name, group in groups if group]
+    out_rows = []
+    for config in configs:
+        entry: dict[str, Any] = {}
+        for name, group in groups:
+            entry[name] = {"n": len(group),
+                           "f1": 100 * sum(r[config]["f1"] for r in group) / len(group)}
+        ctx = [r[config]["context_tokens"] for r in rows if r[config]["context_tokens"]]
+        entry["context_tokens"] = sum(ctx) / max(len(ctx), 1)
+        summary[config] = entry
+        out_rows.append([config, *(entry[name]["f1"] for name, _ in groups),
+                         entry["context_tokens"]])
+    print(table(["home", *(f"{name} F1 (n={len(g)})" for name, g in groups), "ctx tokens"],
+                out_rows))
+    if args.reference:
+        print(f"reference: {reference_stored} of the data's observations stored as facts")
     per_k = stats["seconds"] / max(stats["messages"], 1) * 1000
     unusable = stats["unusable"] / max(stats["model_calls"], 1)
     print(f"consolidation: {stats['messages']} messages in {stats['seconds']:.1f} s "
@@ -149,7 +221,9 @@ def main() -> int:
           f"{stats['bytes_after'] / 1e6:.2f} MB; episode summary F1 vs the data's session "
           f"summaries {100 * sum(ref_f1) / max(len(ref_f1), 1):.1f}")
     write_result("consolidation", {
-        "conversations": len(samples), "no_model": args.no_model,
+        "conversations": len(samples), "no_model": args.no_model, "categories": categories,
+        "budgets": budgets, "derived_weight": args.derived_weight,
+        "reference_facts": reference_stored,
         "max_model_calls": args.max_model_calls,
         "seconds_per_1000_messages": per_k, "unusable_share": unusable,
         "summary_reference_f1": 100 * sum(ref_f1) / max(len(ref_f1), 1),
