@@ -270,6 +270,31 @@ def test_a_fact_stands_in_for_the_message_it_was_taken_from(memories: Engine) ->
     assert kinds == ["fact"]
 
 
+def test_a_fact_without_the_day_its_message_meant_leaves_the_message_in(
+        memories: Engine) -> None:
+    from memlane.memory import facts as fx
+
+    (msg_id,) = memories.store.sql("SELECT id FROM messages WHERE text LIKE '%support group%'")[0]
+    said = _ts("2024-05-08T13:56:00")
+    with memories.store.transaction() as conn:
+        fx.apply(conn, fx.FactIn("Caroline attended a LGBTQ support group recently", "fact", 0.6,
+                                 "Caroline", said, (("message", msg_id),)), fx.Decision("ADD"))
+    memories.index.sync()
+    assistant = Assistant(memories, FakeModel(), AnswerSettings(remember=False))
+    hits, _, _ = assistant.evidence("When did Caroline go to the LGBTQ support group?", NOW)
+    assert sorted(h.kind for h in hits if "support group" in h.snippet) == ["fact", "message"]
+    lines = [e.line for e in assistant.pack(hits)]
+    assert any("yesterday (7 May 2024)" in line for line in lines)
+    # A fact that keeps the day stands in for the message.
+    with memories.store.transaction() as conn:
+        fx.apply(conn, fx.FactIn("Caroline went to a LGBTQ support group yesterday (7 May 2024)",
+                                 "fact", 0.6, "Caroline", said, (("message", msg_id),)),
+                 fx.Decision("ADD"))
+    memories.index.sync()
+    hits, _, _ = assistant.evidence("When did Caroline go to the LGBTQ support group?", NOW)
+    assert "message" not in {h.kind for h in hits if "support group" in h.snippet}
+
+
 def test_answer_cites_the_right_memory(memories: Engine) -> None:
     model = FakeModel("The cheapest flight to Lisbon was 214 euros [2].")
     assistant = Assistant(memories, model, AnswerSettings(remember=False))

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from memlane.app.settings import AnswerSettings
 from memlane.memory.facts import taken_from
 from memlane.memory.records import ConversationIn, Hit, MessageIn, iso, parse_record_id
-from memlane.memory.timeparse import resolve_relative
+from memlane.memory.timeparse import relative_dates, resolve_relative
 from memlane.models.prompts import (
     ABSTAIN,
     ANSWER_STOP,
@@ -225,6 +225,25 @@ def their_line(name: str, answer: str, question: str, evidence: Sequence[Evidenc
                  and new <= content_words(e.hit.split_speaker()[1])), 0)
 
 
+def stood_in_for(hit: Hit, facts: dict[str, Hit], taken: dict[str, list[int]]) -> bool:
+    """Whether one of ``facts`` (by id) was taken from ``hit`` and says all it needs to.
+
+    ``taken`` maps a record to the facts taken from it (:func:`taken_from`). A fact stands in
+    for its message unless a date the message's relative words meant is missing from it: "I
+    went to a support group yesterday" said on 8 May 2023 is the only line that says 7 May when
+    the fact reads "Caroline attended a support group recently". With LoCoMo's own observations
+    as facts, 9 of conversation 0's 37 temporal answers got the day wrong that way.
+    """
+    def dated(h: Hit) -> str:
+        return resolve_relative(h.split_speaker()[1], datetime.fromtimestamp(h.time).astimezone())
+
+    standing = [facts[f"fact:{f}"] for f in taken.get(hit.id, []) if f"fact:{f}" in facts]
+    if not standing:
+        return False
+    dates = relative_dates(hit.split_speaker()[1], datetime.fromtimestamp(hit.time).astimezone())
+    return any(all(d in dated(f) for d in dates) for f in standing)
+
+
 def dedupe(hits: Sequence[Hit]) -> list[Hit]:
     """Drop hits whose text repeats one already kept (re-imports, unchanged screens)."""
     seen: set[str] = set()
@@ -273,9 +292,9 @@ class Assistant:
             # "What did I do yesterday?" is about the time it names: when nothing matches the
             # rest of the question better, everything from then is evidence.
             kept = dedupe(hits)
-        told = taken_from(self.engine.store, [int(h.id.split(":")[1]) for h in kept
-                                              if h.kind == "fact"])
-        kept = [h for h in kept if h.id not in told]
+        facts = {h.id: h for h in kept if h.kind == "fact"}
+        taken = taken_from(self.engine.store, [parse_record_id(i)[1] for i in facts])
+        kept = [h for h in kept if not stood_in_for(h, facts, taken)]
         return kept[: self.settings.evidence], result.query, result.named
 
     def pack(self, hits: Sequence[Hit], query: str = "") -> list[Evidence]:

@@ -103,13 +103,16 @@ def history(store: Store, fact_id: int) -> list[FactRow]:
     return out
 
 
-def taken_from(store: Store, fact_ids: Sequence[int]) -> set[str]:
-    """Ids ("message:12") of the records these facts were taken from."""
+def taken_from(store: Store, fact_ids: Sequence[int]) -> dict[str, list[int]]:
+    """The records these facts were taken from ("message:12"), each with the facts taken."""
     if not fact_ids:
-        return set()
-    return {f"{kind}:{rowid}" for kind, rowid in store.sql(
-        "SELECT source_kind, source_id FROM lineage WHERE derived_kind = 'fact'"
-        f" AND derived_id IN ({','.join('?' * len(fact_ids))})", list(fact_ids))}
+        return {}
+    out: dict[str, list[int]] = {}
+    for kind, rowid, fact_id in store.sql(
+            "SELECT source_kind, source_id, derived_id FROM lineage WHERE derived_kind = 'fact'"
+            f" AND derived_id IN ({','.join('?' * len(fact_ids))})", list(fact_ids)):
+        out.setdefault(f"{kind}:{rowid}", []).append(int(fact_id))
+    return out
 
 
 def similar(store: Store | sqlite3.Connection, candidate: FactIn,

@@ -298,6 +298,19 @@ def resolve_relative(text: str, when: datetime) -> str:
     forwards or backwards) are left as they are, and so is an expression already followed by
     its date in brackets: a fact resolved when it was read keeps the day it was said.
     """
+    out, at = [], 0
+    for _, end, label in _relative_spans(text, when):
+        out.append(text[at:end] + f" ({label})")
+        at = end
+    return "".join(out) + text[at:]
+
+
+def relative_dates(text: str, when: datetime) -> list[str]:
+    """The dates :func:`resolve_relative` would add to ``text``, in order ("7 May 2023")."""
+    return [label for _, _, label in _relative_spans(text, when)]
+
+
+def _relative_spans(text: str, when: datetime) -> list[tuple[int, int, str]]:
     ref = _local(when)
     spans: list[tuple[int, int, str]] = []
     patterns = [(p, h) for p, h in RULES if h in _RELATIVE]
@@ -310,8 +323,4 @@ def resolve_relative(text: str, when: datetime) -> str:
             rng = handler(match, ref)
             if rng is not None:
                 spans.append((match.start(), match.end(), describe_range(*rng)))
-    out, at = [], 0
-    for _, end, label in sorted(spans):
-        out.append(text[at:end] + f" ({label})")
-        at = end
-    return "".join(out) + text[at:]
+    return sorted(spans)
