@@ -94,6 +94,8 @@ def main() -> int:
     parser.add_argument("--derived-weight", type=float, default=None,
                         help="retrieval weight of facts and episodes in those homes "
                              "(default: the configured one)")
+    parser.add_argument("--model", help="GGUF file for consolidation and answers "
+                                         "(default: the embedded default model)")
     parser.add_argument("--reference", action="store_true",
                         help="add a home whose facts are the data's own observations")
     parser.add_argument("--no-model", action="store_true", help="extractive consolidation only")
@@ -128,6 +130,8 @@ def main() -> int:
             for mode in ["raw", *compact]:
                 engine = Engine(Paths(Path(tmp) / mode / sample["sample_id"]), embedder=embedder)
                 engine.settings.answer.remember = False
+                if args.model:
+                    engine.settings.model.path = args.model
                 if model is not None:
                     engine.__dict__["model"] = model
                 engine.import_chat(path, "locomo")
@@ -222,7 +226,7 @@ def main() -> int:
           f"summaries {100 * sum(ref_f1) / max(len(ref_f1), 1):.1f}")
     write_result("consolidation", {
         "conversations": len(samples), "no_model": args.no_model, "categories": categories,
-        "budgets": budgets, "derived_weight": args.derived_weight,
+        "budgets": budgets, "derived_weight": args.derived_weight, "model": args.model,
         "reference_facts": reference_stored,
         "max_model_calls": args.max_model_calls,
         "seconds_per_1000_messages": per_k, "unusable_share": unusable,

@@ -232,7 +232,8 @@ def stood_in_for(hit: Hit, facts: dict[str, Hit], taken: dict[str, list[int]]) -
     for its message unless a date the message's relative words meant is missing from it: "I
     went to a support group yesterday" said on 8 May 2023 is the only line that says 7 May when
     the fact reads "Caroline attended a support group recently". With LoCoMo's own observations
-    as facts, 9 of conversation 0's 37 temporal answers got the day wrong that way.
+    as facts, keeping such messages changed 13 of conversation 0's 37 temporal answers, 10 of
+    them for the better (F1 35.1 -> 45.5).
     """
     def dated(h: Hit) -> str:
         return resolve_relative(h.split_speaker()[1], datetime.fromtimestamp(h.time).astimezone())
