@@ -179,7 +179,7 @@ class Engine:
     ) -> IngestReport:
         report = ingest_images(
             expand(paths), store=self.store, files=self.frame_files, ocr=self.ocr,
-            at=at, app=app, title=title, on_file=on_file,
+            at=at, app=app, title=title, redact=self.settings.privacy.redact, on_file=on_file,
         )
         self.index.sync()
         return report

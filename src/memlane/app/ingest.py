@@ -4,10 +4,13 @@ This is the composition of :mod:`memlane.capture` (OCR, fingerprints) and :mod:`
 (frame files, the store) for ``memlane ingest-image``. Each file is one transaction: its frame row
 and OCR blocks land together or not at all, and files already stored (same pixels) are skipped.
 A frame's time comes from ``--at``, else a timestamp in the file name, else the file's mtime.
+With redaction on, sensitive words are blanked in the text and painted out of the image before
+anything is written, exactly as for captured frames.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -19,10 +22,12 @@ from PIL import Image, UnidentifiedImageError
 
 from memlane.app.errors import InputError, MemlaneError
 from memlane.capture.fingerprint import content_sha256, dhash
-from memlane.capture.ocr import OcrResult, TesseractOcr
+from memlane.capture.ocr import OcrResult, TesseractOcr, redact_image
 from memlane.memory.frames import FrameFiles
 from memlane.memory.records import FrameIn, OcrBlockIn
 from memlane.memory.store import Store
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 _NAME_STAMP = re.compile(
@@ -93,7 +98,7 @@ def ocr_blocks(result: OcrResult) -> tuple[OcrBlockIn, ...]:
 
 def ingest_image(
     path: Path, *, store: Store, files: FrameFiles, ocr: TesseractOcr,
-    at: float | None = None, app: str = "", title: str = "",
+    at: float | None = None, app: str = "", title: str = "", redact: bool = True,
 ) -> tuple[int | None, int]:
     """Store one screenshot file; return ``(frame id or None if known, OCR words)``."""
     image = load_image(path)
@@ -105,6 +110,11 @@ def ingest_image(
     if at is None:
         at = os.stat(path).st_mtime
     result = ocr.read(image)
+    if redact:
+        result, kinds = redact_image(image, result)
+        if kinds:
+            log.info("redacted %d words in %s (%s)", len(kinds), path.name,
+                     ", ".join(sorted(set(kinds))))
     stored = files.write(image, at, sha[:12])
     frame = FrameIn(
         time=at, app=app, title=title or path.stem, image_path=stored.image_path,
@@ -124,14 +134,15 @@ def ingest_image(
 
 def ingest_images(
     paths: Iterable[Path], *, store: Store, files: FrameFiles, ocr: TesseractOcr,
-    at: float | None = None, app: str = "", title: str = "",
+    at: float | None = None, app: str = "", title: str = "", redact: bool = True,
     on_file: Callable[[Path], None] | None = None,
 ) -> IngestReport:
     report = IngestReport()
     for path in paths:
         try:
             frame_id, words = ingest_image(
-                path, store=store, files=files, ocr=ocr, at=at, app=app, title=title
+                path, store=store, files=files, ocr=ocr, at=at, app=app, title=title,
+                redact=redact,
             )
         except MemlaneError as exc:
             if not isinstance(exc, InputError):

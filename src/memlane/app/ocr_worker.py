@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from memlane.app.errors import MemlaneError
 from memlane.app.ingest import ocr_blocks
-from memlane.capture.ocr import OcrBlock, OcrResult, OcrWord, read_changed, redact
+from memlane.capture.ocr import OcrBlock, OcrResult, OcrWord, paint_out, read_changed, redact
 from memlane.memory.jobs import Job, JobQueue
 from memlane.memory.records import OcrBlockIn
 
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 # Re-read only the changed regions when they cover less than this share of the frame.
 REUSE_MAX_SHARE = 0.6
-REDACT_FILL = (32, 32, 32)
 
 
 def _blocks_from_store(blocks: list[OcrBlockIn]) -> list[OcrBlock]:
@@ -113,7 +112,7 @@ class OcrWorker:
             result, boxes = redact(result)
         size = None
         if boxes:
-            _paint(image, [b for _, b in boxes])
+            paint_out(image, [b for _, b in boxes])
             size = files.rewrite(frame["image_path"], frame["thumb_path"], image)
         store.complete_ocr(frame_id, ocr_blocks(result), job_id=job.id, image_bytes=size)
         files.drop_spool(frame["image_path"])  # a crash before this leaves it to the sweep
@@ -172,11 +171,3 @@ class OcrWorker:
             except Exception:  # the database or index failed: log, wait, try again
                 log.exception("the OCR worker hit an error")
                 stop.wait(5.0)
-
-
-def _paint(image: Image.Image, boxes: list[tuple[int, int, int, int]], pad: int = 2) -> None:
-    draw = ImageDraw.Draw(image)
-    for left, top, width, height in boxes:
-        draw.rectangle(
-            (left - pad, top - pad, left + width + pad, top + height + pad), fill=REDACT_FILL
-        )

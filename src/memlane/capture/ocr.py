@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from memlane.app.errors import DependencyError
 from memlane.capture.redact import find_sensitive
@@ -321,3 +321,23 @@ def redact(result: OcrResult) -> tuple[OcrResult, list[tuple[str, Box]]]:
                 words[i] = replace(words[i], text=f"[redacted {hit.kind}]")
         blocks.append(block_from_words(block.block, words))
     return OcrResult(tuple(blocks), result.languages), boxes
+
+
+REDACT_FILL = (32, 32, 32)
+
+
+def paint_out(image: Image.Image, boxes: Sequence[Box], pad: int = 2) -> None:
+    """Paint redacted word boxes out of ``image`` (in place), a little wider than the words."""
+    draw = ImageDraw.Draw(image)
+    for left, top, width, height in boxes:
+        draw.rectangle(
+            (left - pad, top - pad, left + width + pad, top + height + pad), fill=REDACT_FILL
+        )
+
+
+def redact_image(image: Image.Image, result: OcrResult) -> tuple[OcrResult, list[str]]:
+    """Redact ``result`` and paint the same words out of ``image``; return the kinds found."""
+    redacted, boxes = redact(result)
+    if boxes:
+        paint_out(image, [b for _, b in boxes])
+    return redacted, [kind for kind, _ in boxes]

@@ -31,11 +31,17 @@ _TOKEN_PATTERNS = tuple(
         r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
     )
 )
+# A label naming a secret, alone or as the end of a longer name (AWS_SECRET_ACCESS_KEY=...,
+# GITHUB_TOKEN: ..., db.password=...), and the value after it.
 _SECRET_LABEL = re.compile(
-    r"^(?:password|passwd|pwd|passcode|passphrase|pin|secret|token|api[_\-]?key|"
-    r"access[_\-]?key|secret[_\-]?key|client[_\-]?secret)\s*[:=]\s*(\S*)$",
+    r"^(?:export\s+)?[\"']?(?:[A-Za-z0-9]+[_\-.])*"
+    r"(?:password|passwd|pwd|passcode|passphrase|pin|secret|token|api[_\-]?key|"
+    r"access[_\-]?key|secret[_\-]?key|secret[_\-]?access[_\-]?key|client[_\-]?secret|"
+    r"private[_\-]?key|auth[_\-]?token|credentials?)[\"']?\s*[:=]\s*(\S*)$",
     re.IGNORECASE,
 )
+# An AWS secret access key: 40 characters of base64, which may hold "/" and "+".
+_AWS_SECRET = re.compile(r"^[A-Za-z0-9+][A-Za-z0-9/+]{39}$")
 _IBAN_START = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]*$")
 
 
@@ -71,6 +77,10 @@ def entropy(text: str) -> float:
 
 def _looks_like_key(word: str) -> bool:
     core = word.strip("\"'`,;()[]{}<>")
+    if _AWS_SECRET.match(core) and "//" not in core:
+        classes = sum(bool(re.search(p, core)) for p in (r"[a-z]", r"[A-Z]", r"\d"))
+        if classes == 3 and entropy(core) >= 4.0:
+            return True
     if len(core) < 32 or "/" in core or "." in core or "@" in core:
         return False
     if not re.fullmatch(r"[A-Za-z0-9_\-+=]+", core):

@@ -5,18 +5,24 @@ while the recorder writes), then writes one JSON Lines file per record type (opt
 records of a time range), the frame images and thumbnails they point to, and ``manifest.json``
 last: format and version, the range, counts per type and the SHA-256 and size of every member.
 It writes to a temporary file and renames it, so a crash never leaves a half archive under the
-final name. :func:`verify_archive` checks the zip, the manifest and every member's hash before
-anything is written. :func:`import_archive` restores into an empty home: images first, then every
-row in one transaction with its original id (so search results are the same), removing the
-images again if the transaction fails: nothing is ever half-imported. Vectors are not exported;
-the index is rebuilt from the text.
+final name. An archive is untrusted input: :func:`verify_archive` accepts only the members an
+archive is meant to carry (one JSON Lines file per table, WebP images under ``frames/`` and
+``thumbnails/``), checks declared sizes before reading and every member's hash while streaming,
+and :func:`import_archive` restores into an empty home: images first (never over an existing
+file), then every row in one transaction with its original id, each row checked (paths confined
+to the frame folders, times in range), removing the images again if anything fails. Vectors are
+not exported; the index is rebuilt from the text.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import math
 import os
+import re
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -28,6 +34,8 @@ from typing import Any
 
 from memlane.app.errors import InputError
 from memlane.memory import sql
+from memlane.memory.frames import frame_rel_ok
+from memlane.memory.records import TIME_MAX, TIME_MIN
 from memlane.memory.store import Store
 
 FORMAT = "memlane-archive"
@@ -36,6 +44,15 @@ VERSION = 1
 TABLES = ("frames", "ocr_blocks", "conversations", "messages", "episodes", "facts", "lineage",
           "deletion_log")
 DROP_COLUMNS = {"vec"}  # vectors are rebuilt on import
+RECORD_MEMBERS = {f"records/{t}.jsonl" for t in TABLES}
+# Bounds on what an archive may make Memlane read or write (an untrusted archive may be a bomb).
+MAX_IMAGE_BYTES = 64 << 20   # one stored WebP frame; a 8K screenshot is a few MB
+MAX_LINE_BYTES = 16 << 20    # one JSON record
+DISK_MARGIN = 256 << 20      # left free after an import
+# Columns holding seconds since the epoch; checked on import like every other entry point.
+TIME_COLUMNS = {"time", "start", "end", "created", "first_seen", "last_confirmed", "valid_from",
+                "valid_to", "last_retrieved", "updated", "not_before"}
+_WEBP_MAGIC = re.compile(rb"^RIFF....WEBP", re.DOTALL)
 
 
 class ArchiveError(InputError):
@@ -49,14 +66,6 @@ class ArchiveReport:
     files: int = 0
     bytes: int = 0
     seconds: float = 0.0
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _select(db: sqlite3.Connection, since: float | None,
@@ -125,7 +134,7 @@ def export_archive(store: Store, home: Path, out: Path, *, since: float | None =
             for frame in records["frames"]:
                 for column in ("image_path", "thumb_path"):
                     rel = frame.get(column)
-                    if not rel or not (home / rel).is_file():
+                    if not rel or not frame_rel_ok(rel) or not (home / rel).is_file():
                         continue  # a frame whose image was thinned keeps its text
                     data = (home / rel).read_bytes()
                     if cipher is not None:  # the archive is portable: images leave decrypted
@@ -151,53 +160,145 @@ def _safe(name: str) -> bool:
     return not path.is_absolute() and ".." not in path.parts and name == path.as_posix()
 
 
+def _allowed(name: str) -> bool:
+    """Only what an archive is meant to carry: a records file per table, and frame images."""
+    return name in RECORD_MEMBERS or (_safe(name) and frame_rel_ok(name))
+
+
+def _manifest_members(path: Path, manifest: dict[str, Any]) -> dict[str, tuple[str, int]]:
+    """``name -> (sha256, bytes)`` from a manifest, refusing any other shape."""
+    members = manifest.get("members")
+    if not isinstance(members, dict):
+        raise ArchiveError(f"{path}: manifest.json lists no members: not a Memlane archive")
+    out: dict[str, tuple[str, int]] = {}
+    for name, info in members.items():
+        sha = info.get("sha256") if isinstance(info, dict) else None
+        size = info.get("bytes") if isinstance(info, dict) else None
+        if (not isinstance(sha, str) or not isinstance(size, int) or isinstance(size, bool)
+                or size < 0):
+            raise ArchiveError(f"{path}: manifest.json describes {name!r} wrongly "
+                               "(damaged or not made by Memlane)")
+        if not _allowed(name):
+            raise ArchiveError(f"{path}: unexpected member {name!r}; an archive carries only "
+                               "records/*.jsonl and frame images (tampered with?)")
+        if not name.startswith("records/") and size > MAX_IMAGE_BYTES:
+            raise ArchiveError(f"{path}: {name} claims {size} bytes, more than any frame image")
+        out[name] = (sha, size)
+    return out
+
+
 def verify_archive(path: Path) -> dict[str, Any]:
     """The manifest, after checking every member against it; :class:`ArchiveError` otherwise."""
     try:
         zf = zipfile.ZipFile(path)
-    except (OSError, zipfile.BadZipFile) as exc:
+    except (OSError, zipfile.BadZipFile, ValueError) as exc:
         raise ArchiveError(f"{path} is not a readable archive (truncated?): {exc}") from exc
     with zf:
         try:
-            manifest = json.loads(zf.read("manifest.json"))
+            info = zf.getinfo("manifest.json")
+            if info.file_size > MAX_LINE_BYTES:
+                raise ArchiveError(f"{path}: manifest.json is too large to be Memlane's")
+            manifest = json.loads(zf.read(info))
         except KeyError:
             raise ArchiveError(f"{path} has no manifest.json: not a Memlane archive") from None
-        except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        except (zipfile.BadZipFile, ValueError, OSError, RecursionError, EOFError) as exc:
             raise ArchiveError(f"{path}: manifest.json is damaged: {exc}") from exc
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise ArchiveError(f"{path} is not a Memlane archive")
         if manifest.get("version") != VERSION:
-            raise ArchiveError(f"{path} has archive version {manifest.get('version')}; "
+            raise ArchiveError(f"{path} has archive version {manifest.get('version')!r}; "
                                f"this Memlane reads version {VERSION}")
-        members: dict[str, Any] = manifest.get("members", {})
-        names = set(zf.namelist()) - {"manifest.json"}
-        if names != set(members):
+        members = _manifest_members(path, manifest)
+        infos = {i.filename: i for i in zf.infolist()}
+        names = set(infos) - {"manifest.json"}
+        if names != set(members) or len(zf.infolist()) != len(names) + 1:
             extra = sorted(names - set(members))[:3]
             missing = sorted(set(members) - names)[:3]
             raise ArchiveError(f"{path} does not match its manifest (missing {missing}, "
-                               f"unexpected {extra}): truncated or tampered with")
-        for name, info in members.items():
-            if not _safe(name):
-                raise ArchiveError(f"{path}: unsafe member name {name!r}")
+                               f"unexpected {extra or 'duplicate names'}): truncated or "
+                               "tampered with")
+        for name, (sha, size) in members.items():
+            if infos[name].file_size != size:  # checked before a byte is inflated
+                raise ArchiveError(f"{path}: {name} does not match its size in the manifest "
+                                   "(tampered with or damaged)")
             try:
                 digest = hashlib.sha256()
-                size = 0
+                seen = 0
                 with zf.open(name) as fh:
-                    for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):  # type: ignore[misc]
+                    while chunk := fh.read(min(1 << 20, size + 1 - seen)):
                         digest.update(chunk)
-                        size += len(chunk)
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                        seen += len(chunk)
+                        if seen > size:
+                            break
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
                 raise ArchiveError(f"{path}: {name} cannot be read: {exc}") from exc
-            if digest.hexdigest() != info.get("sha256") or size != info.get("bytes"):
+            if digest.hexdigest() != sha or seen != size:
                 raise ArchiveError(f"{path}: {name} does not match its SHA-256 in the manifest "
                                    "(tampered with or damaged)")
     return manifest
 
 
-def _rows(zf: zipfile.ZipFile, table: str) -> Iterator[dict[str, Any]]:
-    for line in zf.read(f"records/{table}.jsonl").decode("utf-8").splitlines():
-        if line.strip():
-            yield json.loads(line)
+def _rows(zf: zipfile.ZipFile, table: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, row)`` streamed from a records member, each line bounded in size."""
+    with zf.open(f"records/{table}.jsonl") as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+        number = 0
+        while line := text.readline(MAX_LINE_BYTES + 1):
+            number += 1
+            if len(line) > MAX_LINE_BYTES:
+                raise ArchiveError(f"records/{table}.jsonl line {number} is too long")
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except (ValueError, RecursionError) as exc:
+                raise ArchiveError(f"records/{table}.jsonl line {number} is not JSON: {exc}") \
+                    from None
+            if not isinstance(row, dict):
+                raise ArchiveError(f"records/{table}.jsonl line {number} is not a record")
+            yield number, row
+
+
+def _check_row(table: str, number: int, row: dict[str, Any], images: set[str]) -> dict[str, Any]:
+    """A row as it may be stored: plain values, times in range, image paths confined."""
+    where = f"records/{table}.jsonl line {number}"
+    for key, value in row.items():
+        if value is not None and not isinstance(value, str | int | float):
+            raise ArchiveError(f"{where}: {key} holds a {type(value).__name__}, not a value")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ArchiveError(f"{where}: {key} is not a finite number")
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1 << 63:
+            raise ArchiveError(f"{where}: {key} is out of range")
+        if key in TIME_COLUMNS and value is not None and (
+                not isinstance(value, int | float) or not TIME_MIN <= value <= TIME_MAX):
+            raise ArchiveError(f"{where}: {key} = {value!r} is not a time Memlane can store")
+    if table == "frames":
+        for column, folder in (("image_path", "frames"), ("thumb_path", "thumbnails")):
+            rel = row.get(column)
+            if rel is None:
+                continue
+            if not isinstance(rel, str) or not _safe(rel) or not frame_rel_ok(rel) \
+                    or PurePosixPath(rel).parts[0] != folder:
+                raise ArchiveError(f"{where}: {column} {rel!r} is outside the {folder} folder "
+                                   "(tampered with?)")
+            if rel not in images:
+                row[column] = None  # the archive does not carry it: thinned before export
+    return row
+
+
+def _check_space(path: Path, home: Path, members: dict[str, tuple[str, int]]) -> None:
+    needed = sum(size for name, (_, size) in members.items()) * 2  # rows are written twice (WAL)
+    free = shutil.disk_usage(home).free
+    if needed + DISK_MARGIN > free:
+        raise ArchiveError(f"{path} needs about {needed >> 20} MB and {home} has "
+                           f"{free >> 20} MB free; nothing was imported")
+
+
+def _write_new(target: Path, data: bytes) -> None:
+    """Create an image file that must not exist yet (an archive never replaces a file)."""
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with target.open("xb") as fh:
+        fh.write(data)
 
 
 def import_archive(store: Store, home: Path, path: Path) -> ArchiveReport:
@@ -207,18 +308,25 @@ def import_archive(store: Store, home: Path, path: Path) -> ArchiveReport:
         raise ArchiveError(f"{home} already holds memories; import into an empty home "
                            "(e.g. memlane --home NEW_FOLDER import-archive ...)")
     manifest = verify_archive(path)
+    members = _manifest_members(path, manifest)
+    _check_space(path, home, members)
+    images = {name for name in members if not name.startswith("records/")}
     report = ArchiveReport(path)
     cipher = store.keys.files if store.keys else None
     written: list[Path] = []
     try:
         with zipfile.ZipFile(path) as zf:
-            for name in manifest["members"]:
-                if name.startswith("records/"):
-                    continue
+            for name in sorted(images):
                 target = home / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                data = zf.read(name)
-                target.write_bytes(cipher.seal(data) if cipher is not None else data)
+                with zf.open(name) as fh:
+                    data = fh.read(MAX_IMAGE_BYTES + 1)
+                if len(data) > MAX_IMAGE_BYTES or not _WEBP_MAGIC.match(data):
+                    raise ArchiveError(f"{path}: {name} is not a WebP frame image")
+                try:
+                    _write_new(target, cipher.seal(data) if cipher is not None else data)
+                except FileExistsError:
+                    raise ArchiveError(f"{path}: {name} already exists in {home}; an "
+                                       "archive never replaces a file") from None
                 written.append(target)
             report.files = len(written)
             with store.transaction() as conn:
@@ -226,16 +334,28 @@ def import_archive(store: Store, home: Path, path: Path) -> ArchiveReport:
                            for t in TABLES}
                 for table in TABLES:
                     n = 0
-                    for row in _rows(zf, table):
-                        row = {k: v for k, v in row.items() if k in columns[table]}
+                    for number, raw_row in _rows(zf, table):
+                        row = {k: v for k, v in raw_row.items() if k in columns[table]}
+                        row = _check_row(table, number, row, images)
+                        if not row:
+                            continue
                         if table == "frames" and row.get("ocr") == "pending":
                             row["ocr"] = "done"  # its OCR job is machine state, not exported
-                        cols = ", ".join(row)
+                        cols = ", ".join(f'"{c}"' for c in row)
                         marks = ", ".join("?" * len(row))
-                        conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})",
-                                     list(row.values()))
+                        try:
+                            conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})",
+                                         list(row.values()))
+                        except sqlite3.Error as exc:
+                            raise ArchiveError(f"{path}: records/{table}.jsonl line {number} "
+                                               f"cannot be stored: {exc}") from None
                         n += 1
                     report.counts[table] = n
+    except (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError) as exc:
+        for target in written:
+            target.unlink(missing_ok=True)
+        raise ArchiveError(f"{path} could not be imported: {exc}; nothing was imported") \
+            from None
     except BaseException:
         for target in written:
             target.unlink(missing_ok=True)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from memlane.memory.facts import revive
-from memlane.memory.frames import spool_rel
+from memlane.memory.frames import frame_rel_ok, spool_rel
 from memlane.memory.migrations import FTS_TABLES
 from memlane.memory.records import KIND_TABLES, KINDS, parse_record_id, vector_ids
 from memlane.memory.store import NEXT_MESSAGE, Store, record_filter
@@ -93,32 +93,51 @@ class Plan:
         return merged
 
 
+def like_pattern(text: str) -> str:
+    """A LIKE pattern (with ``ESCAPE '\\'``) that matches ``text`` literally as a substring."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def _matching_text(store: Store, kind: str, text: str) -> set[int]:
-    """Records of ``kind`` whose text contains ``text`` (case-insensitive) or matches it in FTS."""
+    """Records of ``kind`` whose text contains ``text`` (case-insensitive) or matches it in FTS.
+
+    ``%`` and ``_`` are the characters themselves, never wildcards; a message also matches
+    through its conversation's title.
+    """
     phrase = '"' + text.replace('"', '""') + '"'
-    like = f"%{text}%"
+    like = like_pattern(text)
+    contains = "LIKE ? ESCAPE '\\'"
+    fts_parts: list[tuple[str, list[Any]]]
+    like_parts: list[tuple[str, list[Any]]]
     if kind == "message":
-        sql = ("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?"
-               " UNION SELECT id FROM messages WHERE text LIKE ? OR speaker LIKE ?")
-        params: list[Any] = [phrase, like, like]
+        fts_parts = [("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?", [phrase])]
+        like_parts = [(f"SELECT id FROM messages WHERE text {contains} OR speaker {contains}"
+                       " OR conversation_id IN (SELECT id FROM conversations"
+                       f" WHERE title {contains})", [like, like, like])]
     elif kind == "frame":
-        sql = ("SELECT b.frame_id FROM ocr_blocks_fts JOIN ocr_blocks b"
-               " ON b.id = ocr_blocks_fts.rowid WHERE ocr_blocks_fts MATCH ?"
-               " UNION SELECT frame_id FROM ocr_blocks WHERE text LIKE ?"
-               " UNION SELECT rowid FROM frames_fts WHERE frames_fts MATCH ?"
-               " UNION SELECT id FROM frames WHERE title LIKE ? OR app LIKE ?")
-        params = [phrase, like, phrase, like, like]
+        fts_parts = [("SELECT b.frame_id FROM ocr_blocks_fts JOIN ocr_blocks b"
+                      " ON b.id = ocr_blocks_fts.rowid WHERE ocr_blocks_fts MATCH ?", [phrase]),
+                     ("SELECT rowid FROM frames_fts WHERE frames_fts MATCH ?", [phrase])]
+        like_parts = [(f"SELECT frame_id FROM ocr_blocks WHERE text {contains}", [like]),
+                      (f"SELECT id FROM frames WHERE title {contains} OR app {contains}",
+                       [like, like])]
     else:
-        fts = f"{KIND_TABLES[kind]}_fts"
-        cols = " OR ".join(f"{c} LIKE ?" for c in FTS_TABLES[KIND_TABLES[kind]])
-        sql = (f"SELECT rowid FROM {fts} WHERE {fts} MATCH ?"
-               f" UNION SELECT id FROM {KIND_TABLES[kind]} WHERE {cols}")
-        params = [phrase] + [like] * len(FTS_TABLES[KIND_TABLES[kind]])
+        table = KIND_TABLES[kind]
+        cols = FTS_TABLES[table]
+        fts_parts = [(f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ?", [phrase])]
+        like_parts = [(f"SELECT id FROM {table} WHERE "
+                       + " OR ".join(f"{c} {contains}" for c in cols), [like] * len(cols))]
+
+    def run(parts: list[tuple[str, list[Any]]]) -> set[int]:
+        sql = " UNION ".join(q for q, _ in parts)
+        return {int(r[0]) for r in store.sql(sql, [p for _, ps in parts for p in ps])}
+
     try:
-        return {int(r[0]) for r in store.sql(sql, params)}
+        return run(fts_parts + like_parts)
     except Exception as exc:  # an FTS syntax corner case: fall back to substring matching only
         log.warning("full-text match failed (%s); using substring matching", exc)
-        return {int(r[0]) for r in store.sql(sql.split(" UNION ", 1)[1], params[1:])}
+        return run(like_parts)
 
 
 def plan(store: Store, scope: Scope) -> Plan:
@@ -271,6 +290,9 @@ def execute(
             index.sync()
     removed_files = 0
     for rel in files:
+        if not frame_rel_ok(rel):  # a path from a crafted archive or a bug: never followed
+            log.warning("not deleting %r: it is not a frame image inside the home", rel)
+            continue
         try:
             (home / rel).unlink()
             removed_files += 1

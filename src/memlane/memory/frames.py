@@ -23,7 +23,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
@@ -39,6 +39,23 @@ class StoredImage:
     width: int
     height: int
     spool_path: str | None = None
+
+
+FRAME_FOLDERS = ("frames", "thumbnails", "spool")
+
+
+def frame_rel_ok(rel: str, folders: tuple[str, ...] = FRAME_FOLDERS) -> bool:
+    """Whether ``rel`` names an image file inside the home's frame folders, and nothing else.
+
+    Paths come from the database, which an imported archive or a bug may have filled: a frame
+    file is only ever read, replaced or deleted when its path passes this check.
+    """
+    path = PurePosixPath(rel)
+    return (
+        bool(rel) and not path.is_absolute() and ".." not in path.parts
+        and rel == path.as_posix() and len(path.parts) >= 2 and path.parts[0] in folders
+        and path.suffix == ".webp" and "\\" not in rel and "\x00" not in rel
+    )
 
 
 def spool_rel(image_rel: str) -> str:
@@ -90,10 +107,16 @@ class FrameFiles:
         thumb.thumbnail((self.thumbnail_width, height))
         return thumb
 
+    def path(self, rel: str) -> Path:
+        """The file a stored path names; :class:`StorageError` when it leaves the frame folders."""
+        if not frame_rel_ok(rel):
+            raise StorageError(f"{rel!r} is not a frame image inside the data folder")
+        return self.home / rel
+
     def read_bytes(self, rel: str) -> bytes:
         """A stored image file's bytes (WebP), decrypted in an encrypted home."""
         try:
-            blob = (self.home / rel).read_bytes()
+            blob = self.path(rel).read_bytes()
         except OSError as exc:
             raise StorageError(f"cannot read the frame {rel}: {exc.strerror or exc}") from exc
         if self.cipher is not None:
@@ -115,7 +138,7 @@ class FrameFiles:
     def read_for_ocr(self, image_rel: str) -> Image.Image:
         """The lossless spool copy of a frame when it is still there, else the stored frame."""
         spool = spool_rel(image_rel)
-        if (self.home / spool).is_file():
+        if frame_rel_ok(spool) and (self.home / spool).is_file():
             try:
                 return self.read(spool)
             except StorageError:
@@ -123,18 +146,19 @@ class FrameFiles:
         return self.read(image_rel)
 
     def drop_spool(self, image_rel: str) -> None:
-        (self.home / spool_rel(image_rel)).unlink(missing_ok=True)
+        if frame_rel_ok(spool_rel(image_rel)):
+            (self.home / spool_rel(image_rel)).unlink(missing_ok=True)
 
     def rewrite(self, image_rel: str, thumb_rel: str | None, image: Image.Image) -> int:
         """Replace a stored frame and its thumbnail (e.g. after redaction); return its size."""
         rgb = image.convert("RGB")
         if thumb_rel:
-            self._save(self.thumbnail(rgb), self.home / thumb_rel, 60)
-        return self._save(rgb, self.home / image_rel, self.quality)
+            self._save(self.thumbnail(rgb), self.path(thumb_rel), 60)
+        return self._save(rgb, self.path(image_rel), self.quality)
 
     def remove(self, stored: StoredImage) -> None:
         for rel in (stored.image_path, stored.thumb_path, stored.spool_path):
-            if rel:
+            if rel and frame_rel_ok(rel):
                 (self.home / rel).unlink(missing_ok=True)
 
     def _save(self, image: Image.Image, path: Path, quality: int | None) -> int:

@@ -13,6 +13,16 @@ from typing import Any
 
 KINDS = ("message", "frame", "episode", "fact")
 KIND_TABLES = {"message": "messages", "frame": "frames", "episode": "episodes", "fact": "facts"}
+# The times a record may carry: 1900-01-01 to 3000-01-01 UTC. Every date conversion and every
+# "N days before" stays valid inside this range, whatever the local time zone.
+TIME_MIN = -2208988800.0
+TIME_MAX = 32503680000.0
+
+
+def time_ok(value: object) -> bool:
+    """Whether ``value`` is seconds since the epoch that Memlane can store and show."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and TIME_MIN <= value <= TIME_MAX)
 
 
 def record_id(kind: str, rowid: int) -> str:

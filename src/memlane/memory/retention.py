@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from memlane.memory.forget import Scope, execute, plan
-from memlane.memory.frames import spool_rel
+from memlane.memory.frames import frame_rel_ok, spool_rel
 from memlane.memory.store import Store
 from memlane.memory.vectors import VectorIndex
 
@@ -85,7 +85,7 @@ def _thin(store: Store, home: Path, rows: Sequence[tuple[int, str, int]],
         conn.execute("INSERT INTO deletion_log (time, scope, counts) VALUES (?, ?, ?)",
                      (time.time(), json.dumps(scope), json.dumps({"frame_images": len(rows)})))
     for _, rel, size in rows:
-        for path in (home / rel, home / spool_rel(rel)):
+        for path in [home / r for r in (rel, spool_rel(rel)) if frame_rel_ok(r)]:
             try:
                 path.unlink()
             except FileNotFoundError:
