@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from _common import SHARED_DATA, table, write_result
-from memlane.app.paths import Paths, resolve_home
+from memlane.core.paths import Paths, resolve_home
 from memlane.models import prompts
 from memlane.models.registry import resolve_model
 from memlane.models.runtime import ModelProcess

@@ -21,12 +21,12 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from _common import table, write_result
-from memlane.app.engine import Engine
-from memlane.app.paths import Paths
+from memlane.core.paths import Paths
 from memlane.memory.archive import export_archive, import_archive, verify_archive
 from memlane.memory.forget import Scope
 from memlane.memory.records import ConversationIn, FrameIn, MessageIn, OcrBlockIn
 from memlane.memory.store import Store
+from memlane.services.engine import Engine
 
 WORDS = ("meeting flight lisbon budget report invoice dentist friday monday coffee ramen train "
          "ticket hotel review draft code release test deploy bug sprint lunch dinner gym run "

@@ -34,15 +34,15 @@ import numpy as np
 from PIL import Image
 
 from _common import SHARED_DATA, percentile, table, write_result
-from memlane.app import capture as cap
-from memlane.app.engine import Engine
-from memlane.app.paths import Paths
-from memlane.app.settings import Settings
 from memlane.capture.change import ChangeDetector
 from memlane.capture.privacy import ExclusionRules
 from memlane.capture.recorder import Recorder, StillGrabber, to_pixels
 from memlane.capture.windows import Rect, Snapshot, WindowInfo
+from memlane.core.paths import Paths
+from memlane.core.settings import Settings
 from memlane.models.embedder import OnnxEmbedder
+from memlane.services.engine import Engine
+from memlane.services.ocr_worker import OcrOutcome
 
 SCREENS = SHARED_DATA / "screens" / "screenagent_dev"
 INTERVAL = 5.0
@@ -76,9 +76,9 @@ def replay(rows: list[dict[str, Any]], *, reuse: bool, embedder: OnnxEmbedder, r
     grabber, windows = StillGrabber(np.zeros((1, 1), dtype=np.uint32)), ReplayWindows()
     recorder = Recorder(ExclusionRules(settings.privacy.exclude_apps, settings.privacy.exclude_titles),
                         ChangeDetector(), windows=windows, grabber=grabber)
-    service = cap.CaptureService(engine.paths, settings, recorder=recorder, env={"DISPLAY": ":replay"})
-    outcomes: list[cap.OcrOutcome] = []
-    worker = cap.OcrWorker(engine, on_done=outcomes.append)
+    service = engine.capture_service(engine.store, recorder=recorder, env={"DISPLAY": ":replay"})
+    outcomes: list[OcrOutcome] = []
+    worker = engine.ocr_worker(on_done=outcomes.append)
     engine.index.sync()  # load the embedder and open Chroma before timing
     tick_cpu: list[float] = []
     latency: list[float] = []

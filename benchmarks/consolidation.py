@@ -31,12 +31,12 @@ from typing import Any
 
 from _common import SHARED_DATA, table, write_result
 from locomo_qa import CATEGORIES, choose, f1_score, score, session_times
-from memlane.app.engine import Engine
-from memlane.app.paths import Paths
+from memlane.core.paths import Paths
 from memlane.memory import facts as fx
 from memlane.memory.episodes import episodes_between
 from memlane.memory.timeparse import resolve_relative
 from memlane.models.embedder import OnnxEmbedder
+from memlane.services.engine import Engine
 
 
 def db_bytes(engine: Engine) -> int:

@@ -23,10 +23,10 @@ from pathlib import Path
 
 from _common import table, write_result
 from archive import WORDS, build, db_mb
-from memlane.app.encryption import encrypt_home
-from memlane.app.engine import Engine
-from memlane.app.paths import Paths
+from memlane.core.paths import Paths
 from memlane.memory import crypto
+from memlane.services.encryption import encrypt_home
+from memlane.services.engine import Engine
 
 PASS = "benchmark passphrase"
 

@@ -125,7 +125,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    from memlane.app.demo import build_demo
+    from memlane.services.demo import build_demo
 
     tmp = Path(tempfile.mkdtemp(prefix="memlane-gui-bench-"))
     try:

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from _common import table, write_result
-from memlane.app.paths import Paths, resolve_home
+from memlane.core.paths import Paths, resolve_home
 from memlane.models.registry import resolve_model
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -37,9 +37,7 @@ from typing import Any
 from nltk.stem import PorterStemmer
 
 from _common import SHARED_DATA, percentile, table, write_result
-from memlane.app.assistant import Assistant, Evidence, evidence_line, today_text
-from memlane.app.engine import Engine
-from memlane.app.paths import Paths
+from memlane.core.paths import Paths
 from memlane.memory.records import Hit
 from memlane.models.embedder import OnnxEmbedder
 from memlane.models.prompts import (
@@ -50,6 +48,8 @@ from memlane.models.prompts import (
     lead_with_answer,
 )
 from memlane.models.runtime import Usage
+from memlane.services.assistant import Assistant, Evidence, evidence_line, today_text
+from memlane.services.engine import Engine
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
 STEM = PorterStemmer()

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from _common import SHARED_DATA, table, write_result
-from memlane.app.engine import Engine
-from memlane.app.paths import Paths
+from memlane.core.paths import Paths
 from memlane.memory.retrieval import STOPWORDS
 from memlane.models.embedder import OnnxEmbedder
+from memlane.services.engine import Engine
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 KS = (5, 10, 25)

@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from _common import ROOT, percentile, table, write_result
-from memlane.app.engine import Engine
-from memlane.app.paths import Paths
+from memlane.core.paths import Paths
 from memlane.memory.records import ConversationIn, MessageIn
 from memlane.models.embedder import OnnxEmbedder
+from memlane.services.engine import Engine
 
 TINY = (
     "flight hotel invoice meeting budget recipe garden python error deploy server lisbon tokyo "

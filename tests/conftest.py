@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner, Result
 from PIL import Image, ImageDraw, ImageFont
 
-from memlane.app.cli import cli
-from memlane.app.engine import Engine
-from memlane.app.paths import Paths
+from memlane.cli import cli
+from memlane.core.paths import Paths
 from memlane.models.embedder import OnnxEmbedder
+from memlane.services.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"

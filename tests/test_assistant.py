@@ -11,9 +11,7 @@ from datetime import datetime
 import pytest
 
 from fakes import FakeModel
-from memlane.app.assistant import ASSISTANT_SOURCE, Assistant, dedupe, evidence_line, focus
-from memlane.app.engine import Engine
-from memlane.app.settings import AnswerSettings
+from memlane.core.settings import AnswerSettings
 from memlane.memory.records import ConversationIn, Hit, MessageIn
 from memlane.models.prompts import (
     ABSTAIN,
@@ -24,6 +22,8 @@ from memlane.models.prompts import (
     build_messages,
     is_abstention,
 )
+from memlane.services.assistant import ASSISTANT_SOURCE, dedupe, evidence_line, focus
+from memlane.services.engine import Engine
 
 NOW = datetime.fromisoformat("2024-05-10T12:00:00").astimezone()
 
@@ -201,7 +201,7 @@ def test_an_answer_about_the_wrong_person_abstains(memories: Engine) -> None:
     # Caroline's line anyway.
     model = FakeModel("Melanie went to a LGBTQ support group [1].",
                       "Caroline went to a LGBTQ support group [1].")
-    assistant = Assistant(memories, model, AnswerSettings(remember=False))
+    assistant = memories.assistant(model=model, settings=AnswerSettings(remember=False))
     wrong = assistant.ask("Which support group did Melanie go to?", now=NOW)
     assert wrong.evidence[0].hit.speaker == "Caroline"
     assert wrong.abstained and wrong.reason == "about someone else" and not wrong.citations
@@ -218,8 +218,8 @@ def test_an_answer_citing_the_other_speaker_moves_to_the_named_persons_line(engi
                  for i, (who, text) in enumerate(said))
     engine.store.import_conversations([ConversationIn("jsonl", "c", "c", msgs[0].time, msgs)])
     engine.index.sync()
-    answer = Assistant(engine, FakeModel("Opening a dance studio [1]."),
-                       AnswerSettings(remember=False)).ask("What is Jon working on opening?", now=NOW)
+    answer = engine.assistant(model=FakeModel("Opening a dance studio [1]."),
+                              settings=AnswerSettings(remember=False)).ask("What is Jon working on opening?", now=NOW)
     assert [e.hit.speaker for e in answer.evidence][:2] == ["Gina", "Jon"]  # in the order said
     assert not answer.abstained, answer.reason
     assert answer.text == "Opening a dance studio [2]."
@@ -230,7 +230,7 @@ def test_a_citation_to_the_wrong_line_moves_before_the_person_check(memories: En
     # The model answers from Melanie's line but cites Caroline's: the citation moves to the
     # line with the answer's words, and the answer is not taken for someone else's.
     model = FakeModel("Melanie painted a sunset [1].")
-    answer = Assistant(memories, model, AnswerSettings(remember=False)).ask(
+    answer = memories.assistant(model=model, settings=AnswerSettings(remember=False)).ask(
         "What did Melanie paint after the support group?", now=NOW)
     assert answer.evidence[0].hit.speaker == "Caroline"
     assert not answer.abstained, answer.reason
@@ -244,13 +244,13 @@ def test_a_citation_to_the_wrong_line_moves_before_the_person_check(memories: En
 def test_a_question_about_a_time_uses_what_happened_then(memories: Engine) -> None:
     # "What did I do yesterday?" shares no words with any memory; the day it names decides.
     model = FakeModel("You booked the flight to Lisbon for 214 euros [1].")
-    answer = Assistant(memories, model, AnswerSettings(remember=False)).ask(
+    answer = memories.assistant(model=model, settings=AnswerSettings(remember=False)).ask(
         "What did I do yesterday?", now=NOW)
     assert not answer.abstained, answer.reason
     days = {datetime.fromtimestamp(e.hit.time).date().isoformat() for e in answer.evidence}
     assert days == {"2024-05-09"} and "Lisbon" in answer.citations[0].hit.snippet
     # With nothing from that day, it still abstains without asking the model.
-    quiet = Assistant(memories, FakeModel(), AnswerSettings(remember=False)).ask(
+    quiet = memories.assistant(model=FakeModel(), settings=AnswerSettings(remember=False)).ask(
         "What did I do on 1 May?", now=NOW)
     assert quiet.abstained and quiet.reason == "no relevant memories"
 
@@ -264,7 +264,7 @@ def test_a_fact_stands_in_for_the_message_it_was_taken_from(memories: Engine) ->
                                  _ts("2024-05-09T18:00:00"), (("message", msg_id),)),
                  fx.Decision("ADD"))
     memories.index.sync()
-    assistant = Assistant(memories, FakeModel(), AnswerSettings(remember=False))
+    assistant = memories.assistant(model=FakeModel(), settings=AnswerSettings(remember=False))
     hits, _, _ = assistant.evidence("When is the dentist appointment?", NOW)
     kinds = [h.kind for h in hits if "entist" in h.snippet]
     assert kinds == ["fact"]
@@ -280,7 +280,7 @@ def test_a_fact_without_the_day_its_message_meant_leaves_the_message_in(
         fx.apply(conn, fx.FactIn("Caroline attended a LGBTQ support group recently", "fact", 0.6,
                                  "Caroline", said, (("message", msg_id),)), fx.Decision("ADD"))
     memories.index.sync()
-    assistant = Assistant(memories, FakeModel(), AnswerSettings(remember=False))
+    assistant = memories.assistant(model=FakeModel(), settings=AnswerSettings(remember=False))
     hits, _, _ = assistant.evidence("When did Caroline go to the LGBTQ support group?", NOW)
     assert sorted(h.kind for h in hits if "support group" in h.snippet) == ["fact", "message"]
     lines = [e.line for e in assistant.pack(hits)]
@@ -297,7 +297,7 @@ def test_a_fact_without_the_day_its_message_meant_leaves_the_message_in(
 
 def test_answer_cites_the_right_memory(memories: Engine) -> None:
     model = FakeModel("The cheapest flight to Lisbon was 214 euros [2].")
-    assistant = Assistant(memories, model, AnswerSettings(remember=False))
+    assistant = memories.assistant(model=model, settings=AnswerSettings(remember=False))
     answer = assistant.ask("How much was the cheapest flight to Lisbon?", now=NOW)
     assert not answer.abstained
     cited = answer.citations
@@ -315,7 +315,7 @@ def test_answer_cites_the_right_memory(memories: Engine) -> None:
 
 def test_citation_to_nothing_is_dropped_and_attribution_fills_in(memories: Engine) -> None:
     model = FakeModel("Caroline went to the LGBTQ support group on 7 May 2024 [42].")
-    answer = Assistant(memories, model, AnswerSettings(remember=False)).ask(
+    answer = memories.assistant(model=model, settings=AnswerSettings(remember=False)).ask(
         "When did Caroline go to the LGBTQ support group?", now=NOW)
     assert "[42]" not in answer.text
     assert len(answer.citations) == 1 and answer.citations[0].cited_by == "overlap"
@@ -324,25 +324,25 @@ def test_citation_to_nothing_is_dropped_and_attribution_fills_in(memories: Engin
 
 def test_no_relevant_memory_abstains_without_asking_the_model(memories: Engine) -> None:
     model = FakeModel()
-    answer = Assistant(memories, model, AnswerSettings(remember=False)).ask(
+    answer = memories.assistant(model=model, settings=AnswerSettings(remember=False)).ask(
         "What was the name of the volcano we climbed in Iceland?", now=NOW)
     assert answer.abstained and answer.text == ABSTAIN and model.requests == []
     # a time filter with nothing in it abstains too
-    answer = Assistant(memories, model, AnswerSettings(remember=False)).ask(
+    answer = memories.assistant(model=model, settings=AnswerSettings(remember=False)).ask(
         "What did I book in March 2023?", now=NOW)
     assert answer.abstained and model.requests == []
 
 
 def test_model_abstention_is_reported_without_citations(memories: Engine) -> None:
     model = FakeModel("I don't have a memory of that.")
-    answer = Assistant(memories, model, AnswerSettings(remember=False)).ask(
+    answer = memories.assistant(model=model, settings=AnswerSettings(remember=False)).ask(
         "Which seat did I pick on the Lisbon flight?", now=NOW)
     assert answer.abstained and answer.citations == [] and answer.reason == "model"
 
 
 def test_the_assistant_remembers_questions_but_not_its_own_answers(memories: Engine) -> None:
     model = FakeModel("The flight to Lisbon was 214 euros [1].", "You asked about Lisbon [1].")
-    assistant = Assistant(memories, model, AnswerSettings())
+    assistant = memories.assistant(model=model, settings=AnswerSettings())
     assistant.ask("How much was the flight to Lisbon?", now=NOW)
     rows = memories.store.sql(
         "SELECT m.role, m.speaker, m.text FROM messages m JOIN conversations c"
@@ -385,18 +385,18 @@ def test_made_up_answers_and_unrelated_citations_are_caught() -> None:
 
 def test_an_invented_answer_becomes_an_abstention(memories: Engine) -> None:
     model = FakeModel("Melanie painted a purple giraffe [2].")
-    answer = Assistant(memories, model, AnswerSettings(remember=False)).ask(
+    answer = memories.assistant(model=model, settings=AnswerSettings(remember=False)).ask(
         "What did Melanie paint with her kids?", now=NOW)
     assert answer.abstained and answer.reason == "unsupported" and answer.citations == []
 
 
 def test_the_cli_shows_the_checked_answer_when_it_differs_from_the_streamed_draft(
         memories: Engine, capsys: pytest.CaptureFixture[str]) -> None:
-    from memlane.app.cli import _print_revision
+    from memlane.cli.answers import _print_revision
 
     model = FakeModel("Melanie painted a purple giraffe [2].", "Melanie paint with her kids [1].",
                       "A sunset [1].", "A sunset [7].", "Melanie painted a sunset [1].")
-    assistant = Assistant(memories, model, AnswerSettings(remember=False))
+    assistant = memories.assistant(model=model, settings=AnswerSettings(remember=False))
     refused = assistant.ask("What did Melanie paint with her kids?", now=NOW)
     _print_revision(refused, "Melanie painted a purple giraffe [2].")
     out = capsys.readouterr().out

@@ -13,17 +13,17 @@ import pytest
 from PIL import Image
 
 from conftest import render_text
-from memlane.app import capture as cap
-from memlane.app.engine import Engine
-from memlane.app.settings import PrivacySettings
 from memlane.capture.change import TILE, ChangeDetector, signature
 from memlane.capture.ocr import TesseractOcr, read_changed, redact
 from memlane.capture.privacy import ExclusionRules, plan_monitor
 from memlane.capture.recorder import Recorder, Shot, StillGrabber, Tick, to_pixels
 from memlane.capture.redact import find_sensitive, iban_ok, luhn_ok
 from memlane.capture.windows import Rect, Snapshot, WindowInfo, display_server
+from memlane.core.settings import PrivacySettings
 from memlane.memory.frames import spool_rel
 from memlane.memory.records import FrameIn
+from memlane.services import recorder as cap
+from memlane.services.engine import Engine
 
 
 def words(text: str) -> list[list[tuple[int, str]]]:
@@ -157,8 +157,7 @@ def service_with(engine: Engine, pixels: np.ndarray, env: dict[str, str] | None 
     snap = Snapshot((win(1, "Notes", Rect(0, 0, 800, 300)),), None)
     rec = Recorder(ExclusionRules(), ChangeDetector(), windows=FakeWindows(snap),
                    grabber=StillGrabber(pixels))
-    return cap.CaptureService(engine.paths, engine.settings, recorder=rec,
-                              env=env or {"DISPLAY": ":99"})
+    return engine.capture_service(engine.store, recorder=rec, env=env or {"DISPLAY": ":99"})
 
 
 def test_wayland_is_reported_not_recorded(engine: Engine) -> None:
@@ -215,7 +214,7 @@ def test_broken_frame_file_fails_its_job_and_the_worker_goes_on(engine: Engine) 
     (path,) = engine.store.sql("SELECT image_path FROM frames WHERE id = ?", first)[0]
     (engine.paths.home / path).write_bytes(b"RIFF\x00\x00broken")
     (engine.paths.home / spool_rel(path)).write_bytes(b"RIFF\x00\x00torn")
-    worker = cap.OcrWorker(engine)
+    worker = engine.ocr_worker()
     worker.queue.backoff_s = 0.0
     worker.drain()
     worker.drain()
@@ -290,7 +289,7 @@ def test_ocr_reads_the_lossless_spool_copy_then_deletes_it(engine: Engine) -> No
     with Image.open(spool) as img:  # lossless: exactly the captured pixels
         assert (np.asarray(img.convert("RGB")) == np.asarray(render_text(
             ["Quarterly revenue grew 12 percent"], size=(800, 300)))).all()
-    cap.OcrWorker(engine).drain()
+    engine.ocr_worker().drain()
     assert not spool.exists()
     assert "revenue" in " ".join(t for (t,) in engine.store.sql("SELECT text FROM ocr_blocks"))
 
@@ -303,7 +302,7 @@ def test_forgetting_a_frame_that_waits_for_ocr_removes_its_spool_copy(engine: En
     svc.close()
     engine.forget(Scope(ids=(f"frame:{frame_id}",)))
     assert not any(p.is_file() for p in engine.paths.home.rglob("*.webp"))
-    assert cap.OcrWorker(engine).drain() == 1  # its job finds no frame and closes
+    assert engine.ocr_worker().drain() == 1  # its job finds no frame and closes
 
 
 class TwoMonitors(StillGrabber):
@@ -322,8 +321,8 @@ class TwoMonitors(StillGrabber):
 
 
 def test_only_the_chosen_monitors_are_recorded() -> None:
-    from memlane.app.errors import SettingsError
-    from memlane.app.settings import CaptureSettings
+    from memlane.core.errors import SettingsError
+    from memlane.core.settings import CaptureSettings
 
     assert CaptureSettings().monitor_set() is None
     assert CaptureSettings(monitors="2").monitor_set() == {2}
@@ -343,7 +342,7 @@ def test_only_the_chosen_monitors_are_recorded() -> None:
 
 STORM = """
 import os, signal, subprocess, sys, threading
-from memlane.app import capture as cap
+from memlane.services import recorder as cap
 
 terms = []
 cap._on_sigterm(terms)

@@ -18,12 +18,13 @@ import pytest
 from PIL import Image
 
 from conftest import memlane_subprocess_env
-from memlane.app import capture as cap
-from memlane.app.engine import Engine
-from memlane.app.paths import Paths
 from memlane.capture.ocr import TesseractOcr
 from memlane.capture.windows import X11Windows
+from memlane.core.paths import Paths
 from memlane.models.embedder import OnnxEmbedder
+from memlane.services import recorder as cap
+from memlane.services.engine import Engine
+from memlane.services.ocr_worker import OcrOutcome
 from xserver import XServer, have_x
 
 pytestmark = [
@@ -53,7 +54,7 @@ def eng(home: Path, embedder: OnnxEmbedder) -> Iterator[Engine]:
 
 
 def service(engine: Engine, xs: XServer) -> cap.CaptureService:
-    return cap.CaptureService(engine.paths, engine.settings, env=xs.env)
+    return engine.capture_service(engine.store, env=xs.env)
 
 
 def frame_text(engine: Engine, frame_id: int) -> str:
@@ -78,7 +79,7 @@ def test_window_text_is_captured_ocrd_and_found_by_search(xs: XServer, eng: Engi
     report = svc.tick()
     svc.close()
     assert report.state == "recording" and len(report.stored) == 1
-    assert cap.OcrWorker(eng).drain() == 1
+    assert eng.ocr_worker().drain() == 1
     row = eng.store.sql("SELECT app, title, ocr, origin FROM frames")[0]
     assert row == ("Firefox", "Flights to Lisbon - Firefox", "done", "capture")
     out = subprocess.run(
@@ -105,7 +106,7 @@ def test_private_window_is_never_stored_and_painted_out(xs: XServer, eng: Engine
     report = svc.tick()
     svc.close()
     assert report.state == "recording" and len(report.stored) == 1, report
-    cap.OcrWorker(eng).drain()
+    eng.ocr_worker().drain()
     frame_id = report.stored[0]
     (path, title) = eng.store.sql("SELECT image_path, title FROM frames WHERE id = ?", [frame_id])[0]
     assert title == "Notes - Editor"
@@ -132,7 +133,7 @@ def test_card_number_is_redacted_in_text_image_and_thumbnail(xs: XServer, eng: E
     svc = service(eng, xs)
     report = svc.tick()
     svc.close()
-    cap.OcrWorker(eng).drain()
+    eng.ocr_worker().drain()
     text = frame_text(eng, report.stored[0])
     assert "Pay with card" in text and "[redacted card]" in text
     assert "4111" not in text and "1111" not in text
@@ -155,8 +156,8 @@ def test_unchanged_screen_stores_one_frame_over_many_ticks(xs: XServer, eng: Eng
     svc.close()
     assert len(changed.stored) == 1
     # The second frame's OCR re-used the unchanged lines of the first.
-    outcomes: list[cap.OcrOutcome] = []
-    worker = cap.OcrWorker(eng, on_done=outcomes.append)
+    outcomes: list[OcrOutcome] = []
+    worker = eng.ocr_worker(on_done=outcomes.append)
     worker.drain()
     assert [o.reused > 0 for o in outcomes] == [False, True]
     assert "git push origin main" in frame_text(eng, changed.stored[0])
@@ -245,7 +246,7 @@ def test_kill_9_mid_ocr_then_restart_finishes_the_backlog_exactly_once(
     svc.close()
     stored = [frame for report in reports for frame in report.stored]
     assert len(stored) == 6, [(r.state, r.reason, r.unchanged) for r in reports]
-    assert cap.OcrWorker(eng).backlog() == 6
+    assert eng.ocr_worker().backlog() == 6
 
     env = {**memlane_subprocess_env(home), "DISPLAY": xs.display}
     proc = subprocess.Popen([sys.executable, "-m", "memlane", "capture", "--once"],
@@ -365,9 +366,9 @@ def test_the_apps_recorder_unlocks_an_encrypted_home_through_a_pipe(
     xs: XServer, home: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN an encrypted home and a focused window on the display
-    from memlane.app.encryption import encrypt_home
     from memlane.memory.crypto import is_sealed, unlock
     from memlane.memory.store import Store
+    from memlane.services.encryption import encrypt_home
     from memlane.ui.status import RecorderSupervisor
     from qtutil import qapp, wait_until
 

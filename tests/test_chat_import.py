@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from memlane.app.errors import InputError
+from memlane.core.errors import InputError
 from memlane.memory.chat_import import parse_chat_file
 from samples import CHATGPT, JSONL_ROWS, write_samples
 

@@ -22,16 +22,16 @@ from typing import Any
 import pytest
 
 from conftest import Cli, memlane_subprocess_env
-from memlane.app.assistant import evidence_line
-from memlane.app.consolidate import Consolidator
-from memlane.app.engine import Engine
-from memlane.app.settings import MemorySettings
+from memlane.core.settings import MemorySettings
 from memlane.memory import episodes as ep
 from memlane.memory import facts as fx
 from memlane.memory.forget import Scope
 from memlane.memory.records import ConversationIn, FrameIn, MessageIn, OcrBlockIn
 from memlane.models.memory_prompts import DECIDE_SYSTEM, FACTS_SYSTEM, SUMMARY_SYSTEM
 from memlane.models.runtime import Usage
+from memlane.services.assistant import evidence_line
+from memlane.services.consolidate import Consolidator
+from memlane.services.engine import Engine
 
 T0 = datetime.fromisoformat("2024-05-06T09:00:00").astimezone().timestamp()
 LATER = T0 + 30 * 86400  # "now" for runs: everything is long closed
@@ -117,7 +117,7 @@ def chat(engine: Engine, ext: str, day: int, lines: Sequence[tuple[str, str]]) -
 
 
 def run(engine: Engine, model: ScriptedModel | None) -> Any:
-    return Consolidator(engine, model, MemorySettings(model_min_seconds=0)).run(now=LATER)
+    return Consolidator(engine.store, engine.sync_index, model, MemorySettings(model_min_seconds=0)).run(now=LATER)
 
 
 def current(engine: Engine) -> dict[str, fx.FactRow]:
@@ -387,7 +387,7 @@ def test_real_model_consolidates_a_chat(tmp_path: Path, engine: Engine) -> None:
     ])
     info = resolve_model("default", tmp_path / "models")
     with ModelProcess(info.path, info.name, context_size=2048) as model:
-        report = Consolidator(engine, model, MemorySettings()).run(now=LATER)
+        report = Consolidator(engine.store, engine.sync_index, model, MemorySettings()).run(now=LATER)
     assert report.chat_episodes == 1 and report.model_calls >= 2
     (episode,) = ep.episodes_between(engine.store, None, None, level="episode")
     assert episode.summary  # the model's, or the extractive one when it was not usable

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from memlane.app import desktop, launch
-from memlane.app.paths import default_home
+from memlane.core import launch
+from memlane.core.paths import default_home
+from memlane.services import desktop
 
 
 def _entry(text: str) -> dict[str, str]:

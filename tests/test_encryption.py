@@ -13,12 +13,12 @@ import pytest
 from PIL import Image
 
 from conftest import memlane_subprocess_env, render_text
-from memlane.app.encryption import encrypt_home, unlock_home
-from memlane.app.engine import Engine
-from memlane.app.errors import StorageError
-from memlane.app.paths import Paths
+from memlane.core.errors import LockedError, StorageError
+from memlane.core.paths import Paths
 from memlane.memory import crypto
-from memlane.memory.crypto import LockedError, is_sealed
+from memlane.memory.crypto import is_sealed
+from memlane.services.encryption import encrypt_home, unlock_home
+from memlane.services.engine import Engine
 from test_forget import _canary, _found, _seed
 
 PASS = "correct horse battery"
@@ -215,7 +215,7 @@ def test_the_recorder_gets_the_key_over_a_pipe_and_exports_leave_decrypted(  # t
 def test_vectors_kept_in_memory_never_touch_the_disk_and_are_rebuilt_at_unlock(  # type: ignore[no-untyped-def]
     run, home: Path, tmp_path: Path, embedder,
 ) -> None:
-    from memlane.app.settings import Settings, save_settings
+    from memlane.core.settings import Settings, save_settings
 
     canary = _canary()
     _seed(run, tmp_path, canary)

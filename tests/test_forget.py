@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 
 from conftest import render_text
-from memlane.app.engine import Engine
-from memlane.app.paths import Paths
 from memlane.capture.ocr import TesseractOcr
+from memlane.core.paths import Paths
 from memlane.models.embedder import OnnxEmbedder
+from memlane.services.engine import Engine
 
 LETTERS = "ACDEFHKMNPRTWXY"  # letters tesseract does not confuse with digits or each other
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SCREENS, render_text
-from memlane.app.ingest import time_from_name
+from memlane.services.ingest import time_from_name
 
 
 def test_screenshot_is_ocrd_stored_and_found(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

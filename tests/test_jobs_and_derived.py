@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from memlane.app.engine import Engine
 from memlane.memory.jobs import JobQueue
 from memlane.memory.store import Store
+from memlane.services.engine import Engine
 
 
 def test_jobs_survive_a_killed_worker(tmp_path: Path) -> None:

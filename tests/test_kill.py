@@ -83,7 +83,7 @@ def test_kill_during_import_then_rerun(tmp_path: Path, when: str) -> None:
     assert json.loads(hits.stdout)
     # every row has exactly its vector: nothing missing, nothing duplicated
     vectors = subprocess.run(
-        [PYTHON, "-c", "import sys; from memlane.app.engine import Engine; from pathlib import Path;"
+        [PYTHON, "-c", "import sys; from memlane.services.engine import Engine; from pathlib import Path;"
          " e = Engine.open(Path(sys.argv[1])); print(e.index.count())", str(home)],
         env=env, capture_output=True, text=True, timeout=120,
     )

@@ -14,15 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from memlane.app.assistant import Assistant
-from memlane.app.engine import Engine
-from memlane.app.errors import ModelError
-from memlane.app.paths import Paths
-from memlane.app.settings import AnswerSettings
+from memlane.core.errors import ModelError
+from memlane.core.paths import Paths
+from memlane.core.settings import AnswerSettings
 from memlane.memory.records import ConversationIn, MessageIn
 from memlane.models.embedder import OnnxEmbedder
 from memlane.models.registry import resolve_model
 from memlane.models.runtime import ModelProcess
+from memlane.services.engine import Engine
 
 pytestmark = pytest.mark.model
 
@@ -60,7 +59,7 @@ def remembered(tmp_path: Path, embedder: OnnxEmbedder, model: ModelProcess) -> I
 
 
 def test_answers_from_the_right_memory_with_a_citation(remembered: Engine, model: ModelProcess) -> None:
-    answer = Assistant(remembered, model, AnswerSettings(remember=False)).ask(
+    answer = remembered.assistant(model=model, settings=AnswerSettings(remember=False)).ask(
         "How much was the cheapest flight to Lisbon?", now=NOW)
     assert not answer.abstained, answer.text
     assert "214" in answer.text
@@ -71,7 +70,7 @@ def test_answers_from_the_right_memory_with_a_citation(remembered: Engine, model
 
 
 def test_question_without_a_memory_abstains(remembered: Engine, model: ModelProcess) -> None:
-    answer = Assistant(remembered, model, AnswerSettings(remember=False)).ask(
+    answer = remembered.assistant(model=model, settings=AnswerSettings(remember=False)).ask(
         "What is the name of my landlord's dog?", now=NOW)
     assert answer.abstained and answer.text == "I don't have a memory of that."
 
@@ -79,7 +78,7 @@ def test_question_without_a_memory_abstains(remembered: Engine, model: ModelProc
 def test_killed_model_process_gives_a_clear_error_and_the_next_question_works(
     remembered: Engine, model: ModelProcess,
 ) -> None:
-    assistant = Assistant(remembered, model, AnswerSettings(remember=False, max_tokens=200))
+    assistant = remembered.assistant(model=model, settings=AnswerSettings(remember=False, max_tokens=200))
     model.start()
     pid = model.pid
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from memlane.app.errors import ModelError
+from memlane.core.errors import ModelError
 from memlane.models.registry import DEFAULT_SIZE, assemble_default, resolve_model
 
 

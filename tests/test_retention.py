@@ -6,13 +6,13 @@ import json
 import time
 from pathlib import Path
 
-from memlane.app.capture import RecorderRun, TickReport
-from memlane.app.engine import Engine
-from memlane.app.paths import Paths
-from memlane.app.settings import Settings
-from memlane.app.upkeep import CONSOLIDATED_KEY, RETENTION_KEY, Upkeep
+from memlane.core.paths import Paths
+from memlane.core.settings import Settings
 from memlane.memory.records import ConversationIn, FrameIn, MessageIn, OcrBlockIn
 from memlane.models.embedder import OnnxEmbedder
+from memlane.services.engine import Engine
+from memlane.services.recorder import RecorderRun, TickReport
+from memlane.services.upkeep import CONSOLIDATED_KEY, RETENTION_KEY, Upkeep
 
 NOW = time.time()
 DAY = 86400.0
@@ -93,7 +93,7 @@ def test_recorder_upkeep_consolidates_when_idle_and_applies_retention(
         add(engine, 2, 2, "flight to Lisbon 89 EUR")
         recording = RecorderRun()
         recording.add(TickReport(NOW, "recording", "", [], 0, 0))
-        upkeep = Upkeep(engine, recording)
+        upkeep = Upkeep(engine.settings.memory, recording, engine.for_thread)
         upkeep.started = NOW - 3600  # the recorder has run for an hour
         assert not upkeep.consolidation_due(engine.store, NOW)  # busy, never run: not yet
         assert upkeep.consolidation_due(engine.store, NOW + 7 * 3600)  # ... unless 6 h passed

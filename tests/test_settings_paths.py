@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from memlane.app.errors import SettingsError
-from memlane.app.paths import Paths, resolve_home
-from memlane.app.settings import DEFAULT_TOML, load_settings, parse_settings
+from memlane.core.errors import SettingsError
+from memlane.core.paths import Paths, resolve_home
+from memlane.core.settings import DEFAULT_TOML, load_settings, parse_settings
 
 
 def test_flag_beats_env_beats_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

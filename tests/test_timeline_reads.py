@@ -5,15 +5,15 @@ from __future__ import annotations
 import tomllib
 from datetime import date, datetime, timedelta
 
-from memlane.app.settings import (
+from memlane.capture.privacy import ExclusionRules
+from memlane.capture.windows import Rect, WindowInfo
+from memlane.core.settings import (
     DEFAULT_TOML,
     Settings,
     dump_settings,
     parse_settings,
     save_settings,
 )
-from memlane.capture.privacy import ExclusionRules
-from memlane.capture.windows import Rect, WindowInfo
 from memlane.memory import timeline as tl
 
 

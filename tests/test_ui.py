@@ -27,14 +27,13 @@ from PySide6.QtGui import QKeyEvent  # isort: skip
 
 import itertools
 
-from memlane.app.assistant import Assistant
-from memlane.app.capture import capture_status
-from memlane.app.demo import build_demo
-from memlane.app.engine import Engine
-from memlane.app.paths import Paths
-from memlane.app.settings import load_settings
+from memlane.core.paths import Paths
+from memlane.core.settings import load_settings
 from memlane.memory import timeline as tl
 from memlane.models.embedder import OnnxEmbedder
+from memlane.services.demo import build_demo
+from memlane.services.engine import Engine
+from memlane.services.recorder import capture_status
 from memlane.ui.app import FIRST_RUN_KEY
 from memlane.ui.mainwindow import MainWindow, Services
 from memlane.ui.tasks import Cancelled, Tasks
@@ -62,7 +61,7 @@ class App:
         self.engine = Engine(Paths(home), embedder=embedder)
         self.model = model
         assistant_fn = (None if model is None else
-                        lambda key: Assistant(self.engine, model, conversation=key))  # type: ignore[arg-type]
+                        lambda key: self.engine.assistant(key, model=model))  # type: ignore[arg-type]
         self.services = Services(home, self.engine, assistant_fn)
         self.tasks = Tasks()
         self.window = MainWindow(self.services, self.tasks)
@@ -282,7 +281,7 @@ def test_stop_button_stops_the_answer(demo: Path, make_app) -> None:  # type: ig
 def test_a_failing_model_is_reported_and_the_next_question_works(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     class Broken(FakeModel):
         def stream(self, *a: object, **k: object) -> Iterator[str]:  # type: ignore[override]
-            from memlane.app.errors import ModelError
+            from memlane.core.errors import ModelError
 
             raise ModelError("the model process stopped while answering (killed by SIGKILL)")
 
@@ -511,8 +510,8 @@ def test_results_for_a_closed_widget_are_dropped() -> None:
 
 
 def test_unlock_and_first_run_encryption_dialogs(tmp_path: Path) -> None:
-    from memlane.app.encryption import encrypt_home
     from memlane.memory.crypto import unlock
+    from memlane.services.encryption import encrypt_home
     from memlane.ui.dialogs import FirstRunDialog, UnlockDialog
 
     qapp()
@@ -545,8 +544,8 @@ def test_unlock_and_first_run_encryption_dialogs(tmp_path: Path) -> None:
 
 def test_an_encrypted_home_shows_its_frames_in_the_app(tmp_path: Path, embedder: OnnxEmbedder) -> None:  # type: ignore[no-untyped-def]
     from conftest import render_text
-    from memlane.app.encryption import encrypt_home
     from memlane.memory.crypto import unlock
+    from memlane.services.encryption import encrypt_home
 
     home = tmp_path / "enc"
     shots = tmp_path / "shots"

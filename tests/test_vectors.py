@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memlane.app.engine import Engine
-from memlane.app.paths import Paths
+from memlane.core.paths import Paths
 from memlane.memory.records import ConversationIn, MessageIn
+from memlane.services.engine import Engine
 from samples import write_samples
 
 

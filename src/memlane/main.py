@@ -1,6 +1,6 @@
 """The ``memlane`` program: the engine's command line plus the desktop app.
 
-:mod:`memlane.app.cli` holds every engine command and may not import the GUI (an import-linter
+:mod:`memlane.cli` holds every engine command and may not import the GUI (an import-linter
 contract keeps Qt inside :mod:`memlane.ui`), so this entry point adds ``memlane gui`` to it.
 ``memlane`` with no command opens the app when there is a display, else the search shell.
 Qt is imported only when the app opens, so ``memlane --help`` stays instant.
@@ -12,7 +12,8 @@ import sys
 
 import click
 
-from memlane.app.cli import cli
+from memlane.cli import cli
+from memlane.core.errors import DependencyError
 
 
 @cli.command()
@@ -36,7 +37,7 @@ def gui(ctx: click.Context, demo: bool, no_record: bool, hidden: bool,
         from memlane.ui.app import run
     except ImportError as exc:
         click.echo(f"Error: the desktop app needs PySide6 ({exc}); try `make install`.", err=True)
-        sys.exit(6)
+        sys.exit(DependencyError.exit_code)
     sys.exit(run(ctx.obj["home"], demo=demo, record=not no_record, hidden=hidden,
                  quit_after_ms=None if quit_after is None else int(quit_after * 1000)))
 

@@ -23,8 +23,8 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw
 
-from memlane.app.errors import DependencyError
 from memlane.capture.redact import find_sensitive
+from memlane.core.errors import DependencyError
 
 log = logging.getLogger(__name__)
 

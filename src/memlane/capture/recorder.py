@@ -5,8 +5,8 @@ it asks for the windows first and stops if an excluded window has focus, the scr
 the user is idle; only then grabs each monitor with mss, paints excluded windows out of the pixels
 *in memory*, skips monitors that are mostly excluded, and compares the rest with the last stored
 frame. What it returns (:class:`Tick`) holds only frames that passed every gate; the caller
-(``memlane.app.capture``) stores them and queues OCR, which never runs here. A display that goes
-away or a grab that fails is a tick with ``state == "error"``; the next tick reconnects.
+(``memlane.services.recorder``) stores them and queues OCR, which never runs here. A display
+that goes away or a grab that fails is a tick with ``state == "error"``; the next tick reconnects.
 """
 
 from __future__ import annotations

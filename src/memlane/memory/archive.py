@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from memlane.app.errors import InputError
+from memlane.core.errors import InputError
+from memlane.core.paths import FRAME_FOLDERS
 from memlane.memory import sql
 from memlane.memory.frames import frame_rel_ok
 from memlane.memory.records import TIME_MAX, TIME_MIN
@@ -162,7 +163,7 @@ def _safe(name: str) -> bool:
 
 def _allowed(name: str) -> bool:
     """Only what an archive is meant to carry: a records file per table, and frame images."""
-    return name in RECORD_MEMBERS or (_safe(name) and frame_rel_ok(name))
+    return name in RECORD_MEMBERS or (_safe(name) and frame_rel_ok(name, FRAME_FOLDERS[:2]))
 
 
 def _manifest_members(path: Path, manifest: dict[str, Any]) -> dict[str, tuple[str, int]]:
@@ -273,7 +274,7 @@ def _check_row(table: str, number: int, row: dict[str, Any], images: set[str]) -
                 not isinstance(value, int | float) or not TIME_MIN <= value <= TIME_MAX):
             raise ArchiveError(f"{where}: {key} = {value!r} is not a time Memlane can store")
     if table == "frames":
-        for column, folder in (("image_path", "frames"), ("thumb_path", "thumbnails")):
+        for column, folder in (("image_path", FRAME_FOLDERS[0]), ("thumb_path", FRAME_FOLDERS[1])):
             rel = row.get(column)
             if rel is None:
                 continue

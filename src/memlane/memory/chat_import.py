@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from memlane.app.errors import InputError
+from memlane.core.errors import InputError
 from memlane.memory.records import ConversationIn, MessageIn
 
 FORMATS = ("auto", "locomo", "chatgpt", "jsonl", "text")

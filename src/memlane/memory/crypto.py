@@ -30,19 +30,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from memlane.app.errors import MemlaneError, StorageError
+from memlane.core.errors import LockedError, StorageError
+from memlane.core.paths import KEY_FILE
 
-KEY_FILE = "key.json"
 MAGIC = b"MLENC\x01"
 FORMAT = 1
 KDF_DEFAULTS = {"iterations": 3, "memory_kib": 65536, "lanes": 1}
 MIN_PASSPHRASE = 8
-
-
-class LockedError(MemlaneError):
-    """The memory is encrypted and no (or a wrong) passphrase was given."""
-
-    exit_code = 9
 
 
 def _b64(data: bytes) -> str:

@@ -16,7 +16,6 @@ episode with all its links or nothing, and a re-run neither duplicates nor skips
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from memlane.core.text import SUMMARY_STOP_WORDS, phrase_words, summary_content
 from memlane.memory.store import Store
 
 SCREEN_GAP_S = 300.0      # a pause this long ends a screen episode
@@ -35,26 +35,6 @@ SUMMARY_WORDS = 45
 KEY_PHRASES = 8
 ASSISTANT_SOURCE = "assistant"  # Memlane's own chat: answers must never become memories
 
-_WORD = re.compile(r"[^\W_]+(?:['.,][^\W_]+)*", re.UNICODE)
-_STOP = frozenset(
-    """a about above after again all also am an and any are as at be been before being below
-    between both but by can could did do does doing down during each few for from further had has
-    have having he her here hers him his how i if in into is it its just me more most my no nor not
-    now of off on once only or other our out over own same she should so some such than that the
-    their them then there these they this those through to too under until up very was we were
-    what when where which while who whom why will with would you your yours yes ok okay oh yeah
-    file edit view help tools window new open close save search settings home menu tab i'm i've
-    it's that's you're really thanks thank cool like great awesome wow know just got get sounds
-    lot much good glad hey hi sure totally definitely""".split()  # noqa: SIM905
-)
-
-
-def words_of(text: str) -> list[str]:
-    return [w.lower() for w in _WORD.findall(text)]
-
-
-def content_set(text: str) -> set[str]:
-    return {w for w in words_of(text) if w not in _STOP and len(w) > 1}
 
 
 def jaccard(a: set[str], b: set[str]) -> float:
@@ -205,7 +185,7 @@ def segment_frames(frames: Sequence[Item], gap_s: float = SCREEN_GAP_S) -> list[
     drafts: list[Draft] = []
     words: list[set[str]] = []
     for frame in frames:
-        mine = content_set(frame.text)
+        mine = summary_content(frame.text)
         last = drafts[-1] if drafts else None
         new = (
             last is None
@@ -281,11 +261,11 @@ def _local_day(ts: float) -> date:
 def key_phrases(draft: Draft, limit: int = KEY_PHRASES) -> list[str]:
     """The words that carry an episode: frequent across its distinct lines, not UI chrome."""
     counts: Counter[str] = Counter()
-    titles = content_set(" ".join(draft.titles + draft.apps))
+    titles = summary_content(" ".join(draft.titles + draft.apps))
     speakers = {s.lower() for s in draft.speakers}
     for line in draft.lines():
-        for w in set(words_of(line)):
-            if w in _STOP or len(w) < 3 or w in speakers:
+        for w in set(phrase_words(line)):
+            if w in SUMMARY_STOP_WORDS or len(w) < 3 or w in speakers:
                 continue
             counts[w] += 1
     ranked = sorted(counts.items(), key=lambda kv: (-(kv[1] + (0.5 if kv[0] in titles else 0)),
@@ -300,8 +280,8 @@ def extractive_summary(draft: Draft, phrases: Sequence[str] | None = None) -> st
     lines = draft.lines()
     scored = sorted(
         range(len(lines)),
-        key=lambda i: -sum(weight.get(w, 0) for w in set(words_of(lines[i]))) / (
-            1 + len(words_of(lines[i])) ** 0.5),
+        key=lambda i: -sum(weight.get(w, 0) for w in set(phrase_words(lines[i]))) / (
+            1 + len(phrase_words(lines[i])) ** 0.5),
     )
     chosen: list[int] = []
     used = 0

@@ -21,8 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from memlane.core.text import summary_content
 from memlane.memory import sql
-from memlane.memory.episodes import Item, content_set, jaccard
+from memlane.memory.episodes import Item, jaccard
 from memlane.memory.retrieval import fts_query
 from memlane.memory.store import Store
 
@@ -159,7 +160,7 @@ def heuristic_decision(candidate: FactIn, found: Sequence[tuple[FactRow, float]]
 
 
 def _words(text: str, subject: str) -> set[str]:
-    return content_set(text) - {subject.lower(), "me"}
+    return summary_content(text) - {subject.lower(), "me"}
 
 
 def apply(conn: sqlite3.Connection, candidate: FactIn, decision: Decision) -> int:
@@ -263,7 +264,7 @@ def rule_candidates(messages: Sequence[Item], limit: int = 8) -> list[FactIn]:
                 if rule.search(sentence):
                     subject = msg.speaker or "me"
                     text = f"{subject}: {sentence}"
-                    key = " ".join(sorted(content_set(text)))
+                    key = " ".join(sorted(summary_content(text)))
                     if key in seen:
                         break
                     seen.add(key)

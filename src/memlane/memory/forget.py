@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memlane.core.paths import FRAME_FOLDERS
 from memlane.memory.facts import revive
 from memlane.memory.frames import frame_rel_ok, spool_rel
 from memlane.memory.migrations import FTS_TABLES
@@ -299,7 +300,7 @@ def execute(
         except FileNotFoundError:
             pass
     removed_files += sweep_files(
-        store, home, folders or (home / "frames", home / "thumbnails", home / "spool")
+        store, home, folders or tuple(home / f for f in FRAME_FOLDERS)
     )
     compact(store)
     return Report(todo.counts(), removed_vectors, removed_files, time.perf_counter() - t0,

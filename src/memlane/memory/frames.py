@@ -27,7 +27,8 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
-from memlane.app.errors import StorageError
+from memlane.core.errors import StorageError
+from memlane.core.paths import FRAME_FOLDERS
 from memlane.memory.crypto import FileCipher, is_sealed
 
 
@@ -39,9 +40,6 @@ class StoredImage:
     width: int
     height: int
     spool_path: str | None = None
-
-
-FRAME_FOLDERS = ("frames", "thumbnails", "spool")
 
 
 def frame_rel_ok(rel: str, folders: tuple[str, ...] = FRAME_FOLDERS) -> bool:
@@ -61,7 +59,7 @@ def frame_rel_ok(rel: str, folders: tuple[str, ...] = FRAME_FOLDERS) -> bool:
 def spool_rel(image_rel: str) -> str:
     """Where the lossless copy of a stored frame waits for OCR (relative to the home folder)."""
     parts = Path(image_rel).parts
-    return str(Path("spool", *parts[1:]))
+    return str(Path(FRAME_FOLDERS[2], *parts[1:]))
 
 
 class FrameFiles:

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from memlane.app.settings import SearchSettings
+from memlane.core.settings import SearchSettings
+from memlane.core.text import STOP_WORDS, WORD, terms
 from memlane.memory.records import KIND_TABLES, KINDS, Hit
 from memlane.memory.store import Store, record_filter
 from memlane.memory.timeparse import TimeRange, parse_time_expression
@@ -30,22 +31,12 @@ from memlane.memory.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
-STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each few for from further
-    had has have having he her here hers herself him himself his how i if in into is it its itself
-    just me more most my myself no nor not now of off on once only or other our ours ourselves out
-    over own same she should so some such than that the their theirs them themselves then there
-    these they this those through to too under until up very was we were what when where which
-    while who whom why will with would you your yours yourself yourselves s t don""".split()  # noqa: SIM905
-)
-WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def fts_query(text: str) -> str:
     """A forgiving FTS5 query: the content words of ``text``, quoted, joined with OR."""
-    words = [w.lower() for w in WORD.findall(text)]
-    content = [w for w in words if w not in STOPWORDS] or words
+    words = terms(text)
+    content = [w for w in words if w not in STOP_WORDS] or words
     unique = list(dict.fromkeys(content))
     return " OR ".join(f'"{w}"' for w in unique)
 
@@ -55,7 +46,7 @@ def name_candidates(text: str, longest: int = 3) -> list[str]:
     words = WORD.findall(text)
     out = {" ".join(words[i:i + n]) for n in range(1, longest + 1)
            for i in range(len(words) - n + 1)}
-    return sorted(w for w in out if not all(x.lower() in STOPWORDS or x.isdigit()
+    return sorted(w for w in out if not all(x.lower() in STOP_WORDS or x.isdigit()
                                             for x in w.split()))
 
 
@@ -89,9 +80,9 @@ def snippet(text: str, query: str, width: int = 40) -> str:
     words = text.split()
     if len(words) <= width:
         return " ".join(words)
-    terms = {w.lower() for w in WORD.findall(query)} - STOPWORDS
+    asked = set(terms(query)) - STOP_WORDS
     at = next(
-        (i for i, w in enumerate(words) if any(t in w.lower() for t in terms)), 0
+        (i for i, w in enumerate(words) if any(t in w.lower() for t in asked)), 0
     )
     start = max(0, at - width // 3)
     piece = " ".join(words[start : start + width])

@@ -18,7 +18,7 @@ try:
 except ImportError:  # platforms without the sqlcipher3-binary wheel: no encryption at rest
     _cipher = None
 
-from memlane.app.errors import StorageError
+from memlane.core.errors import StorageError
 
 HAVE_SQLCIPHER = _cipher is not None
 _drivers: list[Any] = [sqlite3] + ([_cipher] if _cipher is not None else [])
@@ -50,7 +50,7 @@ def connect(path: Path | str, *, key_pragma: str | None = None, cipher: bool = F
     except DatabaseError as exc:
         conn.close()
         if "not a database" in str(exc) and key_pragma is not None:
-            from memlane.memory.crypto import LockedError
+            from memlane.core.errors import LockedError
 
             raise LockedError(f"{path} cannot be opened with this key") from exc
         raise

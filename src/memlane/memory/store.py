@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlite_utils
 
-from memlane.app.errors import StorageError
+from memlane.core.errors import StorageError
 from memlane.memory import sql
 from memlane.memory.crypto import Keys
 from memlane.memory.migrations import apply_migrations

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from memlane.app.errors import ModelError
+from memlane.core.errors import ModelError
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from memlane.models.prompts import content_words, support
+from memlane.core.text import content_words
+from memlane.models.prompts import support
 
 CATEGORIES = ["preference", "plan", "relationship", "possession", "routine", "fact"]
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from memlane.core.text import ANSWER_STOP_WORDS, PLAIN_WORD, content_words
+
 ABSTAIN = "I don't have a memory of that."
 
 SYSTEM = (
@@ -56,13 +58,7 @@ _ABSTAIN_RE = re.compile(
     r"|no\s+memor(?:y|ies)\s+of|not\s+(?:mentioned|in\s+the\s+memories))",
     re.IGNORECASE,
 )
-_WORD = re.compile(r"[A-Za-z0-9]+")
 _BRACKET = re.compile(r"[\[\]]")
-_STOP = frozenset(
-    """a an the and or but of to in on at for with from by is are was were be been it its this
-    that these those i you he she we they my your his her our their me him them as so did do
-    does has have had not no yes""".split()  # noqa: SIM905
-)
 
 
 def user_prompt(question: str, evidence: Sequence[str], today: str) -> str:
@@ -173,10 +169,6 @@ class CitationFilter:
             else:
                 self.dropped.append(n)
         return "".join(f"[{n}]" for n in dict.fromkeys(good))
-
-
-def content_words(text: str) -> set[str]:
-    return {w.lower() for w in _WORD.findall(text)} - _STOP
 
 
 def support(answer: str, question: str, evidence: Sequence[str]) -> float:
@@ -302,8 +294,8 @@ def _lead_stem(word: str) -> str:
 
 
 def _lead_stems(text: str) -> set[str]:
-    return {_lead_stem(w) for w in _WORD.findall(re.sub(r"['’]s\b", "", text))
-            if w.lower() not in _STOP}
+    return {_lead_stem(w) for w in PLAIN_WORD.findall(re.sub(r"['’]s\b", "", text))
+            if w.lower() not in ANSWER_STOP_WORDS}
 
 
 def lead_with_answer(answer: str, question: str, min_restated: int = 2) -> str:
@@ -318,7 +310,7 @@ def lead_with_answer(answer: str, question: str, min_restated: int = 2) -> str:
     cut when what would remain adds no word of its own, before a negation or inside a quotation,
     or when the question holds a word that turns it around ("least").
     """
-    if {w.lower() for w in _WORD.findall(question)} & _TURNING:
+    if {w.lower() for w in PLAIN_WORD.findall(question)} & _TURNING:
         return answer
     parts = re.split(r"(?<=[.!?])(\s+)", answer, maxsplit=1)
     sentence, tail = parts[0], "".join(parts[1:])
@@ -346,7 +338,8 @@ def lead_with_answer(answer: str, question: str, min_restated: int = 2) -> str:
         return answer
     left = " ".join(words[cut:]).lstrip(",;: ")
     said = CITATION.sub("", left)
-    if not _lead_stems(said) - asked and not {w.lower() for w in _WORD.findall(said)} & _TURNING:
+    turning = {w.lower() for w in PLAIN_WORD.findall(said)} & _TURNING
+    if not _lead_stems(said) - asked and not turning:
         return answer  # nothing of its own is left ("not" is: "Not a fan of jazz")
     first = left.split(" ", 1)[0]
     if any(c.isupper() for c in first[1:]):  # "iPhone", "eBay" keep their case

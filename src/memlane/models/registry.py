@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from memlane.app.errors import ModelError
+from memlane.core.errors import ModelError
 
 DEFAULT_NAME = "qwen2.5-coder-0.5b-instruct-q4.gguf"
 DEFAULT_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"

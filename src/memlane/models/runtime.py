@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from memlane.app.errors import ModelError
-from memlane.app.launch import module_command
+from memlane.core.errors import ModelError
+from memlane.core.launch import module_command
 
 log = logging.getLogger(__name__)
 

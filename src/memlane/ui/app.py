@@ -19,17 +19,17 @@ import traceback
 from pathlib import Path
 from types import TracebackType
 
-from memlane.app.encryption import encrypt_home
-from memlane.app.errors import MemlaneError
-from memlane.app.paths import Paths
-from memlane.memory.crypto import Keys, LockedError, is_encrypted, unlock
+from memlane.core.errors import LockedError, MemlaneError
+from memlane.core.paths import Paths
+from memlane.memory.crypto import Keys, is_encrypted, unlock
+from memlane.services.encryption import encrypt_home
 
 log = logging.getLogger(__name__)
 FIRST_RUN_KEY = "ui.first_run_done"
 
 
 def _log_to(home: Path) -> Path:
-    path = home / "logs" / "gui.log"
+    path = Paths(home).gui_log
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -40,7 +40,7 @@ def _log_to(home: Path) -> Path:
 
 def _unlock(home: Path) -> Keys | None:
     """Keys for an encrypted home: from the system keyring, else the unlock dialog."""
-    from memlane.app.encryption import keyring_get
+    from memlane.services.encryption import keyring_get
     from memlane.ui.dialogs import UnlockDialog
 
     if not is_encrypted(home):
@@ -61,7 +61,7 @@ def run(home: Path, *, demo: bool = False, record: bool = True, hidden: bool = F
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication, QMessageBox, QProgressDialog
 
-    from memlane.app.demo import build_demo, demo_home
+    from memlane.services.demo import build_demo, demo_home
     from memlane.ui.dialogs import FirstRunDialog
     from memlane.ui.mainwindow import ICON, MainWindow, Services
     from memlane.ui.status import RecorderSupervisor
@@ -117,7 +117,7 @@ def run(home: Path, *, demo: bool = False, record: bool = True, hidden: bool = F
         record = record and first.record.isChecked()
         store.set_state(FIRST_RUN_KEY, "1")
         if not record:
-            from memlane.app.capture import pause
+            from memlane.services.recorder import pause
 
             pause(store, None)
         passphrase = first.passphrase()

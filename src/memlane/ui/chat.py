@@ -1,12 +1,12 @@
 """The chat pane: ask about your past, watch the answer stream, follow its citations.
 
-A question runs :meth:`memlane.app.assistant.Assistant.ask` on the engine lane; tokens arrive as
-task progress and are shown as they come. When the answer is done, each cited memory becomes a
-chip under it (``[1] Fri 21 Nov 13:06 · firefox``) and every ``[n]`` in the text is a link:
-both say :attr:`ChatPane.citationChosen` with the record id, which the main window opens on the
-timeline or as a conversation. The stop button cancels the answer at the next token (the model
-process cancels and drains). Turns are stored by the assistant in a conversation per day, with
-their citations, and shown again when the app is reopened the same day.
+A question runs :meth:`memlane.services.assistant.Assistant.ask` on the engine lane; tokens arrive
+as task progress and are shown as they come. When the answer is done, each cited memory becomes a
+chip under it (``[1] Fri 21 Nov 13:06 · firefox``) and every ``[n]`` in the text is a link: both say
+:attr:`ChatPane.citationChosen` with the record id, which the main window opens on the timeline or
+as a conversation. The stop button cancels the answer at the next token (the model process cancels
+and drains). Turns are stored by the assistant in a conversation per day, with their citations, and
+shown again when the app is reopened the same day.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from memlane.app.assistant import ASSISTANT_SOURCE
 from memlane.memory import timeline as tl
+from memlane.services.assistant import ASSISTANT_SOURCE
 from memlane.ui.tasks import Task, Tasks
 
 CITE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")

@@ -3,8 +3,9 @@
 :class:`SettingsDialog` edits the values of ``settings.toml`` that a person changes (capture
 interval, change threshold, exclusions, idle limit, redaction, screenshot retention, OCR languages,
 the model file with a "Test model" button) and writes them back with
-:func:`memlane.app.settings.save_settings`, comments kept; it shows the data folder with how to
-move it, and "Start at login" writes or removes the autostart entry (:mod:`memlane.app.desktop`).
+:func:`memlane.core.settings.save_settings`, comments kept; it shows the data folder with how to
+move it, and "Start at login" writes or removes the autostart entry
+(:mod:`memlane.services.desktop`).
 :class:`FirstRunDialog` says what is captured, where it is stored, that nothing leaves the
 machine, and how to pause or delete, before recording starts. :class:`ConversationDialog` shows a
 conversation with one message marked (a citation).
@@ -39,12 +40,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from memlane.app.desktop import autostart_enabled, autostart_path
-from memlane.app.encryption import keyring_set
-from memlane.app.errors import MemlaneError
-from memlane.app.settings import Settings
-from memlane.memory.crypto import MIN_PASSPHRASE, Keys, LockedError, unlock
+from memlane.core.errors import LockedError, MemlaneError
+from memlane.core.settings import Settings
+from memlane.memory.crypto import MIN_PASSPHRASE, Keys, unlock
 from memlane.memory.timeline import MessageRow
+from memlane.services.desktop import autostart_enabled, autostart_path
+from memlane.services.encryption import keyring_set
 from memlane.ui.tasks import Tasks
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtGui import QImage
 
-from memlane.app.errors import StorageError
+from memlane.core.errors import StorageError
 from memlane.memory.frames import FrameFiles
 
 

@@ -27,15 +27,15 @@ from PySide6.QtWidgets import (
 )
 
 from memlane import __version__
-from memlane.app.capture import capture_status
-from memlane.app.desktop import autostart_enabled, set_autostart
-from memlane.app.engine import Engine
-from memlane.app.paths import Paths
-from memlane.app.settings import save_settings
+from memlane.core.paths import Paths
+from memlane.core.settings import save_settings
 from memlane.memory import timeline as tl
 from memlane.memory.crypto import Keys
 from memlane.memory.records import Hit, parse_record_id
 from memlane.memory.store import Store
+from memlane.services.desktop import autostart_enabled, set_autostart
+from memlane.services.engine import Engine
+from memlane.services.recorder import capture_status
 from memlane.ui.chat import ChatPane
 from memlane.ui.dialogs import ConversationDialog, SettingsDialog, show_error
 from memlane.ui.images import Images
@@ -65,7 +65,7 @@ class Services:
 
     def browse_store(self) -> Store:
         if self._browse is None:
-            self._browse = Store(self.paths.db, self.keys)
+            self._browse = self.engine.open_store()
         return self._browse
 
     def assistant(self, conversation: str) -> Any:

@@ -53,8 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from PySide6.QtWidgets import QApplication
 
-    from memlane.app.assistant import Assistant
-    from memlane.app.demo import build_demo
+    from memlane.services.demo import build_demo
     from memlane.ui.dialogs import FirstRunDialog
     from memlane.ui.mainwindow import MainWindow, Services
     from memlane.ui.tasks import Tasks
@@ -68,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.fake_model:
             canned = _CannedModel()
             services = Services(home, services.engine,
-                                lambda key: Assistant(services.engine, canned, conversation=key))
+                                lambda key: services.engine.assistant(key, model=canned))
         tasks = Tasks()
         window = MainWindow(services, tasks, demo=True)
         window.resize(1460, 900)  # the offscreen screen is small; the pictures are not

@@ -1,7 +1,7 @@
 """The search bar: hybrid search with filters, results with thumbnails and snippets.
 
 Typing a query (or a time expression such as "flights last tuesday", which the engine turns into
-a filter) and pressing Enter runs :meth:`memlane.app.engine.Engine.search` on the engine lane.
+a filter) and pressing Enter runs :meth:`memlane.services.engine.Engine.search` on the engine lane.
 Filters narrow by date range, app or chat source, and kind. Each result shows its thumbnail
 (frames), time, where it came from and a snippet; choosing one says so with :attr:`hitChosen`,
 which the main window turns into a jump on the timeline or an open conversation.

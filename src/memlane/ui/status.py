@@ -1,12 +1,12 @@
 """Honest status: what the recorder is doing, said from facts, and the recorder kept alive.
 
-:class:`StatusWidget` polls :func:`memlane.app.capture.capture_status` every few seconds on the
-browse lane and shows recording / paused / excluded window / idle / locked / stopped / error with
-the reason the recorder gave, the time since the last stored frame and the OCR backlog, with a
+:class:`StatusWidget` polls :func:`memlane.services.recorder.capture_status` every few seconds on
+the browse lane and shows recording / paused / excluded window / idle / locked / stopped / error
+with the reason the recorder gave, the time since the last stored frame and the OCR backlog, with a
 one-click pause/resume (stored in the database, so the recorder and the CLI see it too).
-:class:`RecorderSupervisor` runs ``memlane capture`` as a child process (capture and OCR never
-share the UI's process or threads), restarts it when it dies - at most a few times in a row, then
-it says so instead of looping - and stops it with SIGTERM on quit.
+:class:`RecorderSupervisor` runs ``memlane capture`` as a child process (capture and OCR never share
+the UI's process or threads), restarts it when it dies - at most a few times in a row, then it says
+so instead of looping - and stops it with SIGTERM on quit.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
-from memlane.app import capture as cap
-from memlane.app.errors import SettingsError
-from memlane.app.launch import module_command
+from memlane.core.errors import RecorderBusy, SettingsError
+from memlane.core.launch import module_command
 from memlane.memory.crypto import Keys
+from memlane.services import recorder as cap
 from memlane.ui.tasks import Task, Tasks
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class RecorderSupervisor(QObject):
             return
         now = time.monotonic()
         self.deaths = [t for t in self.deaths if now - t < RESTART_WINDOW_S] + [now]
-        if code in (0, cap.RecorderBusy.exit_code):  # told to stop, or another recorder runs
+        if code in (0, RecorderBusy.exit_code):  # told to stop, or another recorder runs
             self.changed.emit("exited")
             return
         if code == SettingsError.exit_code:

@@ -8,7 +8,6 @@ Images are decoded on the browse lane; a missing or unreadable image file is sai
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from PySide6.QtCore import QRectF, Qt
@@ -37,12 +36,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from memlane.core.text import WORD, content_words
 from memlane.memory import timeline as tl
-from memlane.models.prompts import content_words
 from memlane.ui.images import Images
 from memlane.ui.tasks import Task, Tasks
-
-WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def terms_of(text: str) -> set[str]:

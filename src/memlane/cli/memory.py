@@ -1,8 +1,7 @@
 """Commands about consolidated memory: consolidate, facts and episodes.
 
-Split from :mod:`memlane.app.cli` (which imports this module to register them). ``--json``
-outputs give every record its ``sources``: the frames and messages it was derived from, with
-their external ids, so any episode or fact can be traced back to the moment it came from.
+``--json`` outputs give every record its ``sources``: the frames and messages it was derived
+from, with their external ids, so any episode or fact can be traced back to the moment it came from.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from typing import Any
 
 import click
 
-from memlane.app.cli import _engine, _now, _when, cli
+from memlane.cli.common import cli, open_engine, parse_now, parse_time
 from memlane.memory.records import iso
 
 
@@ -34,9 +33,9 @@ def consolidate(ctx: click.Context, since: str | None, until: str | None, no_mod
     Runs in the background too (see [memory] in settings.toml). Safe to stop and run again:
     each episode and each chat's facts are stored whole or not at all.
     """
-    ref = _now(now)
-    lo = _when(since, ref, end=False, hint="--since")
-    hi = _when(until, ref, end=True, hint="--until")
+    ref = parse_now(now)
+    lo = parse_time(since, ref, end=False, hint="--since")
+    hi = parse_time(until, ref, end=True, hint="--until")
     bars: dict[str, Any] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -50,7 +49,7 @@ def consolidate(ctx: click.Context, since: str | None, until: str | None, no_mod
         bar.n = done
         bar.refresh()
 
-    with _engine(ctx) as engine:
+    with open_engine(ctx) as engine:
         calls = max_model_calls if max_model_calls is not None else 10**9
         try:
             report = engine.consolidate(since=lo, until=hi, use_model=False if no_model else None,
@@ -78,7 +77,7 @@ def facts(ctx: click.Context, history: bool, as_json: bool) -> None:
     from memlane.memory import facts as fx
     from memlane.memory.episodes import sources_of
 
-    with _engine(ctx) as engine:
+    with open_engine(ctx) as engine:
         rows = fx.facts(engine.store, include_history=history)
         sources = sources_of(engine.store, "fact", [r.id for r in rows])
     if as_json:
@@ -117,7 +116,7 @@ def episodes(ctx: click.Context, day: str | None, digests: bool, as_json: bool) 
             lo, hi = day_bounds(date.fromisoformat(day))
         except ValueError:
             raise click.BadParameter(f"{day!r} is not YYYY-MM-DD", param_hint="--day") from None
-    with _engine(ctx) as engine:
+    with open_engine(ctx) as engine:
         rows = episodes_between(engine.store, lo, hi, level="day" if digests else "episode")
         sources = sources_of(engine.store, "episode", [r.id for r in rows])
     if as_json:

@@ -1,8 +1,4 @@
-"""Commands about the person's data as a whole: forget, export and import-archive.
-
-Split from :mod:`memlane.app.cli` (which imports this module to register them) to keep each
-module small; they share its engine context, time parsing and progress bars.
-"""
+"""Commands about the person's data as a whole: forget, export and import-archive."""
 
 from __future__ import annotations
 
@@ -11,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from memlane.app.cli import _engine, _now, _progress, _when, cli
+from memlane.cli.common import cli, open_engine, parse_now, parse_time, progress_bar
 
 
 @cli.command()
@@ -44,15 +40,15 @@ def forget(
             parse_record_id(value)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--id") from None
-    ref = _now(now)
+    ref = parse_now(now)
     scope = Scope(
-        since=_when(since, ref, end=False, hint="--since"),
-        until=_when(until, ref, end=True, hint="--until"),
+        since=parse_time(since, ref, end=False, hint="--since"),
+        until=parse_time(until, ref, end=True, hint="--until"),
         app=app, query=query, ids=ids, everything=everything,
     )
     if scope.is_empty():
         raise click.UsageError("say what to forget: --since/--until, --app, --query, --id or --all")
-    with _engine(ctx) as engine:
+    with open_engine(ctx) as engine:
         todo, _ = engine.forget(scope, dry_run=True)
         counts = todo.counts()
         what = ", ".join(f"{n} {k.replace('_', ' ')}(s)" for k, n in counts.items()) or "nothing"
@@ -85,9 +81,9 @@ def export(ctx: click.Context, path: Path, since: str | None, until: str | None)
     holds JSON Lines per record type, the frame images and a manifest with counts and the
     SHA-256 of every file. Restore it with `memlane import-archive`.
     """
-    lo = _when(since, None, end=False, hint="--since")
-    hi = _when(until, None, end=True, hint="--until")
-    with _engine(ctx) as engine:
+    lo = parse_time(since, None, end=False, hint="--since")
+    hi = parse_time(until, None, end=True, hint="--until")
+    with open_engine(ctx) as engine:
         report = engine.export(path, since=lo, until=hi)
     counts = ", ".join(f"{n} {t}" for t, n in report.counts.items() if n)
     click.echo(f"Exported {counts or 'nothing'} and {report.files} image file(s) to {path} "
@@ -103,7 +99,7 @@ def import_archive(ctx: click.Context, path: Path) -> None:
     Every file is checked against the archive's manifest first; a truncated or altered archive
     is refused and nothing is imported. Search works as before once vectors are rebuilt.
     """
-    with _engine(ctx) as engine, _progress(None, "indexing") as bar:
+    with open_engine(ctx) as engine, progress_bar(None, "indexing") as bar:
         report = engine.import_archive(path, bar)
     counts = ", ".join(f"{n} {t}" for t, n in report.counts.items() if n)
     click.echo(f"Imported {counts or 'nothing'} and {report.files} image file(s) from {path} "

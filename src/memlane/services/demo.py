@@ -21,7 +21,7 @@ from pathlib import Path
 import platformdirs
 from PIL import Image, ImageDraw, ImageFont
 
-from memlane.app.paths import APP_NAME, Paths
+from memlane.core.paths import APP_NAME, Paths
 from memlane.memory.records import ConversationIn, MessageIn
 
 DEMO_VERSION = 1
@@ -165,7 +165,7 @@ def is_current(home: Path, today: date | None = None) -> bool:
 
 def build_demo(home: Path, *, progress: Callable[[int, int], None] | None = None) -> Path:
     """Fill ``home`` with the sample memory (a no-op when it was built today)."""
-    from memlane.app.engine import Engine  # the engine loads models; keep import time low
+    from memlane.services.engine import Engine  # the engine loads models; keep import time low
 
     if is_current(home):
         return home

@@ -22,13 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from memlane.app.capture import RecorderLock
-from memlane.app.errors import StorageError
-from memlane.app.paths import Paths
+from memlane.core.errors import LockedError, StorageError
+from memlane.core.paths import Paths
 from memlane.memory import sql
 from memlane.memory.crypto import (
     Keys,
-    LockedError,
     create_key,
     is_encrypted,
     is_sealed,
@@ -37,6 +35,7 @@ from memlane.memory.crypto import (
     set_key_field,
     unlock,
 )
+from memlane.services.recorder import RecorderLock
 
 KEYRING_SERVICE = "memlane"
 SQLITE_HEADER = b"SQLite format 3\x00"

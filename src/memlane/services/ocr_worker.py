@@ -16,18 +16,26 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PIL import Image
 
-from memlane.app.errors import MemlaneError
-from memlane.app.ingest import ocr_blocks
-from memlane.capture.ocr import OcrBlock, OcrResult, OcrWord, paint_out, read_changed, redact
+from memlane.capture.ocr import (
+    OcrBlock,
+    OcrResult,
+    OcrWord,
+    TesseractOcr,
+    paint_out,
+    read_changed,
+    redact,
+)
+from memlane.core.errors import MemlaneError
+from memlane.core.settings import Settings
+from memlane.memory.frames import FrameFiles
 from memlane.memory.jobs import Job, JobQueue
 from memlane.memory.records import OcrBlockIn
-
-if TYPE_CHECKING:
-    from memlane.app.engine import Engine
+from memlane.memory.store import Store
+from memlane.services.ingest import ocr_blocks
 
 log = logging.getLogger(__name__)
 # Re-read only the changed regions when they cover less than this share of the frame.
@@ -56,11 +64,21 @@ class OcrOutcome:
 
 
 class OcrWorker:
-    """Works off ``ocr`` jobs with the engine's store, OCR and vector index."""
+    """Works off ``ocr`` jobs: reads each frame with ``ocr``, redacts, stores the text in ``store``.
 
-    def __init__(self, engine: Engine, *, on_done: Callable[[OcrOutcome], None] | None = None):
-        self.engine = engine
-        self.queue = JobQueue(engine.store, max_attempts=3, backoff_s=10.0)
+    ``index_sync`` embeds what was read; ``None`` where the index lives in another process (an
+    in-memory index is the app's, never the recorder's). The engine builds workers.
+    """
+
+    def __init__(self, store: Store, files: FrameFiles, ocr: TesseractOcr, settings: Settings,
+                 index_sync: Callable[[], object] | None, *,
+                 on_done: Callable[[OcrOutcome], None] | None = None):
+        self.store = store
+        self.files = files
+        self.ocr = ocr
+        self.settings = settings
+        self.index_sync = index_sync
+        self.queue = JobQueue(store, max_attempts=3, backoff_s=10.0)
         self.on_done = on_done
 
     def backlog(self) -> int:
@@ -90,14 +108,14 @@ class OcrWorker:
         if job.attempts >= self.queue.max_attempts:
             frame_id = int(job.payload.get("frame_id", 0))
             with contextlib.suppress(MemlaneError):  # embedded by its title from now on
-                self.engine.store.complete_ocr(frame_id, (), job_id=None, state="failed")
-                frame = self.engine.store.frame_for_ocr(frame_id)
+                self.store.complete_ocr(frame_id, (), job_id=None, state="failed")
+                frame = self.store.frame_for_ocr(frame_id)
                 if frame is not None:
-                    self.engine.frame_files.drop_spool(frame["image_path"])
+                    self.files.drop_spool(frame["image_path"])
 
     def _process(self, job: Job) -> OcrOutcome | None:
         start = time.perf_counter()
-        store, files = self.engine.store, self.engine.frame_files
+        store, files = self.store, self.files
         frame_id = int(job.payload["frame_id"])
         frame = store.frame_for_ocr(frame_id)
         if frame is None or frame["ocr"] == "done":  # forgotten meanwhile, or done already
@@ -108,7 +126,7 @@ class OcrWorker:
         image = files.read_for_ocr(frame["image_path"])
         result, reused = self._read(image, job.payload)
         boxes: list[tuple[str, tuple[int, int, int, int]]] = []
-        if self.engine.settings.privacy.redact:
+        if self.settings.privacy.redact:
             result, boxes = redact(result)
         size = None
         if boxes:
@@ -123,17 +141,17 @@ class OcrWorker:
                           time.perf_counter() - start)
 
     def _read(self, image: Image.Image, payload: dict[str, Any]) -> tuple[OcrResult, int]:
-        ocr = self.engine.ocr
+        ocr = self.ocr
         prev_id, changed = payload.get("prev"), payload.get("changed")
-        if self.engine.settings.capture.ocr_reuse and prev_id and changed:
-            prev = self.engine.store.frame_for_ocr(int(prev_id))
+        if self.settings.capture.ocr_reuse and prev_id and changed:
+            prev = self.store.frame_for_ocr(int(prev_id))
             area = sum(int(w) * int(h) for _, _, w, h in changed)
             if (
                 prev is not None and prev["ocr"] == "done"
                 and (prev["width"], prev["height"]) == image.size
                 and area < REUSE_MAX_SHARE * image.width * image.height
             ):
-                previous = _blocks_from_store(self.engine.store.ocr_blocks(int(prev_id)))
+                previous = _blocks_from_store(self.store.ocr_blocks(int(prev_id)))
                 rects = [(int(x), int(y), int(w), int(h)) for x, y, w, h in changed]
                 return read_changed(ocr, image, previous, rects)
         return ocr.read(image), 0
@@ -155,9 +173,8 @@ class OcrWorker:
         return done
 
     def _index(self) -> None:
-        # An in-memory index lives in the process that searches (the app), not in the recorder.
-        if not self.engine.settings.privacy.vectors_in_memory:
-            self.engine.index.sync()
+        if self.index_sync is not None:
+            self.index_sync()
 
     def loop(self, stop: threading.Event, idle_wait_s: float = 1.0) -> None:
         """Run until ``stop`` is set, indexing after each job."""

@@ -14,16 +14,15 @@ import os
 import sys
 from pathlib import Path
 
-from memlane.app.launch import frozen, module_command
-from memlane.app.paths import default_home
+from memlane.core.launch import frozen, module_command
+from memlane.core.paths import config_home, default_home
 
 AUTOSTART_FILE = "memlane.desktop"
 MARKER = "X-Memlane-Autostart=true"
 
 
 def autostart_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "autostart" / AUTOSTART_FILE
+    return config_home() / "autostart" / AUTOSTART_FILE
 
 
 def gui_command(home: Path, *args: str) -> list[str]:

@@ -15,6 +15,9 @@ from pathlib import Path
 import platformdirs
 
 APP_NAME = "memlane"
+KEY_FILE = "key.json"
+# The folders under the home that hold frame images (see memlane.memory.frames).
+FRAME_FOLDERS = ("frames", "thumbnails", "spool")
 
 
 @dataclass(frozen=True)
@@ -33,16 +36,20 @@ class Paths:
 
     @property
     def frames(self) -> Path:
-        return self.home / "frames"
+        return self.home / FRAME_FOLDERS[0]
 
     @property
     def thumbnails(self) -> Path:
-        return self.home / "thumbnails"
+        return self.home / FRAME_FOLDERS[1]
 
     @property
     def spool(self) -> Path:
         """Lossless copies of captured frames until OCR has read them."""
-        return self.home / "spool"
+        return self.home / FRAME_FOLDERS[2]
+
+    @property
+    def frame_folders(self) -> tuple[Path, Path, Path]:
+        return self.frames, self.thumbnails, self.spool
 
     @property
     def models(self) -> Path:
@@ -56,12 +63,35 @@ class Paths:
     def settings(self) -> Path:
         return self.home / "settings.toml"
 
+    @property
+    def key_file(self) -> Path:
+        """The wrapped key of an encrypted home (never the key itself)."""
+        return self.home / KEY_FILE
+
+    @property
+    def recorder_lock(self) -> Path:
+        """Held by the one recorder of this home; it names that recorder's pid."""
+        return self.home / "recorder.lock"
+
+    @property
+    def model_log(self) -> Path:
+        return self.logs / "model.log"
+
+    @property
+    def gui_log(self) -> Path:
+        return self.logs / "gui.log"
+
     def ensure(self) -> None:
         """Create the home folder and its sub-folders, private to the user."""
         os.umask(0o077)
         for folder in (self.home, self.frames, self.thumbnails, self.models, self.logs):
             folder.mkdir(parents=True, exist_ok=True)
             os.chmod(folder, 0o700)
+
+
+def config_home() -> Path:
+    """The user's configuration folder (``$XDG_CONFIG_HOME``, else ``~/.config``)."""
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
 
 
 def default_home() -> Path:

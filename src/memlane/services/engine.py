@@ -19,18 +19,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from memlane.app.assistant import Assistant
-from memlane.app.capture import capture_status
-from memlane.app.consolidate import ConsolidationReport, Consolidator
-from memlane.app.errors import ModelError, StorageError
-from memlane.app.ingest import IngestReport, expand, ingest_images
-from memlane.app.paths import Paths
-from memlane.app.settings import Settings, load_settings
 from memlane.capture.ocr import TesseractOcr, installed_languages
+from memlane.capture.recorder import Recorder
+from memlane.core.errors import LockedError, ModelError, StorageError
+from memlane.core.paths import Paths
+from memlane.core.settings import AnswerSettings, Settings, load_settings
 from memlane.memory.archive import ArchiveReport, export_archive
 from memlane.memory.archive import import_archive as restore_archive
 from memlane.memory.chat_import import parse_chat_file
-from memlane.memory.crypto import Keys, LockedError, is_encrypted, key_state, remembered
+from memlane.memory.crypto import Keys, is_encrypted, key_state, remembered
 from memlane.memory.forget import Plan, Report, Scope
 from memlane.memory.forget import execute as execute_forget
 from memlane.memory.forget import plan as plan_forget
@@ -43,7 +40,12 @@ from memlane.memory.store import ImportResult, Store
 from memlane.memory.vectors import RepairReport, VectorIndex
 from memlane.models.embedder import OnnxEmbedder
 from memlane.models.registry import DEFAULT_NAME, default_parts, resolve_model
-from memlane.models.runtime import ModelProcess
+from memlane.models.runtime import ChatModel, ModelProcess
+from memlane.services.assistant import Assistant
+from memlane.services.consolidate import ConsolidationReport, Consolidator
+from memlane.services.ingest import IngestReport, expand, ingest_images
+from memlane.services.ocr_worker import OcrOutcome, OcrWorker
+from memlane.services.recorder import CaptureService, RecorderParts, capture_status
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int], None]
@@ -135,16 +137,56 @@ class Engine:
     @cached_property
     def model(self) -> ModelProcess:
         """The local LLM (started in its own process on the first question)."""
+        return self._model_process(self.settings.model.path, self.settings.model.context_size)
+
+    def _model_process(self, setting: str, context_size: int) -> ModelProcess:
         cfg = self.settings.model
-        info = resolve_model(cfg.path, self.paths.models)
+        info = resolve_model(setting, self.paths.models)
         return ModelProcess(
-            info.path, info.name, context_size=cfg.context_size, threads=cfg.threads,
+            info.path, info.name, context_size=context_size, threads=cfg.threads,
             gpu_layers=cfg.gpu_layers, flash_attention=cfg.flash_attention,
-            log_path=self.paths.logs / "model.log",
+            log_path=self.paths.model_log,
         )
 
-    def assistant(self, conversation: str | None = None) -> Assistant:
-        return Assistant(self, self.model, self.settings.answer, conversation)
+    def open_store(self) -> Store:
+        """Another connection to this home's database, for another thread (the caller closes it)."""
+        self.store  # noqa: B018 - checks the memory is unlocked and not half-encrypted
+        return Store(self.paths.db, self.keys)
+
+    def for_thread(self) -> Engine:
+        """An engine for another thread: its own database connection and index client, sharing
+        this one's settings, keys and loaded embedder (the caller closes it)."""
+        return Engine(self.paths, self.settings, embedder=self.embedder, keys=self.keys)
+
+    def sync_index(self) -> int:
+        """Embed what the store holds that the index does not yet (see VectorIndex.sync)."""
+        return self.index.sync()
+
+    def assistant(self, conversation: str | None = None, *, model: ChatModel | None = None,
+                  settings: AnswerSettings | None = None) -> Assistant:
+        """An assistant on this engine's search and store, with the local model by default."""
+        return Assistant(self.search, self.store, self.sync_index,
+                         self.model if model is None else model,
+                         settings or self.settings.answer, conversation)
+
+    def ocr_worker(self, on_done: Callable[[OcrOutcome], None] | None = None) -> OcrWorker:
+        """A worker for the OCR jobs of this home (it indexes unless the index is in memory)."""
+        in_memory = self.settings.privacy.vectors_in_memory  # the app's, never the recorder's
+        return OcrWorker(self.store, self.frame_files, self.ocr, self.settings,
+                         None if in_memory else self.sync_index, on_done=on_done)
+
+    def capture_service(self, store: Store, *, recorder: Recorder | None = None,
+                        env: dict[str, str] | None = None) -> CaptureService:
+        """A capture service storing into ``store`` (the tick thread's own connection)."""
+        return CaptureService(self.paths, self.settings, store, self.frame_files,
+                              recorder=recorder, env=env)
+
+    def recorder_parts(self) -> RecorderParts:
+        """What :func:`~memlane.services.recorder.run_recorder` needs, built here."""
+        return RecorderParts(
+            self.paths, self.settings, self.store, self.ocr_worker,
+            lambda: self.capture_service(self.open_store()), self.for_thread,
+        )
 
     @cached_property
     def retriever(self) -> Retriever:
@@ -230,17 +272,13 @@ class Engine:
 
     def probe_model(self, setting: str) -> str:
         """Load a model (``default`` or a GGUF path) in its own process and have it say hello."""
-        cfg = self.settings.model
-        info = resolve_model(setting, self.paths.models)
-        with ModelProcess(info.path, info.name, context_size=1024, threads=cfg.threads,
-                          gpu_layers=cfg.gpu_layers, flash_attention=cfg.flash_attention,
-                          log_path=self.paths.logs / "model.log") as model:
+        with self._model_process(setting, 1024) as model:
             reply = "".join(model.stream(
                 [{"role": "user", "content": "Say hello in five words."}], max_tokens=16))
         reply = " ".join(reply.split())
         if not reply:
-            raise ModelError(f"{info.path} loaded but returned no text")
-        return f"{info.name}: {reply}"
+            raise ModelError(f"{model.path} loaded but returned no text")
+        return f"{model.name}: {reply}"
 
     def consolidate(
         self, *, since: float | None = None, until: float | None = None,
@@ -253,7 +291,7 @@ class Engine:
         if use_model is not None:
             settings = replace(settings, use_model=use_model)
         model = self.model if settings.use_model and self._model_usable() else None
-        worker = Consolidator(self, model, settings, max_model_calls)
+        worker = Consolidator(self.store, self.sync_index, model, settings, max_model_calls)
         return worker.run(since=since, until=until, progress=progress, should_stop=should_stop)
 
     def _model_usable(self) -> bool:

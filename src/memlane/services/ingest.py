@@ -20,9 +20,9 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from memlane.app.errors import InputError, MemlaneError
 from memlane.capture.fingerprint import content_sha256, dhash
 from memlane.capture.ocr import OcrResult, TesseractOcr, redact_image
+from memlane.core.errors import InputError, MemlaneError
 from memlane.memory.frames import FrameFiles
 from memlane.memory.records import FrameIn, OcrBlockIn
 from memlane.memory.store import Store

@@ -7,8 +7,8 @@ This composes :mod:`memlane.capture` (gates, grab, change detection, OCR, redact
   each changed monitor's frame written as WebP + thumbnail and stored *with* its OCR job in one
   transaction. It records facts in the ``state`` table (last tick, per-day counts), which is
   what :func:`capture_status` reports: the state comes from when things last happened, not flags.
-- :class:`~memlane.app.ocr_worker.OcrWorker` (its own module, re-exported here) works off the
-  ``ocr`` jobs those frames carry.
+- :class:`~memlane.services.ocr_worker.OcrWorker` (its own module) works off the ``ocr`` jobs
+  those frames carry.
 - :func:`run_recorder` schedules ticks with apscheduler and runs the worker in a thread; one
   recorder per home folder (a lock file says which process holds it).
 """
@@ -27,30 +27,25 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import numpy as np
 
-from memlane.app.errors import MemlaneError, SettingsError, StorageError
-from memlane.app.ocr_worker import OcrOutcome as OcrOutcome  # re-exported: callers use cap.*
-from memlane.app.ocr_worker import OcrWorker as OcrWorker
-from memlane.app.paths import Paths
-from memlane.app.settings import Settings
-from memlane.app.upkeep import Upkeep
 from memlane.capture.change import ChangeDetector, signature
 from memlane.capture.fingerprint import dhash
 from memlane.capture.privacy import ExclusionRules
 from memlane.capture.recorder import Recorder, Shot, Tick
 from memlane.capture.windows import WindowInfo, display_server
-from memlane.memory.crypto import Keys
+from memlane.core.errors import MemlaneError, RecorderBusy, SettingsError, StorageError
+from memlane.core.paths import Paths
+from memlane.core.settings import Settings
 from memlane.memory.forget import sweep_files
 from memlane.memory.frames import FrameFiles
 from memlane.memory.jobs import JobQueue
 from memlane.memory.records import FrameIn, iso
 from memlane.memory.store import Store
-
-if TYPE_CHECKING:
-    from memlane.app.engine import Engine
+from memlane.services.ocr_worker import OcrWorker
+from memlane.services.upkeep import Chores, Upkeep
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +53,6 @@ PAUSE_KEY = "capture.paused_until"
 TICK_KEY = "capture.last_tick"
 DAY_KEY = "capture.today"
 LAST_KEY = "capture.last."  # + monitor key: the last stored frame of that monitor
-
-
-class RecorderBusy(MemlaneError):
-    """Another Memlane recorder already runs on this home folder."""
-
-    exit_code = 8
 
 
 # -- pause -----------------------------------------------------------------------------------
@@ -134,18 +123,14 @@ class CaptureService:
     """Runs recorder ticks and stores what they produce. Use from one thread."""
 
     def __init__(
-        self, paths: Paths, settings: Settings, *, recorder: Recorder | None = None,
-        store: Store | None = None, env: dict[str, str] | None = None, keys: Keys | None = None,
+        self, paths: Paths, settings: Settings, store: Store, files: FrameFiles, *,
+        recorder: Recorder | None = None, env: dict[str, str] | None = None,
     ) -> None:
         self.paths = paths
         self.settings = settings
-        self.store = store or Store(paths.db, keys)
-        self._own_store = store is None
+        self.store = store
+        self.files = files
         cap, priv = settings.capture, settings.privacy
-        self.files = FrameFiles(
-            paths.home, paths.frames, paths.thumbnails, quality=cap.webp_quality,
-            thumbnail_width=cap.thumbnail_width, cipher=keys.files if keys else None,
-        )
         self.server, self.server_note = display_server(env)
         self.detector = ChangeDetector(cap.min_change_percent)
         try:
@@ -161,9 +146,8 @@ class CaptureService:
         self._seed()
 
     def close(self) -> None:
+        """Close the recorder's display connection (the store is the caller's)."""
         self.recorder.close()
-        if self._own_store:
-            self.store.close()
 
     def _seed(self) -> None:
         """Pick up the last stored frame per monitor from before a restart."""
@@ -269,7 +253,7 @@ def _window_for(shot: Shot, tick: Tick) -> WindowInfo | None:
 
 def recorder_pid(paths: Paths) -> int | None:
     """The pid of the recorder running on this home folder, or ``None`` (a fact: its lock)."""
-    path = paths.home / "recorder.lock"
+    path = paths.recorder_lock
     try:
         fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
     except OSError:
@@ -288,7 +272,7 @@ class RecorderLock:
     """An exclusive lock on ``<home>/recorder.lock`` naming the process that holds it."""
 
     def __init__(self, paths: Paths) -> None:
-        self.path = paths.home / "recorder.lock"
+        self.path = paths.recorder_lock
         self._fh: IO[str] | None = None
 
     def __enter__(self) -> RecorderLock:
@@ -315,24 +299,39 @@ class RecorderLock:
             self._fh = None
 
 
+@dataclass(frozen=True)
+class RecorderParts:
+    """What a recording needs, built by the engine: the OCR worker runs on ``store`` (the
+    caller's thread and the OCR thread, never at once), the capture service on a connection of
+    its own, and each upkeep run on an engine of its own (``chores``)."""
+
+    paths: Paths
+    settings: Settings
+    store: Store
+    ocr_worker: Callable[[], OcrWorker]
+    capture_service: Callable[[], CaptureService]
+    chores: Callable[[], Chores]
+
+
 def run_recorder(
-    engine: Engine, *, seconds: float | None = None, once: bool = False, drain: bool = True,
-    on_tick: Callable[[TickReport], None] | None = None,
+    parts: RecorderParts, *, seconds: float | None = None, once: bool = False,
+    drain: bool = True, on_tick: Callable[[TickReport], None] | None = None,
     stop: threading.Event | None = None,
 ) -> RecorderRun:
     """Record (one tick, ``seconds``, or until ``stop``/SIGTERM), then finish the OCR backlog."""
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    if engine.settings.capture.interval_seconds < 0.5:
+    settings, paths = parts.settings, parts.paths
+    if settings.capture.interval_seconds < 0.5:
         raise SettingsError("settings: [capture] interval_seconds must be at least 0.5")
     stop = stop or threading.Event()
     run = RecorderRun()
-    with RecorderLock(engine.paths):
-        JobQueue(engine.store).recover()  # jobs a killed recorder left running
-        sweep_files(engine.store, engine.paths.home, (engine.paths.spool,))
-        worker = OcrWorker(engine)
-        service = CaptureService(engine.paths, engine.settings, keys=engine.keys)
+    with RecorderLock(paths):
+        JobQueue(parts.store).recover()  # jobs a killed recorder left running
+        sweep_files(parts.store, paths.home, (paths.spool,))
+        worker = parts.ocr_worker()
+        service = parts.capture_service()
 
         def tick() -> None:
             try:
@@ -354,10 +353,10 @@ def run_recorder(
                     job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
                 )
                 scheduler.add_job(
-                    tick, "interval", seconds=engine.settings.capture.interval_seconds,
+                    tick, "interval", seconds=settings.capture.interval_seconds,
                     next_run_time=datetime.now(),
                 )
-                upkeep = Upkeep(engine, run)
+                upkeep = Upkeep(settings.memory, run, parts.chores)
                 scheduler.add_job(upkeep.run, "interval", minutes=5, executor="background",
                                   next_run_time=datetime.now() + timedelta(minutes=1))
                 ocr_stop = threading.Event()
@@ -378,6 +377,7 @@ def run_recorder(
                 worker.drain()
         finally:
             service.close()
+            service.store.close()
     return run
 
 

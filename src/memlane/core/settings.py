@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from memlane.app.errors import SettingsError
+from memlane.core.errors import SettingsError
 
 DEFAULT_TOML = """\
 # Memlane settings, one comment per value. Edit here or in the app's Settings window; the recorder

@@ -1,21 +1,21 @@
 """Commands for encryption at rest: encrypt, change-passphrase, keyring.
 
-Split from :mod:`memlane.app.cli` (which imports this module to register them). Passphrases are
-typed without echo on a terminal, or read one per line from stdin when it is not a terminal.
+Passphrases are typed without echo on a terminal, or read one per line from stdin when it is
+not a terminal.
 """
 
 from __future__ import annotations
 
 import click
 
-from memlane.app.cli import _ask_secret, _fail, _keys, _progress, cli
-from memlane.app.errors import MemlaneError
-from memlane.app.paths import Paths
+from memlane.cli.common import ask_secret, cli, fail, progress_bar, unlock_keys
+from memlane.core.errors import MemlaneError
+from memlane.core.paths import Paths
 
 
 def _new_passphrase() -> str:
-    first = _ask_secret("New passphrase (at least 8 characters)")
-    second = _ask_secret("The same passphrase again")
+    first = ask_secret("New passphrase (at least 8 characters)")
+    second = ask_secret("The same passphrase again")
     if not first:
         raise click.UsageError("no passphrase given")
     if first != second:
@@ -32,8 +32,8 @@ def encrypt(ctx: click.Context) -> None:
     sealed with AES-256-GCM; the key is derived from the passphrase with Argon2id. The recorder
     must be stopped. Forgetting the passphrase means losing the memory: there is no back door.
     """
-    from memlane.app.encryption import encrypt_home
     from memlane.memory.crypto import is_encrypted, key_state
+    from memlane.services.encryption import encrypt_home
 
     home = ctx.obj["home"]
     paths = Paths(home)
@@ -42,13 +42,13 @@ def encrypt(ctx: click.Context) -> None:
         if is_encrypted(home) and key_state(home) == "encrypted":
             raise click.UsageError(f"{home} is encrypted already")
         if is_encrypted(home):  # an interrupted run: finish it with the same passphrase
-            passphrase = _ask_secret(f"Passphrase for {home}") or ""
+            passphrase = ask_secret(f"Passphrase for {home}") or ""
         else:
             passphrase = _new_passphrase()
-        with _progress(None, "sealing images") as step:
+        with progress_bar(None, "sealing images") as step:
             report = encrypt_home(paths, passphrase, progress=lambda _done, _total: step(1))
     except MemlaneError as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(f"Encrypted {home}: database {'converted' if report.database else 'done before'},"
                f" {report.files} image file(s) sealed"
                + (f", {report.already} sealed before" if report.already else "")
@@ -65,11 +65,11 @@ def change_passphrase(ctx: click.Context) -> None:
     home = ctx.obj["home"]
     if not is_encrypted(home):
         raise click.UsageError(f"{home} is not encrypted; `memlane encrypt` turns it on")
-    old = _ask_secret(f"Current passphrase for {home}") or ""
+    old = ask_secret(f"Current passphrase for {home}") or ""
     try:
         change(home, old, _new_passphrase())
     except MemlaneError as exc:
-        _fail(exc)
+        fail(exc)
     click.echo("Passphrase changed.")
 
 
@@ -79,15 +79,15 @@ def change_passphrase(ctx: click.Context) -> None:
 def keyring(ctx: click.Context, state: str) -> None:
     """Remember the unlock key in the system keyring (on) so Memlane opens without asking, or
     remove it from there (off). Anyone who can use your unlocked session can then open it."""
-    from memlane.app.encryption import keyring_set
     from memlane.memory.crypto import is_encrypted
+    from memlane.services.encryption import keyring_set
 
     home = ctx.obj["home"]
     if not is_encrypted(home):
         raise click.UsageError(f"{home} is not encrypted")
     try:
-        keyring_set(home, _keys(ctx) if state == "on" else None)
+        keyring_set(home, unlock_keys(ctx) if state == "on" else None)
     except MemlaneError as exc:
-        _fail(exc)
+        fail(exc)
     click.echo("The key is in the system keyring." if state == "on"
                else "The key is no longer in the system keyring.")

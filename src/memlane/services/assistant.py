@@ -21,11 +21,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from memlane.app.settings import AnswerSettings
+from memlane.core.settings import AnswerSettings
+from memlane.core.text import PLAIN_WORD, content_words
 from memlane.memory.facts import taken_from
 from memlane.memory.records import ConversationIn, Hit, MessageIn, iso, parse_record_id
+from memlane.memory.retrieval import SearchResult
+from memlane.memory.store import Store
 from memlane.memory.timeparse import relative_dates, resolve_relative
 from memlane.models.prompts import (
     ABSTAIN,
@@ -35,7 +38,6 @@ from memlane.models.prompts import (
     adds_nothing,
     attribute,
     build_messages,
-    content_words,
     is_abstention,
     lead_with_answer,
     recite,
@@ -43,9 +45,6 @@ from memlane.models.prompts import (
     uncite_unrelated,
 )
 from memlane.models.runtime import ChatModel, Usage
-
-if TYPE_CHECKING:
-    from memlane.app.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -145,11 +144,11 @@ def focus(text: str, query: str, limit: int = EVIDENCE_WORDS) -> str:
     words = text.split()
     if len(words) <= limit:
         return text
-    asked = _stems(re.findall(r"[A-Za-z0-9]+", query))
+    asked = _stems(PLAIN_WORD.findall(query))
     sentences = [s.split() for s in _SENTENCE.split(text) if s.strip()]
 
     def shared(ws: Sequence[str]) -> int:
-        return len(asked & _stems(re.findall(r"[A-Za-z0-9]+", " ".join(ws))))
+        return len(asked & _stems(PLAIN_WORD.findall(" ".join(ws))))
 
     best = max(range(len(sentences)), key=lambda i: (shared(sentences[i]), -i))
     if len(sentences[best]) > limit:  # one long sentence (or OCR text): a window on the match
@@ -259,15 +258,21 @@ def dedupe(hits: Sequence[Hit]) -> list[Hit]:
 
 
 class Assistant:
-    """Answers questions about the person's past with one engine and one model."""
+    """Answers questions about the person's past from a search, a store and one model.
+
+    ``search`` is the engine's hybrid search; ``index_sync`` embeds what was stored since (the
+    remembered question and answer). The engine builds assistants (``Engine.assistant``).
+    """
 
     def __init__(
-        self, engine: Engine, model: ChatModel, settings: AnswerSettings | None = None,
-        conversation: str | None = None,
+        self, search: Callable[..., SearchResult], store: Store, index_sync: Callable[[], object],
+        model: ChatModel, settings: AnswerSettings, conversation: str | None = None,
     ) -> None:
-        self.engine = engine
+        self.search = search
+        self.store = store
+        self.index_sync = index_sync
         self.model = model
-        self.settings = settings or engine.settings.answer
+        self.settings = settings
         # Where turns are stored: one conversation per chat session, or per day for `ask`.
         self.conversation = conversation
 
@@ -281,7 +286,7 @@ class Assistant:
     def evidence(self, question: str, now: datetime | None) -> tuple[list[Hit], str, list[str]]:
         """The hits to answer from, the query searched, and the stored speakers it names."""
         about_chat = bool(ABOUT_CHAT.search(question))
-        result = self.engine.search(
+        result = self.search(
             question, limit=self.settings.evidence * 2, now=now,
             app=ASSISTANT_SOURCE if about_chat else None,
         )
@@ -294,7 +299,7 @@ class Assistant:
             # rest of the question better, everything from then is evidence.
             kept = dedupe(hits)
         facts = {h.id: h for h in kept if h.kind == "fact"}
-        taken = taken_from(self.engine.store, [parse_record_id(i)[1] for i in facts])
+        taken = taken_from(self.store, [parse_record_id(i)[1] for i in facts])
         kept = [h for h in kept if not stood_in_for(h, facts, taken)]
         return kept[: self.settings.evidence], result.query, result.named
 
@@ -426,7 +431,7 @@ class Assistant:
                 if e.hit.kind in ("episode", "fact")]
         if keys:
             try:
-                self.engine.store.note_retrieved(keys, time.time())
+                self.store.note_retrieved(keys, time.time())
             except Exception as exc:  # the answer stands either way
                 log.warning("could not note the cited memories: %s", exc)
 
@@ -447,7 +452,7 @@ class Assistant:
             ),
         )
         try:
-            self.engine.store.import_conversations([conv])
-            self.engine.index.sync()
+            self.store.import_conversations([conv])
+            self.index_sync()
         except Exception as exc:  # the answer stands even if it could not be stored
             log.warning("could not store the question and answer: %s", exc)

@@ -29,11 +29,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from memlane.app.settings import MemorySettings
+from memlane.core.settings import MemorySettings
+from memlane.core.text import content_words
 from memlane.memory import episodes as ep
 from memlane.memory import facts as fx
+from memlane.memory.store import Store
 from memlane.memory.timeline import day_bounds
 from memlane.memory.timeparse import resolve_relative
 from memlane.models.memory_prompts import (
@@ -45,11 +47,7 @@ from memlane.models.memory_prompts import (
     summary_messages,
     usable_summary,
 )
-from memlane.models.prompts import content_words
 from memlane.models.runtime import ChatModel
-
-if TYPE_CHECKING:
-    from memlane.app.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +83,13 @@ class ConsolidationReport:
 
 
 class Consolidator:
-    def __init__(self, engine: Engine, model: ChatModel | None,
-                 settings: MemorySettings | None = None,
-                 max_model_calls: int | None = None) -> None:
-        self.engine = engine
-        self.store = engine.store
-        self.settings = settings or engine.settings.memory
+    """Builds episodes, facts and digests in ``store``; ``index_sync`` embeds them afterwards."""
+
+    def __init__(self, store: Store, index_sync: Callable[[], int], model: ChatModel | None,
+                 settings: MemorySettings, max_model_calls: int | None = None) -> None:
+        self.store = store
+        self.index_sync = index_sync
+        self.settings = settings
         self.model = model if self.settings.use_model else None
         self.budget = self.settings.max_model_calls if max_model_calls is None else max_model_calls
         self.report = ConsolidationReport()
@@ -124,7 +123,7 @@ class Consolidator:
                 r.stopped = True
                 break
         t = time.perf_counter()
-        r.embedded = self.engine.index.sync()
+        r.embedded = self.index_sync()
         r.timings["embed_s"] = time.perf_counter() - t
         r.seconds = time.perf_counter() - t0
         return r

@@ -1,1 +1,0 @@
-"""Composition root: settings, paths, errors, engine wiring, scheduler and the CLI (no Qt)."""

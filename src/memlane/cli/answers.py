@@ -1,0 +1,151 @@
+"""Commands that answer from memory with the local model: ask, chat, and the search shell."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from memlane import __version__
+from memlane.cli.common import ask_line, cli, open_engine, parse_now, source_text
+from memlane.core.errors import MemlaneError
+from memlane.memory.records import iso
+from memlane.models.prompts import CITATION
+
+if TYPE_CHECKING:
+    from memlane.services.assistant import Answer
+
+
+def _model_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
+        help="GGUF model file to answer with (default: settings [model] path).",
+    )(f)
+
+
+def _echo_into(shown: list[str]) -> Callable[[str], None]:
+    """An ``on_token`` that prints each piece as it comes and keeps it in ``shown``."""
+    def echo(piece: str) -> None:
+        shown.append(piece)
+        click.echo(piece, nl=False)
+    return echo
+
+
+# Why the final answer differs from the streamed draft, by Answer.reason.
+_REVISED = {
+    "no answer in the evidence": "only restated the question",
+    "unsupported": "used words found in no memory",
+    "about someone else": "cited only someone else's memories",
+}
+
+
+def _print_revision(answer: Answer, streamed: str) -> None:
+    """Say so when the checks replaced the answer that streamed (the draft stays on screen)."""
+    if answer.stopped or " ".join(streamed.split()) == answer.text:
+        return
+    def words(text: str) -> str:
+        return " ".join(CITATION.sub("", text).split())
+
+    why = _REVISED.get(answer.reason) or (
+        "had its citations corrected" if words(streamed) == words(answer.text)
+        else "restated the question before its answer" if answer.led
+        else "was corrected")
+    click.echo(click.style(f"  (the draft above {why})", dim=True))
+    click.echo(answer.text)
+
+
+def _print_sources(answer: Answer) -> None:
+    for e in answer.citations:
+        when = iso(e.hit.time)[:16].replace("T", " ")
+        click.echo(click.style(
+            f"  [{e.n}] {when} {e.hit.id} <- {source_text(e.hit.source)}", dim=True
+        ))
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--now", help="Treat this ISO time as now for 'yesterday' and the like.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {answer, abstained, citations, model, timings} as JSON.")
+@_model_option
+@click.pass_context
+def ask(
+    ctx: click.Context, question: str, now: str | None, as_json: bool, model_path: Path | None
+) -> None:
+    """Answer a question from your memories with the local model, citing them as [n].
+
+    When nothing relevant is remembered it says so instead of guessing. When the checks change
+    the answer that streamed, the checked answer is printed under it with the reason. The
+    question and the answer are remembered too (see [answer] remember in the settings).
+    """
+    ref = parse_now(now)
+    with open_engine(ctx) as engine:
+        if model_path:
+            engine.settings.model.path = str(model_path)
+        shown: list[str] = []
+        answer = engine.assistant().ask(
+            question, now=ref, on_token=None if as_json else _echo_into(shown),
+        )
+    if as_json:
+        click.echo(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
+        return
+    click.echo()
+    _print_revision(answer, "".join(shown))
+    _print_sources(answer)
+
+
+@cli.command()
+@click.option("--now", help="Treat this ISO time as now for 'yesterday' and the like.")
+@_model_option
+@click.pass_context
+def chat(ctx: click.Context, now: str | None, model_path: Path | None) -> None:
+    """Chat with the local model about your past; answers stream as they are written."""
+    ref = parse_now(now)
+    with open_engine(ctx) as engine:
+        if model_path:
+            engine.settings.model.path = str(model_path)
+        session = f"chat-{datetime.now():%Y-%m-%d-%H%M%S}"
+        assistant = engine.assistant(session)
+        click.echo(f"Memlane chat with {engine.model.name}, running on this machine. "
+                   "Empty line or Ctrl-D to quit.")
+        history: list[tuple[str, str]] = []
+        while (question := ask_line("you> ")) is not None:
+            click.echo("memlane> ", nl=False)
+            shown: list[str] = []
+            try:
+                answer = assistant.ask(question, now=ref, history=history[-2:],
+                                       on_token=_echo_into(shown))
+            except MemlaneError as exc:  # the model died: say so; the next question restarts it
+                click.echo()
+                click.echo(f"Error: {exc}", err=True)
+                continue
+            click.echo()
+            _print_revision(answer, "".join(shown))
+            _print_sources(answer)
+            if not answer.abstained:
+                history.append((question, answer.text))
+
+
+
+@cli.command()
+@click.pass_context
+def shell(ctx: click.Context) -> None:
+    """Interactive search prompt over your memory (type a question, empty line to quit)."""
+    with open_engine(ctx) as engine:
+        counts = engine.store.counts()
+        click.echo(
+            f"Memlane {__version__} - {counts['frames']} frames, {counts['messages']} messages"
+            f" in {engine.paths.home}. Nothing leaves this machine."
+        )
+        click.echo("Search your memory (empty line or Ctrl-D to quit).")
+        while (query := ask_line("memlane> ")) is not None:
+            result = engine.search(query)
+            if not result.hits:
+                click.echo("No memories found.")
+            for n, hit in enumerate(result.hits, 1):
+                click.echo(f"{n:>2}. {iso(hit.time)[:16].replace('T', ' ')} {hit.kind:<7} "
+                           f"{hit.snippet[:160]}")

@@ -1,0 +1,86 @@
+"""The recorder's background chores: consolidation while the person is idle, and retention.
+
+:class:`Upkeep` is scheduled by :func:`memlane.services.recorder.run_recorder` every 5 minutes on a
+thread of its own. Each run works on an engine of its own thread (``Engine.for_thread``: its own
+database connection, the recorder's loaded embedder) and closes it, the model process included,
+when done. Consolidation runs
+when the last tick found the person idle, the screen locked or recording paused, and at least
+every 6 hours (counted from the recorder's start when it never ran); retention at most hourly.
+A failing chore is logged and never stops the recorder.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+from memlane.core.settings import MemorySettings
+from memlane.memory.retention import RetentionReport
+from memlane.memory.store import Store
+from memlane.services.consolidate import ConsolidationReport
+
+if TYPE_CHECKING:
+    from memlane.services.recorder import RecorderRun
+
+log = logging.getLogger(__name__)
+
+CONSOLIDATED_KEY = "memory.last_consolidation"
+RETENTION_KEY = "memory.last_retention"
+CONSOLIDATE_AT_LEAST_S = 6 * 3600  # even when the person is never idle
+
+
+class Chores(Protocol):
+    """What one upkeep run works with: an engine of its own thread (``Engine.for_thread``)."""
+
+    @property
+    def store(self) -> Store: ...
+
+    def apply_retention(self, now: float | None = None) -> RetentionReport: ...
+
+    def consolidate(self) -> ConsolidationReport: ...
+
+    def close(self) -> None: ...
+
+
+class Upkeep:
+    """Runs retention and, when due, consolidation (see the module docstring)."""
+
+    def __init__(self, settings: MemorySettings, recording: RecorderRun,
+                 chores: Callable[[], Chores]) -> None:
+        self.settings = settings
+        self.recording = recording
+        self.chores = chores
+        self.started = time.time()
+
+    def run(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        worker = self.chores()
+        try:
+            store = worker.store
+            if now - float(store.get_state(RETENTION_KEY, "0") or 0) >= 3600:
+                report = worker.apply_retention(now)
+                store.set_state(RETENTION_KEY, str(now))
+                if report.removed_anything():
+                    log.info("retention: %s", report)
+            if self.consolidation_due(store, now):
+                done = worker.consolidate()
+                store.set_state(CONSOLIDATED_KEY, str(now))
+                log.info("consolidated: %s", done.to_json())
+        except Exception:  # a chore failing must never stop the recorder
+            log.exception("background upkeep failed")
+        finally:
+            worker.close()
+
+    def consolidation_due(self, store: Store, now: float) -> bool:
+        minutes = self.settings.consolidate_minutes
+        if minutes <= 0:
+            return False
+        # Never run: count from the recorder's start, so a busy first day is not interrupted.
+        last = float(store.get_state(CONSOLIDATED_KEY, "0") or 0) or self.started
+        if now - last < minutes * 60:
+            return False
+        tick = self.recording.last
+        recent = tick.state if tick is not None else "idle"
+        return recent in ("idle", "locked", "paused") or now - last >= CONSOLIDATE_AT_LEAST_S
