@@ -12,7 +12,7 @@ import pytest
 
 from fakes import FakeModel
 from memlane.core.settings import AnswerSettings
-from memlane.memory.records import ConversationIn, Hit, MessageIn
+from memlane.memory.records import ASSISTANT_SOURCE, ConversationIn, Hit, MessageIn
 from memlane.models.prompts import (
     ABSTAIN,
     EXAMPLES,
@@ -22,7 +22,7 @@ from memlane.models.prompts import (
     build_messages,
     is_abstention,
 )
-from memlane.services.assistant import ASSISTANT_SOURCE, dedupe, evidence_line, focus
+from memlane.services.assistant import dedupe, evidence_line, focus
 from memlane.services.engine import Engine
 
 NOW = datetime.fromisoformat("2024-05-10T12:00:00").astimezone()

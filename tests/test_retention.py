@@ -8,6 +8,7 @@ from pathlib import Path
 
 from memlane.core.paths import Paths
 from memlane.core.settings import Settings
+from memlane.memory.jobs import JobQueue
 from memlane.memory.records import ConversationIn, FrameIn, MessageIn, OcrBlockIn
 from memlane.models.embedder import OnnxEmbedder
 from memlane.services.engine import Engine
@@ -99,7 +100,16 @@ def test_recorder_upkeep_consolidates_when_idle_and_applies_retention(
         assert upkeep.consolidation_due(engine.store, NOW + 7 * 3600)  # ... unless 6 h passed
         recording.add(TickReport(NOW, "idle", "", [], 0, 0))  # idle: now
         assert upkeep.consolidation_due(engine.store, NOW)
+        jobs = JobQueue(engine.store)
+        for key in ("old", "new"):  # finished OCR jobs: the one done two days ago is cleared
+            job = jobs.claim() if jobs.enqueue("ocr", {}, key) else None
+            assert job is not None
+            jobs.finish(job)
+        engine.store.db.execute("UPDATE jobs SET updated = ? WHERE dedupe_key = 'old'",
+                                [time.time() - 2 * 86400])
+        engine.store.db.conn.commit()
         upkeep.run(NOW)
+        assert [r[0] for r in engine.store.sql("SELECT dedupe_key FROM jobs")] == ["new"]
         assert engine.store.counts()["episodes"] == 2 + 2  # two screen episodes, two digests
         assert engine.store.get_state(CONSOLIDATED_KEY) == str(NOW)
         assert engine.store.get_state(RETENTION_KEY) == str(NOW)

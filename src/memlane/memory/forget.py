@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from memlane.core.paths import FRAME_FOLDERS
+from memlane.memory.database import record_filter
 from memlane.memory.facts import revive
 from memlane.memory.frames import frame_rel_ok, spool_rel
 from memlane.memory.migrations import FTS_TABLES
 from memlane.memory.records import KIND_TABLES, KINDS, parse_record_id, vector_ids
-from memlane.memory.store import NEXT_MESSAGE, Store, record_filter
+from memlane.memory.store import NEXT_MESSAGE, Store
 from memlane.memory.vectors import VectorIndex
 
 log = logging.getLogger(__name__)

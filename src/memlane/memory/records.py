@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+# The chat source of Memlane's own assistant: its answers are kept, but never become memories.
+ASSISTANT_SOURCE = "assistant"
 KINDS = ("message", "frame", "episode", "fact")
 KIND_TABLES = {"message": "messages", "frame": "frames", "episode": "episodes", "fact": "facts"}
 # The times a record may carry: 1900-01-01 to 3000-01-01 UTC. Every date conversion and every

@@ -24,8 +24,9 @@ from typing import Any
 
 from memlane.core.settings import SearchSettings
 from memlane.core.text import STOP_WORDS, WORD, terms
+from memlane.memory.database import record_filter
 from memlane.memory.records import KIND_TABLES, KINDS, Hit
-from memlane.memory.store import Store, record_filter
+from memlane.memory.store import Store
 from memlane.memory.timeparse import TimeRange, parse_time_expression
 from memlane.memory.vectors import VectorIndex
 

@@ -19,14 +19,21 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from memlane.core.settings import AnswerSettings
 from memlane.core.text import PLAIN_WORD, content_words
 from memlane.memory.facts import taken_from
-from memlane.memory.records import ConversationIn, Hit, MessageIn, iso, parse_record_id
+from memlane.memory.records import (
+    ASSISTANT_SOURCE,
+    ConversationIn,
+    Hit,
+    MessageIn,
+    iso,
+    parse_record_id,
+)
 from memlane.memory.retrieval import SearchResult
 from memlane.memory.store import Store
 from memlane.memory.timeparse import relative_dates, resolve_relative
@@ -48,7 +55,6 @@ from memlane.models.runtime import ChatModel, Usage
 
 log = logging.getLogger(__name__)
 
-ASSISTANT_SOURCE = "assistant"
 ASSISTANT_SPEAKER = "Memlane"
 # Questions about the chat with Memlane itself.
 ABOUT_CHAT = re.compile(
@@ -257,6 +263,72 @@ def dedupe(hits: Sequence[Hit]) -> list[Hit]:
     return out
 
 
+def cited_numbers(text: str) -> set[int]:
+    """The evidence numbers ``[n]`` / ``[n,m]`` cited in ``text``."""
+    return {int(n) for m in CITATION.finditer(text) for n in m[1].split(",")}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the checks made of a draft: the answer to show, or the abstention and why.
+
+    ``cited`` maps each evidence number the answer cites to how: ``model`` (the model cited it)
+    or ``overlap`` (the checks moved or added the citation).
+    """
+
+    text: str
+    abstained: bool
+    reason: str = ""
+    draft: str = ""
+    led: bool = False
+    cited: dict[int, str] = field(default_factory=dict)
+
+
+def check_answer(question: str, draft: str, given: Sequence[Evidence],
+                 named: Sequence[str]) -> Verdict:
+    """Check a model's draft against the numbered evidence it was ``given`` (left unchanged).
+
+    In order: the model abstained; the draft only restates the question; its words are in no
+    memory; then citations are moved to the lines holding the answer, unrelated ones removed and
+    missing ones added; an answer citing only someone other than the person the question
+    ``named`` moves to that person's line or abstains; finally the words restating the question
+    are cut from the front of the answer.
+    """
+    lines = [e.line for e in given]
+    if is_abstention(draft):
+        return Verdict(ABSTAIN, True, "model")
+    if adds_nothing(draft, question):
+        log.info("answer only restates the question, abstaining: %r", draft)
+        return Verdict(ABSTAIN, True, "no answer in the evidence", draft=draft)
+    if support(draft, question, lines) < MIN_SUPPORT:
+        log.info("answer not supported by the evidence, abstaining: %r", draft)
+        return Verdict(ABSTAIN, True, "unsupported", draft=draft)
+    text, moved = recite(draft, question, lines)
+    if moved:
+        log.info("moved citations to the lines holding the answer: %s", moved)
+    text, unrelated = uncite_unrelated(text, lines)
+    if unrelated:
+        log.info("removed citations to unrelated evidence: %s", unrelated)
+    text, added = attribute(text, lines)
+    added += moved
+    cited = {n: "overlap" if n in added else "model" for n in cited_numbers(text)
+             if 1 <= n <= len(lines)}
+    evidence = [replace(e, cited_by=cited.get(e.n, "")) for e in given]
+    if about_someone_else(named, [e for e in evidence if e.cited_by]) and (
+            own := their_line(named[0], text, question, evidence)):
+        log.info("cited someone else's line; the answer is in %s's [%d]", named[0], own)
+        text = " ".join(CITATION.sub("", text).split()).rstrip(" .") + f" [{own}]."
+        cited = {own: "overlap"}
+        for e in evidence:
+            e.cited_by = cited.get(e.n, "")
+    if about_someone_else(named, [e for e in evidence if e.cited_by]):
+        log.info("answer cites only someone else's memories, abstaining: %r", text)
+        return Verdict(ABSTAIN, True, "about someone else", draft=text)
+    led = lead_with_answer(text, question)
+    cut = led != text
+    return Verdict(led, False, draft=text if cut else "", led=cut, cited=cited)
+
+
 class Assistant:
     """Answers questions about the person's past from a search, a store and one model.
 
@@ -340,7 +412,35 @@ class Assistant:
             return answer
         evidence = self.pack(hits, query)
         messages = build_messages(question, [e.line for e in evidence], today_text(ref), history)
-        check = CitationFilter(len(evidence))
+        text, stopped = self._stream(messages, len(evidence), usage, t0, timings, on_token,
+                                     should_stop)
+        if usage.load_ms:
+            timings["model_load_ms"] = usage.load_ms
+        if stopped:
+            visible = cited_numbers(text)
+            for e in evidence:
+                e.cited_by = "model" if e.n in visible else ""
+            answer = Answer(question, text, False, evidence, self.model.name, timings, usage,
+                            "stopped", stopped=True)
+        else:
+            verdict = check_answer(question, text, evidence, named)
+            for e in evidence:
+                e.cited_by = verdict.cited.get(e.n, "")
+            answer = Answer(question, verdict.text, verdict.abstained, evidence, self.model.name,
+                            timings, usage, verdict.reason, draft=verdict.draft, led=verdict.led)
+        timings["total_ms"] = (time.perf_counter() - t0) * 1000
+        self._strengthen(answer)
+        self._remember(answer)
+        return answer
+
+    def _stream(
+        self, messages: list[dict[str, str]], n_evidence: int, usage: Usage, t0: float,
+        timings: dict[str, float], on_token: Callable[[str], None] | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> tuple[str, bool]:
+        """Stream the model's draft (citations to missing lines dropped as they come); return
+        the draft and whether it was stopped."""
+        check = CitationFilter(n_evidence)
         pieces: list[str] = []
         stopped = False
         stream = self.model.stream(
@@ -356,8 +456,7 @@ class Assistant:
                 break
             shown = check.feed(piece)
             if shown:
-                if "first_token_ms" not in timings:
-                    timings["first_token_ms"] = (time.perf_counter() - t0) * 1000
+                timings.setdefault("first_token_ms", (time.perf_counter() - t0) * 1000)
                 pieces.append(shown)
                 if on_token:
                     on_token(shown)
@@ -365,66 +464,10 @@ class Assistant:
         pieces.append(tail)
         if tail and on_token:
             on_token(tail)
-        text = " ".join("".join(pieces).split())
         timings.setdefault("first_token_ms", (time.perf_counter() - t0) * 1000)
-        if usage.load_ms:
-            timings["model_load_ms"] = usage.load_ms
         if check.dropped:
             log.info("dropped citations to missing evidence: %s", check.dropped)
-        lines = [e.line for e in evidence]
-        if stopped:
-            visible = {int(n) for m in CITATION.finditer(text) for n in m[1].split(",")}
-            for e in evidence:
-                e.cited_by = "model" if e.n in visible else ""
-            answer = Answer(question, text, False, evidence, self.model.name, timings, usage,
-                            "stopped", stopped=True)
-        elif is_abstention(text):
-            answer = Answer(question, ABSTAIN, True, evidence, self.model.name, timings, usage,
-                            "model")
-        elif adds_nothing(text, question):
-            log.info("answer only restates the question, abstaining: %r", text)
-            answer = Answer(question, ABSTAIN, True, evidence, self.model.name, timings, usage,
-                            "no answer in the evidence", draft=text)
-        elif support(text, question, lines) < MIN_SUPPORT:
-            log.info("answer not supported by the evidence, abstaining: %r", text)
-            answer = Answer(question, ABSTAIN, True, evidence, self.model.name, timings, usage,
-                            "unsupported", draft=text)
-        else:
-            text, moved = recite(text, question, lines)
-            if moved:
-                log.info("moved citations to the lines holding the answer: %s", moved)
-            text, unrelated = uncite_unrelated(text, lines)
-            if unrelated:
-                log.info("removed citations to unrelated evidence: %s", unrelated)
-            text, added = attribute(text, lines)
-            added += moved
-            kept = {int(n) for m in CITATION.finditer(text) for n in m[1].split(",")}
-            for e in evidence:
-                if e.n in kept:
-                    e.cited_by = "overlap" if e.n in added else "model"
-            cited = [e for e in evidence if e.cited_by]
-            if about_someone_else(named, cited) and (
-                    own := their_line(named[0], text, question, evidence)):
-                log.info("cited someone else's line; the answer is in %s's [%d]", named[0], own)
-                text = " ".join(CITATION.sub("", text).split()).rstrip(" .") + f" [{own}]."
-                for e in evidence:
-                    e.cited_by = "overlap" if e.n == own else ""
-                cited = [e for e in evidence if e.cited_by]
-            if about_someone_else(named, cited):
-                log.info("answer cites only someone else's memories, abstaining: %r", text)
-                for e in evidence:
-                    e.cited_by = ""
-                answer = Answer(question, ABSTAIN, True, evidence, self.model.name, timings,
-                                usage, "about someone else", draft=text)
-            else:
-                led = lead_with_answer(text, question)
-                cut = led != text
-                answer = Answer(question, led, False, evidence, self.model.name, timings, usage,
-                                draft=text if cut else "", led=cut)
-        timings["total_ms"] = (time.perf_counter() - t0) * 1000
-        self._strengthen(answer)
-        self._remember(answer)
-        return answer
+        return " ".join("".join(pieces).split()), stopped
 
     def _strengthen(self, answer: Answer) -> None:
         keys = [(e.hit.kind, int(e.hit.id.split(":")[1])) for e in answer.citations

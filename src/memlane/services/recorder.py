@@ -328,7 +328,9 @@ def run_recorder(
     stop = stop or threading.Event()
     run = RecorderRun()
     with RecorderLock(paths):
-        JobQueue(parts.store).recover()  # jobs a killed recorder left running
+        jobs = JobQueue(parts.store)
+        jobs.recover()  # jobs a killed recorder left running
+        jobs.purge_done()  # finished OCR jobs older than a day: one row per frame otherwise
         sweep_files(parts.store, paths.home, (paths.spool,))
         worker = parts.ocr_worker()
         service = parts.capture_service()

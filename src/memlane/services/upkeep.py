@@ -5,7 +5,8 @@ thread of its own. Each run works on an engine of its own thread (``Engine.for_t
 database connection, the recorder's loaded embedder) and closes it, the model process included,
 when done. Consolidation runs
 when the last tick found the person idle, the screen locked or recording paused, and at least
-every 6 hours (counted from the recorder's start when it never ran); retention at most hourly.
+every 6 hours (counted from the recorder's start when it never ran); retention, and clearing
+finished jobs older than a day, at most hourly.
 A failing chore is logged and never stops the recorder.
 """
 
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from memlane.core.settings import MemorySettings
+from memlane.memory.jobs import JobQueue
 from memlane.memory.retention import RetentionReport
 from memlane.memory.store import Store
 from memlane.services.consolidate import ConsolidationReport
@@ -61,6 +63,7 @@ class Upkeep:
             store = worker.store
             if now - float(store.get_state(RETENTION_KEY, "0") or 0) >= 3600:
                 report = worker.apply_retention(now)
+                JobQueue(store).purge_done()
                 store.set_state(RETENTION_KEY, str(now))
                 if report.removed_anything():
                     log.info("retention: %s", report)

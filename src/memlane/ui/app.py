@@ -18,11 +18,17 @@ import time
 import traceback
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from memlane.core.errors import LockedError, MemlaneError
 from memlane.core.paths import Paths
 from memlane.memory.crypto import Keys, is_encrypted, unlock
 from memlane.services.encryption import encrypt_home
+
+if TYPE_CHECKING:  # Qt and the window load inside run(), after the command line is parsed
+    from PySide6.QtWidgets import QApplication
+
+    from memlane.ui.mainwindow import MainWindow, Services
 
 log = logging.getLogger(__name__)
 FIRST_RUN_KEY = "ui.first_run_done"
@@ -54,19 +60,11 @@ def _unlock(home: Path) -> Keys | None:
     return keys
 
 
-def run(home: Path, *, demo: bool = False, record: bool = True, hidden: bool = False,
-        quit_after_ms: int | None = None) -> int:
-    """Open the app; returns the exit code."""
-    from PySide6.QtCore import QTimer
+def _application() -> QApplication:
     from PySide6.QtGui import QIcon
-    from PySide6.QtWidgets import QApplication, QMessageBox, QProgressDialog
+    from PySide6.QtWidgets import QApplication
 
-    from memlane.services.demo import build_demo, demo_home
-    from memlane.ui.dialogs import FirstRunDialog
-    from memlane.ui.mainwindow import ICON, MainWindow, Services
-    from memlane.ui.status import RecorderSupervisor
-    from memlane.ui.tasks import Tasks
-    from memlane.ui.tray import Tray
+    from memlane.ui.mainwindow import ICON
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
@@ -74,25 +72,37 @@ def run(home: Path, *, demo: bool = False, record: bool = True, hidden: bool = F
     app.setDesktopFileName("memlane")
     app.setWindowIcon(QIcon(str(ICON)))
     app.setQuitOnLastWindowClosed(False)
+    return app
 
-    if demo:
-        home = demo_home()
-        progress = QProgressDialog("Building the sample memory (OCR of a dozen screens)…",
-                                   "", 0, 1)
-        progress.setCancelButton(None)
-        progress.setMinimumDuration(0)
-        progress.show()
+
+def _build_demo(app: QApplication) -> Path:
+    """Build (or reuse) the sample memory behind a progress dialog; return its home."""
+    from PySide6.QtWidgets import QProgressDialog
+
+    from memlane.services.demo import build_demo, demo_home
+
+    home = demo_home()
+    progress = QProgressDialog("Building the sample memory (OCR of a dozen screens)…", "", 0, 1)
+    progress.setCancelButton(None)
+    progress.setMinimumDuration(0)
+    progress.show()
+    app.processEvents()
+
+    def step(n: int, total: int) -> None:
+        progress.setMaximum(total)
+        progress.setValue(n)
         app.processEvents()
-        def step(n: int, total: int) -> None:
-            progress.setMaximum(total)
-            progress.setValue(n)
-            app.processEvents()
 
-        try:
-            build_demo(home, progress=step)
-        finally:
-            progress.close()
-    log_path = _log_to(home)
+    try:
+        build_demo(home, progress=step)
+    finally:
+        progress.close()
+    return home
+
+
+def _catch_errors(log_path: Path) -> None:
+    """Log an unexpected error and say so in a dialog, instead of vanishing."""
+    from PySide6.QtWidgets import QMessageBox
 
     def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         log.error("unexpected error:\n%s", "".join(traceback.format_exception(kind, exc, tb)))
@@ -101,40 +111,88 @@ def run(home: Path, *, demo: bool = False, record: bool = True, hidden: bool = F
                              "safe; you can keep using Memlane.")
 
     sys.excepthook = hook
+
+
+def _first_run(home: Path, services: Services, record: bool) -> tuple[Services, bool] | int:
+    """Explain what is recorded, once; pause or encrypt as the person chose there (an exit code
+    when encrypting failed)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from memlane.services.recorder import pause
+    from memlane.ui.dialogs import FirstRunDialog
+    from memlane.ui.mainwindow import Services
+
+    store = services.browse_store()
+    if store.get_state(FIRST_RUN_KEY) is not None:
+        return services, record
+    first = FirstRunDialog(home)
+    first.exec()
+    record = record and first.record.isChecked()
+    store.set_state(FIRST_RUN_KEY, "1")
+    if not record:
+        pause(store, None)
+    passphrase = first.passphrase()
+    if passphrase:
+        services.close()  # the database changes form: no connection may stay open
+        try:
+            encrypt_home(Paths(home), passphrase)
+            services = Services(home, keys=unlock(home, passphrase))
+        except MemlaneError as exc:
+            QMessageBox.critical(None, "Memlane could not encrypt your memory", str(exc))
+            return exc.exit_code
+    return services, record
+
+
+def _log_startup(window: MainWindow, started: float) -> None:
+    """Log app start, first paint and the first day shown, once all happened (benchmarks)."""
+    timeline_ready: list[float] = []
+
+    def startup_line() -> None:
+        if window.first_paint is not None and timeline_ready:
+            log.info("startup: app created %.3f, first paint %.3f, timeline ready %.3f (epoch s)",
+                     started, window.first_paint, timeline_ready[0])
+
+    def ready(_day: object) -> None:
+        window.timeline.dayShown.disconnect(ready)
+        timeline_ready.append(time.time())
+        startup_line()
+
+    window.timeline.dayShown.connect(ready)
+    window.firstPainted.connect(startup_line)
+
+
+def run(home: Path, *, demo: bool = False, record: bool = True, hidden: bool = False,
+        quit_after_ms: int | None = None) -> int:
+    """Open the app; returns the exit code."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QMessageBox
+
+    from memlane.capture.windows import display_server
+    from memlane.ui.mainwindow import MainWindow, Services
+    from memlane.ui.status import RecorderSupervisor
+    from memlane.ui.tasks import Tasks
+    from memlane.ui.tray import Tray
+
+    app = _application()
+    if demo:
+        home = _build_demo(app)
+    _catch_errors(_log_to(home))
     try:
         keys = None if demo else _unlock(home)
         if keys is None and not demo and is_encrypted(home):
             return LockedError.exit_code  # the person chose Quit
         services = Services(home, keys=keys)
-        store = services.browse_store()
+        if not demo:
+            first = _first_run(home, services, record)
+            if isinstance(first, int):
+                return first
+            services, record = first
     except MemlaneError as exc:
         QMessageBox.critical(None, "Memlane cannot start", str(exc))
         return exc.exit_code
 
-    if not demo and store.get_state(FIRST_RUN_KEY) is None:
-        first = FirstRunDialog(home)
-        first.exec()
-        record = record and first.record.isChecked()
-        store.set_state(FIRST_RUN_KEY, "1")
-        if not record:
-            from memlane.services.recorder import pause
-
-            pause(store, None)
-        passphrase = first.passphrase()
-        if passphrase:
-            services.close()  # the database changes form: no connection may stay open
-            try:
-                encrypt_home(Paths(home), passphrase)
-                services = Services(home, keys=unlock(home, passphrase))
-                store = services.browse_store()
-            except MemlaneError as exc:
-                QMessageBox.critical(None, "Memlane could not encrypt your memory", str(exc))
-                return exc.exit_code
-
     tasks = Tasks()
     supervisor = None
-    from memlane.capture.windows import display_server
-
     if record and not demo and display_server()[0] == "x11":
         supervisor = RecorderSupervisor(home, services.keys)
         supervisor.start()
@@ -162,22 +220,7 @@ def run(home: Path, *, demo: bool = False, record: bool = True, hidden: bool = F
     wake = QTimer()
     wake.timeout.connect(lambda: None)
     wake.start(300)
-    started = time.time()
-
-    timeline_ready: list[float] = []
-
-    def startup_line() -> None:  # called once by each; logs when both happened (benchmarks read it)
-        if window.first_paint is not None and timeline_ready:
-            log.info("startup: app created %.3f, first paint %.3f, timeline ready %.3f (epoch s)",
-                     started, window.first_paint, timeline_ready[0])
-
-    def ready(_day: object) -> None:
-        window.timeline.dayShown.disconnect(ready)
-        timeline_ready.append(time.time())
-        startup_line()
-
-    window.timeline.dayShown.connect(ready)
-    window.firstPainted.connect(startup_line)
+    _log_startup(window, time.time())
     if not (hidden and tray.available):
         window.show()
     window.start()

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from memlane.memory import timeline as tl
-from memlane.services.assistant import ASSISTANT_SOURCE
+from memlane.memory.records import ASSISTANT_SOURCE
 from memlane.ui.tasks import Task, Tasks
 
 CITE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
