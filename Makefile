@@ -14,7 +14,7 @@ APT_PACKAGES := build-essential cmake tesseract-ocr tesseract-ocr-eng tesseract-
 # The package (`make package`) builds its own portable copy.
 export CMAKE_ARGS ?= -DGGML_NATIVE=ON
 
-.PHONY: install system-deps run test lint bench screenshots package package-test clean
+.PHONY: install system-deps run test test-fast lint bench screenshots package package-test clean
 
 install: system-deps $(STAMP)
 
@@ -43,6 +43,10 @@ run: install
 
 test: install
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+# Everything but the real model and the X11 sessions, on both cores: the loop while editing.
+test-fast: install
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not model and not x11"
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -64,14 +64,25 @@ def startup(home: Path, runs: int) -> dict[str, list[float]]:
 
 
 def responsiveness(home: Path) -> list[list[object]]:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
 
     from memlane.ui.mainwindow import MainWindow, Services
     from memlane.ui.tasks import Tasks
-    from qtutil import qapp, wait_idle, wait_until
 
-    qapp()
+    app = QApplication.instance() or QApplication(["memlane-bench"])
+
+    def wait_until(cond: object, timeout: float, what: str) -> None:
+        end = time.monotonic() + timeout
+        while not cond():  # type: ignore[operator]
+            if time.monotonic() > end:
+                raise SystemExit(f"timed out after {timeout} s waiting for {what}")
+            app.processEvents()
+            time.sleep(0.005)
+
+    def wait_idle(tasks: Tasks, timeout: float) -> None:
+        wait_until(lambda: tasks.busy() == 0, timeout, "background tasks")
+
     services = Services(home)
     tasks = Tasks()
     window = MainWindow(services, tasks)

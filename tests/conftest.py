@@ -8,6 +8,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before pytest-qt makes the QApplication
+
 import pytest
 from click.testing import CliRunner, Result
 from PIL import Image, ImageDraw, ImageFont

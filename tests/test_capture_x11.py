@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+from pytestqt.qtbot import QtBot
 
 from conftest import memlane_subprocess_env
 from memlane.capture.ocr import TesseractOcr
@@ -363,14 +364,13 @@ def test_the_apps_recorder_stops_when_the_app_is_killed(xs: XServer, home: Path)
 
 @pytest.mark.slow
 def test_the_apps_recorder_unlocks_an_encrypted_home_through_a_pipe(
-    xs: XServer, home: Path, monkeypatch: pytest.MonkeyPatch,
+    xs: XServer, home: Path, monkeypatch: pytest.MonkeyPatch, qtbot: QtBot,
 ) -> None:
     # GIVEN an encrypted home and a focused window on the display
     from memlane.memory.crypto import is_sealed, unlock
     from memlane.memory.store import Store
     from memlane.services.encryption import encrypt_home
     from memlane.ui.status import RecorderSupervisor
-    from qtutil import qapp, wait_until
 
     Paths(home).ensure()
     encrypt_home(Paths(home), "pass phrase 1")
@@ -379,7 +379,6 @@ def test_the_apps_recorder_unlocks_an_encrypted_home_through_a_pipe(
     for name, value in xs.env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("MEMLANE_HOME", str(home))
-    qapp()
     # WHEN the app's supervisor starts the recorder with the key (stdin, not argv or env)
     supervisor = RecorderSupervisor(home, keys)
     supervisor.start()
@@ -389,7 +388,7 @@ def test_the_apps_recorder_unlocks_an_encrypted_home_through_a_pipe(
         def stored() -> bool:
             return bool(store.sql("SELECT count(*) FROM frames WHERE ocr = 'done'")[0][0])
 
-        wait_until(stored, 60, "the recorder to store and OCR a frame")
+        qtbot.waitUntil(stored, timeout=60_000)  # the recorder stores and OCRs a frame
         assert supervisor.running()
     finally:
         supervisor.stop()

@@ -375,6 +375,7 @@ def test_killed_consolidation_resumes_without_duplicates(tmp_path: Path) -> None
     assert len(killed[1]) == len(set(killed[1])) > 0
 
 
+@pytest.mark.model
 def test_real_model_consolidates_a_chat(tmp_path: Path, engine: Engine) -> None:
     pytest.importorskip("llama_cpp")
     from memlane.models.registry import resolve_model

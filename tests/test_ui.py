@@ -7,6 +7,7 @@ fake model here and once from the real default model.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -18,15 +19,11 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QEvent, Qt, QTimer, QUrl
+from PySide6.QtGui import QKeyEvent
+from pytestqt.qtbot import QtBot
 
 from fakes import FakeModel
-from qtutil import pump, qapp, wait_idle, wait_until
-
-from PySide6.QtCore import QEvent, Qt, QTimer, QUrl  # isort: skip  (after qtutil: offscreen)
-from PySide6.QtGui import QKeyEvent  # isort: skip
-
-import itertools
-
 from memlane.core.paths import Paths
 from memlane.core.settings import load_settings
 from memlane.memory import timeline as tl
@@ -56,8 +53,9 @@ def demo(tmp_path: Path, demo_source: Path) -> Path:
 class App:
     """A main window on a home folder, with the tasks helper and its services."""
 
-    def __init__(self, home: Path, embedder: OnnxEmbedder, model: object | None = None) -> None:
-        qapp()
+    def __init__(self, qtbot: QtBot, home: Path, embedder: OnnxEmbedder,
+                 model: object | None = None) -> None:
+        self.qtbot = qtbot
         self.engine = Engine(Paths(home), embedder=embedder)
         self.model = model
         assistant_fn = (None if model is None else
@@ -69,26 +67,32 @@ class App:
 
     def close(self) -> None:
         self.tasks.cancel_all()
-        wait_idle(self.tasks)
+        idle(self.qtbot, self.tasks)
         self.window.status.timer.stop()
         self.window.close()
         self.window.deleteLater()
-        pump(10)
+        self.qtbot.wait(10)
         self.services.close()
 
 
 @pytest.fixture
-def make_app(embedder: OnnxEmbedder) -> Iterator[object]:
+def make_app(qtbot: QtBot, embedder: OnnxEmbedder) -> Iterator[object]:
     apps: list[App] = []
 
     def make(home: Path, model: object | None = None) -> App:
-        app = App(home, embedder, model)
+        app = App(qtbot, home, embedder, model)
         apps.append(app)
         return app
 
     yield make
     for app in apps:
         app.close()
+
+
+def idle(qtbot: QtBot, tasks: Tasks, timeout: float = 30.0) -> None:
+    """Until every task started through ``tasks`` has delivered its result (or error)."""
+    qtbot.waitUntil(lambda: tasks.busy() == 0, timeout=int(timeout * 1000))
+    qtbot.wait(20)
 
 
 def key(widget: object, k: Qt.Key) -> None:
@@ -99,12 +103,12 @@ def key(widget: object, k: Qt.Key) -> None:
 # -- timeline ------------------------------------------------------------------------------------
 
 
-def test_timeline_model_shows_a_day_of_the_real_database(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+def test_timeline_model_shows_a_day_of_the_real_database(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     # GIVEN the demo memory's yesterday: 10 frames in 8 runs (same app+title, no long gap)
     app = make_app(demo)
     panel = app.window.timeline
     panel.show_day(YESTERDAY)
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     store = app.services.browse_store()
     start, end = tl.day_bounds(YESTERDAY)
     expected = tl.frames_between(store, start, end)
@@ -118,20 +122,20 @@ def test_timeline_model_shows_a_day_of_the_real_database(demo: Path, make_app) -
     # thumbnails decode in the background and arrive as pixmaps
     first = panel.model.index(0)
     panel.model.data(first, Qt.ItemDataRole.DecorationRole)
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     assert panel.model.data(first, Qt.ItemDataRole.DecorationRole) is not None
     # the last frame is selected and shown in the viewer
     assert panel.view.currentIndex().row() == 9
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     assert app.window.viewer.detail is not None
     assert app.window.viewer.detail.row.id == expected[-1].id
 
 
-def test_keyboard_moves_by_frame_activity_and_day_edge(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+def test_keyboard_moves_by_frame_activity_and_day_edge(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(demo)
     panel = app.window.timeline
     panel.show_day(YESTERDAY)
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     view = panel.view
     key(view, Qt.Key.Key_Home)
     assert view.currentIndex().row() == 0
@@ -146,7 +150,7 @@ def test_keyboard_moves_by_frame_activity_and_day_edge(demo: Path, make_app) -> 
     assert view.currentIndex().row() == 1
     key(view, Qt.Key.Key_End)
     assert view.currentIndex().row() == 9
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     assert app.window.viewer.detail.row.id == panel.model.frames[9].id
     # zoom: small thumbnails make the whole day fit
     wide = view.sizeHintForIndex(panel.model.index(0)).width()
@@ -154,31 +158,31 @@ def test_keyboard_moves_by_frame_activity_and_day_edge(demo: Path, make_app) -> 
     assert view.sizeHintForIndex(panel.model.index(0)).width() < wide / 3
     # previous/next day with memories
     panel.step_day(1)
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     assert panel.model.day == date.today()
     panel.step_day(1)
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     assert panel.summary.text() == "No later memories"
 
 
 # -- search -> timeline -> viewer ----------------------------------------------------------------
 
 
-def test_search_result_jumps_the_timeline_and_highlights_words(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+def test_search_result_jumps_the_timeline_and_highlights_words(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(demo)
     window = app.window
     window.start()
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     window.search.query.setText("Ryanair")
     window.search.query.returnPressed.emit()
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     frames = [h for h in window.search.hits if h.kind == "frame" and "Ryanair" in h.snippet]
     assert frames, window.search.info.text()
     target = min(frames, key=lambda h: h.time)  # yesterday's flight search
     row = next(i for i, h in enumerate(window.search.hits) if h is target)
     window.search.results.setCurrentRow(row)
     window.search.results.itemClicked.emit(window.search.results.item(row))
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     panel = window.timeline
     assert panel.model.day == date.fromtimestamp(target.time)
     assert panel.current_frame() is not None
@@ -189,32 +193,32 @@ def test_search_result_jumps_the_timeline_and_highlights_words(demo: Path, make_
     assert window.viewer.text.extraSelections()  # highlighted in the copyable text too
 
 
-def test_search_filters_by_kind_and_app(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+def test_search_filters_by_kind_and_app(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(demo)
     search = app.window.search
     search.load_apps()
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     assert search.app.findData("firefox") > 0 and search.app.findData("demo") > 0
     search.kind.setCurrentIndex(search.kind.findData("message"))
     search.run("Lisbon")
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     assert search.hits and {h.kind for h in search.hits} == {"message"}
     search.kind.setCurrentIndex(0)
     search.app.setCurrentIndex(search.app.findData("code"))
     search.run("scores")
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     assert search.hits and {h.app for h in search.hits} == {"code"}
     search.range.setCurrentText("Today")
     search.app.setCurrentIndex(0)
     search.run("Lisbon")
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     assert search.hits and all(date.fromtimestamp(h.time) == date.today() for h in search.hits)
 
 
 # -- chat ----------------------------------------------------------------------------------------
 
 
-def test_chat_streams_and_a_citation_opens_the_frame(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+def test_chat_streams_and_a_citation_opens_the_frame(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     # GIVEN a fake model that cites the first evidence line
     model = FakeModel("The cheapest was Ryanair at EUR 89 [1].")
     app = make_app(demo, model)
@@ -222,7 +226,7 @@ def test_chat_streams_and_a_citation_opens_the_frame(demo: Path, make_app) -> No
     pieces: list[str] = []
     task = chat.ask("cheapest flight to Lisbon yesterday?")
     task._relay.progress.connect(pieces.append)
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     # THEN it streamed in pieces, finished, and cites a frame
     turn = chat.turns[-1]
     assert turn.state == "done", turn.note
@@ -233,7 +237,7 @@ def test_chat_streams_and_a_citation_opens_the_frame(demo: Path, make_app) -> No
     assert "cite:0:1" in chat.transcript.toHtml()
     # WHEN the citation is clicked, the timeline opens that frame
     chat._link(QUrl("cite:0:1"))
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     kind, rowid = record.split(":")
     if kind == "frame":
         assert app.window.timeline.current_frame().id == int(rowid)
@@ -245,32 +249,32 @@ def test_chat_streams_and_a_citation_opens_the_frame(demo: Path, make_app) -> No
 
     again = ChatPane(app.tasks, app.services.assistant, app.services.browse_store)
     again.load_history()
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     assert again.turns and again.turns[-1].question == "cheapest flight to Lisbon yesterday?"
     assert again.turns[-1].citations[0][1] == record
     again.deleteLater()
 
 
-def test_a_cited_message_opens_its_conversation(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+def test_a_cited_message_opens_its_conversation(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(demo)
     store = app.services.browse_store()
     (msg_id,) = store.sql("SELECT id FROM messages WHERE text LIKE '%rain jacket%'")[0]
     app.window.open_record(f"message:{msg_id}")
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     dialog = app.window.conversation_dialog
     assert dialog.windowTitle() == "Chat with Ana"
     assert "rain jacket" in dialog.view.toPlainText()
 
 
-def test_stop_button_stops_the_answer(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+def test_stop_button_stops_the_answer(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     model = FakeModel("Ryanair " * 200, delay=0.02)
     app = make_app(demo, model)
     chat = app.window.chat
     chat.ask("which flights did I look at?")
-    wait_until(lambda: chat.turns[-1].answer, what="first tokens")
+    qtbot.waitUntil(lambda: bool(chat.turns[-1].answer))
     assert chat.stop.isEnabled()
     chat.stop.click()
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     turn = chat.turns[-1]
     assert turn.state == "stopped" and "stopped" in turn.note
     assert len(turn.answer) < len("Ryanair " * 200)
@@ -278,7 +282,7 @@ def test_stop_button_stops_the_answer(demo: Path, make_app) -> None:  # type: ig
     assert chat.send.isEnabled() and not chat.stop.isEnabled()
 
 
-def test_a_failing_model_is_reported_and_the_next_question_works(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+def test_a_failing_model_is_reported_and_the_next_question_works(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     class Broken(FakeModel):
         def stream(self, *a: object, **k: object) -> Iterator[str]:  # type: ignore[override]
             from memlane.core.errors import ModelError
@@ -288,17 +292,17 @@ def test_a_failing_model_is_reported_and_the_next_question_works(demo: Path, mak
     app = make_app(demo, Broken())
     chat = app.window.chat
     chat.ask("cheapest flight?")
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     assert chat.turns[-1].state == "error"
     assert "killed by SIGKILL" in chat.status.text()
     app.model.stream = FakeModel("Ryanair, EUR 89 [1].").stream  # the next one works
     chat.ask("cheapest flight?")
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     assert chat.turns[-1].state == "done"
 
 
 @pytest.mark.model
-def test_chat_streams_from_the_real_default_model(demo: Path, make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_chat_streams_from_the_real_default_model(qtbot: QtBot, demo: Path, make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from memlane.models.registry import resolve_model
     from memlane.models.runtime import ModelProcess
 
@@ -309,8 +313,8 @@ def test_chat_streams_from_the_real_default_model(demo: Path, make_app, tmp_path
         pieces: list[str] = []
         task = chat.ask("What was the price of the Ryanair flight to Lisbon?")
         task._relay.progress.connect(pieces.append)
-        wait_until(lambda: task.finished.is_set(), timeout=240, what="the real model's answer")
-        wait_idle(app.tasks)
+        qtbot.waitUntil(task.finished.is_set, timeout=240_000)
+        idle(qtbot, app.tasks)
         turn = chat.turns[-1]
         assert turn.state in ("done", "abstained"), turn.note
         assert pieces, "nothing streamed"
@@ -322,7 +326,7 @@ def test_chat_streams_from_the_real_default_model(demo: Path, make_app, tmp_path
 # -- responsiveness, status, settings, forgetting ------------------------------------------------
 
 
-def test_the_event_loop_keeps_turning_during_a_long_engine_operation(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+def test_the_event_loop_keeps_turning_during_a_long_engine_operation(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(demo)
     ticks = []
     timer = QTimer()
@@ -337,20 +341,20 @@ def test_the_event_loop_keeps_turning_during_a_long_engine_operation(demo: Path,
 
     rebuilt: list[int] = []
     app.tasks.run("reindex", long_reindex, on_done=rebuilt.append)
-    wait_until(started.is_set)
+    qtbot.waitUntil(started.is_set)
     t0 = time.monotonic()
     # while the engine lane is busy, the browse lane still loads a day
     app.window.timeline.show_day(YESTERDAY)
-    wait_until(lambda: app.window.timeline.model.frames, timeout=5, what="day while busy")
+    qtbot.waitUntil(lambda: bool(app.window.timeline.model.frames), timeout=5000)
     assert time.monotonic() - t0 < 1.0
-    wait_idle(app.tasks, timeout=60)
+    idle(qtbot, app.tasks, timeout=60)
     timer.stop()
     assert rebuilt and rebuilt[0] > 0
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
     assert len(ticks) > 30 and max(gaps) < 0.5, max(gaps)
 
 
-def test_errors_in_tasks_arrive_on_the_main_thread(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+def test_errors_in_tasks_arrive_on_the_main_thread(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(demo)
     seen: list[tuple[str, bool]] = []
 
@@ -362,30 +366,30 @@ def test_errors_in_tasks_arrive_on_the_main_thread(demo: Path, make_app) -> None
     task = app.tasks.run("cancelled", lambda t: (time.sleep(0.2), t.check()),
                          on_error=lambda e: seen.append((type(e).__name__, True)))
     task.cancel()
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     assert ("bad input", True) in seen
     assert (Cancelled.__name__, True) in seen
 
 
-def test_status_says_what_the_recorder_does_and_pause_is_one_click(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+def test_status_says_what_the_recorder_does_and_pause_is_one_click(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(demo)
     status = app.window.status
     status.refresh()
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     assert status.info["state"] == "stopped"
     # the demo's frames are imports, not captures: no captured frame yet, and it says so
     assert "Stopped" in status.label.text() and "no frame yet" in status.label.text()
     status.toggle.click()
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     assert status.info["state"] == "paused" and status.toggle.text() == "Resume"
     store = app.services.browse_store()
     assert capture_status(store, app.engine.settings, app.services.paths)["state"] == "paused"
     status.toggle.click()
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     assert status.info["state"] == "stopped" and status.toggle.text() == "Pause"
 
 
-def test_settings_window_saves_the_documented_file(demo: Path, make_app, tmp_path: Path,  # type: ignore[no-untyped-def]
+def test_settings_window_saves_the_documented_file(qtbot: QtBot, demo: Path, make_app, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     app = make_app(demo)
@@ -397,7 +401,7 @@ def test_settings_window_saves_the_documented_file(demo: Path, make_app, tmp_pat
     dialog.frames_days.setValue(90)
     dialog.autostart.setChecked(True)
     dialog.accept()
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     path = app.services.paths.settings
     saved = load_settings(path)
     assert saved.capture.interval_seconds == 12.0
@@ -410,17 +414,17 @@ def test_settings_window_saves_the_documented_file(demo: Path, make_app, tmp_pat
     assert dialog.autostart.isChecked()
     dialog.autostart.setChecked(False)
     dialog.accept()
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     assert not autostart.exists()
     assert "# Seconds between screen captures." in path.read_text()
     assert app.engine.settings.capture.interval_seconds == 12.0  # applied without a restart
 
 
-def test_forgetting_an_activity_removes_it_everywhere(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+def test_forgetting_an_activity_removes_it_everywhere(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(demo)
     knows = app.window.knows
     knows.refresh()
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     knows.tabs.setCurrentWidget(knows.activities)
     row = next(i for i in range(knows.activities.count())
                if "budget-2026" in knows.activities.item(i).text())
@@ -429,27 +433,27 @@ def test_forgetting_an_activity_removes_it_everywhere(demo: Path, make_app) -> N
     assert len(ids) == 1
     before = app.services.browse_store().counts()["frames"]
     knows.forget_selected(confirm=False)
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     store = app.services.browse_store()
     assert store.counts()["frames"] == before - 1
     assert not store.sql("SELECT 1 FROM ocr_blocks WHERE text LIKE '%Groceries%'")
     assert all("budget-2026" not in knows.activities.item(i).text()
                for i in range(knows.activities.count()))
     app.window.search.run("Groceries")
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     assert all("Groceries" not in h.snippet for h in app.window.search.hits)
 
 
 
-def test_consolidate_now_fills_what_memlane_knows(demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+def test_consolidate_now_fills_what_memlane_knows(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(demo)
     app.engine.settings.memory.use_model = False  # the extractive path; the model's is tested
     knows = app.window.knows
     knows.consolidate()
     assert knows.consolidate_btn.text() == "Stop consolidating"
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     assert knows.note.text().startswith("Consolidated: "), knows.note.text()
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     store = app.services.browse_store()
     episodes = store.sql("SELECT count(*) FROM episodes WHERE level = 'episode'")[0][0]
     assert episodes >= 2  # the demo's screens and its chat
@@ -480,23 +484,22 @@ def test_memlane_gui_starts_and_quits(demo: Path) -> None:
     assert "unexpected error" not in log
 
 
-def test_export_from_the_file_menu_writes_a_verified_archive(demo: Path, make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_export_from_the_file_menu_writes_a_verified_archive(qtbot: QtBot, demo: Path, make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from memlane.memory.archive import verify_archive
 
     app = make_app(demo)
     out = tmp_path / "export.zip"
     app.window.export_memory(str(out))
-    wait_idle(app.tasks)
+    idle(qtbot, app.tasks)
     manifest = verify_archive(out)
     assert manifest["counts"]["frames"] == 13 and manifest["counts"]["messages"] == 5
     assert "Exported" in app.window.statusBar().currentMessage()
 
 
-def test_results_for_a_closed_widget_are_dropped() -> None:
+def test_results_for_a_closed_widget_are_dropped(qtbot: QtBot) -> None:
     from PySide6.QtCore import QEvent
     from PySide6.QtWidgets import QApplication, QWidget
 
-    qapp()
     tasks = Tasks()
     got: list[object] = []
     gone = QWidget()
@@ -505,16 +508,15 @@ def test_results_for_a_closed_widget_are_dropped() -> None:
     QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
     kept = QWidget()
     tasks.run("fast", lambda _t: "ok", on_done=got.append, owner=kept)
-    wait_idle(tasks)
+    idle(qtbot, tasks)
     assert got == ["ok"]
 
 
-def test_unlock_and_first_run_encryption_dialogs(tmp_path: Path) -> None:
+def test_unlock_and_first_run_encryption_dialogs(qtbot: QtBot, tmp_path: Path) -> None:
     from memlane.memory.crypto import unlock
     from memlane.services.encryption import encrypt_home
     from memlane.ui.dialogs import FirstRunDialog, UnlockDialog
 
-    qapp()
     home = tmp_path / "enc"
     Paths(home).ensure()
     encrypt_home(Paths(home), "the right one")
@@ -542,7 +544,7 @@ def test_unlock_and_first_run_encryption_dialogs(tmp_path: Path) -> None:
     assert first.result() == first.DialogCode.Accepted and first.passphrase() == "long enough 1"
 
 
-def test_an_encrypted_home_shows_its_frames_in_the_app(tmp_path: Path, embedder: OnnxEmbedder) -> None:  # type: ignore[no-untyped-def]
+def test_an_encrypted_home_shows_its_frames_in_the_app(qtbot: QtBot, tmp_path: Path, embedder: OnnxEmbedder) -> None:  # type: ignore[no-untyped-def]
     from conftest import render_text
     from memlane.memory.crypto import unlock
     from memlane.services.encryption import encrypt_home
