@@ -102,7 +102,7 @@ def main() -> None:
               f"{time.perf_counter() - t0:.0f} s")
         store = Store(Paths(home).db)
         out = tmp / "export.zip"
-        report = export_archive(store, home, out)
+        report = export_archive(store, home, out, work=Paths(home).work)
         store.close()
         rows.append(["export (VACUUM INTO + zip)", report.seconds, out.stat().st_size / 1e6])
         t0 = time.perf_counter()

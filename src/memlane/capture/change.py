@@ -1,12 +1,11 @@
 """Change detection per monitor: which tiles of the screen differ from the last *stored* frame.
 
-Screen pixels are exact (no sensor noise), so tiles are compared exactly against the last
-stored frame kept in memory: about 3 ms for a 1080p frame. A frame is stored only when enough
-tiles changed (a blinking caret is one tile and is ignored; typing accumulates against the stored
-frame until it counts). The changed tiles, merged into rectangles, go with the frame to OCR so it
-can re-read only those regions. After a restart there is no frame in memory: a per-tile checksum
-of the last stored frame (saved by the caller through :meth:`signature`) stands in for it, so a
-restart on an unchanged screen stores nothing new.
+Screen pixels are exact (no sensor noise), so tiles are compared exactly against the last stored
+frame kept in memory, and a frame is stored only when enough tiles changed: a blinking caret is
+ignored, while typing accumulates against the stored frame until it counts. The changed tiles,
+merged into rectangles, go with the frame to OCR so it re-reads only those regions. After a
+restart a per-tile checksum of the last stored frame (saved by the caller through
+:func:`signature`) stands in for it, so a restart on an unchanged screen stores nothing new.
 """
 
 from __future__ import annotations

@@ -1,14 +1,11 @@
 """OCR: tesseract through pytesseract, with word boxes, re-use of unchanged regions, and redaction.
 
-:class:`TesseractOcr` reads a PIL image and returns :class:`OcrResult` blocks (tesseract's
-layout blocks), each with its text, its words with pixel boxes and a mean confidence. Languages
-come from settings; ``auto`` picks ``eng+chi_sim`` when that data is installed and says so in the
-log when it falls back to what is there. A missing tesseract binary is a
-:class:`DependencyError` with the install command, never a crash.
-
-:func:`read_changed` re-reads only the regions of a frame that changed since the previous frame
-and keeps the previous frame's words everywhere else; :func:`redact` blanks sensitive words
-(see :mod:`memlane.capture.redact`) and returns their boxes so the image can be painted too.
+:class:`TesseractOcr` turns a PIL image into :class:`OcrResult` blocks, each with its text, its
+words with pixel boxes and a mean confidence, in the languages the settings name (``auto`` falls
+back to the installed data and says so in the log); a missing tesseract binary is a
+:class:`DependencyError` with the install command, never a crash. :func:`read_changed` re-reads
+only the regions that changed since the previous frame and keeps its words everywhere else, and
+:func:`redact` blanks sensitive words and returns their boxes so the image can be painted too.
 """
 
 from __future__ import annotations

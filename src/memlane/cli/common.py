@@ -20,6 +20,7 @@ import click
 from memlane import __version__
 from memlane.core.errors import MemlaneError
 from memlane.core.paths import Paths, resolve_home
+from memlane.memory.records import time_ok
 
 if TYPE_CHECKING:  # typing only: importing the engine loads heavy parts lazily
     from memlane.memory.crypto import Keys
@@ -87,14 +88,23 @@ def progress_bar(total: int | None, desc: str) -> Iterator[Callable[[int], None]
         yield bar.update
 
 
-def parse_now(value: str | None) -> datetime | None:
+def parse_now(value: str | None, hint: str = "--now") -> datetime | None:
+    """An ISO 8601 time given on the command line (``--now``, ``--at``), local when naive."""
     if value is None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 time", param_hint="--now") from None
-    return parsed if parsed.tzinfo else parsed.astimezone()
+    except (ValueError, TypeError):
+        raise click.BadParameter(f"{str(value)[:80]!r} is not an ISO 8601 time",
+                                 param_hint=hint) from None
+    try:
+        parsed = parsed if parsed.tzinfo else parsed.astimezone()
+        inside = time_ok(parsed.timestamp())
+    except (OverflowError, ValueError, OSError):
+        inside = False
+    if not inside:
+        raise click.BadParameter(f"{value[:80]!r} is outside the years 1900-3000", param_hint=hint)
+    return parsed
 
 
 def source_text(src: dict[str, Any]) -> str:
@@ -127,7 +137,7 @@ def parse_time(value: str | None, now: datetime | None, *, end: bool, hint: str)
     from memlane.memory.timeparse import parse_when
 
     try:
-        return parse_when(value, now, end=end).timestamp()
+        return parse_when(str(value), now, end=end).timestamp()
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint=hint) from None
 

@@ -110,7 +110,7 @@ def ingest_image(
     ctx: click.Context, paths: tuple[Path, ...], at: str | None, app: str, title: str
 ) -> None:
     """OCR screenshot files or folders and store them as frames on the timeline."""
-    when = parse_now(at).timestamp() if at else None  # type: ignore[union-attr]
+    when = parse_now(at, "--at").timestamp() if at else None  # type: ignore[union-attr]
     with open_engine(ctx) as engine:
         from memlane.services.ingest import expand
 
@@ -188,23 +188,52 @@ def search(
         click.echo(f"{n:>2}. {iso(hit.time)[:16].replace('T', ' ')}  {hit.kind:<7} {where}")
         click.echo(f"    {hit.snippet[:300]}")
         click.echo(click.style(f"    {hit.id}  <- {source_text(hit.source)}", dim=True))
+    if result.vector_error:
+        click.echo(f"({result.vector_error}; these are keyword matches. `memlane reindex` "
+                   "rebuilds the index.)", err=True)
+    if result.pending:
+        click.echo(f"({result.pending} record(s) are not yet in the semantic index; they are "
+                   "found by their words until they are.)", err=True)
+
+
+def _batch_spec(line: str, lineno: int) -> dict[str, Any]:
+    """One ``--batch`` line as search arguments, or a one-line error naming the line."""
+    def bad(problem: str) -> click.BadParameter:
+        return click.BadParameter(f"line {lineno}: {problem}", param_hint="--batch")
+
+    try:
+        spec = json.loads(line)
+    except (ValueError, RecursionError):
+        raise bad("not JSON") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("query"), str):
+        raise bad("needs a JSON object with a 'query' string")
+    kinds = spec.get("kinds")
+    if kinds is not None and (not isinstance(kinds, list) or not set(kinds) <= set(KINDS)):
+        raise bad(f"'kinds' must be a list of {', '.join(KINDS)}")
+    limit = spec.get("limit")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
+                              or not 1 <= limit <= 1000):
+        raise bad("'limit' must be a whole number from 1 to 1000")
+    for key in ("now", "since", "until", "app"):
+        if spec.get(key) is not None and not isinstance(spec[key], str):
+            raise bad(f"'{key}' must be a string")
+    return spec
 
 
 def _run_batch(engine: Engine, batch: Path, kinds: tuple[str, ...], limit: int | None) -> None:
-    for lineno, line in enumerate(batch.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text = batch.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"cannot read {batch}: {exc}", param_hint="--batch") from None
+    for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        try:
-            spec = json.loads(line)
-            text = str(spec["query"])
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise click.BadParameter(f"line {lineno}: needs a JSON object with 'query'",
-                                     param_hint="--batch") from None
-        ref = parse_now(spec.get("now"))
+        spec = _batch_spec(line, lineno)
+        ref = parse_now(spec.get("now"), f"--batch line {lineno} now")
         result = engine.search(
-            text,
-            since=parse_time(spec.get("since"), ref, end=False, hint="since"),
-            until=parse_time(spec.get("until"), ref, end=True, hint="until"),
+            spec["query"],
+            since=parse_time(spec.get("since"), ref, end=False, hint=f"line {lineno} since"),
+            until=parse_time(spec.get("until"), ref, end=True, hint=f"line {lineno} until"),
             app=spec.get("app"), kinds=spec.get("kinds") or kinds or KINDS,
             limit=spec.get("limit") or limit, now=ref,
         )

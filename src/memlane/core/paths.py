@@ -52,6 +52,11 @@ class Paths:
         return self.frames, self.thumbnails, self.spool
 
     @property
+    def work(self) -> Path:
+        """Short-lived files of a running operation (an export's snapshot); cleaned at start."""
+        return self.home / "tmp"
+
+    @property
     def models(self) -> Path:
         return self.home / "models"
 
@@ -84,7 +89,8 @@ class Paths:
     def ensure(self) -> None:
         """Create the home folder and its sub-folders, private to the user."""
         os.umask(0o077)
-        for folder in (self.home, self.frames, self.thumbnails, self.models, self.logs):
+        for folder in (self.home, self.frames, self.thumbnails, self.models, self.logs,
+                       self.work):
             folder.mkdir(parents=True, exist_ok=True)
             os.chmod(folder, 0o700)
 

@@ -1,24 +1,21 @@
 """Portable archives: export a consistent snapshot to a zip, verify one, and restore it.
 
-:func:`export_archive` copies the live database with ``VACUUM INTO`` (a consistent snapshot even
-while the recorder writes), then writes one JSON Lines file per record type (optionally only the
-records of a time range), the frame images and thumbnails they point to, and ``manifest.json``
-last: format and version, the range, counts per type and the SHA-256 and size of every member.
-It writes to a temporary file and renames it, so a crash never leaves a half archive under the
-final name. An archive is untrusted input: :func:`verify_archive` accepts only the members an
-archive is meant to carry (one JSON Lines file per table, WebP images under ``frames/`` and
-``thumbnails/``), checks declared sizes before reading and every member's hash while streaming,
-and :func:`import_archive` restores into an empty home: images first (never over an existing
-file), then every row in one transaction with its original id, each row checked (paths confined
-to the frame folders, times in range), removing the images again if anything fails. Vectors are
-not exported; the index is rebuilt from the text.
+:func:`export_archive` snapshots the live database with ``VACUUM INTO`` (consistent even while the
+recorder writes) into one JSON Lines file per record type, the images they point to and a
+``manifest.json`` of counts and member hashes, written to a temporary file and renamed so a crash
+never leaves a half archive. An archive is untrusted: :func:`verify_archive` accepts only the
+members one is meant to carry and checks their sizes and hashes, and :func:`import_archive`
+restores into an empty home all or nothing, never over an existing file, each row checked (paths
+confined to the frame folders). Vectors are not exported; the index is rebuilt from the text.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
+import logging
 import math
 import os
 import re
@@ -32,12 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from memlane.core.errors import InputError
+from memlane.core.errors import InputError, StorageError
 from memlane.core.paths import FRAME_FOLDERS
 from memlane.memory import sql
 from memlane.memory.frames import frame_rel_ok
 from memlane.memory.records import TIME_MAX, TIME_MIN
 from memlane.memory.store import Store
+
+log = logging.getLogger(__name__)
 
 FORMAT = "memlane-archive"
 VERSION = 1
@@ -106,53 +105,99 @@ def _select(db: sqlite3.Connection, since: float | None,
     return out
 
 
-def export_archive(store: Store, home: Path, out: Path, *, since: float | None = None,
-                   until: float | None = None) -> ArchiveReport:
-    """Write ``out`` (a zip) from a consistent snapshot of ``store`` and the images in ``home``."""
+def clean_stale_exports(work: Path) -> int:
+    """Delete what killed exports left: their snapshot in ``work`` and their partial archive.
+
+    A running export holds the lock in its folder, so only abandoned ones are removed.
+    """
+    removed = 0
+    for folder in sorted(work.glob("export-*")) if work.is_dir() else []:
+        try:
+            with (folder / "lock").open("a+") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                lock.seek(0)
+                partial = lock.read().strip()
+                if partial:
+                    Path(partial).unlink(missing_ok=True)
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        except BlockingIOError:
+            continue  # an export in progress
+        except OSError as exc:
+            log.warning("could not clean up %s: %s", folder, exc)
+    return removed
+
+
+def export_archive(store: Store, home: Path, out: Path, *, work: Path,
+                   since: float | None = None, until: float | None = None) -> ArchiveReport:
+    """Write ``out`` (a zip) from a consistent snapshot of ``store`` and the images in ``home``.
+
+    The snapshot is written in ``work`` (inside the home, where forget and the next start clean
+    up after a killed export); the archive is written beside ``out`` and renamed into place.
+    """
     t0 = time.perf_counter()
     out = out.expanduser()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".memlane-export-") as tmp:
-        snapshot = Path(tmp) / "snapshot.db"
-        store.db.execute("VACUUM INTO ?", [str(snapshot)])
-        db = sql.connect(snapshot, key_pragma=store.keys.sqlcipher_pragma if store.keys else None)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        work.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder = Path(tempfile.mkdtemp(dir=work, prefix="export-"))
+    except OSError as exc:
+        raise StorageError(f"cannot write {out}: {exc.strerror or exc}") from None
+    partial = out.parent / f".{out.name}.{os.getpid()}.partial"
+    with (folder / "lock").open("w+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.write(str(partial))
+        lock.flush()
         try:
-            records = _select(db, since, until)
+            report = _write_archive(store, home, folder / "snapshot.db", partial, out,
+                                    since, until)
+            os.replace(partial, out)
+        except OSError as exc:
+            raise StorageError(f"cannot write {out}: {exc.strerror or exc}") from None
         finally:
-            db.close()
-        partial = Path(tmp) / "archive.zip"
-        cipher = store.keys.files if store.keys else None
-        members: dict[str, dict[str, Any]] = {}
-        report = ArchiveReport(out)
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as zf:
-            for table in TABLES:
-                data = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n"
-                               for r in records[table]).encode("utf-8")
-                name = f"records/{table}.jsonl"
-                zf.writestr(name, data)
-                members[name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-                report.counts[table] = len(records[table])
-            for frame in records["frames"]:
-                for column in ("image_path", "thumb_path"):
-                    rel = frame.get(column)
-                    if not rel or not frame_rel_ok(rel) or not (home / rel).is_file():
-                        continue  # a frame whose image was thinned keeps its text
-                    data = (home / rel).read_bytes()
-                    if cipher is not None:  # the archive is portable: images leave decrypted
-                        data = cipher.open(data, rel)
-                    zf.writestr(rel, data, compress_type=zipfile.ZIP_STORED)  # WebP: compressed
-                    members[rel] = {"sha256": hashlib.sha256(data).hexdigest(),
-                                    "bytes": len(data)}
-                    report.files += 1
-            manifest = {
-                "format": FORMAT, "version": VERSION, "created": time.time(),
-                "range": {"since": since, "until": until}, "counts": report.counts,
-                "members": members,
-            }
-            zf.writestr("manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
-        os.replace(partial, out)
+            partial.unlink(missing_ok=True)
+            shutil.rmtree(folder, ignore_errors=True)
     report.bytes = out.stat().st_size
     report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _write_archive(store: Store, home: Path, snapshot: Path, partial: Path, out: Path,
+                   since: float | None, until: float | None) -> ArchiveReport:
+    store.db.execute("VACUUM INTO ?", [str(snapshot)])
+    db = sql.connect(snapshot, key_pragma=store.keys.sqlcipher_pragma if store.keys else None)
+    try:
+        records = _select(db, since, until)
+    finally:
+        db.close()
+    cipher = store.keys.files if store.keys else None
+    members: dict[str, dict[str, Any]] = {}
+    report = ArchiveReport(out)
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as zf:
+        for table in TABLES:
+            data = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n"
+                           for r in records[table]).encode("utf-8")
+            name = f"records/{table}.jsonl"
+            zf.writestr(name, data)
+            members[name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+            report.counts[table] = len(records[table])
+        for frame in records["frames"]:
+            for column in ("image_path", "thumb_path"):
+                rel = frame.get(column)
+                if not rel or not frame_rel_ok(rel) or not (home / rel).is_file():
+                    continue  # a frame whose image was thinned keeps its text
+                data = (home / rel).read_bytes()
+                if cipher is not None:  # the archive is portable: images leave decrypted
+                    data = cipher.open(data, rel)
+                zf.writestr(rel, data, compress_type=zipfile.ZIP_STORED)  # WebP: compressed
+                members[rel] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+                report.files += 1
+        manifest = {
+            "format": FORMAT, "version": VERSION, "created": time.time(),
+            "range": {"since": since, "until": until}, "counts": report.counts,
+            "members": members,
+        }
+        zf.writestr("manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
     return report
 
 

@@ -20,10 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from memlane.core.errors import InputError
-from memlane.memory.records import ConversationIn, MessageIn
+from memlane.memory.records import ConversationIn, MessageIn, iso, time_ok
 
 FORMATS = ("auto", "locomo", "chatgpt", "jsonl", "text")
 LOCOMO_DATE = "%I:%M %p on %d %B, %Y"
+# What one import may hold: bounds that keep a parse in memory and a message searchable.
+MAX_FILE_BYTES = 256 << 20
+MAX_MESSAGE_CHARS = 200_000
 
 
 def _fail(path: Path, problem: str) -> InputError:
@@ -35,14 +38,18 @@ def _ts(value: Any, path: Path, where: str) -> float:
     if isinstance(value, bool):
         raise _fail(path, f"{where}: time {value!r} is not a time")
     if isinstance(value, int | float):
-        return float(value / 1000 if value > 1e11 else value)
-    if isinstance(value, str):
+        seconds = float(value / 1000 if value > 1e11 else value)
+    elif isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise _fail(path, f"{where}: time {value!r} is not ISO 8601") from None
-        return (parsed if parsed.tzinfo else parsed.astimezone()).timestamp()
-    raise _fail(path, f"{where}: missing or invalid time")
+            seconds = (parsed if parsed.tzinfo else parsed.astimezone()).timestamp()
+        except (ValueError, OverflowError, OSError):
+            raise _fail(path, f"{where}: time {value[:40]!r} is not ISO 8601") from None
+    else:
+        raise _fail(path, f"{where}: missing or invalid time")
+    if not time_ok(seconds):
+        raise _fail(path, f"{where}: time {str(value)[:40]!r} is outside 1900-3000")
+    return seconds
 
 
 def _digest(*parts: object) -> str:
@@ -66,8 +73,18 @@ def detect_format(path: Path, head: str) -> str:
 def parse_chat_file(path: Path, fmt: str = "auto") -> list[ConversationIn]:
     """Read and validate ``path``; return the conversations it holds (at least one message)."""
     try:
-        raw = path.read_bytes()
+        if not path.exists():
+            raise _fail(path, "cannot read it (no such file)")
+        if not path.is_file():  # a folder, a FIFO or a device such as /dev/zero
+            raise _fail(path, "not a regular file")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise _fail(path, f"larger than {MAX_FILE_BYTES >> 20} MB; split the export")
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise _fail(path, f"larger than {MAX_FILE_BYTES >> 20} MB; split the export")
         text = raw.decode("utf-8-sig")
+        del raw
     except OSError as exc:
         raise _fail(path, f"cannot read it ({exc.strerror or exc})") from exc
     except UnicodeDecodeError:
@@ -79,6 +96,8 @@ def parse_chat_file(path: Path, fmt: str = "auto") -> list[ConversationIn]:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise _fail(path, f"invalid JSON at line {exc.lineno} column {exc.colno}") from None
+        except RecursionError:
+            raise _fail(path, "JSON nested too deeply to be a chat export") from None
         if fmt == "json?":
             raise _fail(path, "JSON that is neither a LoCoMo nor a ChatGPT export")
         convs = _locomo(data, path) if fmt == "locomo" else _chatgpt(data, path)
@@ -91,7 +110,22 @@ def parse_chat_file(path: Path, fmt: str = "auto") -> list[ConversationIn]:
     convs = [c for c in convs if c.messages]
     if not convs:
         raise _fail(path, "no messages found")
+    for conv in convs:
+        _check(conv, path)
     return convs
+
+
+def _check(conv: ConversationIn, path: Path) -> None:
+    """Every time in range and every message of a size Memlane keeps, whatever the format."""
+    if not time_ok(conv.created):
+        raise _fail(path, f"conversation {conv.title[:40]!r}: its time is outside 1900-3000")
+    for m in conv.messages:
+        where = f"conversation {conv.title[:40]!r} message {m.external_id[:40]!r}"
+        if not time_ok(m.time):
+            raise _fail(path, f"{where}: its time is outside 1900-3000")
+        if len(m.text) > MAX_MESSAGE_CHARS:
+            raise _fail(path, f"{where} ({iso(m.time)}): {len(m.text)} characters, more than "
+                              f"the {MAX_MESSAGE_CHARS} a message may hold")
 
 
 # -- LoCoMo ------------------------------------------------------------------------------------
@@ -116,7 +150,7 @@ def _locomo(data: Any, path: Path) -> list[ConversationIn]:
             stamp = conv.get(f"{key}_date_time")
             try:
                 start = datetime.strptime(str(stamp).strip(), LOCOMO_DATE).astimezone().timestamp()
-            except ValueError:
+            except (ValueError, OverflowError, OSError):
                 raise _fail(path, f"{sample_id} {key}: bad date {stamp!r}") from None
             first = start if first is None else min(first, start)
             turns = conv[key]
@@ -169,7 +203,9 @@ def _chatgpt(data: Any, path: Path) -> list[ConversationIn]:
             conv.get("conversation_id") or conv.get("id") or _digest(conv.get("title"), n)
         )
         created = conv.get("create_time")
-        created_ts = float(created) if isinstance(created, int | float) else 0.0
+        created_ts = (_ts(created, path, f"conversation {n}")
+                      if isinstance(created, int | float) and not isinstance(created, bool)
+                      else 0.0)
         node_ids: Iterable[str]
         current = conv.get("current_node")
         if isinstance(current, str) and current in mapping:
@@ -191,13 +227,15 @@ def _chatgpt(data: Any, path: Path) -> list[ConversationIn]:
             msg = entry.get("message") if isinstance(entry, dict) else None
             if not isinstance(msg, dict):
                 continue
-            author = msg.get("author") or {}
+            author = msg.get("author")
+            author = author if isinstance(author, dict) else {}
             role = str(author.get("role") or "user")
             text = _chatgpt_text(msg.get("content"))
             if not text or role == "system":
                 continue
             stamp = msg.get("create_time")
-            last = float(stamp) if isinstance(stamp, int | float) else last
+            if isinstance(stamp, int | float) and not isinstance(stamp, bool):
+                last = _ts(stamp, path, f"conversation {n} message {str(msg.get('id'))[:40]}")
             default = {"assistant": "ChatGPT", "user": "You"}.get(role, role)
             speaker = str(author.get("name") or default)
             messages.append(MessageIn(str(msg.get("id") or node_id), speaker, text, last, role))
@@ -244,12 +282,15 @@ def _jsonl(text: str, path: Path) -> list[ConversationIn]:
 # -- plain text / Markdown -------------------------------------------------------------------
 
 _STAMP = r"\[?(?P<stamp>(?:\d{4}-\d{2}-\d{2}[ T])?\d{1,2}:\d{2}(?::\d{2})?(?:\s?[ap]m)?)\]?"
-_LINE = re.compile(
-    r"^\s*(?:[-*]\s+)?(?:" + _STAMP + r"\s+)?(?:\*\*)?(?P<speaker>[^:\[\]*]{1,40}?)(?:\*\*)?"
-    r"\s*:\s*(?:\*\*)?\s*(?P<text>.+)$",
+# The head of a "Speaker: text" line, matched against its first HEAD_CHARS characters only, so a
+# line of any length costs time in proportion to it (a line of spaces or #s once took minutes).
+HEAD_CHARS = 120
+_HEAD = re.compile(
+    r"(?:[-*] {1,4})?(?:" + _STAMP + r" {1,4})?(?:\*\*)?(?P<speaker>[^:\[\]*\s][^:\[\]*]{0,39}?)"
+    r"(?:\*\*)? {0,4}: {0,4}(?:\*\*)? {0,4}",
     re.IGNORECASE,
 )
-_DATE_HEADING = re.compile(r"^#+\s*.*?(?P<date>\d{4}-\d{2}-\d{2})")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _text(text: str, path: Path) -> list[ConversationIn]:
@@ -261,28 +302,26 @@ def _text(text: str, path: Path) -> list[ConversationIn]:
     day: str | None = None
     messages: list[dict[str, Any]] = []
     for raw in text.splitlines():
-        line = raw.rstrip()
-        if not line.strip():
-            continue
-        if heading := _DATE_HEADING.match(line):
-            day = heading["date"]
+        line = raw.strip()
+        if not line:
             continue
         if line.startswith("#"):
-            if title == path.stem:
-                title = line.lstrip("#").strip() or title
+            if date_in := _DATE.search(line[:HEAD_CHARS]):
+                day = date_in[0]
+            elif title == path.stem:
+                title = line.lstrip("#").strip()[:200] or title
             continue
-        match = _LINE.match(line)
-        if match and not match["speaker"].strip().lower().startswith(("http", "note")):
+        match = _HEAD.match(line[:HEAD_CHARS])
+        body = line[match.end():].strip() if match else ""
+        if match and body and not match["speaker"].strip().lower().startswith(("http", "note")):
             stamp = match["stamp"]
             when: float | None = None
             if stamp:
                 full = stamp if "-" in stamp else f"{day or ''} {stamp}".strip()
                 when = _parse_stamp(full)
-            messages.append(
-                {"speaker": match["speaker"].strip(), "text": match["text"].strip(), "time": when}
-            )
+            messages.append({"speaker": match["speaker"].strip(), "parts": [body], "time": when})
         elif messages:
-            messages[-1]["text"] += "\n" + line.strip()
+            messages[-1]["parts"].append(line)
     if not messages:
         raise _fail(path, "no 'Speaker: text' lines found")
     out: list[MessageIn] = []
@@ -290,7 +329,7 @@ def _text(text: str, path: Path) -> list[ConversationIn]:
     for n, m in enumerate(messages):
         ts = m["time"] if m["time"] is not None else last + 1
         last = ts
-        out.append(MessageIn(f"m{n + 1}", m["speaker"], m["text"], ts))
+        out.append(MessageIn(f"m{n + 1}", m["speaker"], "\n".join(m["parts"]), ts))
     first_lines = [(m.speaker, m.text) for m in out[:5]]
     return [ConversationIn("text", _digest(first_lines), title, out[0].time, tuple(out))]
 
@@ -300,6 +339,6 @@ def _parse_stamp(value: str) -> float | None:
                 "%Y-%m-%d %I:%M %p", "%Y-%m-%d %I:%M%p"):
         try:
             return datetime.strptime(value.strip(), fmt).astimezone().timestamp()
-        except ValueError:
+        except (ValueError, OverflowError, OSError):
             continue
     return None

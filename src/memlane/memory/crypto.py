@@ -1,16 +1,12 @@
 """Encryption at rest: the key file, the passphrase, and the cipher for image files.
 
-A home folder is encrypted when it has ``key.json``. That file holds a random 256-bit data key
-wrapped (AES-256-GCM) with a key derived from the person's passphrase by Argon2id (RFC 9106's
-second recommended setting: 3 passes, 64 MiB, 1 lane), plus the salt and parameters; never the
-passphrase or the data key in the clear. A wrong passphrase fails the GCM tag and is said plainly.
-Changing the passphrase re-wraps the same data key, so it is instant and cannot lose data.
-
-From the data key, HKDF-SHA256 derives two keys: the raw SQLCipher key of ``memlane.db`` (which
-encrypts every page, its WAL and its FTS indexes) and the AES-256-GCM key of image files (frames,
-thumbnails, lossless OCR spool copies). An encrypted file is ``MAGIC`` + a random 96-bit nonce +
-ciphertext and tag; :meth:`FileCipher.open` also reads plain WebP, so a home that is being
-encrypted (or a backup restored into one) is always readable.
+A home is encrypted when it has ``key.json``: a random data key wrapped with AES-GCM under a key
+derived from the passphrase by Argon2id, with its salt and parameters, never the passphrase or the
+data key in the clear. A wrong passphrase fails the GCM tag and is said plainly; changing it
+re-wraps the same data key, so it cannot lose data. HKDF derives from the data key the SQLCipher
+key of ``memlane.db`` and the key of image files, each sealed as ``MAGIC`` + nonce + ciphertext;
+:meth:`FileCipher.open` also reads plain WebP, so a home that is being encrypted, or a backup
+restored into one, is always readable.
 """
 
 from __future__ import annotations

@@ -1,16 +1,12 @@
 """Semantic memory: facts about the person, kept up to date without ever overwriting one.
 
-A candidate fact (:class:`FactIn`, from the model or from :func:`rule_candidates`) is compared
-with the current facts most like it (:func:`similar`), and a :class:`Decision` says what it does:
-``ADD`` a new fact, ``UPDATE`` one (the old version is closed: ``status = 'updated'``,
-``valid_to`` set, and the new one ``supersedes`` it; a statement older than the fact it would
-replace is kept as ``past``), ``RETIRE`` one that no longer holds (closed
-as ``retired``; the statement that retired it is kept as a fact of its own) or ``NOOP`` (the fact
-is known: it is confirmed, gaining sources and confidence). :func:`apply` writes a decision with
-its lineage rows; the caller holds the transaction, so a batch of facts and the mark that their
-episode was read commit together. Who decides is the caller's business: the local model through
-a constrained prompt, or :func:`heuristic_decision` when there is none. :func:`revive` re-opens a
-fact whose successor was forgotten, which is how a forgotten update is undone.
+A candidate fact (:class:`FactIn`, from the model or :func:`rule_candidates`) is compared with the
+most similar current facts (:func:`similar`), and a :class:`Decision` will ``ADD`` it, ``UPDATE``
+one (the old version is closed and superseded, never overwritten; an older statement is kept as
+``past``), ``RETIRE`` one that no longer holds, or ``NOOP`` (a known fact is confirmed).
+:func:`apply` writes a decision with its lineage inside the caller's transaction, so a batch of
+facts and its episode's read mark commit together; the local model or :func:`heuristic_decision`
+decides. :func:`revive` re-opens a fact whose successor was forgotten.
 """
 
 from __future__ import annotations

@@ -1,19 +1,12 @@
 """Forgetting: remove records, everything derived from them, and every remnant on disk.
 
-:func:`plan` turns a :class:`Scope` (time range, app, text, ids, or everything) into the records it
-covers plus the episodes, digests and facts derived from them (through ``lineage``, followed
-transitively), without changing anything, which is what ``memlane forget --dry-run`` prints.
-:func:`execute` then deletes the rows in one transaction (FTS5 rows go with them through triggers;
-``secure_delete`` zeroes freed pages) and logs scope and counts - never content - in
-``deletion_log``; removes their vectors from Chroma, and those of the messages said right after
-forgotten ones (a reply's vectors embed the question before it), which are written again; then
-their frame images and thumbnails; and finally compacts: FTS5 indexes are merged so deleted
-tokens leave their old segments, the WAL is checkpointed and truncated and the database is
-vacuumed. A crash between steps is repaired later: orphan vectors by the index's start-up
-repair, orphan image files by :func:`sweep_files`, which every forget runs. What remains is
-re-derived by the next consolidation: frames and messages of a forgotten episode are no longer in
-one, chats that also supported a forgotten fact are marked to be read again, and a fact whose
-update was forgotten is current again.
+:func:`plan` turns a :class:`Scope` into the records it covers plus everything derived from them
+through ``lineage``, changing nothing (what ``memlane forget --dry-run`` prints). :func:`execute`
+deletes the rows in one transaction and logs scope and counts, never content; removes their
+vectors (re-writing those of replies that embedded a forgotten question) and image files; then
+compacts FTS5, the WAL and the database so no remnant survives. A crash between steps is repaired
+later (orphan vectors at index start-up, orphan files by :func:`sweep_files`), and what remains is
+re-derived by the next consolidation, so a fact whose update was forgotten is current again.
 """
 
 from __future__ import annotations
@@ -286,10 +279,14 @@ def execute(
         )
     removed_vectors = 0
     if index is not None and vector_ids:
-        index.delete(vector_ids)
-        removed_vectors = len(vector_ids)
-        if followers:
-            index.sync()
+        try:
+            index.delete(vector_ids)
+            removed_vectors = len(vector_ids)
+            if followers:
+                index.sync()
+        except Exception as exc:  # the rows are gone: files and compaction must still happen
+            log.warning("could not delete %d vectors (%s); the index's repair removes them",
+                        len(vector_ids), exc)
     removed_files = 0
     for rel in files:
         if not frame_rel_ok(rel):  # a path from a crafted archive or a bug: never followed

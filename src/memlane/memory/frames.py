@@ -1,17 +1,12 @@
 """Frame image files on disk: lossy WebP frames, small thumbnails, and lossless copies awaiting OCR.
 
 :class:`FrameFiles` writes them atomically (temporary file, then rename) into a ``YYYY/MM/DD``
-tree and returns paths relative to the home folder, which is what the database stores, so the
-home folder can move. A full disk or a permission problem becomes a :class:`StorageError` and
-leaves no half-written file behind.
-
-Lossy WebP loses about 40% of the words tesseract finds on real screenshots (its 4:2:0 chroma
-blurs coloured text; measured by ``benchmarks/capture_replay.py``), so a captured frame also gets
-a lossless *spool* copy (``spool/`` + the frame's path) that OCR reads and then deletes.
-
-In an encrypted home every one of these files is sealed with AES-GCM (:mod:`memlane.memory.crypto`)
-before it touches the disk, and :meth:`FrameFiles.read_bytes` / :meth:`FrameFiles.read` are the
-only way to read one back (the GUI gets image bytes from here, never a path).
+tree under paths relative to the home folder, so the home can move; a full disk or a permission
+problem is a :class:`StorageError` and leaves no half-written file. Lossy WebP blurs coloured text
+and loses words tesseract could read, so a captured frame also gets a lossless *spool* copy that
+OCR reads and then deletes. In an encrypted home every file is sealed before it touches the disk,
+and :meth:`FrameFiles.read_bytes` / :meth:`FrameFiles.read` are the only way to read one back
+(the GUI gets image bytes from here, never a path).
 """
 
 from __future__ import annotations

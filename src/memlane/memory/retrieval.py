@@ -1,14 +1,12 @@
 """Hybrid retrieval: FTS5 BM25 and vector search fused by reciprocal rank, with filters.
 
-A query first loses its time expression ("last Tuesday") to :mod:`memlane.memory.timeparse`, which
-becomes a time filter. The rest is searched twice, as keywords over every FTS5 index and as a
-vector over the Chroma index, each filtered by time range, app and kind; the two rankings are
-fused with weighted reciprocal-rank fusion plus a boost for consolidated memories (episodes and
-facts, by their strength) and an optional recency term, and each hit is returned
-with a snippet and a source reference back to the frame or message it came from. People the
-query names who speak in stored conversations ("what did Lena say about Porto?") weigh up their
-own messages, and their names are left out of the semantic query: the name says whose memory
-to look in, the rest says what it is about.
+A query's time expression ("last Tuesday") becomes a time filter through
+:mod:`memlane.memory.timeparse`; the rest is searched as keywords over every FTS5 index and as a
+vector over Chroma, both filtered by time, app and kind, and the rankings are fused by weighted
+reciprocal rank with a boost for consolidated memories and an optional recency term. Each hit
+comes with a snippet and a reference to the frame or message it came from. People the query names
+weigh up their own messages and are left out of the semantic query: the name says whose memory to
+look in, the rest what it is about.
 """
 
 from __future__ import annotations
@@ -99,6 +97,10 @@ class SearchResult:
     until: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
     named: list[str] = field(default_factory=list)  # stored speakers the query names
+    # Records not yet in the vector index (found by keywords only until they are embedded), and
+    # why semantic search was left out of this result, when it was.
+    pending: int = 0
+    vector_error: str = ""
 
 
 class Retriever:
@@ -166,12 +168,17 @@ class Retriever:
         )
         timings["keyword_ms"] = (time.perf_counter() - t0) * 1000
         vector: list[tuple[str, int, float]] = []
+        vector_error = ""
         if self.index is not None and query.strip():
             t1 = time.perf_counter()
-            vector = self.index.search(
-                without_names(query, named) or query, limit=depth, kinds=kinds, since=since,
-                until=until, app=app,
-            )
+            try:
+                vector = self.index.search(
+                    without_names(query, named) or query, limit=depth, kinds=kinds,
+                    since=since, until=until, app=app,
+                )
+            except Exception as exc:  # a damaged index: keywords still answer; repair rebuilds
+                log.warning("semantic search failed, answering by keywords: %s", exc)
+                vector_error = f"semantic search is unavailable ({type(exc).__name__})"
             timings["vector_ms"] = (time.perf_counter() - t1) * 1000
         fused = self._fuse(keyword, vector, now, named)
         top = sorted(fused.items(), key=lambda kv: -kv[1])[:limit]
@@ -190,7 +197,8 @@ class Retriever:
             hit.vector_distance = vector_distance.get(key)
             hits.append(hit)
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
-        return SearchResult(hits, query, rng, since, until, timings, named)
+        return SearchResult(hits, query, rng, since, until, timings, named,
+                            self.store.count_unembedded(), vector_error)
 
     def _fuse(
         self,

@@ -1,10 +1,9 @@
 """The SQLite driver: Python's sqlite3 for a plain home, SQLCipher's build for an encrypted one.
 
-Every connection to ``memlane.db`` is made by :func:`connect`. A plain home uses the system
-SQLite, which writes about twice as fast as the ``sqlcipher3-binary`` build even without a key
-(100k FTS-indexed inserts: 1.9 s against 4.3 s here); an encrypted home, and the conversion to
-one, use SQLCipher. The two drivers raise different exception classes; catch
-``sql.IntegrityError`` and friends from here, which name both.
+Every connection to ``memlane.db`` is made by :func:`connect`. A plain home uses the system SQLite
+because the ``sqlcipher3-binary`` build writes much slower even without a key; an encrypted home,
+and the conversion to one, use SQLCipher. The two drivers raise different exception classes;
+catch ``sql.IntegrityError`` and friends from here, which name both.
 """
 
 from __future__ import annotations

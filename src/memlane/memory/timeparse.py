@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from memlane.memory.records import time_ok
+
 MONTHS = {
     name: i
     for i, names in enumerate(
@@ -233,8 +235,11 @@ def parse_time_expression(query: str, now: datetime | None = None) -> TimeRange 
     best: tuple[int, re.Match[str], tuple[datetime, datetime]] | None = None
     for pattern, handler in RULES:
         for match in pattern.finditer(query):
-            rng = handler(match, ref)
-            if rng is None:
+            try:
+                rng = handler(match, ref)
+            except (OverflowError, ValueError):  # "past 999999999 days": no date that far
+                rng = None
+            if rng is None or not all(time_ok(t.timestamp()) for t in rng):
                 continue
             if best is None or match.start() < best[0]:
                 best = (match.start(), match, rng)
@@ -251,15 +256,20 @@ def parse_when(value: str, now: datetime | None = None, *, end: bool = False) ->
     ref = _local(now)
     try:
         parsed = datetime.fromisoformat(value)
+    except ValueError:
+        rng = parse_time_expression(value, ref)
+        if rng is None:
+            raise ValueError(f"not a date or time expression: {value[:80]!r}") from None
+        return rng.until if end else rng.since
+    try:
         if len(value) <= 10 and end:
             parsed += timedelta(days=1)
-        return parsed if parsed.tzinfo else parsed.astimezone()
-    except ValueError:
+        parsed = parsed if parsed.tzinfo else parsed.astimezone()
+        if time_ok(parsed.timestamp()):
+            return parsed
+    except (OverflowError, ValueError, OSError):
         pass
-    rng = parse_time_expression(value, ref)
-    if rng is None:
-        raise ValueError(f"not a date or time expression: {value!r}")
-    return rng.until if end else rng.since
+    raise ValueError(f"{value[:80]!r} is outside the years 1900-3000")
 
 
 # Rules whose meaning depends on when something was said, in the order they are tried.

@@ -1,26 +1,26 @@
 """The vector index: a Chroma collection derived from the store, holding no text.
 
-Chroma keeps ids (``kind:rowid:chunk``), embeddings and three metadata fields (kind, time, app) and
-nothing else, so the text of a memory lives only in SQLite. The index is rebuildable: ``sync``
-embeds rows the store has not marked as embedded, and ``repair`` compares counts and, on drift,
-the id sets, removing vectors whose rows are gone and re-embedding rows whose vectors are missing.
-:func:`documents` reads what is embedded for a row (a message with its speaker, and once more with
-the question before it when it is a reply; a frame's title and OCR text in chunks; an episode's
-summary and key phrases; a fact).
-With ``in_memory`` (setting ``[privacy] vectors_in_memory``) the collection lives only in this
-process's memory and is rebuilt from the store when it is opened; nothing of it touches the disk.
-Telemetry is switched off before Chroma is imported.
+Chroma keeps ids (``kind:rowid:chunk``), embeddings and kind, time and app metadata, so the text
+of a memory lives only in SQLite. The index is rebuildable: ``sync`` embeds rows not yet marked as
+embedded, and ``repair`` removes vectors whose rows are gone and re-embeds rows whose vectors are
+missing. :func:`documents` says what is embedded for each kind of row. With ``in_memory`` (setting
+``[privacy] vectors_in_memory``) the collection lives only in this process's memory, rebuilt from
+the store when opened, and nothing of it touches the disk. Telemetry is switched off before Chroma
+is imported.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -68,6 +68,23 @@ def _chroma_client(path: Path | None) -> Any:
     return chromadb.PersistentClient(path=str(path), settings=settings)
 
 
+# Chroma's on-disk index takes one user at a time: every process (and thread) works on it under an
+# exclusive lock, and reloads it when another process wrote since (a generation number beside it).
+# Chroma caches one system per process, so closing it is counted process-wide (``_EPOCH``).
+_EPOCH = [0]
+_SEEN: dict[Path, int] = {}
+
+
+def _chroma_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from Chroma itself (a damaged or inconsistent index)."""
+    return type(exc).__module__.startswith("chromadb") or "hnsw" in str(exc).lower()
+
+
+def _clear_systems(client: Any) -> None:
+    client.clear_system_cache()
+    _EPOCH[0] += 1
+
+
 class VectorIndex:
     """Nearest-neighbour search over embeddings of store records."""
 
@@ -77,7 +94,59 @@ class VectorIndex:
         self.in_memory = in_memory
         self.store = store
         self.embedder = embedder
-        self._open()
+        self._lock_path = path.with_name(path.name + ".lock")
+        self._gen_path = path.with_name(path.name + ".generation")
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._epoch = -1
+        with self._using(write=False):
+            pass
+
+    @contextmanager
+    def _using(self, *, write: bool) -> Iterator[None]:
+        """Hold the index alone (across processes) and with a client that sees the latest writes.
+
+        Re-entrant within one thread. A write bumps the generation so other processes reload.
+        """
+        with self._thread_lock:
+            if self.in_memory:
+                if self._epoch < 0:
+                    self._open()
+                    self._epoch = 0
+                yield
+                return
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self._lock_path, "a+") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                key = self.path.resolve()
+                gen = self._generation()
+                if key in _SEEN and _SEEN[key] != gen and self._epoch >= 0:
+                    _clear_systems(self._client)  # another process wrote: reload from disk
+                _SEEN[key] = gen
+                if self._epoch != _EPOCH[0]:
+                    self._open()
+                    self._epoch = _EPOCH[0]
+                self._depth = 1
+                try:
+                    yield
+                finally:
+                    self._depth = 0
+                    if write:
+                        _SEEN[key] = gen + 1
+                        self._gen_path.write_text(str(gen + 1))
+
+    def _generation(self) -> int:
+        try:
+            return int(self._gen_path.read_text() or 0)
+        except (OSError, ValueError):
+            return 0
 
     def _open(self) -> None:
         # In memory, every Chroma client of a process shares one system: one collection per home.
@@ -93,10 +162,13 @@ class VectorIndex:
 
     def close(self) -> None:
         """Release Chroma's cached system for this folder (it is re-opened on next use)."""
-        self._client.clear_system_cache()
+        with self._thread_lock:
+            if self._epoch >= 0:
+                _clear_systems(self._client)
 
     def count(self) -> int:
-        return int(self._collection.count())
+        with self._using(write=False):
+            return int(self._collection.count())
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -111,7 +183,8 @@ class VectorIndex:
                 metas.append({"kind": doc.kind, "time": float(doc.time), "app": doc.app})
         if ids:
             vectors = self.embedder.embed(texts)
-            self._collection.upsert(ids=ids, embeddings=vectors, metadatas=metas)
+            with self._using(write=True):
+                self._collection.upsert(ids=ids, embeddings=vectors, metadatas=metas)
 
     def sync(self, progress: Progress | None = None, batch: int = 256) -> int:
         """Embed every record the store has not marked as embedded; return how many."""
@@ -129,21 +202,36 @@ class VectorIndex:
         return done
 
     def delete(self, ids: Sequence[str]) -> None:
-        for start in range(0, len(ids), 5000):
-            self._collection.delete(ids=list(ids[start : start + 5000]))
+        with self._using(write=True):
+            for start in range(0, len(ids), 5000):
+                self._collection.delete(ids=list(ids[start : start + 5000]))
 
     def all_ids(self) -> set[str]:
         ids: set[str] = set()
         offset, page = 0, 10000
-        while True:
-            got = self._collection.get(include=[], limit=page, offset=offset)["ids"]
-            ids.update(got)
-            if len(got) < page:
-                return ids
-            offset += page
+        with self._using(write=False):
+            while True:
+                got = self._collection.get(include=[], limit=page, offset=offset)["ids"]
+                ids.update(got)
+                if len(got) < page:
+                    return ids
+                offset += page
 
-    def repair(self, progress: Progress | None = None) -> RepairReport:
-        """Make the index match the store: drop orphans, re-embed what is missing."""
+    def repair(self, progress: Progress | None = None, *, embed: bool = True) -> RepairReport:
+        """Make the index match the store: drop orphans, re-embed what is missing.
+
+        A damaged index (Chroma fails to read it) is rebuilt from the store. With ``embed``
+        false, records are only marked for embedding: a search never waits for a backlog.
+        """
+        try:
+            return self._repair(progress, embed)
+        except Exception as exc:
+            if not _chroma_failure(exc):
+                raise
+            log.warning("the vector index is damaged (%s); rebuilding it from the database", exc)
+            return RepairReport(0, self.rebuild(progress if embed else None, embed=embed))
+
+    def _repair(self, progress: Progress | None, embed: bool) -> RepairReport:
         removed = 0
         if self.count() != self.store.expected_vector_total():
             expected = set(self.store.expected_vector_ids())
@@ -158,19 +246,22 @@ class VectorIndex:
                 log.warning("%d vectors are missing; re-embedding their records", len(missing))
                 keys = {(i.split(":")[0], int(i.split(":")[1])) for i in missing}
                 self.store.mark_missing(keys)
-        embedded = self.sync(progress)
+        embedded = self.sync(progress) if embed else 0
         return RepairReport(removed, embedded)
 
-    def rebuild(self, progress: Progress | None = None) -> int:
-        """Delete the index folder and embed everything again from the store."""
-        if self.in_memory:
-            self._client.delete_collection(self._collection.name)
-        else:
-            self.close()
-            shutil.rmtree(self.path, ignore_errors=True)
-        self._open()
-        self.store.clear_embedded()
-        return self.sync(progress)
+    def rebuild(self, progress: Progress | None = None, *, embed: bool = True) -> int:
+        """Delete the index folder and embed everything again from the store (with ``embed``
+        false, only mark everything for embedding)."""
+        with self._using(write=True):
+            if self.in_memory:
+                self._client.delete_collection(self._collection.name)
+            else:
+                _clear_systems(self._client)
+                shutil.rmtree(self.path, ignore_errors=True)
+            self._open()
+            self._epoch = _EPOCH[0]
+            self.store.clear_embedded()
+            return self.sync(progress) if embed else 0
 
     # -- searching ---------------------------------------------------------------------------
 
@@ -248,9 +339,10 @@ class VectorIndex:
         kwargs: dict[str, Any] = {"ids": ids} if ids is not None else {}
         if where is not None:
             kwargs["where"] = where
-        result = self._collection.query(
-            query_embeddings=vector, n_results=n, include=["distances"], **kwargs
-        )
+        with self._using(write=False):
+            result = self._collection.query(
+                query_embeddings=vector, n_results=n, include=["distances"], **kwargs
+            )
         seen: dict[tuple[str, int], float] = {}
         for chunk_id, dist in zip(result["ids"][0], result["distances"][0], strict=True):
             kind, rowid, _ = chunk_id.split(":")

@@ -1,14 +1,12 @@
 """The model process: loads one GGUF with llama-cpp-python and serves requests over stdin/stdout.
 
-Run as ``python -m memlane.models.worker --model PATH ...`` by :class:`memlane.models.runtime.
-ModelProcess`, never imported by the engine, so a crash or out-of-memory inside llama.cpp ends
-this process only. The protocol is one JSON object per line. After loading it writes
-``{"ready": true, ...}`` (or ``{"error": ...}`` and exits 2). Requests are ``{"op": "chat",
-"messages": [...], "max_tokens": n, "temperature": t, "stop": [...], "schema": {...} | null}``
-(a JSON schema constrains the output through llama.cpp's grammar) answered by ``{"t": text}``
-lines and a final ``{"done": true, "prompt_tokens": n, "completion_tokens": m, "finish": why}``;
-``{"op": "tokens", "texts": [...]}`` answered by ``{"counts": [...]}``; and ``{"op": "cancel"}``,
-which ends the running answer early. The chat template is the GGUF's own.
+Run by :class:`memlane.models.runtime.ModelProcess`, never imported by the engine, so a crash or
+out-of-memory inside llama.cpp ends this process only. It speaks one JSON object per line: after
+loading it writes ``{"ready": true, ...}`` (or ``{"error": ...}`` and exits); a ``chat`` request,
+optionally constrained by a JSON schema through llama.cpp's grammar, is answered by
+``{"t": text}`` lines and a final ``{"done": true, ...}`` with token counts; ``tokens`` counts
+the tokens of texts, and ``cancel`` ends the running answer early. The chat template is the
+GGUF's own.
 """
 
 from __future__ import annotations

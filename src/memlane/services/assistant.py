@@ -1,16 +1,12 @@
 """Answering questions from memories: retrieve, pack evidence, stream a cited answer, remember.
 
-:class:`Assistant` turns a question into an :class:`Answer`. The question's time expression
-becomes a filter (in retrieval); hits that are not relevant enough are dropped (unless the
-question is only about a time, "what did I do yesterday?") and, when none is left, the assistant
-abstains without asking the model. The rest is packed into the context budget - de-duplicated,
-a fact standing in for the messages it was taken from, in time order, each line with its date,
-weekday and where it came from, relative dates inside it resolved by code - and the model's
-answer streams through a citation check; words that only restate the question are cut from its
-front ("Rob invited John to a yoga class" becomes "A yoga class"). Every question and answer is
-stored as an "assistant" conversation, so later searches and questions can find them. That
-conversation is only used as evidence when the question is about it ("what did I ask you
-yesterday?"), and then only the person's own turns: a wrong answer never becomes a memory.
+:class:`Assistant` turns a question into an :class:`Answer`. Its time expression becomes a filter,
+hits that are not relevant enough are dropped (unless the question is only about a time), and when
+none is left it abstains without asking the model. The rest is packed into the context budget,
+de-duplicated, dated and in time order, and the model's answer streams through a citation check
+that also cuts words merely restating the question. Every exchange is stored as an "assistant"
+conversation, used as evidence only when the question is about it and then only the person's own
+turns, so a wrong answer never becomes a memory.
 """
 
 from __future__ import annotations

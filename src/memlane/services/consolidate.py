@@ -1,24 +1,12 @@
 """Consolidation: raw frames and messages become episodes, day digests and facts.
 
-:class:`Consolidator` composes :mod:`memlane.memory.episodes` and :mod:`memlane.memory.facts`
-with the local model (:mod:`memlane.models.memory_prompts`). One :meth:`Consolidator.run`:
-
-1. cuts what is not yet in an episode into closed episodes and stores each with its lineage
-   (summary by the model when it is allowed, long enough and usable; extractive otherwise, so an
-   episode is always stored);
-2. reads facts from chat episodes not yet read (``facts_done = 0``), in time order: the model's
-   constrained JSON (each fact names the line it came from, which becomes its lineage and whose
-   speaker becomes its subject; facts whose words are not in that line are dropped), or
-   first-person statements when there is no model or it returned nothing usable. Relative
-   dates in a fact are followed by the date they meant when it was said. Each candidate
-   is compared with similar current facts and ADDed, UPDATEs or RETIREs one, or confirms it
-   (NOOP); the decisions and the episode's ``facts_done`` commit together;
-3. (re)builds the digest of each day whose episodes changed;
-4. embeds the new records.
-
-Every step commits per episode, day or batch, so a killed run loses at most the one in flight and
-a re-run picks up exactly what is left. The model calls are budgeted per run; what the budget or
-the model's failures left extractive is counted in the report.
+:meth:`Consolidator.run` cuts what is not yet in an episode into closed episodes (summarised by
+the local model when it can, extractively otherwise, so an episode is always stored), reads facts
+from unread chat episodes (the model's constrained JSON, each fact tied to the line it came from,
+or first-person statements without a usable model) and ADDs, UPDATEs, RETIREs or confirms them
+against similar current facts, then rebuilds the digests of changed days and embeds the new
+records. Every step commits per episode, day or batch, so a killed run loses at most the one in
+flight and a re-run picks up exactly what is left; model calls are budgeted per run.
 """
 
 from __future__ import annotations

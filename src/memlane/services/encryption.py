@@ -1,17 +1,12 @@
 """Turning encryption at rest on, unlocking an encrypted home, and the OS keyring opt-in.
 
 :func:`encrypt_home` converts a plain home in place and can be re-run after an interruption: the
-key file is written first (state ``encrypting``), then the database is copied into an SQLCipher
-file with ``sqlcipher_export`` and swapped in, then every image file is sealed, and only then is
-the state set to ``encrypted``. Reading tolerates both forms of every file meanwhile, so a kill at
-any point loses nothing; the Engine refuses to open a half-converted home and says to re-run.
-Plaintext that is replaced is overwritten with zeros before it is unlinked (which helps on
-ext4-like filesystems; copy-on-write filesystems and SSD wear levelling may keep old blocks, see
-the README).
-
-:func:`unlock_home` turns a passphrase (or a remembered key from the OS keyring, or a key handed
-down a pipe by the app to its recorder) into :class:`Keys`. The keyring holds the data key only
-when the person opts in (``memlane keyring on``, or the box in the unlock dialog).
+key file comes first (state ``encrypting``), then the database is exported into SQLCipher and
+swapped in, then every image file is sealed, and only then is the state ``encrypted``. Reading
+accepts both forms meanwhile, so a kill at any point loses nothing, and the Engine refuses a
+half-converted home; replaced plaintext is zeroed before it is unlinked (the README says where
+that falls short). :func:`unlock_home` turns a passphrase, a key the OS keyring holds only when
+the person opts in, or one handed down a pipe to the recorder into :class:`Keys`.
 """
 
 from __future__ import annotations

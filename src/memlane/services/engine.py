@@ -24,7 +24,7 @@ from memlane.capture.recorder import Recorder
 from memlane.core.errors import LockedError, ModelError, StorageError
 from memlane.core.paths import Paths
 from memlane.core.settings import AnswerSettings, Settings, load_settings
-from memlane.memory.archive import ArchiveReport, export_archive
+from memlane.memory.archive import ArchiveReport, clean_stale_exports, export_archive
 from memlane.memory.archive import import_archive as restore_archive
 from memlane.memory.chat_import import parse_chat_file
 from memlane.memory.crypto import Keys, is_encrypted, key_state, remembered
@@ -66,6 +66,7 @@ class Engine:
         embedder: OnnxEmbedder | None = None, keys: Keys | None = None,
     ) -> None:
         paths.ensure()
+        clean_stale_exports(paths.work)  # what a killed export left (a copy of the database)
         self.paths = paths
         self.keys = keys
         self.settings = settings or load_settings(paths.settings)
@@ -190,7 +191,7 @@ class Engine:
 
     @cached_property
     def retriever(self) -> Retriever:
-        self.repair()
+        self.index.repair(embed=False)  # never waits for a backlog: writers embed it
         return Retriever(self.store, self.index, self.settings.search)
 
     # -- operations ------------------------------------------------------------------------------
@@ -247,6 +248,7 @@ class Engine:
         todo = what if isinstance(what, Plan) else plan_forget(self.store, what)
         if dry_run or not any(todo.all_keys().values()):
             return todo, None
+        clean_stale_exports(self.paths.work)  # a killed export's snapshot holds what goes
         report = execute_forget(self.store, self.index, self.paths.home, todo,
                                 (self.paths.frames, self.paths.thumbnails, self.paths.spool))
         return todo, report
@@ -254,7 +256,8 @@ class Engine:
     def export(self, out: Path, *, since: float | None = None,
                until: float | None = None) -> ArchiveReport:
         """Write a portable archive of everything (or a time range) to ``out``."""
-        return export_archive(self.store, self.paths.home, out, since=since, until=until)
+        return export_archive(self.store, self.paths.home, out, work=self.paths.work,
+                              since=since, until=until)
 
     def import_archive(self, path: Path, progress: Progress | None = None) -> ArchiveReport:
         """Restore an archive into this (empty) home, then rebuild its vectors."""

@@ -24,7 +24,7 @@ from memlane.capture.fingerprint import content_sha256, dhash
 from memlane.capture.ocr import OcrResult, TesseractOcr, redact_image
 from memlane.core.errors import InputError, MemlaneError
 from memlane.memory.frames import FrameFiles
-from memlane.memory.records import FrameIn, OcrBlockIn
+from memlane.memory.records import FrameIn, OcrBlockIn, time_ok
 from memlane.memory.store import Store
 
 log = logging.getLogger(__name__)
@@ -72,11 +72,21 @@ class IngestReport:
     words: int = 0
 
 
+# WebP cannot hold a side longer than this; a longer screenshot is scaled down to fit.
+MAX_SIDE = 16383
+
+
 def load_image(path: Path) -> Image.Image:
+    if path.exists() and not path.is_file():  # a FIFO would block the read forever
+        raise InputError(f"{path}: not a regular file")
     try:
         with Image.open(path) as img:
             img.load()
-            return img.convert("RGB")
+            rgb = img.convert("RGB")
+        if max(rgb.size) > MAX_SIDE:
+            scale = MAX_SIDE / max(rgb.size)
+            rgb = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))))
+        return rgb
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except UnidentifiedImageError:
@@ -109,13 +119,21 @@ def ingest_image(
         at = time_from_name(path.name)
     if at is None:
         at = os.stat(path).st_mtime
-    result = ocr.read(image)
+    try:
+        result = ocr.read(image)
+    except (OSError, ValueError, RuntimeError) as exc:  # tesseract refused this image
+        raise InputError(f"{path}: OCR could not read it ({exc})") from None
     if redact:
         result, kinds = redact_image(image, result)
         if kinds:
             log.info("redacted %d words in %s (%s)", len(kinds), path.name,
                      ", ".join(sorted(set(kinds))))
-    stored = files.write(image, at, sha[:12])
+    if not time_ok(at):
+        raise InputError(f"{path}: its time is outside the years 1900-3000; give one with --at")
+    try:
+        stored = files.write(image, at, sha[:12])
+    except (OSError, ValueError) as exc:  # the encoder refused it (disk errors are StorageError)
+        raise InputError(f"{path}: cannot be stored as WebP ({exc})") from None
     frame = FrameIn(
         time=at, app=app, title=title or path.stem, image_path=stored.image_path,
         thumb_path=stored.thumb_path, width=stored.width, height=stored.height,

@@ -1,16 +1,12 @@
 """The capture service: ticks of the recorder stored as frames, OCR worked off in the background.
 
-This composes :mod:`memlane.capture` (gates, grab, change detection, OCR, redaction) with
-:mod:`memlane.memory` (frame files, the store, the job queue, the vector index):
-
-- :class:`CaptureService` runs one tick: pause and display checks, the recorder's tick, then
-  each changed monitor's frame written as WebP + thumbnail and stored *with* its OCR job in one
-  transaction. It records facts in the ``state`` table (last tick, per-day counts), which is
-  what :func:`capture_status` reports: the state comes from when things last happened, not flags.
-- :class:`~memlane.services.ocr_worker.OcrWorker` (its own module) works off the ``ocr`` jobs
-  those frames carry.
-- :func:`run_recorder` schedules ticks with apscheduler and runs the worker in a thread; one
-  recorder per home folder (a lock file says which process holds it).
+It composes :mod:`memlane.capture` with :mod:`memlane.memory`. :class:`CaptureService` runs one
+tick (pause and display checks, the recorder's tick, then each changed monitor's frame written as
+WebP and thumbnail and stored *with* its OCR job in one transaction) and records when things last
+happened in the ``state`` table, which :func:`capture_status` reports instead of flags.
+:func:`run_recorder` schedules ticks with apscheduler, runs the
+:class:`~memlane.services.ocr_worker.OcrWorker` in a thread, and holds a lock file so there is
+one recorder per home folder.
 """
 
 from __future__ import annotations

@@ -1,13 +1,10 @@
 """Dialogs: settings, the first-run explanation, a conversation, and errors said plainly.
 
-:class:`SettingsDialog` edits the values of ``settings.toml`` that a person changes (capture
-interval, change threshold, exclusions, idle limit, redaction, screenshot retention, OCR languages,
-the model file with a "Test model" button) and writes them back with
-:func:`memlane.core.settings.save_settings`, comments kept; it shows the data folder with how to
-move it, and "Start at login" writes or removes the autostart entry
-(:mod:`memlane.services.desktop`).
-:class:`FirstRunDialog` says what is captured, where it is stored, that nothing leaves the
-machine, and how to pause or delete, before recording starts. :class:`ConversationDialog` shows a
+:class:`SettingsDialog` edits the settings a person changes, with a "Test model" button, and writes
+them back with :func:`memlane.core.settings.save_settings`, comments kept; it shows the data folder
+with how to move it and manages the autostart entry (:mod:`memlane.services.desktop`).
+:class:`FirstRunDialog` says what is captured, where it is stored, that nothing leaves the machine
+and how to pause or delete, before recording starts. :class:`ConversationDialog` shows a
 conversation with one message marked (a citation).
 """
 

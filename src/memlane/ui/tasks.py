@@ -1,14 +1,12 @@
 """The one way the GUI runs engine work: off the UI thread, results and errors back on it.
 
-Every call into the engine (search, a chat answer, loading a day, forgetting) goes through
-:meth:`Tasks.run`, in the spirit of Anki's ``CollectionOp(...).success(...).failure(...)``. The
-function runs on a worker thread and receives a :class:`Task` it can use to report progress
-(streamed tokens, counts) and to notice that the person cancelled it; ``on_done``, ``on_error``
-and ``on_progress`` are always called on the main thread, so nothing in a worker touches a
-widget. Work is queued in *lanes*, one thread each: ``engine`` for the shared engine (search,
-answers, writes; its SQLite connection and model are used by one thread at a time) and
-``browse`` for quick reads on a second connection (timeline, frame viewer, status), so browsing
-stays instant while an answer streams. A result for a widget that has been closed is dropped.
+Every call into the engine goes through :meth:`Tasks.run` (in the spirit of Anki's
+``CollectionOp``): the function runs on a worker thread with a :class:`Task` for reporting
+progress and noticing cancellation, while ``on_done``, ``on_error`` and ``on_progress`` always run
+on the main thread, so no worker touches a widget. Work is queued in *lanes*, one thread each:
+``engine`` for the shared engine's connection and model, ``browse`` for quick reads on a second
+connection, so browsing stays instant while an answer streams. A result for a widget that has
+been closed is dropped.
 """
 
 from __future__ import annotations
