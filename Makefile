@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := build-essential cmake tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim xvfb xauth x11-utils \
-	openbox xdotool libxss1 \
+	openbox xdotool libxss1 strace \
 	libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
 	libxcb-image0 libxcb-render-util0 libxcb-xinerama0 libxcb-randr0 libegl1 libgl1 \
 	libfontconfig1 libdbus-1-3

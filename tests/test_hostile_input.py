@@ -220,3 +220,102 @@ def _open(path: Path):  # type: ignore[no-untyped-def]
 
     with Image.open(path) as img:
         return img.convert("RGB")
+
+
+def test_a_killed_exports_snapshot_is_cleaned_at_the_next_start(run: Cli, tmp_path: Path) -> None:
+    _seed(run, tmp_path)
+    # what a SIGKILLed export leaves: its work folder with a copy of the database, and a partial
+    # archive beside the target
+    work = run.home / "tmp" / "export-killed"
+    work.mkdir(parents=True)
+    (work / "snapshot.db").write_bytes((run.home / "memlane.db").read_bytes())
+    partial = tmp_path / ".memory.zip.123.partial"
+    partial.write_bytes(b"PK partial")
+    (work / "lock").write_text(str(partial))
+    run("status")
+    assert not work.exists() and not partial.exists()
+
+
+def test_an_export_in_progress_is_not_cleaned_up(run: Cli, tmp_path: Path) -> None:
+    import fcntl
+
+    _seed(run, tmp_path)
+    work = run.home / "tmp" / "export-running"
+    work.mkdir(parents=True)
+    with (work / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        run("status")
+        assert work.exists()
+
+
+def test_export_never_leaves_a_snapshot_beside_the_target(run: Cli, tmp_path: Path) -> None:
+    _seed(run, tmp_path)
+    out = tmp_path / "exports" / "m.zip"
+    run("export", str(out))
+    assert [p.name for p in out.parent.iterdir()] == ["m.zip"]
+    assert not list((run.home / "tmp").iterdir())
+    result = run("export", "/dev/null/m.zip", ok=False)
+    assert result.exit_code == 5 and result.output.startswith("Error:")
+
+
+@pytest.mark.parametrize("probe", ["dev-zero", "fifo", "folder", "nan", "year-1", "deep",
+                                   "author", "huge-message"])
+def test_malformed_chat_files_are_one_line_errors(run: Cli, tmp_path: Path, probe: str) -> None:
+    import os
+
+    path = tmp_path / f"{probe}.json"
+    if probe == "dev-zero":
+        path = Path("/dev/zero")
+    elif probe == "fifo":
+        os.mkfifo(path)
+    elif probe == "folder":
+        path.mkdir()
+    elif probe == "nan":
+        path = tmp_path / "nan.jsonl"
+        path.write_text('{"time": NaN, "text": "x"}\n')
+    elif probe == "year-1":
+        path = tmp_path / "old.jsonl"
+        path.write_text('{"time": "0001-01-01T00:00:00", "text": "x"}\n')
+    elif probe == "deep":
+        path.write_text("[" * 50_000 + "]" * 50_000)
+    elif probe == "author":
+        path.write_text(json.dumps([{"mapping": {"a": {"message": {
+            "author": "bob", "content": {"parts": ["hi"]}, "create_time": 1e400}}}}]))
+    elif probe == "huge-message":
+        path = tmp_path / "huge.jsonl"
+        path.write_text(json.dumps({"time": 1_700_000_000, "text": "x" * 300_000}) + "\n")
+    result = run("import-chat", str(path), ok=False)
+    assert result.exit_code == 3
+    assert result.output.startswith("Error:") and result.output.count("\n") == 1, result.output
+    assert run.json("status")["counts"]["messages"] == 0  # type: ignore[index]
+
+
+def test_a_huge_text_line_is_parsed_in_linear_time(run: Cli, tmp_path: Path) -> None:
+    import time
+
+    path = tmp_path / "transcript.txt"
+    path.write_text("Ana: hello\n" + " " * 40_000 + "x\n" + "#" * 40_000 + "\n"
+                    + "Ana" + " " * 40_000 + ": still here\n")
+    t0 = time.perf_counter()
+    run("import-chat", str(path))
+    assert time.perf_counter() - t0 < 30  # was 145 s for one such line
+    assert run.json("status")["counts"]["messages"] == 1  # type: ignore[index]
+
+
+def test_odd_images_do_not_stop_a_folder_ingest(run: Cli, tmp_path: Path) -> None:
+    import os
+
+    from PIL import Image
+
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    Image.new("RGB", (40_000, 20), "white").save(shots / "a-wide.png")
+    (shots / "b-corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    render_text(["Quarterly planning notes"]).save(shots / "c-good.png")
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    result = run("ingest-image", str(shots), str(fifo), ok=False)
+    assert result.exit_code == 3
+    assert "2 frame(s) stored" in result.output  # the wide one (scaled) and the good one
+    assert "not a regular file" in result.output and "b-corrupt.png" in result.output
+    assert "Traceback" not in result.output

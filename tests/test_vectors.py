@@ -50,9 +50,12 @@ def test_start_up_repairs_drift(home: Path, embedder, tmp_path: Path) -> None:  
         with eng.store.transaction() as conn:
             conn.execute("DELETE FROM messages WHERE id = 2")
     with Engine(Paths(home), embedder=embedder) as eng:
-        eng.search("sourdough")  # first search repairs
-        report = eng.repair()
-        assert report.removed == 2  # the orphan and the vector of the deleted row
+        # the first search drops the orphan and the vector of the deleted row, and marks the
+        # lost one for embedding without waiting for it
+        result = eng.search("sourdough")
+        assert eng.index.count() == total - 2
+        assert result.pending == 1
+        report = eng.repair()  # what a writer does: embeds the backlog
         assert report.embedded == 1
         assert eng.index.count() == total - 1
         assert eng.index.all_ids() == set(eng.store.expected_vector_ids())
@@ -72,9 +75,11 @@ def test_rows_written_without_vectors_are_embedded_on_start(home: Path, embedder
         eng.store.import_conversations(parse_chat_file(files["text"]))  # killed before embedding
         assert eng.store.count_unembedded() == 3
     with Engine(Paths(home), embedder=embedder) as eng:
-        hits = eng.search("marmalade stand").hits
-        assert eng.index.count() == 3
-        assert "marmalade" in hits[0].snippet
+        result = eng.search("marmalade stand")  # answers at once, by keywords
+        assert "marmalade" in result.hits[0].snippet
+        assert result.pending == 3 and eng.index.count() == 0
+        assert eng.repair().embedded == 3  # the next writer embeds them
+        assert eng.index.count() == 3 and eng.search("marmalade stand").pending == 0
 
 
 def test_reindex_rebuilds_from_sqlite(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -136,7 +136,8 @@ frames_max_gb = 0.0
 [embedder]
 # "default" is the packaged all-MiniLM-L6-v2 int8 ONNX model, or a path to another ONNX file.
 model = "default"
-batch_size = 32
+# Texts per onnxruntime run: 4 keeps the runtime's memory small and is as fast (benchmarks/import_limits.py).
+batch_size = 4
 # CPU threads for embedding (0 = let onnxruntime decide).
 threads = 0
 """
@@ -224,7 +225,7 @@ class AnswerSettings:
 @dataclass
 class EmbedderSettings:
     model: str = "default"
-    batch_size: int = 32
+    batch_size: int = 4
     threads: int = 0
 
 

@@ -53,7 +53,7 @@ class OnnxEmbedder:
     dimensions = DIMENSIONS
 
     def __init__(
-        self, model_path: Path | None = None, *, batch_size: int = 32, threads: int = 0
+        self, model_path: Path | None = None, *, batch_size: int = 4, threads: int = 0
     ) -> None:
         self.model_path = model_path
         self.batch_size = max(1, batch_size)
@@ -90,6 +90,8 @@ class OnnxEmbedder:
             import onnxruntime as ort
             from tokenizers import Tokenizer
 
+            ort.disable_telemetry_events()  # never report usage: no network, ever
+
             tok_file = resources.files("memlane.models") / "data" / "tokenizer.json"
             tokenizer = Tokenizer.from_str(tok_file.read_text(encoding="utf-8"))
             tokenizer.enable_truncation(max_length=MAX_TOKENS)
@@ -98,6 +100,9 @@ class OnnxEmbedder:
             if self.threads:
                 options.intra_op_num_threads = self.threads
             options.log_severity_level = 3
+            # Batches differ in length; planning memory per shape made the arena hold one block
+            # per shape seen (benchmarks/import_limits.py measures the peak).
+            options.enable_mem_pattern = False
             session = ort.InferenceSession(
                 str(path), sess_options=options, providers=["CPUExecutionProvider"]
             )

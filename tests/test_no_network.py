@@ -1,0 +1,90 @@
+"""No network, ever: real Memlane processes traced with strace open no internet socket and look up
+no host name (no DNS query, no read of /etc/resolv.conf), whatever their libraries would like."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import memlane_subprocess_env
+
+pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+
+# An internet socket, a connection to one, or the files a host-name lookup reads first.
+NETWORK = re.compile(r"socket\(AF_INET6?\b|connect\(\d+, \{sa_family=AF_INET6?\b|"
+                     r"open(?:at)?\(.*\"/etc/(?:resolv\.conf|gai\.conf)\"")
+
+
+def traced(args: list[str], home: Path, tmp_path: Path, *, stdin: str = "",
+           env: dict[str, str] | None = None, timeout: float = 300) -> list[str]:
+    """Run ``memlane ARGS`` (and every child) under strace; return the network syscalls seen."""
+    log = tmp_path / f"strace-{args[0]}.log"
+    proc = subprocess.run(
+        ["strace", "-f", "-qq", "-e", "trace=socket,connect,open,openat", "-o", str(log),
+         sys.executable, "-m", "memlane", *args],
+        input=stdin, capture_output=True, text=True, timeout=timeout,
+        env=env or memlane_subprocess_env(home),
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return [line for line in log.read_text().splitlines() if NETWORK.search(line)]
+
+
+@pytest.fixture
+def memory(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text("\n".join(json.dumps(r) for r in [
+        {"time": "2024-05-01T11:00:00", "speaker": "Ana", "text": "the ferry leaves at 18:40",
+         "conversation": "trip"},
+        {"time": "2024-05-01T11:01:00", "speaker": "me", "text": "see you at the pier",
+         "conversation": "trip"},
+    ]))
+    subprocess.run([sys.executable, "-m", "memlane", "import-chat", str(chat)],
+                   env=memlane_subprocess_env(home), check=True, capture_output=True)
+    return home
+
+
+@pytest.mark.slow
+def test_search_shell_and_import_open_no_internet_socket(memory: Path, tmp_path: Path) -> None:
+    assert traced(["search", "ferry"], memory, tmp_path) == []
+    assert traced(["shell"], memory, tmp_path, stdin="when does the ferry leave\n\n") == []
+    assert traced(["consolidate", "--no-model"], memory, tmp_path) == []
+
+
+@pytest.mark.slow
+def test_the_desktop_app_opens_no_internet_socket(memory: Path, tmp_path: Path) -> None:
+    from memlane.memory.store import Store
+    from memlane.ui.app import FIRST_RUN_KEY
+
+    store = Store(memory / "memlane.db")
+    store.set_state(FIRST_RUN_KEY, "1")  # the first-run explanation was seen
+    store.close()
+    env = {**memlane_subprocess_env(memory), "QT_QPA_PLATFORM": "offscreen"}
+    env.pop("DISPLAY", None)
+    seen = traced(["gui", "--no-record", "--quit-after", "4"], memory, tmp_path, env=env,
+                  timeout=120)
+    assert seen == []
+
+
+@pytest.mark.model
+def test_asking_the_local_model_opens_no_internet_socket(memory: Path, tmp_path: Path) -> None:
+    assert traced(["ask", "When does the ferry leave?"], memory, tmp_path) == []
+
+
+def test_the_tracer_sees_a_lookup(tmp_path: Path) -> None:
+    """The check is real: a process that resolves a host name is caught."""
+    log = tmp_path / "strace.log"
+    subprocess.run(
+        ["strace", "-f", "-qq", "-e", "trace=socket,connect,open,openat", "-o", str(log),
+         sys.executable, "-c",
+         "import socket\ntry: socket.getaddrinfo('example.invalid', 80)\nexcept OSError: pass"],
+        capture_output=True, timeout=60, env=dict(os.environ),
+    )
+    assert any(NETWORK.search(line) for line in log.read_text().splitlines())
