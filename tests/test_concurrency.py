@@ -49,7 +49,7 @@ def _storm(home: Path, tmp_path: Path, extra: list[subprocess.Popen[str]]) -> No
     procs.append(_memlane(home, "forget", "--query", "chat 0 line 1", "--yes"))
     procs += [_memlane(home, "search", "Biscuit ferry") for _ in range(2)]
     for proc in procs:
-        out, err = proc.communicate(timeout=300)
+        _out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err[-3000:]
         assert "Traceback" not in err, err[-3000:]
     for proc in extra:

@@ -136,7 +136,7 @@ frames_max_gb = 0.0
 [embedder]
 # "default" is the packaged all-MiniLM-L6-v2 int8 ONNX model, or a path to another ONNX file.
 model = "default"
-# Texts per onnxruntime run: 4 keeps the runtime's memory small and is as fast (benchmarks/import_limits.py).
+# Texts per onnxruntime run: 4 keeps its memory small at the same speed (benchmarks).
 batch_size = 4
 # CPU threads for embedding (0 = let onnxruntime decide).
 threads = 0
