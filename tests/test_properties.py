@@ -74,9 +74,8 @@ def test_any_json_lines_file_parses_or_is_refused(tmp_path: Path, lines: list[ob
 
 
 @SETTINGS
-@given(pieces=st.lists(st.sampled_from(list(" \t#*-:[]ab1\n") + ["Ana: ", "**", "12:30",
-                                                                 "2023-05-08", " " * 50]),
-                      max_size=120))
+@given(pieces=st.lists(st.sampled_from([*" \t#*-:[]ab1\n", "Ana: ", "**", "12:30",
+                                        "2023-05-08", " " * 50]), max_size=120))
 def test_any_transcript_parses_or_is_refused(tmp_path: Path, pieces: list[str]) -> None:
     path = tmp_path / "transcript.txt"
     path.write_text("".join(pieces))
