@@ -94,7 +94,9 @@ def test_recorder_upkeep_consolidates_when_idle_and_applies_retention(
         add(engine, 2, 2, "flight to Lisbon 89 EUR")
         recording = RecorderRun()
         recording.add(TickReport(NOW, "recording", "", [], 0, 0))
-        upkeep = Upkeep(engine.settings.memory, recording, engine.for_thread)
+        upkeep = Upkeep(engine.settings.memory,
+                        lambda: recording.last.state if recording.last else None,
+                        engine.for_thread)
         upkeep.started = NOW - 3600  # the recorder has run for an hour
         assert not upkeep.consolidation_due(engine.store, NOW)  # busy, never run: not yet
         assert upkeep.consolidation_due(engine.store, NOW + 7 * 3600)  # ... unless 6 h passed

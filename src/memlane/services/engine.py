@@ -3,9 +3,9 @@
 :class:`Engine` is what the CLI and the GUI hold. It resolves nothing itself: it is given
 :class:`Paths` and :class:`Settings`, creates each part on first use (so ``memlane status`` never
 loads a model it does not need) and exposes the operations the clients call: import chats, ingest
-images, search, consolidate, reindex, export and restore archives, status. When the vector index is
-first opened it repairs drift between Chroma and SQLite, so a crash between the two never leaves
-search silently incomplete.
+images, search, consolidate, reindex, export and restore archives, status. The first search of a
+process repairs drift between Chroma and SQLite (without waiting to embed a backlog), so a crash
+between the two never leaves search silently wrong.
 """
 
 from __future__ import annotations
@@ -61,6 +61,15 @@ class ChatImportReport:
 
 
 class Engine:
+    """One home folder's parts, built on first use, and the operations clients call on them.
+
+    The only place that builds the Store, FrameFiles, vector index, embedder, OCR and model
+    process: parts get what they need from here (:meth:`assistant`, :meth:`ocr_worker`,
+    :meth:`capture_service`, :meth:`recorder_parts`), and a thread of its own gets its own
+    database connection (:meth:`open_store`, :meth:`for_thread`). Not thread-safe: use one
+    Engine per thread. Close it (or use ``with``) to stop the model process and release Chroma.
+    """
+
     def __init__(
         self, paths: Paths, settings: Settings | None = None,
         embedder: OnnxEmbedder | None = None, keys: Keys | None = None,

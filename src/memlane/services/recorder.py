@@ -354,7 +354,8 @@ def run_recorder(
                     tick, "interval", seconds=settings.capture.interval_seconds,
                     next_run_time=datetime.now(),
                 )
-                upkeep = Upkeep(settings.memory, run, parts.chores)
+                upkeep = Upkeep(settings.memory, lambda: run.last.state if run.last else None,
+                                parts.chores)
                 scheduler.add_job(upkeep.run, "interval", minutes=5, executor="background",
                                   next_run_time=datetime.now() + timedelta(minutes=1))
                 ocr_stop = threading.Event()

@@ -15,16 +15,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from memlane.core.settings import MemorySettings
 from memlane.memory.jobs import JobQueue
 from memlane.memory.retention import RetentionReport
 from memlane.memory.store import Store
 from memlane.services.consolidate import ConsolidationReport
-
-if TYPE_CHECKING:
-    from memlane.services.recorder import RecorderRun
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +46,10 @@ class Chores(Protocol):
 class Upkeep:
     """Runs retention and, when due, consolidation (see the module docstring)."""
 
-    def __init__(self, settings: MemorySettings, recording: RecorderRun,
+    def __init__(self, settings: MemorySettings, last_state: Callable[[], str | None],
                  chores: Callable[[], Chores]) -> None:
         self.settings = settings
-        self.recording = recording
+        self.last_state = last_state  # the state of the recorder's last tick, if any
         self.chores = chores
         self.started = time.time()
 
@@ -84,6 +81,5 @@ class Upkeep:
         last = float(store.get_state(CONSOLIDATED_KEY, "0") or 0) or self.started
         if now - last < minutes * 60:
             return False
-        tick = self.recording.last
-        recent = tick.state if tick is not None else "idle"
+        recent = self.last_state() or "idle"
         return recent in ("idle", "locked", "paused") or now - last >= CONSOLIDATE_AT_LEAST_S
