@@ -216,12 +216,14 @@ class Engine:
     ) -> ChatImportReport:
         convs = parse_chat_file(path, fmt)
         results: list[ImportResult] = self.store.import_conversations(convs)
+        count = len(convs)
+        del convs  # stored: the parsed file need not stay in memory while it is embedded
         stale = [v for r in results for v in r.stale_vectors]
         if stale:  # an interrupted delete is caught by repair: the vector count is off
             self.index.delete(stale)
         embedded = self.index.sync(progress)
         return ChatImportReport(
-            path, len(convs), sum(r.added for r in results), sum(r.skipped for r in results),
+            path, count, sum(r.added for r in results), sum(r.skipped for r in results),
             embedded,
         )
 
