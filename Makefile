@@ -63,6 +63,7 @@ bench: install
 	$(BIN)/python benchmarks/capture_live.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/gui_app.py
 	$(BIN)/python benchmarks/archive.py
+	$(BIN)/python benchmarks/import_limits.py
 	$(BIN)/python benchmarks/encryption.py
 	$(BIN)/python benchmarks/consolidation.py
 
