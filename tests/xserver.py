@@ -63,13 +63,17 @@ class XServer:
             self._wait_for_wm()
 
     def _wait_for_wm(self) -> None:
-        from memlane.capture.xlib import Display
+        from memlane.capture.xlib import Display, XError
 
         deadline = time.time() + 10
-        with Display(self.display) as d:
-            while time.time() < deadline:
-                if d.property(d.root, "_NET_SUPPORTING_WM_CHECK") is not None:
-                    return
+        while time.time() < deadline:
+            try:
+                with Display(self.display) as d:
+                    while time.time() < deadline:
+                        if d.property(d.root, "_NET_SUPPORTING_WM_CHECK") is not None:
+                            return
+                        time.sleep(0.1)
+            except XError:  # the connection broke while the server was starting: open another
                 time.sleep(0.1)
         raise RuntimeError("openbox did not start")
 

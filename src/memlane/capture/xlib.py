@@ -155,6 +155,7 @@ class Display:
         self.ptr = self.lib.XOpenDisplay(name.encode() if name else None)
         if not self.ptr:
             raise XError(f"cannot open the X display {name or ''}".strip())
+        _lost.discard(int(self.ptr))  # a new connection, even where an old one broke and was freed
         if hasattr(self.lib, "XSetIOErrorExitHandler"):
             self.lib.XSetIOErrorExitHandler(self.ptr, _io_exit, None)
         self.root = int(self.lib.XDefaultRootWindow(self.ptr))
