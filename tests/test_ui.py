@@ -496,6 +496,28 @@ def test_export_from_the_file_menu_writes_a_verified_archive(qtbot: QtBot, demo:
     assert "Exported" in app.window.statusBar().currentMessage()
 
 
+def test_file_menu_export_asks_where_and_writes_the_archive(qtbot: QtBot, demo: Path, make_app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QFileDialog
+
+    from memlane.memory.archive import verify_archive
+
+    app = make_app(demo)
+    out = tmp_path / "chosen.zip"
+    asked: list[str] = []
+
+    def choose(*args: object, **kwargs: object) -> tuple[str, str]:  # the person picks a file
+        asked.append(str(args[1]))
+        return str(out), "Memlane archives (*.zip)"
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(choose))
+    file_menu = app.window.menuBar().actions()[0].menu()
+    action = next(a for a in file_menu.actions() if a.text().startswith("Export memory"))
+    action.trigger()  # File > Export memory... (it used to do nothing)
+    idle(qtbot, app.tasks)
+    assert asked == ["Export your memory"]
+    assert verify_archive(out)["counts"]["messages"] == 5
+
+
 def test_results_for_a_closed_widget_are_dropped(qtbot: QtBot) -> None:
     from PySide6.QtCore import QEvent
     from PySide6.QtWidgets import QApplication, QWidget

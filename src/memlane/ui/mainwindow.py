@@ -146,7 +146,8 @@ class MainWindow(QMainWindow):
         act.triggered.connect(self.import_chat)
         file.addAction(act)
         act = QAction("Export memory…", self)
-        act.triggered.connect(self.export_memory)
+        # not connected directly: ``triggered`` passes ``checked`` (False), read as no path
+        act.triggered.connect(lambda: self.export_memory())
         file.addAction(act)
         act = QAction("Settings…", self)
         act.setShortcut(QKeySequence.StandardKey.Preferences)
