@@ -516,6 +516,10 @@ def test_file_menu_export_asks_where_and_writes_the_archive(qtbot: QtBot, demo: 
     idle(qtbot, app.tasks)
     assert asked == ["Export your memory"]
     assert verify_archive(out)["counts"]["messages"] == 5
+    bar = app.window.statusBar()
+    assert "Exported" in bar.currentMessage()
+    # the recorder's status leaves room for the message (it used to take the whole bar)
+    assert app.window.status.width() < bar.width() - 300
 
 
 def test_results_for_a_closed_widget_are_dropped(qtbot: QtBot) -> None:
