@@ -124,7 +124,7 @@ class MainWindow(QMainWindow):
         main.addWidget(self.timeline)
         main.setSizes([560, 240])
         self.setCentralWidget(main)
-        self.statusBar().addPermanentWidget(self.status)  # messages (exported, imported) show left of it
+        self.statusBar().addPermanentWidget(self.status)  # messages show to its left
         self._menus()
         self.resize(QSize(1460, 900))
         screen = self.screen().availableGeometry() if self.screen() else None
