@@ -20,7 +20,6 @@ import click
 from memlane import __version__
 from memlane.core.errors import MemlaneError
 from memlane.core.paths import Paths, resolve_home
-from memlane.memory.records import time_ok
 
 if TYPE_CHECKING:  # typing only: importing the engine loads heavy parts lazily
     from memlane.memory.crypto import Keys
@@ -92,19 +91,12 @@ def parse_now(value: str | None, hint: str = "--now") -> datetime | None:
     """An ISO 8601 time given on the command line (``--now``, ``--at``), local when naive."""
     if value is None:
         return None
+    from memlane.memory.timeparse import parse_iso
+
     try:
-        parsed = datetime.fromisoformat(value)
-    except (ValueError, TypeError):
-        raise click.BadParameter(f"{str(value)[:80]!r} is not an ISO 8601 time",
-                                 param_hint=hint) from None
-    try:
-        parsed = parsed if parsed.tzinfo else parsed.astimezone()
-        inside = time_ok(parsed.timestamp())
-    except (OverflowError, ValueError, OSError):
-        inside = False
-    if not inside:
-        raise click.BadParameter(f"{value[:80]!r} is outside the years 1900-3000", param_hint=hint)
-    return parsed
+        return parse_iso(str(value))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=hint) from None
 
 
 def source_text(src: dict[str, Any]) -> str:

@@ -26,7 +26,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from memlane.core.errors import InputError, StorageError
@@ -201,14 +201,9 @@ def _write_archive(store: Store, home: Path, snapshot: Path, partial: Path, out:
     return report
 
 
-def _safe(name: str) -> bool:
-    path = PurePosixPath(name)
-    return not path.is_absolute() and ".." not in path.parts and name == path.as_posix()
-
-
 def _allowed(name: str) -> bool:
     """Only what an archive is meant to carry: a records file per table, and frame images."""
-    return name in RECORD_MEMBERS or (_safe(name) and frame_rel_ok(name, FRAME_FOLDERS[:2]))
+    return name in RECORD_MEMBERS or frame_rel_ok(name, FRAME_FOLDERS[:2])
 
 
 def _manifest_members(path: Path, manifest: dict[str, Any]) -> dict[str, tuple[str, int]]:
@@ -323,8 +318,7 @@ def _check_row(table: str, number: int, row: dict[str, Any], images: set[str]) -
             rel = row.get(column)
             if rel is None:
                 continue
-            if not isinstance(rel, str) or not _safe(rel) or not frame_rel_ok(rel) \
-                    or PurePosixPath(rel).parts[0] != folder:
+            if not isinstance(rel, str) or not frame_rel_ok(rel, (folder,)):
                 raise ArchiveError(f"{where}: {column} {rel!r} is outside the {folder} folder "
                                    "(tampered with?)")
             if rel not in images:

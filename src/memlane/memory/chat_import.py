@@ -21,6 +21,7 @@ from typing import Any
 
 from memlane.core.errors import InputError
 from memlane.memory.records import ConversationIn, MessageIn, iso, time_ok
+from memlane.memory.timeparse import NotIso, parse_iso
 
 FORMATS = ("auto", "locomo", "chatgpt", "jsonl", "text")
 LOCOMO_DATE = "%I:%M %p on %d %B, %Y"
@@ -41,10 +42,11 @@ def _ts(value: Any, path: Path, where: str) -> float:
         seconds = float(value / 1000 if value > 1e11 else value)
     elif isinstance(value, str):
         try:
-            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-            seconds = (parsed if parsed.tzinfo else parsed.astimezone()).timestamp()
-        except (ValueError, OverflowError, OSError):
+            seconds = parse_iso(value).timestamp()
+        except NotIso:
             raise _fail(path, f"{where}: time {value[:40]!r} is not ISO 8601") from None
+        except ValueError:
+            raise _fail(path, f"{where}: time {value[:40]!r} is outside 1900-3000") from None
     else:
         raise _fail(path, f"{where}: missing or invalid time")
     if not time_ok(seconds):

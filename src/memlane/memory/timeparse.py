@@ -251,18 +251,22 @@ def parse_time_expression(query: str, now: datetime | None = None) -> TimeRange 
     return TimeRange(since, until, match[0].strip(), rest)
 
 
-def parse_when(value: str, now: datetime | None = None, *, end: bool = False) -> datetime:
-    """A ``--since``/``--until`` value: ISO date or time, or a time expression."""
-    ref = _local(now)
+class NotIso(ValueError):
+    """The value is not an ISO 8601 date or time at all."""
+
+
+def parse_iso(value: str, *, next_day: bool = False) -> datetime:
+    """An ISO 8601 date or time (naive = local; ``Z`` = UTC) inside the years 1900-3000.
+
+    With ``next_day``, a bare date means the end of that day. :class:`NotIso` when it is not
+    ISO 8601; :class:`ValueError` when it is out of range.
+    """
     try:
-        parsed = datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        rng = parse_time_expression(value, ref)
-        if rng is None:
-            raise ValueError(f"not a date or time expression: {value[:80]!r}") from None
-        return rng.until if end else rng.since
+        raise NotIso(f"{value[:80]!r} is not an ISO 8601 time") from None
     try:
-        if len(value) <= 10 and end:
+        if next_day and len(value.strip()) <= 10:
             parsed += timedelta(days=1)
         parsed = parsed if parsed.tzinfo else parsed.astimezone()
         if time_ok(parsed.timestamp()):
@@ -270,6 +274,17 @@ def parse_when(value: str, now: datetime | None = None, *, end: bool = False) ->
     except (OverflowError, ValueError, OSError):
         pass
     raise ValueError(f"{value[:80]!r} is outside the years 1900-3000")
+
+
+def parse_when(value: str, now: datetime | None = None, *, end: bool = False) -> datetime:
+    """A ``--since``/``--until`` value: ISO date or time, or a time expression."""
+    try:
+        return parse_iso(value, next_day=end)
+    except NotIso:
+        rng = parse_time_expression(value, _local(now))
+        if rng is None:
+            raise ValueError(f"not a date or time expression: {value[:80]!r}") from None
+        return rng.until if end else rng.since
 
 
 # Rules whose meaning depends on when something was said, in the order they are tried.

@@ -96,6 +96,9 @@ class VectorIndex:
         self.embedder = embedder
         self._lock_path = path.with_name(path.name + ".lock")
         self._gen_path = path.with_name(path.name + ".generation")
+        self._key = path.resolve()
+        if not in_memory:
+            path.parent.mkdir(parents=True, exist_ok=True)
         self._thread_lock = threading.RLock()
         self._depth = 0
         self._epoch = -1
@@ -122,10 +125,9 @@ class VectorIndex:
                 finally:
                     self._depth -= 1
                 return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self._lock_path, "a+") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
-                key = self.path.resolve()
+                key = self._key
                 gen = self._generation()
                 if key in _SEEN and _SEEN[key] != gen and self._epoch >= 0:
                     _clear_systems(self._client)  # another process wrote: reload from disk

@@ -10,9 +10,6 @@ between the two never leaves search silently wrong.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import gc
 import logging
 import shutil
 from collections.abc import Callable, Sequence
@@ -221,7 +218,6 @@ class Engine:
         results: list[ImportResult] = self.store.import_conversations(convs)
         count = len(convs)
         del convs  # stored: the parsed file need not stay in memory while it is embedded
-        _release_freed_memory()
         stale = [v for r in results for v in r.stale_vectors]
         if stale:  # an interrupted delete is caught by repair: the vector count is off
             self.index.delete(stale)
@@ -396,11 +392,3 @@ def _tree_size(path: Path) -> int:
     if not path.exists():
         return 0
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def _release_freed_memory() -> None:
-    """Hand memory freed by a large parse back to the system before the embedder and the index
-    grow (glibc keeps freed heap otherwise; benchmarks/import_limits.py measures the peak)."""
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
