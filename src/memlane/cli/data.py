@@ -14,7 +14,8 @@ from memlane.cli.common import cli, open_engine, parse_now, parse_time, progress
 @click.option("--since", help="Only records from this time on (ISO date/time or expression).")
 @click.option("--until", help="Only records before this time (ISO date/time or expression).")
 @click.option("--app", help="Only this application (or chat source).")
-@click.option("--query", help="Only records containing this text (case-insensitive).")
+@click.option("--query", help="Only records containing this text (case-insensitive; % and _ "
+              "are themselves), or messages of a conversation so titled.")
 @click.option("--id", "ids", multiple=True, help="This record, e.g. frame:12 (repeatable).")
 @click.option("--all", "everything", is_flag=True, help="Everything Memlane holds.")
 @click.option("--dry-run", is_flag=True, help="Only show what would be forgotten.")

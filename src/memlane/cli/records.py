@@ -159,6 +159,8 @@ def search(
     """Hybrid keyword + semantic search over everything Memlane remembers.
 
     Time expressions in the query ("yesterday", "in May 2023", "two days ago") become a filter.
+    It never waits for the semantic index: records not yet in it are found by their words, and
+    how many there are is said after the results.
     """
     if not query and not batch:
         raise click.UsageError("give a QUERY or --batch FILE")
