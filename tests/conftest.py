@@ -25,6 +25,15 @@ LOCOMO = SHARED_DATA / "locomo" / "locomo_dev5.json"
 SCREENS = SHARED_DATA / "screens" / "screenagent_dev"
 
 
+@pytest.fixture(autouse=True)
+def desktop_folders(tmp_path_factory: pytest.TempPathFactory,
+                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The person's desktop configuration (autostart, link handlers) stays untouched by tests."""
+    base = tmp_path_factory.mktemp("xdg")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(base / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(base / "data"))
+
+
 @pytest.fixture(scope="session")
 def embedder() -> OnnxEmbedder:
     return OnnxEmbedder()

@@ -61,6 +61,13 @@ class ExclusionRules:
                 return f"title matches {pattern.pattern!r}"
         return None
 
+    def hides(self, app: str, title: str) -> bool:
+        """Whether a stored record of this app and window title falls under the rules now (for
+        records kept from before a rule was added, shown to programs outside the app)."""
+        if app and _norm(app) in self._apps:
+            return True
+        return bool(title) and any(p.search(title) for p in self._titles)
+
     def excluded(self, snapshot: Snapshot) -> dict[int, str]:
         """Window id -> reason, for every excluded window in the snapshot (with its pop-ups)."""
         out = {w.id: r for w in snapshot.windows if (r := self.why(w))}

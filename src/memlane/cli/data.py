@@ -105,3 +105,36 @@ def import_archive(ctx: click.Context, path: Path) -> None:
     counts = ", ".join(f"{n} {t}" for t, n in report.counts.items() if n)
     click.echo(f"Imported {counts or 'nothing'} and {report.files} image file(s) from {path} "
                f"({report.seconds:.1f} s).")
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--since", help="First day (ISO date or expression); default: your first memory.")
+@click.option("--until", help="Last day (ISO date or expression); default: today.")
+@click.option("--now", help="Treat this ISO time as now for 'yesterday' and the like.")
+@click.pass_context
+def journal(ctx: click.Context, folder: Path, since: str | None, until: str | None,
+            now: str | None) -> None:
+    """Write one Markdown file per day into FOLDER (an Obsidian or Logseq vault).
+
+    Each day gets its digest, episodes with times and apps, what was learned and the chats,
+    with memlane://frame/ID links that open the moment in the app. Running it again updates
+    what it wrote and keeps anything you added around it; other files are never touched.
+    """
+    from memlane.memory.timeparse import day_span
+
+    ref = parse_now(now)
+    try:
+        first = day_span(since, None, None, ref)[0] if since else None
+        last = day_span(until, None, None, ref)[1] if until else None
+    except ValueError as exc:
+        raise click.UsageError(str(exc).replace("day:", "--since/--until:", 1)) from None
+    if first and last and last < first:
+        raise click.BadParameter(f"{last} is before {first}", param_hint="--until")
+    with open_engine(ctx) as engine:
+        report = engine.write_journal(folder, first, last)
+    click.echo(f"{folder}: {len(report.written)} day file(s) written, {report.unchanged} "
+               f"unchanged, {len(report.removed)} removed (their memories were forgotten).")
+    for name in report.kept:
+        click.echo(f"Kept your own {name}: it has no Memlane markers, so that day is not "
+                   "written there.", err=True)

@@ -14,7 +14,6 @@ from typing import Any
 import click
 
 from memlane.cli.common import cli, open_engine, parse_now, parse_time
-from memlane.memory.records import iso
 
 
 @cli.command()
@@ -76,20 +75,15 @@ def facts(ctx: click.Context, history: bool, as_json: bool) -> None:
     """List what Memlane knows about you: current facts (with --all, their history too)."""
     from memlane.memory import facts as fx
     from memlane.memory.episodes import sources_of
+    from memlane.services.views import fact_dicts
 
     with open_engine(ctx) as engine:
+        if as_json:
+            click.echo(json.dumps(fact_dicts(engine.store, include_history=history), indent=2,
+                                  ensure_ascii=False))
+            return
         rows = fx.facts(engine.store, include_history=history)
         sources = sources_of(engine.store, "fact", [r.id for r in rows])
-    if as_json:
-        out = []
-        for row in rows:
-            item = fx.as_dict(row)
-            for key in ("valid_from", "valid_to", "first_seen", "last_confirmed"):
-                item[key] = iso(item[key]) if item[key] is not None else None
-            item["sources"] = [_iso_source(s) for s in sources[row.id]]
-            out.append(item)
-        click.echo(json.dumps(out, indent=2, ensure_ascii=False))
-        return
     if not rows:
         click.echo("No facts yet. Import chats or record, then run `memlane consolidate`.")
         return
@@ -107,27 +101,20 @@ def facts(ctx: click.Context, history: bool, as_json: bool) -> None:
 @click.pass_context
 def episodes(ctx: click.Context, day: str | None, digests: bool, as_json: bool) -> None:
     """List episodes: what you did, when and in which app, with their summaries."""
-    from memlane.memory.episodes import episodes_between, sources_of
+    from memlane.memory.episodes import episodes_between
     from memlane.memory.timeline import day_bounds
+    from memlane.services.views import episode_dicts
 
     lo = hi = None
     if day is not None:
-        try:
-            lo, hi = day_bounds(date.fromisoformat(day))
-        except ValueError:
-            raise click.BadParameter(f"{day!r} is not YYYY-MM-DD", param_hint="--day") from None
+        lo, hi = day_bounds(_day(day, "--day"))
+    level = "day" if digests else "episode"
     with open_engine(ctx) as engine:
-        rows = episodes_between(engine.store, lo, hi, level="day" if digests else "episode")
-        sources = sources_of(engine.store, "episode", [r.id for r in rows])
-    if as_json:
-        click.echo(json.dumps([
-            {"id": f"episode:{r.id}", "level": r.level, "kind": r.kind, "start": iso(r.start),
-             "end": iso(r.end), "apps": r.apps, "titles": r.titles,
-             "key_phrases": [p for p in r.key_phrases.split(", ") if p], "summary": r.summary,
-             "summary_by": r.summary_by, "importance": round(r.importance, 2),
-             "sources": [_iso_source(s) for s in sources[r.id]]}
-            for r in rows], indent=2, ensure_ascii=False))
-        return
+        if as_json:
+            click.echo(json.dumps(episode_dicts(engine.store, lo, hi, level=level), indent=2,
+                                  ensure_ascii=False))
+            return
+        rows = episodes_between(engine.store, lo, hi, level=level)
     if not rows:
         click.echo("No episodes yet. Record or import chats, then run `memlane consolidate`.")
         return
@@ -136,8 +123,51 @@ def episodes(ctx: click.Context, day: str | None, digests: bool, as_json: bool) 
         click.echo(f"episode:{r.id}  {a:%Y-%m-%d %H:%M}-{b:%H:%M}  {r.summary}")
 
 
-def _iso_source(source: dict[str, Any]) -> dict[str, Any]:
-    out = dict(source)
-    if isinstance(out.get("time"), float | int):
-        out["time"] = iso(float(out["time"]))
-    return out
+def _day(value: str, hint: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not YYYY-MM-DD", param_hint=hint) from None
+
+
+@cli.command()
+@click.option("--day", help="This day (YYYY-MM-DD, 'today', 'yesterday'...); default today.")
+@click.option("--since", help="First day of a range (ISO date or expression such as 'last week').")
+@click.option("--until", help="End of the range (ISO date or expression; default: today).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON: each day's digest, episodes, activities and conversations.")
+@click.option("--now", help="Treat this ISO time as now for 'yesterday' and the like.")
+@click.pass_context
+def timeline(ctx: click.Context, day: str | None, since: str | None, until: str | None,
+             as_json: bool, now: str | None) -> None:
+    """Show a day (or a range of days): its digest, episodes, screen activities and chats."""
+    from memlane.services.views import timeline as build
+
+    ref = parse_now(now)
+    from memlane.memory.timeparse import day_span
+
+    try:
+        first, last = day_span(day, since, until, ref)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    with open_engine(ctx) as engine:
+        view = build(engine.store, first, last)
+    if as_json:
+        click.echo(json.dumps(view, indent=2, ensure_ascii=False))
+        return
+    if not view["days"]:
+        click.echo(f"Nothing remembered from {first} to {last}.")
+    for d in view["days"]:
+        click.echo(click.style(f"{d['day']}  ({d['frames']} frame(s))", bold=True))
+        if d["digest"]:
+            click.echo(f"  {d['digest']}")
+        for e in d["episodes"]:
+            click.echo(f"  {e['start'][11:16]}-{e['end'][11:16]}  {', '.join(e['apps'])}: "
+                       f"{e['summary']}")
+        if not d["episodes"]:
+            for a in d["activities"]:
+                click.echo(f"  {a['start'][11:16]}-{a['end'][11:16]}  {a['app'] or 'unknown app'}"
+                           f" - {a['title']}  ({a['frames']} frame(s))")
+        for c in d["conversations"]:
+            click.echo(f"  {c['start'][11:16]}-{c['end'][11:16]}  chat: {c['title']} "
+                       f"({c['messages']} message(s))")

@@ -86,6 +86,21 @@ class Paths:
     def gui_log(self) -> Path:
         return self.logs / "gui.log"
 
+    @property
+    def mcp_log(self) -> Path:
+        """One JSON line per call from another program (MCP): when, which client, which tool."""
+        return self.logs / "mcp.jsonl"
+
+    @property
+    def app_lock(self) -> Path:
+        """Held by the one desktop app open on this home; a second start hands over to it."""
+        return self.home / "app.lock"
+
+    @property
+    def app_inbox(self) -> Path:
+        """Requests for the open app (show the window, open a memlane:// link), one file each."""
+        return self.home / "inbox"
+
     def ensure(self) -> None:
         """Create the home folder and its sub-folders, private to the user."""
         os.umask(0o077)

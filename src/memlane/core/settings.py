@@ -133,6 +133,16 @@ keep_text = true
 # images are deleted first, keeping their thumbnails and text.
 frames_max_gb = 0.0
 
+[mcp]
+# Let programs connected through `memlane mcp` (other AI assistants on this machine) store notes
+# and forget memories. Off: they can only search and read.
+allow_write = false
+
+[journal]
+# A folder (e.g. an Obsidian or Logseq vault) where the app writes one Markdown file per day,
+# every day, as `memlane journal` does. Empty = off.
+folder = ""
+
 [embedder]
 # "default" is the packaged all-MiniLM-L6-v2 int8 ONNX model, or a path to another ONNX file.
 model = "default"
@@ -245,6 +255,16 @@ class RetentionSettings:
 
 
 @dataclass
+class McpSettings:
+    allow_write: bool = False
+
+
+@dataclass
+class JournalSettings:
+    folder: str = ""
+
+
+@dataclass
 class Settings:
     capture: CaptureSettings = field(default_factory=CaptureSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
@@ -255,6 +275,8 @@ class Settings:
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
     memory: MemorySettings = field(default_factory=MemorySettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    mcp: McpSettings = field(default_factory=McpSettings)
+    journal: JournalSettings = field(default_factory=JournalSettings)
 
 
 def _coerce(section: str, key: str, value: Any, default: Any) -> Any:

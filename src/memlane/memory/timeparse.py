@@ -287,6 +287,31 @@ def parse_when(value: str, now: datetime | None = None, *, end: bool = False) ->
         return rng.until if end else rng.since
 
 
+def day_span(day: str | None, since: str | None, until: str | None,
+             now: datetime | None = None) -> tuple[date, date]:
+    """The first and last local day meant by a day, or by a since/until pair (default today).
+
+    Each value is an ISO date or time or an expression ("yesterday", "last week"); an end that
+    falls at midnight belongs to the day before. A bad value raises ValueError naming it."""
+    def when(value: str, name: str, end: bool) -> date:
+        try:
+            moment = parse_when(value, now, end=end)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+        return (moment - timedelta(microseconds=1)).date() if end else moment.date()
+
+    if day is not None:
+        if since is not None or until is not None:
+            raise ValueError("give a day or since/until, not both")
+        return when(day, "day", False), when(day, "day", True)
+    today = _local(now).date()
+    first = when(since, "since", False) if since is not None else today
+    last = when(until, "until", True) if until is not None else today
+    if last < first:
+        raise ValueError(f"until ({last}) is before since ({first})")
+    return first, last
+
+
 # Rules whose meaning depends on when something was said, in the order they are tried.
 _RELATIVE = (_day_before, _yesterday, _today, _past_n, _ago, _relative_unit)
 _LAST_WEEKDAY = re.compile(r"\b(?P<which>last)\s+" + _WEEKDAY + _PART + r"\b", re.IGNORECASE)

@@ -169,8 +169,14 @@ def build_demo(home: Path, *, progress: Callable[[int, int], None] | None = None
 
     if is_current(home):
         return home
-    if home.exists():
-        shutil.rmtree(home)
+    if home.exists():  # all but the lock of the app that is building it
+        for child in home.iterdir():
+            if child.name == Paths(home).app_lock.name:
+                continue
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
     now = datetime.now().astimezone()
     today = now.date()
     with Engine(Paths(home)) as engine, tempfile.TemporaryDirectory() as tmp:

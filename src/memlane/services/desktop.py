@@ -1,11 +1,13 @@
-"""Desktop integration that needs no Qt: the freedesktop "Start at login" autostart entry.
+"""Desktop integration that needs no Qt: the "Start at login" autostart entry, memlane:// links.
 
 "Start at login" is a setting of the app; turning it on writes
 ``$XDG_CONFIG_HOME/autostart/memlane.desktop`` (usually ``~/.config/autostart``) that starts
 ``memlane gui --hidden`` with the same program and home folder as the running app, and turning
 it off removes that file. The file carries ``TryExec``, so a desktop skips it quietly once the
 program it names is uninstalled. Only the file we wrote (marked ``X-Memlane-Autostart``) is ever
-removed.
+removed. :func:`register_links` makes ``memlane://frame/ID`` links (the journal's) open this
+Memlane, through a hidden desktop entry and ``mimeapps.list``, never overriding a handler the
+person chose.
 """
 
 from __future__ import annotations
@@ -77,3 +79,68 @@ def set_autostart(enabled: bool, home: Path) -> Path:
     elif autostart_enabled():
         path.unlink()
     return path
+
+
+# -- memlane:// links ------------------------------------------------------------------------------
+
+LINKS_FILE = "memlane-links.desktop"
+LINKS_MARKER = "X-Memlane-Links=true"
+SCHEME = "x-scheme-handler/memlane"
+
+
+def data_home() -> Path:
+    """The user's data folder for desktop entries (``$XDG_DATA_HOME``, else ``~/.local/share``)."""
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+
+
+def links_entry(home: Path) -> str:
+    cmd = gui_command(home)
+    return "\n".join([
+        "[Desktop Entry]",
+        "Type=Application",
+        "Name=Memlane",
+        "Comment=Opens memlane:// links (from the Markdown journal) in Memlane",
+        f"Exec={' '.join(_exec_quote(a) for a in cmd)} %u",
+        f"TryExec={cmd[0]}",
+        "Icon=memlane",
+        "Terminal=false",
+        "NoDisplay=true",
+        f"MimeType={SCHEME};",
+        LINKS_MARKER,
+        "",
+    ])
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def register_links(home: Path) -> Path:
+    """Make memlane:// links open this Memlane: a hidden desktop entry for the scheme, and the
+    default handler in ``mimeapps.list`` unless the person already chose one. Returns the
+    entry's path; raises OSError when it cannot be written."""
+    entry = data_home() / "applications" / LINKS_FILE
+    text = links_entry(home)
+    try:
+        current = entry.read_text(encoding="utf-8")
+    except OSError:
+        current = None
+    if current is None or (LINKS_MARKER in current and current != text):
+        _write(entry, text)
+    mimeapps = config_home() / "mimeapps.list"
+    try:
+        lines = mimeapps.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        lines = []
+    if any(line.split("=", 1)[0].strip() == SCHEME for line in lines):
+        return entry  # a handler was chosen (by us earlier, or by the person)
+    if "[Default Applications]" not in (line.strip() for line in lines):
+        lines += ["", "[Default Applications]"] if lines else ["[Default Applications]"]
+    at = [line.strip() for line in lines].index("[Default Applications]")
+    lines.insert(at + 1, f"{SCHEME}={LINKS_FILE}")
+    _write(mimeapps, "\n".join(lines) + "\n")
+    return entry

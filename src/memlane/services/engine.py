@@ -14,12 +14,13 @@ import logging
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from memlane.capture.ocr import TesseractOcr, installed_languages
+from memlane.capture.privacy import ExclusionRules
 from memlane.capture.recorder import Recorder
 from memlane.core.errors import LockedError, ModelError, StorageError
 from memlane.core.paths import Paths
@@ -44,6 +45,7 @@ from memlane.models.runtime import ChatModel, ModelProcess
 from memlane.services.assistant import Assistant
 from memlane.services.consolidate import ConsolidationReport, Consolidator
 from memlane.services.ingest import IngestReport, expand, ingest_images
+from memlane.services.journal import JournalReport, write_journal
 from memlane.services.ocr_worker import OcrOutcome, OcrWorker
 from memlane.services.recorder import CaptureService, RecorderParts, capture_status
 
@@ -173,9 +175,11 @@ class Engine:
         return self.index.sync()
 
     def assistant(self, conversation: str | None = None, *, model: ChatModel | None = None,
-                  settings: AnswerSettings | None = None) -> Assistant:
-        """An assistant on this engine's search and store, with the local model by default."""
-        return Assistant(self.search, self.store, self.sync_index,
+                  settings: AnswerSettings | None = None,
+                  search: Callable[..., SearchResult] | None = None) -> Assistant:
+        """An assistant on this engine's search (or ``search``, a filtered one) and store, with
+        the local model by default."""
+        return Assistant(search or self.search, self.store, self.sync_index,
                          self.model if model is None else model,
                          settings or self.settings.answer, conversation)
 
@@ -327,6 +331,13 @@ class Engine:
             frames_days=cfg.frames_days,
             keep_text=cfg.keep_text, max_image_bytes=int(cfg.frames_max_gb * 1e9), now=now,
             folders=(self.paths.frames, self.paths.thumbnails, self.paths.spool))
+
+    def write_journal(self, folder: Path, first: date | None = None,
+                      last: date | None = None) -> JournalReport:
+        """Write the Markdown journal (one file per day) into ``folder``; see services.journal."""
+        priv = self.settings.privacy
+        rules = ExclusionRules(priv.exclude_apps, priv.exclude_titles)
+        return write_journal(self.store, folder, first, last, hide=rules.hides)
 
     def reindex(self, progress: Progress | None = None) -> int:
         return self.index.rebuild(progress)

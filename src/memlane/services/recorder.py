@@ -355,7 +355,7 @@ def run_recorder(
                     next_run_time=datetime.now(),
                 )
                 upkeep = Upkeep(settings.memory, lambda: run.last.state if run.last else None,
-                                parts.chores)
+                                parts.chores, settings.journal)
                 scheduler.add_job(upkeep.run, "interval", minutes=5, executor="background",
                                   next_run_time=datetime.now() + timedelta(minutes=1))
                 ocr_stop = threading.Event()

@@ -161,9 +161,52 @@ def _log_startup(window: MainWindow, started: float) -> None:
     window.firstPainted.connect(startup_line)
 
 
+def _watch_inbox(paths: Paths, window: MainWindow) -> object:
+    """Act on requests a second ``memlane gui`` leaves (show the window, open a link)."""
+    from PySide6.QtCore import QFileSystemWatcher
+
+    from memlane.services import handoff
+
+    def act() -> None:
+        for request in handoff.take(paths):
+            window.showNormal()
+            window.raise_()
+            window.activateWindow()
+            record = handoff.record_of_link(request)
+            if record is not None:
+                window.open_record(record)
+
+    paths.app_inbox.mkdir(parents=True, exist_ok=True)
+    watcher = QFileSystemWatcher([str(paths.app_inbox)])
+    watcher.directoryChanged.connect(lambda _path: act())
+    act()  # what arrived while the app was starting
+    return watcher
+
+
 def run(home: Path, *, demo: bool = False, record: bool = True, hidden: bool = False,
-        quit_after_ms: int | None = None) -> int:
-    """Open the app; returns the exit code."""
+        quit_after_ms: int | None = None, link: str | None = None) -> int:
+    """Open the app (or hand ``link``, or "show", to the app already open); the exit code."""
+    from memlane.services import handoff
+
+    if demo:
+        from memlane.services.demo import demo_home
+
+        home = demo_home()
+    lock = handoff.AppLock.take(Paths(home))
+    if lock is None:
+        handoff.send(Paths(home), link or handoff.SHOW)
+        print(f"Memlane is already open on {home}; "
+              + ("it opens the link there." if link else "it is shown there."), file=sys.stderr)
+        return 0
+    try:
+        return _open(home, demo=demo, record=record, hidden=hidden, quit_after_ms=quit_after_ms,
+                     link=link)
+    finally:
+        lock.release()
+
+
+def _open(home: Path, *, demo: bool, record: bool, hidden: bool, quit_after_ms: int | None,
+          link: str | None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QMessageBox
 
@@ -191,6 +234,13 @@ def run(home: Path, *, demo: bool = False, record: bool = True, hidden: bool = F
         QMessageBox.critical(None, "Memlane cannot start", str(exc))
         return exc.exit_code
 
+    if not demo:
+        from memlane.services.desktop import register_links
+
+        try:
+            register_links(home)
+        except OSError as exc:  # links from the journal then open nothing; the app works
+            log.warning("cannot register memlane:// links: %s", exc)
     tasks = Tasks()
     supervisor = None
     if record and not demo and display_server()[0] == "x11":
@@ -224,6 +274,13 @@ def run(home: Path, *, demo: bool = False, record: bool = True, hidden: bool = F
     if not (hidden and tray.available):
         window.show()
     window.start()
+    inbox = _watch_inbox(Paths(home), window)  # noqa: F841 - watches while the app runs
+    if link is not None:
+        from memlane.services.handoff import record_of_link
+
+        record_id = record_of_link(link)
+        if record_id is not None:
+            window.open_record(record_id)
     if quit_after_ms is not None:
         QTimer.singleShot(quit_after_ms, quit_app)
     return int(app.exec())

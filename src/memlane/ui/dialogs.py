@@ -32,6 +32,8 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -135,6 +137,21 @@ class SettingsDialog(QDialog):
                       "<code>--home DIR</code> or <code>MEMLANE_HOME</code>.</small>")
         move.setWordWrap(True)
         form.addRow("", move)
+        self.journal = QLineEdit(settings.journal.folder)
+        self.journal.setPlaceholderText("off: choose a folder, e.g. your Obsidian vault")
+        self.journal.setToolTip("One Markdown file per day, updated every hour while recording "
+                                "(as `memlane journal FOLDER`); other files are never touched")
+        choose_journal = QPushButton("Choose…")
+        choose_journal.clicked.connect(self._choose_journal)
+        jrow = QHBoxLayout()
+        jrow.addWidget(self.journal, 1)
+        jrow.addWidget(choose_journal)
+        form.addRow("Write a daily journal to", jrow)
+        self.mcp_write = QCheckBox("Let connected programs (memlane mcp) store notes and forget")
+        self.mcp_write.setToolTip("Off: AI assistants connected over MCP can only search and read."
+                                  " Help > Connected programs shows every call.")
+        self.mcp_write.setChecked(settings.mcp.allow_write)
+        form.addRow("Other programs", self.mcp_write)
         self.autostart = QCheckBox("Start Memlane in the tray when I log in")
         self.autostart.setChecked(autostart_enabled())
         self.autostart.setToolTip(str(autostart_path()))
@@ -160,6 +177,12 @@ class SettingsDialog(QDialog):
                                               "GGUF models (*.gguf);;All files (*)")
         if path:
             self.model.setText(path)
+
+    def _choose_journal(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Folder for the daily journal",
+                                                self.journal.text() or str(Path.home()))
+        if path:
+            self.journal.setText(path)
 
     def _test_model(self) -> None:
         path = self.model.text().strip() or "default"
@@ -190,6 +213,8 @@ class SettingsDialog(QDialog):
         s.model.path = self.model.text().strip() or "default"
         s.retention.frames_days = self.frames_days.value()
         s.retention.keep_text = self.keep_text.isChecked()
+        s.journal.folder = self.journal.text().strip()
+        s.mcp.allow_write = self.mcp_write.isChecked()
         return s
 
 
@@ -343,3 +368,46 @@ def show_error(parent: QWidget | None, title: str, message: str, log_path: Any =
         box.setInformativeText(f"Details are in {log_path}")
     box.setModal(False)
     box.show()
+
+
+class ConnectedDialog(QDialog):
+    """Every call other programs made over MCP, newest first: when, which client, which tool."""
+
+    def __init__(self, calls: list[dict[str, Any]], log_path: Path,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Connected programs")
+        intro = QLabel(
+            "Programs you connect with <code>memlane mcp</code> (other AI assistants on this "
+            "computer) can search and read your memory, never what your privacy settings "
+            "exclude. Every call they made is listed here; what they asked is not kept."
+            f"<br><small>Log: {html.escape(str(log_path))}</small>")
+        intro.setWordWrap(True)
+        intro.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.table = QTableWidget(len(calls), 4, self)
+        self.table.setHorizontalHeaderLabels(["When", "Program", "Tool", "Result"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        for row, call in enumerate(reversed(calls)):
+            when = str(call.get("time", ""))[:19].replace("T", " ")
+            result = "ok" if call.get("ok") else f"error: {call.get('error', '')}"
+            for col, text in enumerate((when, str(call.get("client", "")),
+                                        str(call.get("tool", "")), result)):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                self.table.setItem(row, col, item)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.resizeColumnsToContents()
+        self.empty = QLabel("No program has connected yet. The README's “Use your memory from "
+                            "other tools” section shows how to add Memlane to one.")
+        self.empty.setWordWrap(True)
+        self.empty.setVisible(not calls)
+        self.table.setVisible(bool(calls))
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.empty)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        layout.addWidget(close)
+        self.resize(720, 420)

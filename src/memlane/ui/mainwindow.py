@@ -37,7 +37,7 @@ from memlane.services.desktop import autostart_enabled, set_autostart
 from memlane.services.engine import Engine
 from memlane.services.recorder import capture_status
 from memlane.ui.chat import ChatPane
-from memlane.ui.dialogs import ConversationDialog, SettingsDialog, show_error
+from memlane.ui.dialogs import ConnectedDialog, ConversationDialog, SettingsDialog, show_error
 from memlane.ui.images import Images
 from memlane.ui.knows import KnowsPanel
 from memlane.ui.search import SearchPanel
@@ -172,6 +172,9 @@ class MainWindow(QMainWindow):
         act.triggered.connect(self.timeline.today_btn.click)
         go.addAction(act)
         help_menu = self.menuBar().addMenu("&Help")
+        act = QAction("Connected programs…", self)
+        act.triggered.connect(lambda: self.show_connected())
+        help_menu.addAction(act)
         act = QAction("About Memlane", self)
         act.triggered.connect(self.about)
         help_menu.addAction(act)
@@ -302,6 +305,16 @@ class MainWindow(QMainWindow):
         self.tasks.run("save settings", save, on_done=saved,
                        on_error=lambda e: show_error(self, "Settings not saved", str(e)),
                        owner=self)
+
+    def show_connected(self) -> ConnectedDialog:
+        from memlane.services.external import read_calls
+
+        log_path = self.services.paths.mcp_log
+        dialog = ConnectedDialog(read_calls(log_path), log_path, self)
+        dialog.setModal(False)
+        dialog.show()
+        self.connected_dialog = dialog
+        return dialog
 
     def about(self) -> None:
         QMessageBox.about(

@@ -1,0 +1,135 @@
+"""What clients show of a memory as JSON-ready dicts: facts, episodes, a frame, a timeline.
+
+The CLI's ``--json`` outputs, the MCP server and the Markdown journal all describe records through
+these functions, so a fact or an episode reads the same wherever it is asked for. Every derived
+record carries its ``sources`` (the frames and messages it came from, with their external ids and
+ISO times); times are local ISO 8601. An optional ``hide(app, title)`` predicate drops records the
+privacy rules exclude (for clients outside the app, which must never see them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from memlane.memory import facts as fx
+from memlane.memory.episodes import EpisodeRow, episodes_between, sources_of
+from memlane.memory.records import iso
+from memlane.memory.store import Store
+from memlane.memory.timeline import (
+    day_bounds,
+    frame_detail,
+    frames_between,
+    segment,
+)
+
+Hide = Callable[[str, str], bool]  # (app, title) -> True when the privacy rules exclude it
+
+
+def _never(_app: str, _title: str) -> bool:
+    return False
+
+
+def iso_source(source: dict[str, Any]) -> dict[str, Any]:
+    out = dict(source)
+    if isinstance(out.get("time"), float | int):
+        out["time"] = iso(float(out["time"]))
+    return out
+
+
+def fact_dicts(store: Store, *, include_history: bool = False) -> list[dict[str, Any]]:
+    """Facts (current ones, or every version with ``include_history``) with their sources."""
+    rows = fx.facts(store, include_history=include_history)
+    sources = sources_of(store, "fact", [r.id for r in rows])
+    out = []
+    for row in rows:
+        item = fx.as_dict(row)
+        for key in ("valid_from", "valid_to", "first_seen", "last_confirmed"):
+            item[key] = iso(item[key]) if item[key] is not None else None
+        item["sources"] = [iso_source(s) for s in sources[row.id]]
+        out.append(item)
+    return out
+
+
+def episode_dict(row: EpisodeRow, sources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": f"episode:{row.id}", "level": row.level, "kind": row.kind,
+        "start": iso(row.start), "end": iso(row.end), "apps": row.apps, "titles": row.titles,
+        "key_phrases": [p for p in row.key_phrases.split(", ") if p], "summary": row.summary,
+        "summary_by": row.summary_by, "importance": round(row.importance, 2),
+        "sources": [iso_source(s) for s in sources],
+    }
+
+
+def episode_dicts(store: Store, since: float | None, until: float | None, *,
+                  level: str = "episode", hide: Hide = _never) -> list[dict[str, Any]]:
+    """Episodes (or day digests with ``level="day"``) overlapping a range, with their sources.
+
+    An episode is left out when every app it names is excluded (or a title is)."""
+    rows = [r for r in episodes_between(store, since, until, level=level)
+            if not _hidden_episode(r, hide)]
+    sources = sources_of(store, "episode", [r.id for r in rows])
+    return [episode_dict(r, sources[r.id]) for r in rows]
+
+
+def _hidden_episode(row: EpisodeRow, hide: Hide) -> bool:
+    if any(hide("", t) for t in row.titles):
+        return True
+    return bool(row.apps) and all(hide(a, "") for a in row.apps)
+
+
+def frame_dict(store: Store, frame_id: int, *, hide: Hide = _never) -> dict[str, Any] | None:
+    """One frame: time, app, title, size, OCR state and text; None when absent or hidden."""
+    detail = frame_detail(store, frame_id)
+    if detail is None or hide(detail.row.app, detail.row.title):
+        return None
+    row = detail.row
+    return {
+        "id": f"frame:{row.id}", "time": iso(row.time), "app": row.app, "title": row.title,
+        "monitor": row.monitor, "width": detail.width, "height": detail.height,
+        "ocr": row.ocr, "text": detail.text, "image": row.image_path,
+    }
+
+
+def _conversations(store: Store, since: float, until: float, hide: Hide) -> list[dict[str, Any]]:
+    rows = store.sql(
+        "SELECT c.id, c.source, c.title, count(m.id), min(m.time), max(m.time)"
+        " FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+        " WHERE m.time >= ? AND m.time < ? GROUP BY c.id ORDER BY min(m.time), c.id",
+        [since, until])
+    return [{"conversation": int(r[0]), "source": r[1], "title": r[2] or r[1],
+             "messages": int(r[3]), "start": iso(float(r[4])), "end": iso(float(r[5]))}
+            for r in rows if not hide(r[1] or "", r[2] or "")]
+
+
+def timeline(store: Store, first: date, last: date, *, hide: Hide = _never,
+             gap_s: float = 300.0) -> dict[str, Any]:
+    """Each day from ``first`` to ``last`` (inclusive) that holds anything: its digest, episodes,
+    on-the-fly screen activities (runs of one app and window) and the conversations held."""
+    days: list[dict[str, Any]] = []
+    day = first
+    while day <= last:
+        lo, hi = day_bounds(day)
+        digest = [d for d in episode_dicts(store, lo, hi, level="day", hide=hide)
+                  if d["start"][:10] == day.isoformat()]
+        episodes = [e for e in episode_dicts(store, lo, hi, hide=hide)
+                    if lo <= datetime.fromisoformat(e["start"]).timestamp() < hi]
+        frames = [f for f in frames_between(store, lo, hi) if not hide(f.app, f.title)]
+        activities = [{"start": iso(run.start), "end": iso(run.end), "app": run.app,
+                       "title": run.title, "frames": len(run.frames),
+                       "first_frame": f"frame:{run.frames[0].id}"}
+                      for run in segment(frames, gap_s)]
+        conversations = _conversations(store, lo, hi, hide)
+        if digest or episodes or activities or conversations:
+            days.append({
+                "day": day.isoformat(),
+                "digest": digest[0]["summary"] if digest else None,
+                "digest_by": digest[0]["summary_by"] if digest else None,
+                "frames": len(frames),
+                "episodes": episodes,
+                "activities": activities,
+                "conversations": conversations,
+            })
+        day += timedelta(days=1)
+    return {"from": first.isoformat(), "to": last.isoformat(), "days": days}
