@@ -67,6 +67,7 @@ bench: install
 	$(BIN)/python benchmarks/import_limits.py
 	$(BIN)/python benchmarks/encryption.py
 	$(BIN)/python benchmarks/consolidation.py
+	$(BIN)/python benchmarks/mcp_latency.py
 
 # dist/memlane_<version>_<arch>.deb: a self-contained app under /opt/memlane (packaging/build.sh).
 package: install

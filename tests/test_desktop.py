@@ -73,3 +73,40 @@ def test_the_bundle_entry_point_runs_a_module_or_the_cli() -> None:
                             text=True, timeout=60)
     assert as_child.returncode == 0 and "version" in as_child.stdout
     assert as_cli.stdout == as_child.stdout
+
+
+def test_memlane_links_open_this_memlane_unless_the_person_chose_a_handler(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from memlane.services.desktop import LINKS_FILE, SCHEME, register_links
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    home = tmp_path / "my memory"
+    entry = register_links(home)
+    text = entry.read_text()
+    assert entry == tmp_path / "data" / "applications" / LINKS_FILE
+    assert f"MimeType={SCHEME};" in text and "NoDisplay=true" in text
+    exec_line = next(line for line in text.splitlines() if line.startswith("Exec="))
+    assert exec_line.endswith(" gui %u") and '"' + str(home) + '"' in exec_line
+    mimeapps = tmp_path / "config" / "mimeapps.list"
+    assert f"{SCHEME}={LINKS_FILE}" in mimeapps.read_text()
+    register_links(home)  # again: nothing doubled
+    assert mimeapps.read_text().count(SCHEME) == 1
+    # a handler the person chose stays theirs; their other lines are kept
+    mimeapps.write_text("[Default Applications]\ntext/html=firefox.desktop\n"
+                        f"{SCHEME}=my-handler.desktop\n")
+    register_links(home)
+    assert mimeapps.read_text() == ("[Default Applications]\ntext/html=firefox.desktop\n"
+                                    f"{SCHEME}=my-handler.desktop\n")
+    # a mimeapps.list without the section gets one, after what was there
+    mimeapps.write_text("[Added Associations]\ntext/plain=gedit.desktop\n")
+    register_links(home)
+    assert mimeapps.read_text() == ("[Added Associations]\ntext/plain=gedit.desktop\n\n"
+                                    f"[Default Applications]\n{SCHEME}={LINKS_FILE}\n")
+
+
+def test_the_packaged_desktop_entry_handles_memlane_links() -> None:
+    from conftest import ROOT
+
+    text = (ROOT / "packaging" / "memlane.desktop").read_text()
+    assert "MimeType=x-scheme-handler/memlane;" in text and "Exec=memlane gui %u" in text

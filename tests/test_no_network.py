@@ -17,9 +17,10 @@ from conftest import memlane_subprocess_env
 
 pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
 
-# An internet socket, a connection to one, or the files a host-name lookup reads first.
+# An internet socket, a connection to one, the files a host-name lookup reads first, or a socket
+# of any kind put to listening (nothing may wait for connections, not even a local one).
 NETWORK = re.compile(r"socket\(AF_INET6?\b|connect\(\d+, \{sa_family=AF_INET6?\b|"
-                     r"open(?:at)?\(.*\"/etc/(?:resolv\.conf|gai\.conf)\"")
+                     r"open(?:at)?\(.*\"/etc/(?:resolv\.conf|gai\.conf)\"|\blisten\(")
 
 
 def traced(args: list[str], home: Path, tmp_path: Path, *, stdin: str = "",
@@ -27,7 +28,7 @@ def traced(args: list[str], home: Path, tmp_path: Path, *, stdin: str = "",
     """Run ``memlane ARGS`` (and every child) under strace; return the network syscalls seen."""
     log = tmp_path / f"strace-{args[0]}.log"
     proc = subprocess.run(
-        ["strace", "-f", "-qq", "-e", "trace=socket,connect,open,openat", "-o", str(log),
+        ["strace", "-f", "-qq", "-e", "trace=socket,connect,listen,open,openat", "-o", str(log),
          sys.executable, "-m", "memlane", *args],
         input=stdin, capture_output=True, text=True, timeout=timeout,
         env=env or memlane_subprocess_env(home),
@@ -73,6 +74,44 @@ def test_the_desktop_app_opens_no_internet_socket(memory: Path, tmp_path: Path) 
     assert seen == []
 
 
+@pytest.mark.slow
+def test_the_mcp_server_answers_on_stdio_and_listens_nowhere(memory: Path, tmp_path: Path) -> None:
+    log = tmp_path / "strace-mcp.log"
+    proc = subprocess.Popen(
+        ["strace", "-f", "-qq", "-e", "trace=socket,connect,listen,open,openat", "-o", str(log),
+         sys.executable, "-m", "memlane", "mcp"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=memlane_subprocess_env(memory))
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def send(n: int | None, method: str, params: dict[str, object]) -> dict[str, object] | None:
+        body: dict[str, object] = {"jsonrpc": "2.0", "method": method, "params": params}
+        if n is not None:
+            body["id"] = n
+        proc.stdin.write(json.dumps(body) + "\n")  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
+        if n is None:
+            return None
+        reply: dict[str, object] = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
+        assert reply.get("id") == n, reply
+        return reply
+
+    try:
+        send(1, "initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                               "clientInfo": {"name": "strace-test", "version": "1"}})
+        send(None, "notifications/initialized", {})
+        found = send(2, "tools/call", {"name": "search", "arguments": {"query": "ferry"}})
+        day = send(3, "tools/call", {"name": "timeline", "arguments": {"day": "2024-05-01"}})
+        proc.stdin.close()
+        assert proc.wait(60) == 0
+    finally:
+        proc.kill()
+    assert "18:40" in json.dumps(found) and "trip" in json.dumps(day)
+    assert [line for line in log.read_text().splitlines() if NETWORK.search(line)] == []
+    calls = (memory / "logs" / "mcp.jsonl").read_text()
+    assert '"client": "strace-test", "tool": "search", "ok": true' in calls
+
+
 @pytest.mark.model
 def test_asking_the_local_model_opens_no_internet_socket(memory: Path, tmp_path: Path) -> None:
     assert traced(["ask", "When does the ferry leave?"], memory, tmp_path) == []
@@ -82,7 +121,7 @@ def test_the_tracer_sees_a_lookup(tmp_path: Path) -> None:
     """The check is real: a process that resolves a host name is caught."""
     log = tmp_path / "strace.log"
     subprocess.run(
-        ["strace", "-f", "-qq", "-e", "trace=socket,connect,open,openat", "-o", str(log),
+        ["strace", "-f", "-qq", "-e", "trace=socket,connect,listen,open,openat", "-o", str(log),
          sys.executable, "-c",
          "import socket\ntry: socket.getaddrinfo('example.invalid', 80)\nexcept OSError: pass"],
         capture_output=True, timeout=60, env=dict(os.environ),

@@ -484,6 +484,91 @@ def test_memlane_gui_starts_and_quits(demo: Path) -> None:
     assert "unexpected error" not in log
 
 
+@pytest.mark.slow
+def test_a_second_start_hands_its_memlane_link_to_the_open_app(demo: Path) -> None:
+    from memlane.memory.store import Store
+
+    store = Store(demo / "memlane.db")
+    store.set_state(FIRST_RUN_KEY, "1")
+    frame_id = store.sql("SELECT max(id) FROM frames")[0][0]
+    store.close()
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    env.pop("DISPLAY", None)
+    base = [sys.executable, "-m", "memlane", "--home", str(demo), "gui"]
+    first = subprocess.Popen([*base, "--no-record", "--quit-after", "40"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = demo / "logs" / "gui.log"
+    try:
+        deadline = time.monotonic() + 30
+        while "startup:" not in (log.read_text() if log.exists() else ""):
+            assert first.poll() is None and time.monotonic() < deadline, "the app did not start"
+            time.sleep(0.2)
+        t0 = time.monotonic()
+        second = subprocess.run([*base, f"memlane://frame/{frame_id}"], env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 0, second.stderr
+        assert "already open" in second.stderr and time.monotonic() - t0 < 20
+        while f"handed over by another start: frame:{frame_id}" not in log.read_text():
+            assert time.monotonic() < deadline + 30, "the open app never took the link"
+            time.sleep(0.2)
+        bad = subprocess.run([*base, "memlane://frame/1;rm"], env=env, capture_output=True,
+                             text=True, timeout=60)
+        assert bad.returncode == 2 and "not a memlane:// link" in bad.stderr
+    finally:
+        first.terminate()
+        first.wait(30)
+    assert "unexpected error" not in log.read_text()
+
+
+def test_a_link_handed_to_the_open_app_shows_its_frame(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    from memlane.services import handoff
+    from memlane.ui.app import _watch_inbox
+
+    app = make_app(demo)
+    idle(qtbot, app.tasks)
+    store = app.services.browse_store()
+    frame_id = store.sql("SELECT min(id) FROM frames")[0][0]
+    paths = Paths(demo)
+    watcher = _watch_inbox(paths, app.window)
+    app.window.hide()
+    handoff.send(paths, f"memlane://frame/{frame_id}")
+    qtbot.waitUntil(lambda: app.window.viewer.detail is not None
+                    and app.window.viewer.detail.row.id == frame_id, timeout=10000)
+    assert app.window.isVisible()  # shown again
+    assert not list(paths.app_inbox.iterdir())
+    del watcher
+
+
+def test_connected_programs_lists_every_call(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    from memlane.services.external import Call, append_call
+
+    app = make_app(demo)
+    empty = app.window.show_connected()
+    assert empty.empty.isVisibleTo(empty) and empty.table.rowCount() == 0
+    empty.close()
+    log_path = Paths(demo).mcp_log
+    append_call(log_path, Call(1_700_000_000.0, "Claude Desktop", "search", True))
+    append_call(log_path, Call(1_700_000_100.0, "Claude Desktop", "remember", False,
+                               "writing is off for connected programs"))
+    log_path.open("a").write("not json\n")
+    dialog = app.window.show_connected()
+    assert dialog.table.rowCount() == 2
+    assert dialog.table.item(0, 2).text() == "remember"  # newest first
+    assert dialog.table.item(0, 3).text().startswith("error: writing is off")
+    assert dialog.table.item(1, 1).text() == "Claude Desktop"
+
+
+def test_settings_edit_the_journal_folder_and_mcp_writes(qtbot: QtBot, demo: Path, make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(demo)
+    dialog = app.window.open_settings()
+    assert dialog.journal.text() == "" and not dialog.mcp_write.isChecked()
+    dialog.journal.setText(str(tmp_path / "vault"))
+    dialog.mcp_write.setChecked(True)
+    settings = dialog.result_settings()
+    assert settings.journal.folder == str(tmp_path / "vault") and settings.mcp.allow_write
+    dialog.reject()
+
+
 def test_export_from_the_file_menu_writes_a_verified_archive(qtbot: QtBot, demo: Path, make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from memlane.memory.archive import verify_archive
 

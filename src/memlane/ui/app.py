@@ -173,6 +173,7 @@ def _watch_inbox(paths: Paths, window: MainWindow) -> object:
             window.raise_()
             window.activateWindow()
             record = handoff.record_of_link(request)
+            log.info("handed over by another start: %s", record or request)
             if record is not None:
                 window.open_record(record)
 
