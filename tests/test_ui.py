@@ -27,13 +27,14 @@ from fakes import FakeModel
 from memlane.core.paths import Paths
 from memlane.core.settings import load_settings
 from memlane.memory import timeline as tl
+from memlane.memory.records import iso
 from memlane.models.embedder import OnnxEmbedder
 from memlane.services.demo import build_demo
 from memlane.services.engine import Engine
 from memlane.services.recorder import capture_status
 from memlane.ui.app import FIRST_RUN_KEY
 from memlane.ui.mainwindow import MainWindow, Services
-from memlane.ui.tasks import Cancelled, Tasks
+from memlane.ui.tasks import Cancelled, Task, Tasks
 
 YESTERDAY = date.today() - timedelta(days=1)
 
@@ -118,7 +119,9 @@ def test_timeline_model_shows_a_day_of_the_real_database(qtbot: QtBot, demo: Pat
     assert len(panel.model.runs) == 8
     assert [len(r.frames) for r in panel.model.runs] == [1, 1, 2, 1, 2, 1, 1, 1]
     assert sum(panel.strip.counts) == 10 and panel.strip.counts[13] == 3
-    assert panel.summary.text() == "10 frames in 8 activities"
+    # screens and the day's chat sit together: the chat is named and opens its conversation
+    assert panel.summary.text() == "10 frames in 8 activities · 1 conversation (5 messages)"
+    assert panel.chats.isVisibleTo(panel) and "Chat with Ana" in panel.chats.text()
     # thumbnails decode in the background and arrive as pixmaps
     first = panel.model.index(0)
     panel.model.data(first, Qt.ItemDataRole.DecorationRole)
@@ -129,6 +132,64 @@ def test_timeline_model_shows_a_day_of_the_real_database(qtbot: QtBot, demo: Pat
     idle(qtbot, app.tasks)
     assert app.window.viewer.detail is not None
     assert app.window.viewer.detail.row.id == expected[-1].id
+
+
+def test_a_day_with_only_chats_is_on_the_timeline_and_the_calendar(qtbot: QtBot, demo: Path, make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    chat = tmp_path / "old.jsonl"
+    chat.write_text('{"time": "2023-05-07T10:00:00", "speaker": "Caroline", "text": "I went to '
+                    'the LGBTQ support group.", "conversation": "Caroline and Mel"}\n'
+                    '{"time": "2023-05-07T10:02:00", "speaker": "Mel", "text": "How was it?",'
+                    ' "conversation": "Caroline and Mel"}\n')
+    app = make_app(demo)
+    app.engine.import_chat(chat)
+    panel = app.window.timeline
+    panel.show_day(YESTERDAY)
+    idle(qtbot, app.tasks)
+    assert app.window.viewer.detail is not None  # a frame of yesterday is shown
+    # earlier day from the first screen day goes to the chat's day
+    first_screen_day = date.fromtimestamp(app.services.browse_store().sql(
+        "SELECT min(time) FROM frames")[0][0])
+    panel.show_day(first_screen_day)
+    idle(qtbot, app.tasks)
+    panel.prev_btn.click()
+    idle(qtbot, app.tasks)
+    assert panel.model.day == date(2023, 5, 7)
+    assert panel.summary.text() == ("No screens recorded this day · 1 conversation "
+                                    "(2 messages)")
+    assert "Caroline and Mel" in panel.chats.text()
+    # the viewer no longer shows a frame from another day
+    assert app.window.viewer.detail is None
+    assert app.window.viewer.header.text() == "No screens recorded on Sunday 7 May 2023"
+    # the calendar marks the day, and its link opens the conversation
+    assert panel.marked[date(2023, 5, 7)] == {"frames": 0, "messages": 2}
+    link = panel.chats.text().split("href='")[1].split("'")[0]
+    panel.conversationChosen.emit(link)
+    idle(qtbot, app.tasks)
+    assert "LGBTQ support group" in app.window.conversation_dialog.view.toPlainText()
+
+
+def test_the_timeline_of_today_follows_the_recorder(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    from memlane.memory.records import FrameIn
+
+    app = make_app(demo)
+    panel = app.window.timeline
+    panel.show_day(date.today())
+    idle(qtbot, app.tasks)
+    before = len(panel.model.frames)
+    now = time.time()
+    store = app.services.browse_store()
+    new_id = store.add_frame(FrameIn(now, "xterm", "recording test", "", "", 1, 1, 0, "", None))
+    app.window.status.updated.emit({"last_stored_frame": iso(now)})  # the status poll's news
+    idle(qtbot, app.tasks)
+    assert len(panel.model.frames) == before + 1
+    assert panel.current_frame() is not None and panel.current_frame().id == new_id
+    # someone looking at an earlier frame keeps it; the new frame is added behind
+    panel.view.select_row(0)
+    kept = panel.current_frame().id
+    store.add_frame(FrameIn(now + 5, "xterm", "recording test", "", "", 1, 1, 0, "", None))
+    app.window.status.updated.emit({"last_stored_frame": iso(now + 5)})
+    idle(qtbot, app.tasks)
+    assert len(panel.model.frames) == before + 2 and panel.current_frame().id == kept
 
 
 def test_keyboard_moves_by_frame_activity_and_day_edge(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
@@ -280,6 +341,66 @@ def test_stop_button_stops_the_answer(qtbot: QtBot, demo: Path, make_app) -> Non
     assert len(turn.answer) < len("Ryanair " * 200)
     assert model.closed  # the stream was closed (the real model process cancels and drains)
     assert chat.send.isEnabled() and not chat.stop.isEnabled()
+
+
+def test_stop_on_a_question_still_waiting_in_its_lane_stops_it(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    model = FakeModel("Ryanair, EUR 89 [1].")
+    app = make_app(demo, model)
+    release = threading.Event()
+    app.tasks.run("long engine work", lambda _t: release.wait(30))  # holds the engine lane
+    chat = app.window.chat
+    chat.ask("which flights did I look at?")
+    chat.stop.click()
+    release.set()
+    idle(qtbot, app.tasks)
+    turn = chat.turns[-1]
+    assert turn.state == "stopped" and not model.requests  # it never reached the model
+    assert chat.send.isEnabled() and not chat.stop.isEnabled()
+
+
+def test_background_work_waits_while_an_answer_is_written(qtbot: QtBot) -> None:
+    tasks = Tasks()
+    steps: list[str] = []
+    answering = threading.Event()
+
+    def background(task: Task) -> None:
+        for i in range(30):
+            tasks.yield_to_foreground(task)
+            steps.append("answering" if answering.is_set() else "free")
+            time.sleep(0.01)
+
+    def answer(_task: Task) -> None:
+        answering.set()
+        time.sleep(0.3)
+        answering.clear()
+
+    bg = tasks.run("consolidate", background, lane="background")
+    qtbot.waitUntil(lambda: len(steps) >= 3)
+    fg = tasks.run("answer", answer, foreground=True)
+    qtbot.waitUntil(lambda: bg.finished.is_set() and fg.finished.is_set(), timeout=10000)
+    idle(qtbot, tasks)
+    assert "answering" not in steps and len(steps) == 30
+
+
+@pytest.mark.model
+def test_a_question_is_answered_while_consolidation_runs_and_stop_stops_it(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(demo, FakeModel("In December, from the 12th [1]."))
+    app.engine.settings.memory.model_min_seconds = 0  # every episode asks the real model
+    knows = app.window.knows
+    running = knows.consolidate()
+    qtbot.waitUntil(lambda: knows.note.text().startswith("Consolidating"), timeout=120000)
+    chat = app.window.chat
+    t0 = time.monotonic()
+    chat.ask("When will Ana be in Lisbon?")
+    qtbot.waitUntil(lambda: chat.task is not None and chat.task.finished.is_set(),
+                    timeout=30000)
+    took = time.monotonic() - t0
+    assert chat.turns[-1].state == "done" and took < 10, took
+    assert not running.finished.is_set()  # consolidation was still at work meanwhile
+    knows.consolidate()  # the button now reads "Stop consolidating"
+    qtbot.waitUntil(lambda: running.finished.is_set(), timeout=60000)
+    idle(qtbot, app.tasks)
+    assert "(stopped)" in knows.note.text() and knows.consolidate_btn.text() == "Consolidate now"
 
 
 def test_a_failing_model_is_reported_and_the_next_question_works(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]

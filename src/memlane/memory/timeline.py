@@ -97,27 +97,67 @@ def frame_row(store: Store, frame_id: int) -> FrameRow | None:
 
 
 def days_with_frames(store: Store, since: float, until: float) -> dict[date, int]:
-    """Frame counts per local day in a range (for marking days in a calendar)."""
-    rows = store.sql(  # grouped in SQLite: a month at 5 s is up to half a million frames
-        "SELECT date(time, 'unixepoch', 'localtime'), count(*) FROM frames"
-        " WHERE time >= ? AND time < ? GROUP BY 1", [since, until])
-    return {date.fromisoformat(day): int(n) for day, n in rows}
+    """Frame counts per local day in a range."""
+    return {day: n["frames"] for day, n in days_with_memories(store, since, until).items()
+            if n["frames"]}
+
+
+def days_with_memories(store: Store, since: float, until: float) -> dict[date, dict[str, int]]:
+    """Frames and messages per local day in a range (for marking days in a calendar)."""
+    out: dict[date, dict[str, int]] = {}
+    for table, key in (("frames", "frames"), ("messages", "messages")):
+        rows = store.sql(  # grouped in SQLite: a month at 5 s is up to half a million frames
+            f"SELECT date(time, 'unixepoch', 'localtime'), count(*) FROM {table}"
+            " WHERE time >= ? AND time < ? GROUP BY 1", [since, until])
+        for day, n in rows:
+            out.setdefault(date.fromisoformat(day), {"frames": 0, "messages": 0})[key] = int(n)
+    return out
 
 
 def nearest_day(store: Store, day: date, step: int) -> date | None:
-    """The closest earlier (step -1) or later (step 1) day that has frames."""
+    """The closest earlier (step -1) or later (step 1) day with frames or messages."""
     start, end = day_bounds(day)
     if step < 0:
-        rows = store.sql("SELECT max(time) FROM frames WHERE time < ?", [start])
+        rows = store.sql("SELECT max(t) FROM (SELECT max(time) t FROM frames WHERE time < ?"
+                         " UNION ALL SELECT max(time) FROM messages WHERE time < ?)",
+                         [start, start])
     else:
-        rows = store.sql("SELECT min(time) FROM frames WHERE time >= ?", [end])
+        rows = store.sql("SELECT min(t) FROM (SELECT min(time) t FROM frames WHERE time >= ?"
+                         " UNION ALL SELECT min(time) FROM messages WHERE time >= ?)", [end, end])
     t = rows[0][0] if rows else None
     return date.fromtimestamp(float(t)) if t is not None else None
 
 
 def latest_day(store: Store) -> date | None:
-    t = store.last_time("frame")
-    return date.fromtimestamp(t) if t is not None else None
+    """The last day with a frame or a message."""
+    times = [t for t in (store.last_time("frame"), store.last_time("message")) if t is not None]
+    return date.fromtimestamp(max(times)) if times else None
+
+
+@dataclass(frozen=True)
+class DayChat:
+    """A conversation's messages within a time range."""
+
+    conversation: int
+    source: str
+    title: str
+    messages: int
+    first_message: int
+    start: float
+    end: float
+
+
+def conversations_between(store: Store, since: float, until: float) -> list[DayChat]:
+    """The conversations with messages in a range, in the order they began there."""
+    rows = store.sql(
+        "SELECT c.id, c.source, c.title, count(m.id), min(m.time), max(m.time),"
+        " (SELECT m2.id FROM messages m2 WHERE m2.conversation_id = c.id AND m2.time >= ?"
+        "  AND m2.time < ? ORDER BY m2.time, m2.id LIMIT 1)"
+        " FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+        " WHERE m.time >= ? AND m.time < ? GROUP BY c.id ORDER BY min(m.time), c.id",
+        [since, until, since, until])
+    return [DayChat(int(r[0]), r[1] or "", r[2] or r[1] or "", int(r[3]), int(r[6]),
+                    float(r[4]), float(r[5])) for r in rows]
 
 
 def per_hour(frames: Sequence[FrameRow], day_start: float) -> list[int]:

@@ -67,6 +67,7 @@ class ModelProcess:
     flash_attention: bool = True
     log_path: Path | None = None
     load_timeout_s: float = 300.0
+    nice: int = 0  # > 0: background work, yielding the CPU to an answer being written
     _proc: subprocess.Popen[str] | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     n_ctx: int = field(default=0, init=False)
@@ -87,6 +88,7 @@ class ModelProcess:
             "--context-size", str(self.context_size), "--threads", str(self.threads),
             "--gpu-layers", str(self.gpu_layers),
             *(("--flash-attn",) if self.flash_attention else ()),
+            *(("--nice", str(self.nice)) if self.nice > 0 else ()),
         )
         stderr: IO[bytes] | int = subprocess.DEVNULL
         if self.log_path is not None:

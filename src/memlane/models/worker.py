@@ -45,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpu-layers", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--flash-attn", action="store_true")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="Lower this process's CPU priority first (background work).")
     args = parser.parse_args(argv)
+    if args.nice > 0:  # before llama.cpp starts its threads: they inherit it
+        os.nice(args.nice)
     # llama.cpp writes its own logs on stderr, which the parent sends to a log file; the protocol
     # owns stdout, so keep a private handle on it and point sys.stdout at stderr.
     out = sys.stdout

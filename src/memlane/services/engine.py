@@ -50,6 +50,7 @@ from memlane.services.ocr_worker import OcrOutcome, OcrWorker
 from memlane.services.recorder import CaptureService, RecorderParts, capture_status
 
 log = logging.getLogger(__name__)
+BACKGROUND_NICE = 10  # niceness of a background engine's model process
 Progress = Callable[[int], None]
 
 
@@ -75,8 +76,10 @@ class Engine:
     def __init__(
         self, paths: Paths, settings: Settings | None = None,
         embedder: OnnxEmbedder | None = None, keys: Keys | None = None,
+        *, background: bool = False,
     ) -> None:
         paths.ensure()
+        self.background = background  # its model process runs at a lower CPU priority
         clean_stale_exports(paths.work)  # what a killed export left (a copy of the database)
         self.paths = paths
         self.keys = keys
@@ -157,7 +160,7 @@ class Engine:
         return ModelProcess(
             info.path, info.name, context_size=context_size, threads=cfg.threads,
             gpu_layers=cfg.gpu_layers, flash_attention=cfg.flash_attention,
-            log_path=self.paths.model_log,
+            log_path=self.paths.model_log, nice=BACKGROUND_NICE if self.background else 0,
         )
 
     def open_store(self) -> Store:
@@ -165,10 +168,12 @@ class Engine:
         self.store  # noqa: B018 - checks the memory is unlocked and not half-encrypted
         return Store(self.paths.db, self.keys)
 
-    def for_thread(self) -> Engine:
+    def for_thread(self, *, background: bool = False) -> Engine:
         """An engine for another thread: its own database connection and index client, sharing
-        this one's settings, keys and loaded embedder (the caller closes it)."""
-        return Engine(self.paths, self.settings, embedder=self.embedder, keys=self.keys)
+        this one's settings, keys and loaded embedder (the caller closes it). A ``background``
+        one starts its own model process at a lower CPU priority, so answers come first."""
+        return Engine(self.paths, self.settings, embedder=self.embedder, keys=self.keys,
+                      background=background)
 
     def sync_index(self) -> int:
         """Embed what the store holds that the index does not yet (see VectorIndex.sync)."""
@@ -199,7 +204,8 @@ class Engine:
         """What :func:`~memlane.services.recorder.run_recorder` needs, built here."""
         return RecorderParts(
             self.paths, self.settings, self.store, self.ocr_worker,
-            lambda: self.capture_service(self.open_store()), self.for_thread,
+            lambda: self.capture_service(self.open_store()),
+            lambda: self.for_thread(background=True),
         )
 
     @cached_property

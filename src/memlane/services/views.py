@@ -18,6 +18,7 @@ from memlane.memory.episodes import EpisodeRow, episodes_between, sources_of
 from memlane.memory.records import iso
 from memlane.memory.store import Store
 from memlane.memory.timeline import (
+    conversations_between,
     day_bounds,
     frame_detail,
     frames_between,
@@ -93,14 +94,10 @@ def frame_dict(store: Store, frame_id: int, *, hide: Hide = _never) -> dict[str,
 
 
 def _conversations(store: Store, since: float, until: float, hide: Hide) -> list[dict[str, Any]]:
-    rows = store.sql(
-        "SELECT c.id, c.source, c.title, count(m.id), min(m.time), max(m.time)"
-        " FROM messages m JOIN conversations c ON c.id = m.conversation_id"
-        " WHERE m.time >= ? AND m.time < ? GROUP BY c.id ORDER BY min(m.time), c.id",
-        [since, until])
-    return [{"conversation": int(r[0]), "source": r[1], "title": r[2] or r[1],
-             "messages": int(r[3]), "start": iso(float(r[4])), "end": iso(float(r[5]))}
-            for r in rows if not hide(r[1] or "", r[2] or "")]
+    return [{"conversation": c.conversation, "source": c.source, "title": c.title,
+             "messages": c.messages, "first_message": f"message:{c.first_message}",
+             "start": iso(c.start), "end": iso(c.end)}
+            for c in conversations_between(store, since, until) if not hide(c.source, c.title)]
 
 
 def timeline(store: Store, first: date, last: date, *, hide: Hide = _never,

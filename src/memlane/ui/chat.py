@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from memlane.memory import timeline as tl
 from memlane.memory.records import ASSISTANT_SOURCE
-from memlane.ui.tasks import Task, Tasks
+from memlane.ui.tasks import Cancelled, Task, Tasks
 
 CITE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
@@ -154,7 +154,7 @@ class ChatPane(QWidget):
         self.task = self.tasks.run(
             "answer", work, on_progress=lambda piece: self._token(turn, piece),
             on_done=lambda answer: self._done(turn, answer),
-            on_error=lambda exc: self._failed(turn, exc), owner=self)
+            on_error=lambda exc: self._failed(turn, exc), owner=self, foreground=True)
         return self.task
 
     def cancel(self) -> None:
@@ -182,6 +182,12 @@ class ChatPane(QWidget):
         self.answered.emit(answer)
 
     def _failed(self, turn: Turn, exc: Exception) -> None:
+        if isinstance(exc, Cancelled):  # stopped before it began
+            turn.state = "stopped"
+            turn.note = "stopped"
+            self._idle("")
+            self.redraw()
+            return
         turn.state = "error"
         turn.note = str(exc)
         self._idle(f"The answer failed: {exc}. You can ask again.")

@@ -130,11 +130,23 @@ class KnowsPanel(QWidget):
         self.outcome = ""
 
     def consolidate(self) -> Task:
-        """Consolidate now on the engine lane, with progress; the button cancels it."""
+        """Consolidate now in the background lane, on an engine of its own (its model process
+        at a lower priority), pausing between steps while a question is answered; the button
+        cancels it."""
         def work(task: Task) -> Any:
-            return self.engine_fn().consolidate(
-                progress=lambda stage, done, total: task.progress(f"{stage} {done}/{total}"),
-                should_stop=lambda: task.cancelled)
+            engine = self.engine_fn().for_thread(background=True)
+
+            def should_stop() -> bool:
+                self.tasks.yield_to_foreground(task)
+                return task.cancelled
+
+            try:
+                return engine.consolidate(
+                    progress=lambda stage, done, total: task.progress(
+                        f"{stage} {done}/{total}"),
+                    should_stop=should_stop)
+            finally:
+                engine.close()
 
         def done(report: Any) -> None:
             self.consolidate_btn.setText("Consolidate now")
@@ -156,7 +168,7 @@ class KnowsPanel(QWidget):
             return running
         self.consolidate_btn.setText("Stop consolidating")
         self._consolidating = self.tasks.run(
-            "consolidate", work, on_done=done, on_error=failed, owner=self,
+            "consolidate", work, on_done=done, on_error=failed, owner=self, lane="background",
             on_progress=lambda text: self.note.setText(f"Consolidating: {text}…"))
         return self._consolidating
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,9 @@ class MainWindow(QMainWindow):
             self.resize(QSize(int(screen.width() * 0.95), int(screen.height() * 0.9)))
 
         self.timeline.frameChosen.connect(self.viewer.show_frame)
+        self.timeline.noFrames.connect(self.viewer.show_empty)
+        self.timeline.conversationChosen.connect(self.open_record)
+        self.status.updated.connect(self._follow_recording)
         self.search.hitChosen.connect(self.open_hit)
         self.search.searched.connect(self.viewer.set_terms)
         self.chat.citationChosen.connect(self.open_record)
@@ -322,6 +326,11 @@ class MainWindow(QMainWindow):
             f"<b>Memlane {__version__}</b><br>A private, searchable memory of your computer "
             f"life.<br>Everything stays in {self.services.paths.home}; nothing leaves this "
             "machine.")
+
+    def _follow_recording(self, info: dict[str, Any]) -> None:
+        last = info.get("last_stored_frame")
+        if isinstance(last, str):
+            self.timeline.follow(datetime.fromisoformat(last).timestamp())
 
     def _supervisor_changed(self, what: str) -> None:
         if self.supervisor is not None:

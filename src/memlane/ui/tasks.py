@@ -5,8 +5,11 @@ Every call into the engine goes through :meth:`Tasks.run` (in the spirit of Anki
 progress and noticing cancellation, while ``on_done``, ``on_error`` and ``on_progress`` always run
 on the main thread, so no worker touches a widget. Work is queued in *lanes*, one thread each:
 ``engine`` for the shared engine's connection and model, ``browse`` for quick reads on a second
-connection, so browsing stays instant while an answer streams. A result for a widget that has
-been closed is dropped.
+connection, so browsing stays instant while an answer streams, and ``background`` for long work
+on an engine of its own (consolidation), so a question never waits behind it. While a
+``foreground`` task runs (an answer), background work that calls :meth:`Tasks.yield_to_foreground`
+between its steps waits. A task cancelled before it started never runs. A result for a widget
+that has been closed is dropped.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 log = logging.getLogger(__name__)
 
-LANES = ("engine", "browse")
+LANES = ("engine", "browse", "background")
 
 
 class Cancelled(Exception):
@@ -70,6 +73,7 @@ class _Runnable(QRunnable):
 
     def run(self) -> None:
         try:
+            self.task.check()  # stopped while it waited in its lane
             result = self.fn(self.task)
         except Exception as exc:  # every failure is delivered, never lost in a thread
             if not isinstance(exc, Cancelled):
@@ -94,26 +98,44 @@ class Tasks(QObject):
             pool.setExpiryTimeout(-1)
             self._pools[lane] = pool
         self._live: set[Task] = set()
+        self._foreground = 0  # foreground tasks queued or running (main thread only)
+        self._foreground_idle = threading.Event()
+        self._foreground_idle.set()
+
+    def yield_to_foreground(self, task: Task) -> None:
+        """Wait (on a worker thread) while a foreground task is queued or running; returns at
+        once when ``task`` is cancelled."""
+        while not self._foreground_idle.wait(0.1):
+            if task.cancelled:
+                return
 
     def run(
         self, name: str, fn: Callable[[Task], Any], *,
         on_done: Callable[[Any], object] | None = None,
         on_error: Callable[[Exception], object] | None = None,
         on_progress: Callable[[Any], object] | None = None,
-        lane: str = "engine", owner: QObject | None = None,
+        lane: str = "engine", owner: QObject | None = None, foreground: bool = False,
     ) -> Task:
         """Run ``fn(task)`` in ``lane``; callbacks run on the main thread.
 
-        With ``owner``, callbacks are skipped once that widget is destroyed.
+        With ``owner``, callbacks are skipped once that widget is destroyed. A ``foreground``
+        task makes background work wait until it is done.
         """
         task = Task(name)
         relay = task._relay
         self._live.add(task)
+        if foreground:
+            self._foreground += 1
+            self._foreground_idle.clear()
 
         def alive() -> bool:  # checked when the result arrives; no connection to clean up
             return owner is None or shiboken6.isValid(owner)
 
         def finish() -> None:
+            if foreground and task in self._live:
+                self._foreground -= 1
+                if self._foreground == 0:
+                    self._foreground_idle.set()
             self._live.discard(task)
 
         def done(result: Any) -> None:

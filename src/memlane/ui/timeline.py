@@ -286,6 +286,8 @@ class TimelinePanel(QWidget):
 
     frameChosen = Signal(int)
     dayShown = Signal(object)
+    noFrames = Signal(object)  # the day shown has no screens (its date)
+    conversationChosen = Signal(str)  # a record id, "message:N": open its conversation
 
     def __init__(self, tasks: Tasks, store_fn: Any, images: Images,
                  parent: QWidget | None = None) -> None:
@@ -305,6 +307,12 @@ class TimelinePanel(QWidget):
         self.date_edit.setCalendarPopup(True)
         self.date_edit.setDisplayFormat("ddd d MMM yyyy")
         self.summary = QLabel("")
+        self.chats = QLabel("")
+        self.chats.setTextFormat(Qt.TextFormat.RichText)
+        self.chats.setToolTip("The conversations of this day: click one to read it")
+        self.chats.linkActivated.connect(self.conversationChosen.emit)
+        self.chats.setVisible(False)
+        self.day_chats: list[tl.DayChat] = []
         self.zoom = QSlider(Qt.Orientation.Horizontal)
         self.zoom.setRange(40, 360)
         self.zoom.setValue(self.view.thumb_width)
@@ -320,6 +328,7 @@ class TimelinePanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(nav)
+        layout.addWidget(self.chats)
         layout.addWidget(self.strip)
         layout.addWidget(self.view, 1)
 
@@ -337,9 +346,28 @@ class TimelinePanel(QWidget):
     def show_day(self, day: date, frame_id: int | None = None) -> Task:
         self._pending_frame = frame_id
         start, end = tl.day_bounds(day)
+
+        def load(_t: Task) -> tuple[list[tl.FrameRow], list[tl.DayChat]]:
+            store = self.store_fn()
+            return tl.frames_between(store, start, end), tl.conversations_between(store, start, end)
+
         return self.tasks.run(
-            "load day", lambda _t: tl.frames_between(self.store_fn(), start, end),
-            on_done=lambda frames: self._day_loaded(day, frames), lane="browse", owner=self)
+            "load day", load, on_done=lambda got: self._day_loaded(day, *got), lane="browse",
+            owner=self)
+
+    def follow(self, last_frame: float | None) -> Task | None:
+        """Show frames stored since the day was loaded, when the day shown is today; the
+        selection stays, unless it was on the newest frame (then the new newest is shown)."""
+        day = self.model.day
+        if day != date.today() or last_frame is None:
+            return None
+        newest = self.model.frames[-1].time if self.model.frames else None
+        if newest is not None and last_frame <= newest:
+            return None
+        current = self.current_frame()
+        at_end = current is None or (bool(self.model.frames)
+                                     and current.id == self.model.frames[-1].id)
+        return self.show_day(day, None if at_end else current.id if current else None)
 
     def show_frame(self, frame_id: int, at: float) -> Task:
         """Open the day holding a frame and select it."""
@@ -363,19 +391,24 @@ class TimelinePanel(QWidget):
         if day != self.model.day:
             self.show_day(day)  # type: ignore[arg-type]
 
-    def _day_loaded(self, day: date, frames: list[tl.FrameRow]) -> None:
+    def _day_loaded(self, day: date, frames: list[tl.FrameRow],
+                    chats: list[tl.DayChat] | None = None) -> None:
+        chats = chats or []
         self.model.set_day(day, frames)
+        self.day_chats = chats
         self.date_edit.blockSignals(True)
         self.date_edit.setDate(QDate(day.year, day.month, day.day))
         self.date_edit.blockSignals(False)
         self.strip.set_counts(tl.per_hour(frames, self.model.day_start))
-        runs = len(self.model.runs)
-        self.summary.setText(f"{len(frames)} frames in {runs} activities" if frames
-                             else "Nothing recorded this day")
+        self.summary.setText(day_summary(len(frames), len(self.model.runs), chats))
+        self.chats.setText(chat_links(chats))
+        self.chats.setVisible(bool(chats))
         self._mark_month(day.year, day.month)
         if frames:
             row = self.model.row_of(self._pending_frame) if self._pending_frame else None
             self.view.select_row(len(frames) - 1 if row is None else row)
+        else:
+            self.noFrames.emit(day)
         self._pending_frame = None
         self.dayShown.emit(day)
 
@@ -396,20 +429,51 @@ class TimelinePanel(QWidget):
         since, until = tl.day_bounds(first)[0], tl.day_bounds(after)[0]
         calendar = self.date_edit.calendarWidget()
 
-        def mark(days: dict[date, int]) -> None:
+        def mark(days: dict[date, dict[str, int]]) -> None:
             from PySide6.QtGui import QTextCharFormat
 
             calendar.setDateTextFormat(QDate(), QTextCharFormat())
-            fmt = QTextCharFormat()
-            fmt.setFontWeight(700)
-            fmt.setBackground(QColor(210, 228, 250))
             for day, n in days.items():
-                fmt.setToolTip(f"{n} frames")
+                fmt = QTextCharFormat()
+                fmt.setFontWeight(700)
+                fmt.setBackground(QColor(210, 228, 250) if n["frames"] else QColor(226, 240, 214))
+                fmt.setToolTip(", ".join(plural(n[k], k[:-1]) for k in ("frames", "messages")
+                                         if n[k]))
                 calendar.setDateTextFormat(QDate(day.year, day.month, day.day), fmt)
+            self.marked = days
 
-        self.tasks.run("month", lambda _t: tl.days_with_frames(self.store_fn(), since, until),
+        self.tasks.run("month", lambda _t: tl.days_with_memories(self.store_fn(), since, until),
                        on_done=mark, lane="browse", owner=self)
 
     def current_frame(self) -> tl.FrameRow | None:
         frame = self.view.currentIndex().data(FRAME_ROLE)
         return frame if isinstance(frame, tl.FrameRow) else None
+
+
+def plural(n: int, word: str) -> str:
+    """"1 frame", "2 frames", "1 activity", "3 activities"."""
+    if n == 1:
+        return f"1 {word}"
+    return f"{n} {word[:-1]}ies" if word.endswith("y") else f"{n} {word}s"
+
+
+def day_summary(frames: int, runs: int, chats: list[tl.DayChat]) -> str:
+    parts = [f"{plural(frames, 'frame')} in {plural(runs, 'activity')}" if frames
+             else "No screens recorded this day"]
+    if chats:
+        parts.append(f"{plural(len(chats), 'conversation')} "
+                     f"({plural(sum(c.messages for c in chats), 'message')})")
+    elif not frames:
+        parts = ["Nothing recorded this day"]
+    return " · ".join(parts)
+
+
+def chat_links(chats: list[tl.DayChat], limit: int = 6) -> str:
+    """The day's conversations as links (``message:N`` opens the first message of the day)."""
+    import html
+
+    links = [f"<a href='message:{c.first_message}'>{html.escape(c.title[:60])}</a>"
+             f" <span style='color:#777'>{datetime.fromtimestamp(c.start):%H:%M}, "
+             f"{plural(c.messages, 'message')}</span>" for c in chats[:limit]]
+    more = f" and {len(chats) - limit} more" if len(chats) > limit else ""
+    return "Chats: " + " · ".join(links) + more if chats else ""

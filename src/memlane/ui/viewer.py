@@ -8,7 +8,7 @@ Images are decoded on the browse lane; a missing or unreadable image file is sai
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import (
@@ -113,6 +113,14 @@ class FrameViewer(QWidget):
         self._paint_terms()
 
     # -- drawing ---------------------------------------------------------------------------------
+
+    def show_empty(self, day: date) -> None:
+        """Nothing to show: the day on the timeline has no screens."""
+        self.scene.clear()
+        self._boxes = []
+        self.detail = None
+        self.header.setText(f"No screens recorded on {day:%A} {day.day} {day:%B %Y}")
+        self.text.setPlainText("")
 
     def _loaded(self, result: tuple[tl.FrameDetail | None, QImage | None]) -> None:
         detail, image = result
