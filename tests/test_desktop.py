@@ -110,3 +110,29 @@ def test_the_packaged_desktop_entry_handles_memlane_links() -> None:
 
     text = (ROOT / "packaging" / "memlane.desktop").read_text()
     assert "MimeType=x-scheme-handler/memlane;" in text and "Exec=memlane gui %u" in text
+
+
+def test_links_registration_keeps_symlinks_odd_files_and_the_default_homes_claim(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from memlane.services.desktop import LINKS_FILE, SCHEME, register_links
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    (tmp_path / "config").mkdir()
+    dotfiles = tmp_path / "dotfiles" / "mimeapps.list"
+    dotfiles.parent.mkdir()
+    dotfiles.write_text("[Default Applications]\n")
+    (tmp_path / "config" / "mimeapps.list").symlink_to(dotfiles)
+    register_links(default_home())
+    assert (tmp_path / "config" / "mimeapps.list").is_symlink()
+    assert f"{SCHEME}={LINKS_FILE}" in dotfiles.read_text()
+    # another home does not take the links from the default home's app
+    entry = tmp_path / "data" / "applications" / LINKS_FILE
+    before = entry.read_text()
+    register_links(tmp_path / "other home")
+    assert entry.read_text() == before
+    # a mimeapps.list that is not UTF-8 is left as it is, and nothing fails
+    dotfiles.write_bytes(b"[Default Applications]\n\xff\xfe odd\n")
+    (tmp_path / "data" / "applications" / LINKS_FILE).unlink()
+    register_links(default_home())
+    assert dotfiles.read_bytes() == b"[Default Applications]\n\xff\xfe odd\n"

@@ -188,3 +188,58 @@ def test_date_helpers() -> None:
     assert day_span("last week", None, None, now) == (date(2024, 4, 29), date(2024, 5, 5))
     with pytest.raises(ValueError, match="before"):
         day_span(None, "2024-05-09", "2024-05-01", now)
+
+
+def test_forgetting_rewrites_the_journal_days_it_wrote(memory: Path, tmp_path: Path,
+                                                       embedder: OnnxEmbedder) -> None:
+    from memlane.memory.forget import Scope
+
+    vault = tmp_path / "vault"
+    with Engine(Paths(memory), embedder=embedder) as engine:
+        engine.settings.journal.folder = str(vault)
+        engine.write_journal(vault, date(2024, 5, 1), date(2024, 5, 3))
+        assert "Ferry timetable" in (vault / "2024-05-01.md").read_text()
+        engine.forget(Scope(query="Ferry timetable"))  # days old: upkeep would never get there
+    assert "Ferry timetable" not in (vault / "2024-05-01.md").read_text()
+    assert "trip" in (vault / "2024-05-01.md").read_text()  # the rest of the day stays
+
+
+def test_a_file_saved_by_a_notes_app_meanwhile_is_left_for_the_next_run(
+        memory: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from memlane.services import journal
+
+    vault = tmp_path / "vault"
+    Cli(memory)("journal", str(vault), "--since", "2024-05-01", "--until", "2024-05-01")
+    path = vault / "2024-05-01.md"
+    path.write_text(path.read_text() + "\nmy line\n")
+    real = journal._changed
+
+    def saved_meanwhile(p: Path, seen: object) -> bool:
+        path.write_text(path.read_text() + "typed just now\n")  # the notes app saves
+        return real(p, seen)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(journal, "_changed", saved_meanwhile)
+    chat = tmp_path / "more.jsonl"
+    chat.write_text(json.dumps({"time": "2024-05-01T20:00:00", "speaker": "Ana",
+                                "text": "Bring sunscreen.", "conversation": "sun"}))
+    Cli(memory)("import-chat", str(chat))
+    with Engine.open(memory) as engine:
+        report = engine.write_journal(vault, date(2024, 5, 1), date(2024, 5, 1))
+    assert report.busy == ["2024-05-01.md"] and report.written == []
+    assert path.read_text().endswith("my line\ntyped just now\n")
+    assert not [p for p in vault.iterdir() if p.name.startswith(".")]
+
+
+def test_a_day_given_with_an_offset_is_the_local_day_it_falls_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time as _time
+
+    from memlane.memory.timeparse import day_span
+
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    _time.tzset()
+    try:
+        assert day_span("2024-03-30T23:30:00+00:00", None, None) == (date(2024, 3, 31),
+                                                                        date(2024, 3, 31))
+    finally:
+        monkeypatch.undo()
+        _time.tzset()

@@ -104,10 +104,14 @@ def test_tools_answer_as_the_cli_does_and_never_show_excluded_windows(memory: Pa
         return out
 
     got = session(memory, body)
+    everything = json.dumps({k: v for k, v in got.items() if k not in ("frame", "hidden_frame")})
+    assert "Private" not in everything and "Zanzibar" not in everything  # nowhere, not in digests
     assert got["tools"] == ["ask", "facts", "forget", "frame", "remember", "search", "timeline"]
-    # search: exactly the CLI's hits (minus the excluded window, absent from both here)
-    cli_hits = run.json("search", "ferry timetable", "--limit", "5")
-    assert got["search"]["hits"] == cli_hits
+    # search: the CLI's hits without the private window and what quotes it (the day's digest);
+    # the server asks the engine for 2 * limit + 5 to fill the gaps
+    cli_hits = run.json("search", "ferry timetable", "--limit", "15")
+    assert any("Private" in json.dumps(h) for h in cli_hits)
+    assert got["search"]["hits"] == [h for h in cli_hits if "Private" not in json.dumps(h)][:5]
     assert cli_hits[0]["kind"] == "frame" and "Ferry timetable" in cli_hits[0]["snippet"]
     # the private window's text is found by the CLI (the person's own view) but never over MCP
     assert any("Zanzibar" in h["snippet"] for h in run.json("search", "Zanzibar party"))
@@ -125,6 +129,8 @@ def test_tools_answer_as_the_cli_does_and_never_show_excluded_windows(memory: Pa
     assert not any("Private" in a["title"] for a in mcp_day["activities"])
     assert mcp_day["episodes"] == [e for e in cli_day["days"][0]["episodes"]
                                    if not any("Private" in t for t in e["titles"])]
+    assert cli_day["days"][0]["digest"] and "Private" in cli_day["days"][0]["digest"]
+    assert mcp_day["digest"] is None  # the day's digest quotes the private window: withheld
     # facts: the CLI's
     assert got["facts"]["facts"] == run.json("facts")
     # frame: its OCR text and the WebP screenshot
@@ -159,6 +165,8 @@ def test_bad_arguments_are_tool_errors_and_the_server_keeps_answering(memory: Pa
     assert "not a date" in text(bad[3]) and "31 days" in text(bad[4])
     assert "not a frame id" in text(bad[5]) and "no frame" in text(bad[6])
     assert payload(good)["hits"]
+    log = (memory / "logs" / "mcp.jsonl").read_text()
+    assert '"error": "bad argument"' in log and "music" not in log  # the kind, not the words
 
 
 def test_writing_is_refused_until_allowed_then_forget_needs_its_confirmation(
@@ -183,23 +191,57 @@ def test_writing_is_refused_until_allowed_then_forget_needs_its_confirmation(
         out["note"] = payload(await client.call_tool("remember", {"text": "Buy oat milk "
                                                                            "for the ferry trip"}))
         out["found"] = payload(await client.call_tool("search", {"query": "oat milk"}))
+        out["hidden"] = payload(await client.call_tool("forget", {"query": "Zanzibar"}))
         out["plan"] = payload(await client.call_tool("forget", {"query": "oat milk"}))
-        out["wrong"] = payload(await client.call_tool("forget", {"query": "oat milk",
-                                                                 "confirm": "0" * 16}))
+        out["unknown"] = await client.call_tool("forget", {"confirm": "0" * 16})
+        out["after_unknown"] = payload(await client.call_tool("search", {"query": "oat milk"}))
         out["done"] = payload(await client.call_tool(
-            "forget", {"query": "oat milk", "confirm": out["plan"]["confirm"]}))
+            "forget", {"confirm": out["plan"]["confirm"]}))
         out["after"] = payload(await client.call_tool("search", {"query": "oat milk"}))
         return out
 
     got = session(home, allowed)
+    assert got["hidden"]["would_forget"] == {}  # the private window is not even counted
+    assert got["unknown"].is_error and "unknown or expired" in text(got["unknown"])
     assert got["note"]["conversation"] == "Notes from mcp"
     assert got["found"]["hits"][0]["id"] == got["note"]["id"]
     assert got["plan"]["forgotten"] is False and got["plan"]["would_forget"]["message"] == 1
-    assert got["wrong"]["forgotten"] is False  # a wrong token deletes nothing
-    assert got["done"]["forgotten"] is True
+    assert got["after_unknown"]["hits"][0]["id"] == got["note"]["id"]  # nothing was deleted
+    assert got["done"]["forgotten"] is True and got["done"]["counts"]["message"] == 1
     assert not any("oat milk" in h["snippet"] for h in got["after"]["hits"])
     with Engine.open(home) as engine:
         assert engine.store.sql("SELECT count(*) FROM messages WHERE text LIKE '%oat milk%'")[0][0] == 0
+
+
+def test_rules_changed_in_the_settings_apply_to_a_running_session(tmp_path: Path,
+                                                                  memory: Path) -> None:
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(memory, home)
+
+    def exclude_chats() -> None:  # what the person does in the app's Settings meanwhile
+        settings = load_settings(home / "settings.toml")
+        settings.privacy.exclude_apps = [*settings.privacy.exclude_apps, "jsonl"]
+        save_settings(home / "settings.toml", settings)
+
+    async def body(client: ClientSession) -> dict[str, Any]:
+        out: dict[str, Any] = {"facts": payload(await client.call_tool("facts", {}))}
+        out["hits"] = payload(await client.call_tool("search", {"query": "Porto nurse"}))
+        exclude_chats()
+        out["facts_after"] = payload(await client.call_tool("facts", {}))
+        out["hits_after"] = payload(await client.call_tool("search", {"query": "Porto nurse"}))
+        out["day_after"] = payload(await client.call_tool("timeline", {"day": "2024-05-01"}))
+        return out
+
+    got = session(home, body)
+    assert any("Porto" in f["text"] for f in got["facts"]["facts"])
+    assert any("Porto" in h["snippet"] for h in got["hits"]["hits"])
+    # the chats' source is excluded now: their messages, the facts and episodes taken from them
+    after = json.dumps([got["facts_after"], got["hits_after"], got["day_after"]])
+    assert "Porto" not in after and "ferry to Tavira" not in after.replace("\\n", " ")
+    assert got["day_after"]["days"][0]["conversations"] == []
+    assert got["day_after"]["days"][0]["frames"] == 2  # the screens stay
 
 
 def test_a_locked_encrypted_home_is_refused(tmp_path: Path) -> None:
@@ -225,7 +267,15 @@ def test_ask_gives_the_cli_answer_with_the_real_model(memory: Path) -> None:
     async def body(client: ClientSession) -> Any:
         return payload(await client.call_tool("ask", {"question": question}))
 
+    def stored_questions() -> int:
+        with Engine.open(memory) as engine:
+            return int(engine.store.sql("SELECT count(*) FROM messages m JOIN conversations c"
+                                        " ON c.id = m.conversation_id"
+                                        " WHERE c.source = 'assistant'")[0][0])
+
+    before = stored_questions()
     got = session(memory, body)
+    assert stored_questions() == before  # what other programs ask is not kept
     want = run.json("ask", question)
     assert got["answer"] == want["answer"] and got["abstained"] == want["abstained"]
     assert [c["id"] for c in got["citations"]] == [c["id"] for c in want["citations"]]

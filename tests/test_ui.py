@@ -364,7 +364,7 @@ def test_background_work_waits_while_an_answer_is_written(qtbot: QtBot) -> None:
     answering = threading.Event()
 
     def background(task: Task) -> None:
-        for i in range(30):
+        for _ in range(30):
             tasks.yield_to_foreground(task)
             steps.append("answering" if answering.is_set() else "free")
             time.sleep(0.01)

@@ -55,11 +55,11 @@ class Tools:
         try:
             result = await asyncio.wrap_future(self.pool.submit(work))
         except MemlaneError as exc:
-            self.access.log_call(client, tool, str(exc))
+            self.access.log_call(client, tool, exc)
             raise ToolError(str(exc)) from None
         except Exception as exc:
             log.exception("memlane mcp: %s failed", tool)
-            self.access.log_call(client, tool, f"internal error: {type(exc).__name__}")
+            self.access.log_call(client, tool, exc)
             raise ToolError(f"internal error in {tool} ({type(exc).__name__}); the details are "
                             "in the server's log") from None
         self.access.log_call(client, tool)

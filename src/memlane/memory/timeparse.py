@@ -298,6 +298,8 @@ def day_span(day: str | None, since: str | None, until: str | None,
             moment = parse_when(value, now, end=end)
         except ValueError as exc:
             raise ValueError(f"{name}: {exc}") from None
+        if moment.tzinfo is not None:  # an explicit offset: the local day it falls on
+            moment = moment.astimezone()
         return (moment - timedelta(microseconds=1)).date() if end else moment.date()
 
     if day is not None:

@@ -127,15 +127,20 @@ def register_links(home: Path) -> Path:
     text = links_entry(home)
     try:
         current = entry.read_text(encoding="utf-8")
-    except OSError:
+    except (OSError, ValueError):
         current = None
-    if current is None or (LINKS_MARKER in current and current != text):
+    # Links carry no home folder: the default home's app takes them over; an app on another
+    # home claims them only when no Memlane has yet.
+    default = home.resolve() == default_home().resolve()
+    if current is None or (default and LINKS_MARKER in current and current != text):
         _write(entry, text)
-    mimeapps = config_home() / "mimeapps.list"
+    mimeapps = (config_home() / "mimeapps.list").resolve()  # a dotfile manager's link stays
     try:
         lines = mimeapps.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         lines = []
+    except ValueError:  # not text we can edit safely: leave the person's file alone
+        return entry
     if any(line.split("=", 1)[0].strip() == SCHEME for line in lines):
         return entry  # a handler was chosen (by us earlier, or by the person)
     if "[Default Applications]" not in (line.strip() for line in lines):

@@ -22,7 +22,7 @@ from typing import Any
 from memlane.capture.ocr import TesseractOcr, installed_languages
 from memlane.capture.privacy import ExclusionRules
 from memlane.capture.recorder import Recorder
-from memlane.core.errors import LockedError, ModelError, StorageError
+from memlane.core.errors import LockedError, MemlaneError, ModelError, StorageError
 from memlane.core.paths import Paths
 from memlane.core.settings import AnswerSettings, Settings, load_settings
 from memlane.memory.archive import ArchiveReport, clean_stale_exports, export_archive
@@ -45,7 +45,7 @@ from memlane.models.runtime import ChatModel, ModelProcess
 from memlane.services.assistant import Assistant
 from memlane.services.consolidate import ConsolidationReport, Consolidator
 from memlane.services.ingest import IngestReport, expand, ingest_images
-from memlane.services.journal import JournalReport, write_journal
+from memlane.services.journal import JournalReport, write_journal, written_days
 from memlane.services.ocr_worker import OcrOutcome, OcrWorker
 from memlane.services.recorder import CaptureService, RecorderParts, capture_status
 
@@ -272,6 +272,15 @@ class Engine:
         clean_stale_exports(self.paths.work)  # a killed export's snapshot holds what goes
         report = execute_forget(self.store, self.index, self.paths.home, todo,
                                 (self.paths.frames, self.paths.thumbnails, self.paths.spool))
+        if self.settings.journal.folder:  # no copy of what was forgotten stays in the journal
+            folder = Path(self.settings.journal.folder).expanduser()
+            days = written_days(folder)
+            try:
+                if days:
+                    self.write_journal(folder, days[0], days[-1])
+            except MemlaneError as exc:
+                log.warning("the journal in %s could not be updated after forgetting: %s",
+                            folder, exc)
         return todo, report
 
     def export(self, out: Path, *, since: float | None = None,

@@ -12,30 +12,44 @@ the system keyring, else every call is refused as locked. Every call is appended
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
+import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from memlane.capture.privacy import ExclusionRules
-from memlane.core.errors import InputError, LockedError, MemlaneError
+from memlane.core.errors import (
+    InputError,
+    LockedError,
+    MemlaneError,
+    ModelError,
+    SettingsError,
+    StorageError,
+)
 from memlane.core.paths import Paths
 from memlane.core.settings import load_settings
-from memlane.memory.forget import Scope
+from memlane.memory.forget import Plan, Scope
 from memlane.memory.records import KINDS, ConversationIn, MessageIn, iso, parse_record_id
 from memlane.memory.retrieval import SearchResult
 from memlane.memory.timeparse import day_span, parse_when
 from memlane.services.engine import Engine
-from memlane.services.views import fact_dicts, frame_dict, timeline
+from memlane.services.views import (
+    fact_dicts,
+    frame_dict,
+    hidden_derived,
+    hidden_sources,
+    timeline,
+)
 
 log = logging.getLogger(__name__)
 
 NOTES_SOURCE = "notes"  # conversations of notes stored by other programs
+PLAN_TTL_S = 600.0  # how long a forget plan shown to a client can be confirmed
 MAX_NOTE_CHARS = 20_000
 MAX_TIMELINE_DAYS = 31
 MAX_LIMIT = 100
@@ -45,6 +59,13 @@ class WriteRefused(MemlaneError):
     """A write from another program while ``[mcp] allow_write`` is off."""
 
     exit_code = 2
+
+
+# How a failed call is logged: its kind, never its message (which may quote the arguments).
+_FAILURES: dict[type[BaseException], str] = {
+    InputError: "bad argument", LockedError: "memory locked", WriteRefused: "writing not allowed",
+    SettingsError: "settings unreadable", StorageError: "storage error", ModelError: "model error",
+}
 
 
 @dataclass(frozen=True)
@@ -100,6 +121,8 @@ class ExternalAccess:
         self.paths = Paths(home)
         self._unlock = unlock  # () -> Keys | None; raises LockedError when it cannot
         self._engine: Engine | None = None
+        self._settings_stamp: tuple[int, int] | None = None
+        self._plans: dict[str, tuple[float, Plan]] = {}  # forget plans shown, by token
 
     def close(self) -> None:
         if self._engine is not None:
@@ -116,13 +139,25 @@ class ExternalAccess:
                     f"locked: this memory is encrypted ({exc}). Programs connected over MCP "
                     "can read it only when the key is in the system keyring: run `memlane "
                     "keyring on` once.") from None
+            self._settings_stamp = self._stamp()
             self._engine = Engine(self.paths, load_settings(self.paths.settings), keys=keys)
+        elif (stamp := self._stamp()) != self._settings_stamp:  # changed in the app meanwhile
+            self._engine.apply_settings(load_settings(self.paths.settings))
+            self._settings_stamp = stamp
         return self._engine
 
-    def log_call(self, client: str, tool: str, error: str = "") -> None:
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            st = self.paths.settings.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def log_call(self, client: str, tool: str, error: BaseException | None = None) -> None:
+        """Log a call; a failure by its kind only (its message may quote the arguments)."""
         self.paths.logs.mkdir(parents=True, exist_ok=True)
-        append_call(self.paths.mcp_log, Call(time.time(), client[:80], tool, not error,
-                                             error[:200]))
+        why = "" if error is None else _FAILURES.get(type(error), "failed")
+        append_call(self.paths.mcp_log, Call(time.time(), client[:80], tool, error is None, why))
 
     # -- privacy ---------------------------------------------------------------------------------
 
@@ -133,13 +168,23 @@ class ExternalAccess:
     def hide(self, app: str, title: str) -> bool:
         return self._rules().hides(app, title)
 
-    def _visible(self, result: SearchResult) -> SearchResult:
-        rules = self._rules()
-        result.hits = [h for h in result.hits if not rules.hides(h.app, h.title)]
+    def _visible(self, result: SearchResult, limit: int) -> SearchResult:
+        """The hits the rules do not exclude: screens and chats by app (or source) and title,
+        episodes and facts also by everything they were derived from."""
+        hide = self.hide
+        store = self.engine.store
+        derived = {kind: hidden_derived(store, kind, [int(h.id.split(":")[1]) for h in
+                                                      result.hits if h.kind == kind], hide)
+                   for kind in ("episode", "fact")}
+        result.hits = [h for h in result.hits if not hide(h.app, h.title)
+                       and int(h.id.split(":")[1]) not in derived.get(h.kind, ())][:limit]
         return result
 
     def _search(self, query: str, **kwargs: Any) -> SearchResult:
-        return self._visible(self.engine.search(query, **kwargs))
+        limit = kwargs.pop("limit", None) or self.engine.settings.search.limit
+        # a few more than asked for, so that what is excluded leaves no gap
+        found = self.engine.search(query, limit=min(limit * 2 + 5, 1000), **kwargs)
+        return self._visible(found, limit)
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -161,7 +206,8 @@ class ExternalAccess:
         result = self._search(
             query, since=_moment(since, now, end=False, name="since"),
             until=_moment(until, now, end=True, name="until"), app=app,
-            kinds=tuple(kinds) if kinds else KINDS, limit=want * 4 if site else want, now=now)
+            kinds=tuple(kinds) if kinds else KINDS, limit=min(want * 4 if site else want, 250),
+            now=now)
         hits = result.hits
         if site:
             needle = site.lower().removeprefix("www.")
@@ -169,10 +215,12 @@ class ExternalAccess:
         return [h.to_json() for h in hits[:want]]
 
     def ask(self, question: str, *, now: datetime | None = None) -> dict[str, Any]:
-        """The answer exactly as ``memlane ask --json`` gives it, from visible memories only."""
+        """The answer as ``memlane ask --json`` gives it, from visible memories only. The
+        question and answer are not stored (the CLI and the app keep theirs)."""
         if not question.strip():
             raise InputError("ask needs a question")
-        assistant = self.engine.assistant(search=self._search)
+        settings = replace(self.engine.settings.answer, remember=False)
+        assistant = self.engine.assistant(search=self._search, settings=settings)
         return assistant.ask(question, now=now).to_json()
 
     def timeline(self, *, day: str | None = None, since: str | None = None,
@@ -208,7 +256,7 @@ class ExternalAccess:
 
     def facts(self, *, include_history: bool = False) -> list[dict[str, Any]]:
         """As ``memlane facts --json``."""
-        return fact_dicts(self.engine.store, include_history=include_history)
+        return fact_dicts(self.engine.store, include_history=include_history, hide=self.hide)
 
     # -- writes ----------------------------------------------------------------------------------
 
@@ -241,9 +289,23 @@ class ExternalAccess:
     def forget(self, *, ids: Sequence[str] = (), query: str | None = None,
                since: str | None = None, until: str | None = None, confirm: str | None = None,
                now: datetime | None = None) -> dict[str, Any]:
-        """Without ``confirm``: what would be forgotten and the token that confirms it. With the
-        token of the same plan: forget it, with everything derived from it."""
+        """Without ``confirm``: what would be forgotten and a token for exactly that plan
+        (kept ten minutes). With the token: forget that plan, with everything derived from it.
+        Records the rules exclude are neither counted nor forgotten here."""
         self._require_write()
+        cutoff = time.time() - PLAN_TTL_S
+        self._plans = {k: v for k, v in self._plans.items() if v[0] >= cutoff}
+        if confirm is not None:
+            kept = self._plans.pop(confirm, None)
+            if kept is None:
+                raise InputError("that confirm token is unknown or expired; call forget "
+                                 "without it to see what would be forgotten")
+            todo = kept[1]
+            _, report = self.engine.forget(todo)
+            assert report is not None
+            return {"forgotten": True, "counts": todo.counts(),
+                    "vectors_removed": report.vectors_removed,
+                    "files_removed": report.files_removed}
         for value in ids:
             try:
                 parse_record_id(value)
@@ -254,20 +316,32 @@ class ExternalAccess:
                       query=query or None, ids=tuple(ids))
         if scope.is_empty():
             raise InputError("say what to forget: ids, a query, or since/until")
-        todo, _ = self.engine.forget(scope, dry_run=True)
+        todo = self._visible_plan(self.engine.forget(scope, dry_run=True)[0])
         counts = todo.counts()
-        token = hashlib.sha256(json.dumps(todo.all_keys(), sort_keys=True).encode()).hexdigest()
         if not counts:
             return {"forgotten": False, "would_forget": {}, "message": "nothing matches"}
-        if confirm != token[:16]:
-            return {"forgotten": False, "would_forget": counts, "confirm": token[:16],
-                    "message": "Nothing is deleted yet. Show the person what would be forgotten;"
-                               " call forget again with the same arguments and this confirm "
-                               "token to delete it. It cannot be undone."}
-        _, report = self.engine.forget(todo)
-        assert report is not None
-        return {"forgotten": True, "counts": counts, "vectors_removed": report.vectors_removed,
-                "files_removed": report.files_removed}
+        token = secrets.token_hex(8)
+        self._plans[token] = (time.time(), todo)
+        return {"forgotten": False, "would_forget": counts, "confirm": token,
+                "message": "Nothing is deleted yet. Show the person what would be forgotten; "
+                           "call forget with this confirm token (within ten minutes) to delete "
+                           "exactly that. It cannot be undone."}
+
+    def _visible_plan(self, todo: Plan) -> Plan:
+        """The plan without the records the rules exclude (nor what only they led to)."""
+        store = self.engine.store
+        base = [f"{k}:{i}" for k in ("frame", "message") for i in todo.keys.get(k, ())]
+        hidden = hidden_sources(store, base, self.hide)
+        for kind in ("episode", "fact"):
+            hidden |= {f"{kind}:{i}" for i in hidden_derived(
+                store, kind, todo.keys.get(kind, []), self.hide)}
+        if not hidden:
+            return todo
+        keep = tuple(f"{k}:{i}" for k, ids in todo.keys.items() for i in ids
+                     if f"{k}:{i}" not in hidden)
+        if not keep:
+            return Plan(todo.scope)
+        return self.engine.forget(Scope(ids=keep), dry_run=True)[0]
 
 
 def _moment(value: str | None, now: datetime | None, *, end: bool, name: str) -> float | None:

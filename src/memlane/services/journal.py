@@ -6,7 +6,8 @@ that open the moment in the app. What Memlane writes sits between two marker lin
 replaces only that part, so notes the person adds around it stay. A file of that name without
 the markers is the person's own and is never touched, nor is any other file in the folder. A day
 whose memories were forgotten loses them from its file too (the file goes when nothing else was
-in it). Files are replaced atomically and only when their text changes.
+in it). Files are replaced atomically, only when their text changes, and not when a notes app
+saved them while they were being rewritten (that day is written on the next run).
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ class JournalReport:
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)  # files that held only a forgotten day
     kept: list[str] = field(default_factory=list)  # the person's own files of a day's name
+    busy: list[str] = field(default_factory=list)  # changed while being rewritten: next time
 
     def to_json(self) -> dict[str, Any]:
         return {"written": self.written, "unchanged": self.unchanged, "removed": self.removed,
-                "kept": self.kept}
+                "kept": self.kept, "busy": self.busy}
 
 
 def _never(_app: str, _title: str) -> bool:
@@ -131,14 +133,44 @@ def _split(text: str) -> tuple[str, str] | None:
     return text[:start], after[1:] if after.startswith("\n") else after
 
 
-def _replace(path: Path, text: str) -> None:
+def _replace(path: Path, text: str, seen: os.stat_result | None = None) -> bool:
+    """Write ``path`` atomically; False (nothing written) when it changed since ``seen``."""
     tmp = path.with_name(f".{path.name}.memlane-tmp")
     try:
         tmp.write_text(text, encoding="utf-8")
+        if seen is not None and _changed(path, seen):  # saved by a notes app meanwhile
+            tmp.unlink()
+            return False
         os.replace(tmp, path)
+        return True
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def written_days(folder: Path) -> list[date]:
+    """The days whose files in ``folder`` hold Memlane's block, in order."""
+    days = []
+    try:
+        paths = list(folder.glob("????-??-??.md"))
+    except OSError:
+        return []
+    for path in paths:
+        try:
+            day = date.fromisoformat(path.stem)
+            if "<!-- memlane:begin" in path.read_text(encoding="utf-8", errors="replace"):
+                days.append(day)
+        except (OSError, ValueError):
+            continue
+    return sorted(days)
+
+
+def _changed(path: Path, seen: os.stat_result) -> bool:
+    try:
+        now = path.stat()
+    except OSError:
+        return True
+    return (now.st_mtime_ns, now.st_size) != (seen.st_mtime_ns, seen.st_size)
 
 
 def write_journal(store: Store, folder: Path, first: date | None = None,
@@ -154,7 +186,7 @@ def write_journal(store: Store, folder: Path, first: date | None = None,
     last = last or datetime.now().date()
     first = first or first_day(store) or last
     learned_by_day: dict[str, list[dict[str, Any]]] = {}
-    for f in fact_dicts(store):
+    for f in fact_dicts(store, hide=hide):
         learned_by_day.setdefault(f["first_seen"][:10], []).append(f)
     day = first
     while day <= last:
@@ -172,13 +204,13 @@ def write_journal(store: Store, folder: Path, first: date | None = None,
 
 def _update_day(path: Path, day: date, block: str | None, report: JournalReport) -> None:
     try:
-        old = path.read_text(encoding="utf-8") if path.exists() else None
+        seen = path.stat() if path.exists() else None
+        old = path.read_text(encoding="utf-8") if seen is not None else None
     except (OSError, UnicodeDecodeError):
         report.kept.append(path.name)  # unreadable: not ours to touch
         return
     if old is None:
-        if block is not None:
-            _replace(path, block)
+        if block is not None and _replace(path, block):
             report.written.append(path.name)
         return
     parts = _split(old)
@@ -187,12 +219,14 @@ def _update_day(path: Path, day: date, block: str | None, report: JournalReport)
         return
     before, after = parts
     if block is None and not (before + after).strip():  # nothing but a day now forgotten
-        path.unlink(missing_ok=True)
-        report.removed.append(path.name)
+        if seen is not None and not _changed(path, seen):
+            path.unlink(missing_ok=True)
+            report.removed.append(path.name)
         return
     new = before + (block if block is not None else _empty_block(day)) + after
     if new == old:
         report.unchanged += 1
-        return
-    _replace(path, new)
-    report.written.append(path.name)
+    elif _replace(path, new, seen):
+        report.written.append(path.name)
+    else:
+        report.busy.append(path.name)

@@ -9,7 +9,7 @@ privacy rules exclude (for clients outside the app, which must never see them).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -39,9 +39,47 @@ def iso_source(source: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def fact_dicts(store: Store, *, include_history: bool = False) -> list[dict[str, Any]]:
-    """Facts (current ones, or every version with ``include_history``) with their sources."""
+def hidden_sources(store: Store, ids: Iterable[str], hide: Hide) -> set[str]:
+    """Which of these frames and messages ("frame:3", "message:9") the rules exclude: a frame
+    by its app and window title, a message by its conversation's source and title."""
+    if hide is _never:
+        return set()
+    wanted: dict[str, list[int]] = {"frame": [], "message": []}
+    for value in ids:
+        kind, _, rowid = value.partition(":")
+        if kind in wanted and rowid.isdigit():
+            wanted[kind].append(int(rowid))
+    out: set[str] = set()
+    queries = {"frame": "SELECT id, app, title FROM frames WHERE id IN ({})",
+               "message": "SELECT m.id, c.source, c.title FROM messages m JOIN conversations c"
+                          " ON c.id = m.conversation_id WHERE m.id IN ({})"}
+    for kind, rowids in wanted.items():
+        for start in range(0, len(rowids), 500):
+            chunk = rowids[start : start + 500]
+            for rowid, app, title in store.sql(queries[kind].format(",".join("?" * len(chunk))),
+                                               chunk):
+                if hide(app or "", title or ""):
+                    out.add(f"{kind}:{rowid}")
+    return out
+
+
+def hidden_derived(store: Store, kind: str, ids: Sequence[int], hide: Hide) -> set[int]:
+    """Which of these episodes or facts were derived (through digests too) from anything the
+    rules exclude: such a record may quote it, so it is excluded with it."""
+    if hide is _never or not ids:
+        return set()
+    sources = sources_of(store, kind, ids)
+    hidden = hidden_sources(store, (s["id"] for v in sources.values() for s in v), hide)
+    return {i for i, v in sources.items() if any(s["id"] in hidden for s in v)}
+
+
+def fact_dicts(store: Store, *, include_history: bool = False,
+               hide: Hide = _never) -> list[dict[str, Any]]:
+    """Facts (current ones, or every version with ``include_history``) with their sources,
+    without those learned from anything the rules exclude."""
     rows = fx.facts(store, include_history=include_history)
+    hidden = hidden_derived(store, "fact", [r.id for r in rows], hide)
+    rows = [r for r in rows if r.id not in hidden]
     sources = sources_of(store, "fact", [r.id for r in rows])
     out = []
     for row in rows:
@@ -67,17 +105,14 @@ def episode_dicts(store: Store, since: float | None, until: float | None, *,
                   level: str = "episode", hide: Hide = _never) -> list[dict[str, Any]]:
     """Episodes (or day digests with ``level="day"``) overlapping a range, with their sources.
 
-    An episode is left out when every app it names is excluded (or a title is)."""
+    An episode or digest is left out when it names an excluded app or window title, or was
+    derived from anything excluded."""
     rows = [r for r in episodes_between(store, since, until, level=level)
-            if not _hidden_episode(r, hide)]
+            if not any(hide(a, "") for a in r.apps) and not any(hide("", t) for t in r.titles)]
+    hidden = hidden_derived(store, "episode", [r.id for r in rows], hide)
+    rows = [r for r in rows if r.id not in hidden]
     sources = sources_of(store, "episode", [r.id for r in rows])
     return [episode_dict(r, sources[r.id]) for r in rows]
-
-
-def _hidden_episode(row: EpisodeRow, hide: Hide) -> bool:
-    if any(hide("", t) for t in row.titles):
-        return True
-    return bool(row.apps) and all(hide(a, "") for a in row.apps)
 
 
 def frame_dict(store: Store, frame_id: int, *, hide: Hide = _never) -> dict[str, Any] | None:

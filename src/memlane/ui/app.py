@@ -240,7 +240,7 @@ def _open(home: Path, *, demo: bool, record: bool, hidden: bool, quit_after_ms: 
 
         try:
             register_links(home)
-        except OSError as exc:  # links from the journal then open nothing; the app works
+        except (OSError, ValueError) as exc:  # journal links then open nothing; the app works
             log.warning("cannot register memlane:// links: %s", exc)
     tasks = Tasks()
     supervisor = None
