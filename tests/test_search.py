@@ -130,3 +130,28 @@ def test_a_named_speaker_weighs_up_their_own_messages(engine) -> None:  # type: 
     hits = engine.search(question).hits
     assert hits[0].speaker == "Melanie" and "clay bowl" in hits[0].snippet
     assert engine.search("Which window did Caroline make?").hits[0].speaker == "Caroline"
+
+
+def test_questions_to_memlane_are_found_only_when_asked_for(memory, home: Path) -> None:  # type: ignore[no-untyped-def]
+    from memlane.memory.records import ASSISTANT_SOURCE, ConversationIn, MessageIn
+    from memlane.memory.store import Store
+
+    store = Store(home / "memlane.db")
+    store.import_conversations([ConversationIn(ASSISTANT_SOURCE, "ask-2024-06-04",
+                                               "Questions to Memlane, 2024-06-04", 1717488000.0, (
+        MessageIn("q", "me", "What about the injera place?", 1717488000.0, "user"),
+        MessageIn("a", "Memlane", "The injera was fantastic [1].", 1717488001.0, "assistant"),
+    ))])
+    store.close()
+    memory("reindex")
+    hits = memory.json("search", "injera", "--limit", "10")
+    assert hits and all(h["app"] != ASSISTANT_SOURCE for h in hits)  # what you saw and said
+    asked = memory.json("search", "injera", "--app", ASSISTANT_SOURCE)
+    assert {h["snippet"].split(":")[0] for h in asked} >= {"me", "Memlane"}
+
+
+def test_the_shell_searches_and_knows_its_commands(memory) -> None:  # type: ignore[no-untyped-def]
+    out = memory("shell", input="injera\n:help\n:nope\n:quit\nnever reached\n").output
+    assert "The injera at that place was fantastic" in out
+    assert ":ask QUESTION" in out and "Unknown command :nope" in out
+    assert "never reached" not in out and out.count("No memories found.") == 0

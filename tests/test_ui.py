@@ -660,6 +660,59 @@ def test_a_link_handed_to_the_open_app_shows_its_frame(qtbot: QtBot, demo: Path,
     del watcher
 
 
+def test_an_invalid_setting_keeps_the_dialog_and_every_edit(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    app = make_app(demo)
+    before = (demo / "settings.toml").read_text()
+    dialog = app.window.open_settings()
+    dialog.interval.setValue(7.0)
+    dialog.monitors.setText("abc")
+    save = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Save)
+    save.click()
+    idle(qtbot, app.tasks)
+    assert dialog.isVisible() and dialog.problem.isVisibleTo(dialog)
+    assert "monitors" in dialog.problem.text()
+    assert dialog.monitors.text() == "abc" and dialog.interval.value() == 7.0  # nothing lost
+    assert (demo / "settings.toml").read_text() == before  # nothing half-saved
+    dialog.titles.setPlainText("Private Browsing\n(unclosed")
+    dialog.monitors.setText("all")
+    save.click()
+    assert dialog.isVisible() and "unclosed" in dialog.problem.text()
+    dialog.titles.setPlainText("Private Browsing")
+    save.click()
+    idle(qtbot, app.tasks)
+    assert not dialog.isVisible()
+    assert load_settings(demo / "settings.toml").capture.interval_seconds == 7.0
+    assert dialog.interval.text() == "7.0 s" and dialog.idle.text().startswith("300 s")
+
+
+def test_the_status_says_restarting_while_new_settings_restart_the_recorder(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(demo)
+    status = app.window.status
+    status.demo = False
+    status.restarting_since = time.time()
+    status.show({"state": "stopped", "reason": "the recorder is not running"})
+    assert "Starting" in status.label.text() and "new settings" in status.label.text()
+    status.show({"state": "recording", "reason": ""})
+    assert status.restarting_since is None and "Recording" in status.label.text()
+
+
+def test_citation_chips_name_the_conversation_or_app_and_count_from_one() -> None:
+    from memlane.ui.chat import chip_label, renumber
+
+    t = 1_700_000_000.0
+    assert chip_label("message", t, "demo", "Chat with Ana").endswith("· Chat with Ana")
+    assert chip_label("message", t, "assistant", "Questions").endswith("· chat with Memlane")
+    assert chip_label("frame", t, "firefox", "Flights").endswith("· firefox")
+    assert chip_label("frame", t, "", "budget.png").endswith("· budget.png")
+    text, chips = renumber("Ryanair [3], then TAP [2, 3].", [(2, "frame:9", "b"),
+                                                             (3, "frame:4", "a")])
+    assert text == "Ryanair [1], then TAP [2, 1]."
+    assert chips == [(1, "frame:4", "a"), (2, "frame:9", "b")]
+    assert renumber("EUR 89 [2].", [(2, "frame:1", "x")]) == ("EUR 89 [1].", [(1, "frame:1", "x")])
+
+
 def test_connected_programs_lists_every_call(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     from memlane.services.external import Call, append_call
 

@@ -131,21 +131,46 @@ def chat(ctx: click.Context, now: str | None, model_path: Path | None) -> None:
 
 
 
+SHELL_HELP = """Type words or a question to search your memory, e.g. "flights yesterday".
+  :ask QUESTION   answer it with the local model, citing memories
+  :help           this help
+  :quit           leave (an empty line or Ctrl-D does too)"""
+
+
 @cli.command()
 @click.pass_context
 def shell(ctx: click.Context) -> None:
-    """Interactive search prompt over your memory (type a question, empty line to quit)."""
+    """Interactive search prompt over your memory (type :help for commands, empty line to quit)."""
     with open_engine(ctx) as engine:
         counts = engine.store.counts()
         click.echo(
             f"Memlane {__version__} - {counts['frames']} frames, {counts['messages']} messages"
             f" in {engine.paths.home}. Nothing leaves this machine."
         )
-        click.echo("Search your memory (empty line or Ctrl-D to quit).")
+        click.echo("Search your memory (:help for commands; empty line or Ctrl-D to quit).")
         while (query := ask_line("memlane> ")) is not None:
+            if query.startswith(":"):
+                command, _, rest = query[1:].partition(" ")
+                if command in ("q", "quit", "exit"):
+                    break
+                if command in ("ask", "a") and rest.strip():
+                    try:
+                        answer = engine.assistant().ask(rest.strip(), on_token=_echo_into([]))
+                    except MemlaneError as exc:
+                        click.echo(f"\nError: {exc}", err=True)
+                        continue
+                    click.echo()
+                    _print_sources(answer)
+                    continue
+                click.echo(SHELL_HELP if command in ("help", "h", "?") else
+                           f"Unknown command :{command}. " + SHELL_HELP.splitlines()[0]
+                           + " :help lists the commands.")
+                continue
             result = engine.search(query)
             if not result.hits:
                 click.echo("No memories found.")
             for n, hit in enumerate(result.hits, 1):
-                click.echo(f"{n:>2}. {iso(hit.time)[:16].replace('T', ' ')} {hit.kind:<7} "
-                           f"{hit.snippet[:160]}")
+                where = (hit.app or "screen") if hit.kind == "frame" else (
+                    hit.title or hit.app or "chat") if hit.kind == "message" else hit.kind
+                click.echo(f"{n:>2}. {iso(hit.time)[:16].replace('T', ' ')} {where[:14]:<14} "
+                           f"{hit.snippet[:150]}")

@@ -23,7 +23,7 @@ from typing import Any
 from memlane.core.settings import SearchSettings
 from memlane.core.text import STOP_WORDS, WORD, terms
 from memlane.memory.database import record_filter
-from memlane.memory.records import KIND_TABLES, KINDS, Hit
+from memlane.memory.records import ASSISTANT_SOURCE, KIND_TABLES, KINDS, Hit
 from memlane.memory.store import Store
 from memlane.memory.timeparse import TimeRange, parse_time_expression
 from memlane.memory.vectors import VectorIndex
@@ -181,6 +181,9 @@ class Retriever:
                 vector_error = f"semantic search is unavailable ({type(exc).__name__})"
             timings["vector_ms"] = (time.perf_counter() - t1) * 1000
         fused = self._fuse(keyword, vector, now, named)
+        if app != ASSISTANT_SOURCE:  # questions to Memlane and its answers: only when asked for
+            for rowid in _assistant_messages(self.store, [r for k, r in fused if k == "message"]):
+                fused.pop(("message", rowid), None)
         top = sorted(fused.items(), key=lambda kv: -kv[1])[:limit]
         records = self.store.hits([key for key, _ in top])
         keyword_rank = {(k, r): i for i, (k, r, _) in enumerate(keyword)}
@@ -231,6 +234,18 @@ class Retriever:
             for rowid in said:
                 scores[("message", rowid)] *= 1 + s.speaker_weight
         return scores
+
+
+def _assistant_messages(store: Store, ids: Sequence[int]) -> set[int]:
+    """Which of these messages belong to chats with Memlane itself."""
+    out: set[int] = set()
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        out |= {int(r[0]) for r in store.sql(
+            "SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+            f" WHERE c.source = ? AND m.id IN ({','.join('?' * len(chunk))})",
+            [ASSISTANT_SOURCE, *chunk])}
+    return out
 
 
 def _keyword_sql(

@@ -2,7 +2,8 @@
 
 A question runs :meth:`memlane.services.assistant.Assistant.ask` on the engine lane; tokens arrive
 as task progress and are shown as they come. When the answer is done, each cited memory becomes a
-chip under it (``[1] Fri 21 Nov 13:06 · firefox``) and every ``[n]`` in the text is a link: both say
+chip under it (``[1] Fri 21 Nov 13:06 · firefox``, or the conversation's title for a message),
+numbered in the order the answer cites them, and every ``[n]`` in the text is a link: both say
 :attr:`ChatPane.citationChosen` with the record id, which the main window opens on the timeline or
 as a conversation. The stop button cancels the answer at the next token (the model process cancels
 and drains). Turns are stored by the assistant in a conversation per day, with their citations, and
@@ -50,9 +51,42 @@ def conversation_key(now: datetime | None = None) -> str:
     return f"chat-{(now or datetime.now()):%Y-%m-%d}"
 
 
-def chip_label(kind: str, t: float, where: str) -> str:
+def chip_label(kind: str, t: float, app: str, title: str = "") -> str:
+    """A citation chip: when, and where: the conversation for a message, the app (else the
+    window title) for a screen."""
     when = datetime.fromtimestamp(t)
-    return f"{when:%a %d %b %H:%M} · {where or kind}"
+    if kind == "message":
+        where = "chat with Memlane" if app == ASSISTANT_SOURCE else (title or app or "chat")
+    elif kind == "frame":
+        where = app or title or "screen"
+    else:
+        where = title or app or kind
+    if len(where) > 40:
+        where = where[:39] + "…"
+    return f"{when:%a %d %b %H:%M} · {where}"
+
+
+def renumber(text: str, citations: list[tuple[int, str, str]]) -> tuple[
+        str, list[tuple[int, str, str]]]:
+    """Number the cited memories 1, 2, ... in the order the answer first cites them (the model
+    numbers its evidence, so a lone citation can read [2]); the text follows."""
+    order: list[int] = []
+    for m in CITE.finditer(text):
+        for raw in m[1].split(","):
+            n = int(raw)
+            if n not in order and any(c[0] == n for c in citations):
+                order.append(n)
+    for n, _, _ in citations:
+        if n not in order:
+            order.append(n)
+    new = {old: i for i, old in enumerate(order, 1)}
+
+    def sub(m: re.Match[str]) -> str:
+        nums = [new.get(int(raw), int(raw)) for raw in m[1].split(",")]
+        return "[" + ", ".join(str(n) for n in nums) + "]"
+
+    ordered = sorted(citations, key=lambda c: new[c[0]])
+    return CITE.sub(sub, text), [(new[n], rid, label) for n, rid, label in ordered]
 
 
 class ChatPane(QWidget):
@@ -119,9 +153,9 @@ class ChatPane(QWidget):
                     cites = (msg.meta or {}).get("citations", [])
                     ids = [str(c.get("id")) for c in cites if isinstance(c, dict)]
                     labels = _labels(store, ids)
-                    turns[-1].citations = [(int(c["n"]), str(c["id"]), labels.get(str(c["id"]),
-                                            "deleted memory")) for c in cites
-                                           if isinstance(c, dict) and "n" in c and "id" in c]
+                    turns[-1].answer, turns[-1].citations = renumber(msg.text, [
+                        (int(c["n"]), str(c["id"]), labels.get(str(c["id"]), "deleted memory"))
+                        for c in cites if isinstance(c, dict) and "n" in c and "id" in c])
             return turns
 
         def show(turns: list[Turn]) -> None:
@@ -170,11 +204,11 @@ class ChatPane(QWidget):
             self.redraw()
 
     def _done(self, turn: Turn, answer: Any) -> None:
-        turn.answer = answer.text
         turn.state = ("stopped" if answer.stopped else "abstained" if answer.abstained
                       else "done")
-        turn.citations = [(e.n, e.hit.id, chip_label(e.hit.kind, e.hit.time, e.hit.app))
-                          for e in answer.citations]
+        turn.answer, turn.citations = renumber(answer.text, [
+            (e.n, e.hit.id, chip_label(e.hit.kind, e.hit.time, e.hit.app, e.hit.title))
+            for e in answer.citations])
         took = answer.timings.get("total_ms", 0) / 1000
         turn.note = f"{answer.model} · {took:.1f} s" + (" · stopped" if answer.stopped else "")
         self._idle("")
@@ -256,4 +290,5 @@ def _labels(store: Any, ids: list[str]) -> dict[str, str]:
         except ValueError:
             continue
     hits = store.hits(keys) if keys else {}
-    return {hit.id: chip_label(hit.kind, hit.time, hit.app) for hit in hits.values()}
+    return {hit.id: chip_label(hit.kind, hit.time, hit.app, hit.title)
+            for hit in hits.values()}

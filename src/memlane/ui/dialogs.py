@@ -70,6 +70,7 @@ class SettingsDialog(QDialog):
 
         self.interval = QDoubleSpinBox()
         self.interval.setRange(1.0, 600.0)
+        self.interval.setDecimals(1)
         self.interval.setSuffix(" s")
         self.interval.setValue(settings.capture.interval_seconds)
         form.addRow("Capture every", self.interval)
@@ -84,6 +85,7 @@ class SettingsDialog(QDialog):
         form.addRow("Store a frame when at least", self.change)
         self.idle = QDoubleSpinBox()
         self.idle.setRange(0.0, 86400.0)
+        self.idle.setDecimals(0)
         self.idle.setSuffix(" s (0 = never pause)")
         self.idle.setValue(settings.privacy.idle_seconds)
         form.addRow("Pause when idle for", self.idle)
@@ -161,8 +163,13 @@ class SettingsDialog(QDialog):
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        self.problem = QLabel("")
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #b03a2e")
+        self.problem.setVisible(False)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.problem)
         layout.addWidget(QLabel("<small>Changes apply to the recorder at once (it restarts) and "
                                 "to answers from the next question.</small>"))
         layout.addWidget(buttons)
@@ -171,6 +178,43 @@ class SettingsDialog(QDialog):
         default.clicked.connect(lambda: self.model.setText("default"))
         self.test.clicked.connect(self._test_model)
         self.adjustSize()
+
+    def accept(self) -> None:
+        """Save only settings that load: otherwise say what is wrong and keep every edit."""
+        problem = self.check()
+        if problem is None:
+            self.problem.setVisible(False)
+            super().accept()
+            return
+        message, field = problem
+        self.problem.setText(message)
+        self.problem.setVisible(True)
+        if field is not None:
+            field.setFocus()
+            if isinstance(field, QLineEdit):
+                field.selectAll()
+
+    def check(self) -> tuple[str, QWidget | None] | None:
+        """What is wrong with the edits (a sentence and the field), or None."""
+        import tomllib
+
+        from memlane.capture.privacy import ExclusionRules
+        from memlane.core.errors import SettingsError
+        from memlane.core.settings import dump_settings, parse_settings
+
+        candidate = self.result_settings(copy.deepcopy(self.settings))
+        try:
+            ExclusionRules(candidate.privacy.exclude_apps, candidate.privacy.exclude_titles)
+        except ValueError as exc:
+            return f"Windows titled: {exc}. Fix the pattern or remove it.", self.titles
+        try:
+            parse_settings(tomllib.loads(dump_settings(candidate)))
+        except SettingsError as exc:
+            fields: dict[str, QWidget] = {"monitors": self.monitors,
+                                          "languages": self.languages, "path": self.model}
+            field = next((w for key, w in fields.items() if f"] {key}" in str(exc)), None)
+            return str(exc).removeprefix("settings: "), field
+        return None
 
     def _choose_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model", str(Path.home()),
@@ -200,8 +244,8 @@ class SettingsDialog(QDialog):
         self.tasks.run("test model", lambda _t: self.test_model(path), on_done=done,
                        on_error=failed, owner=self)
 
-    def result_settings(self) -> Settings:
-        s = self.settings
+    def result_settings(self, into: Settings | None = None) -> Settings:
+        s = self.settings if into is None else into
         s.capture.interval_seconds = self.interval.value()
         s.capture.monitors = self.monitors.text().strip() or "all"
         s.capture.min_change_percent = self.change.value()

@@ -303,6 +303,7 @@ class MainWindow(QMainWindow):
         def saved(_r: object) -> None:
             self.statusBar().showMessage("Settings saved.", 5000)
             if self.supervisor is not None and self.supervisor.running():
+                self.status.restarting_since = time.time()  # not "stopped" while it restarts
                 self.supervisor.stop()
                 self.supervisor.start()
 

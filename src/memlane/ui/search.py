@@ -27,14 +27,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from memlane.memory.records import KINDS, Hit
+from memlane.memory.records import ASSISTANT_SOURCE, KINDS, Hit
 from memlane.memory.timeline import day_bounds
 from memlane.ui.images import Images
 from memlane.ui.tasks import Task, Tasks
 
+CHATS_WITH_MEMLANE = "asked"  # the kind filter for your questions to Memlane and its answers
 RANGES = ("Any time", "Today", "Yesterday", "Last 7 days", "Last 30 days", "Between dates")
 KIND_LABELS = {"": "All kinds", "frame": "Screens", "message": "Messages",
-               "episode": "Episodes", "fact": "Facts"}
+               "episode": "Episodes", "fact": "Facts", CHATS_WITH_MEMLANE: "Chats with Memlane"}
 
 
 def range_bounds(choice: str, start: date, end: date,
@@ -85,7 +86,7 @@ class SearchPanel(QWidget):
         self.app = QComboBox(self)
         self.app.addItem("All apps", "")
         self.kind = QComboBox(self)
-        for kind in ("", *KINDS):
+        for kind in ("", *KINDS, CHATS_WITH_MEMLANE):
             self.kind.addItem(KIND_LABELS[kind], kind)
         self.info = QLabel("")
         self.results = QListWidget(self)
@@ -142,7 +143,9 @@ class SearchPanel(QWidget):
                                     self.until.date().toPython())  # type: ignore[arg-type]
         app = self.app.currentData() or None
         kind = self.kind.currentData()
-        kinds = (kind,) if kind else KINDS
+        kinds = (kind,) if kind in KINDS else KINDS
+        if kind == CHATS_WITH_MEMLANE:  # otherwise search leaves them out
+            app, kinds = ASSISTANT_SOURCE, ("message",)
         self.info.setText("Searching…")
         self.searched.emit(text)
         self._task = self.tasks.run(

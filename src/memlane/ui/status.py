@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 COLOURS = {"recording": "#2e9d4f", "unchanged": "#2e9d4f", "paused": "#c08a00",
            "excluded": "#7a5bbf", "idle": "#7a7a7a", "locked": "#7a7a7a",
-           "stopped": "#7a7a7a", "error": "#c0392b", "wayland": "#c0392b"}
+           "stopped": "#7a7a7a", "error": "#c0392b", "wayland": "#c0392b", "starting": "#2e7dbf"}
 MAX_RESTARTS = 3
 RESTART_WINDOW_S = 600.0
 
@@ -46,6 +46,9 @@ def ago(seconds: float | None) -> str:
     if seconds < 172800:
         return f"last frame {seconds / 3600:.0f} h ago"
     return f"last frame {seconds / 86400:.0f} days ago"
+
+
+RESTART_GRACE_S = 30.0  # how long a recorder restarted by the app may take to report in
 
 
 class RecorderSupervisor(QObject):
@@ -134,6 +137,7 @@ class StatusWidget(QWidget):
         self.pause_fn = pause_fn
         self.info: dict[str, Any] = {}
         self.supervisor_note = ""
+        self.restarting_since: float | None = None  # the app restarts the recorder (settings)
         self.demo = False  # a sample memory: nothing is recorded
         self.dot = QLabel("●")
         self.label = QLabel("Checking the recorder…")
@@ -164,6 +168,11 @@ class StatusWidget(QWidget):
         reason = str(info.get("reason", ""))
         if self.supervisor_note and state in ("stopped", "error"):
             reason = self.supervisor_note
+        if self.restarting_since is not None:
+            if state == "stopped" and time.time() - self.restarting_since < RESTART_GRACE_S:
+                state, reason = "starting", "restarting the recorder with the new settings"
+            else:
+                self.restarting_since = None
         if self.demo:
             state, reason = "stopped", "sample memory; nothing is recorded in the demo"
         self.dot.setStyleSheet(f"color: {COLOURS.get(state, '#7a7a7a')}; font-size: 16px")
