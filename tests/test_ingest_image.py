@@ -111,3 +111,43 @@ def test_real_desktop_screenshots(run, tmp_path: Path) -> None:  # type: ignore[
     assert len(words) > 5
     hits = run.json("search", " ".join(words[:3]), "--kind", "frame")
     assert hits[0]["id"] == "frame:1"
+
+
+def test_a_screenshot_is_labelled_from_its_own_title_bar(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    render_text(["Flights to Lisbon - Mozilla Firefox", "Return fare 129 EUR"]).save(
+        shots / "2024-05-01_10-00-00.png")
+    render_text(["Quarterly budget review notes", "Rent 950 Groceries 310"]).save(
+        shots / "2024-05-01_10-01-00.png")
+    render_text(["Quarterly budget review notes 2", "Rent 950 Groceries 340"]).save(
+        shots / "2024-05-01_10-02-00.png")
+    run("ingest-image", str(shots))
+    from memlane.memory import timeline as tl
+    from memlane.memory.store import Store
+
+    store = Store(run.home / "memlane.db")
+    rows = tl.frames_between(store, 0, 2e9)
+    assert [(r.app, r.title) for r in rows][:2] == [
+        ("firefox", "Flights to Lisbon - Mozilla Firefox"),
+        ("", "Quarterly budget review notes")]
+    assert rows[0].where == "firefox" and rows[1].where == "imported screenshot"
+    # three screenshots a minute apart: two activities (firefox, then two alike titles)
+    assert [len(r.frames) for r in tl.segment(rows)] == [1, 2]
+    out = run("search", "quarterly budget").stdout
+    assert "Quarterly budget review notes" in out  # the CLI names the screen, not "frame"
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("e JSR RB - Search — Mozilla Firefox -oXx", ("firefox", "JSR RB - Search — Mozilla Firefox")),
+    ("6 sales_data.ods — LibreOffice Calc 一中 X",
+     ("libreoffice-calc", "sales_data.ods — LibreOffice Calc")),
+    ("i] New.odt — LibreOffice Writer 一中 X", ("libreoffice-writer", "New.odt — LibreOffice Writer")),
+    ("e Mozilla Firefox Ox", ("firefox", "Mozilla Firefox")),
+    ("Signal strength is low today", ("", "Signal strength is low today")),
+    ("@ x", ("", "")),
+])
+def test_titles_read_from_real_screenshot_lines(line: str, expected: tuple[str, str]) -> None:
+    from memlane.services.ingest import label_from_text
+
+    assert label_from_text([line]) == expected

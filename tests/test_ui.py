@@ -254,6 +254,20 @@ def test_search_result_jumps_the_timeline_and_highlights_words(qtbot: QtBot, dem
     assert window.viewer.text.extraSelections()  # highlighted in the copyable text too
 
 
+def test_a_search_for_a_word_highlights_its_other_forms(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(demo)
+    window = app.window
+    window.search.run("flight")  # the frames say "Flights to Lisbon"
+    idle(qtbot, app.tasks)
+    target = next(h for h in window.search.hits if h.kind == "frame" and "Flights" in h.snippet)
+    window.open_hit(target)
+    idle(qtbot, app.tasks)
+    assert window.viewer.detail is not None and window.viewer.detail.row.id == int(
+        target.id.split(":")[1])
+    assert "Flights" in window.viewer.highlighted()
+    assert window.viewer.text.extraSelections()
+
+
 def test_search_filters_by_kind_and_app(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(demo)
     search = app.window.search

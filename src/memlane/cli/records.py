@@ -186,7 +186,7 @@ def search(
     if not result.hits:
         click.echo("No memories found.")
     for n, hit in enumerate(result.hits, 1):
-        where = hit.app or hit.kind
+        where = hit.app or hit.title[:60] or hit.kind
         click.echo(f"{n:>2}. {iso(hit.time)[:16].replace('T', ' ')}  {hit.kind:<7} {where}")
         click.echo(f"    {hit.snippet[:300]}")
         click.echo(click.style(f"    {hit.id}  <- {source_text(hit.source)}", dim=True))

@@ -63,3 +63,35 @@ def phrase_words(text: str) -> list[str]:
 def summary_content(text: str) -> set[str]:
     """The words that say what ``text`` is about, for grouping and summarising."""
     return {w for w in phrase_words(text) if w not in SUMMARY_STOP_WORDS and len(w) > 1}
+
+
+_VOWEL = re.compile(r"[aeiouy]")
+_SHORT_CVC = re.compile(r"^[^aeiou]*[aeiou][^aeiouwxy]$")
+
+
+def stem(word: str) -> str:
+    """A word's plural and -ed/-ing endings stripped, as the first step of Porter's stemmer
+    (the one FTS5's porter tokeniser applies), so "flights" and "booked" match what search
+    matched: "flight", "book". Lower-cased; other words come back as they are."""
+    w = word.lower()
+    if len(w) <= 3 or not w.isascii() or not w.isalpha():
+        return w
+    if w.endswith("sses") or w.endswith("ies"):
+        w = w[:-2]
+    elif w.endswith("s") and not w.endswith("ss") and not w.endswith("us"):
+        w = w[:-1]
+    if w.endswith("eed"):
+        return w[:-1] if len(w) > 4 else w
+    for suffix in ("ing", "ed"):
+        if w.endswith(suffix) and _VOWEL.search(w[: -len(suffix)]) and len(w) - len(suffix) >= 3:
+            w = w[: -len(suffix)]
+            if w.endswith(("at", "bl", "iz")):
+                w += "e"
+            elif len(w) > 2 and w[-1] == w[-2] and w[-1] not in "lsz":
+                w = w[:-1]
+            elif _SHORT_CVC.search(w):  # "filing" -> "file", as "file" stays
+                w += "e"
+            break
+    if w.endswith("y") and _VOWEL.search(w[:-1]):
+        w = w[:-1] + "i"
+    return w

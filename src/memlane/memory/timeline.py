@@ -14,6 +14,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from difflib import SequenceMatcher
 from typing import Any
 
 from memlane.memory.records import WordBox
@@ -30,6 +31,12 @@ class FrameRow:
     image_path: str | None
     monitor: int
     ocr: str  # pending | done | failed
+    origin: str = "capture"  # capture | import (a screenshot file)
+
+    @property
+    def where(self) -> str:
+        """The app for people: its name, else what the frame is (never a guess)."""
+        return self.app or ("imported screenshot" if self.origin == "import" else "unknown app")
 
 
 @dataclass
@@ -75,12 +82,12 @@ def day_bounds(day: date) -> tuple[float, float]:
     return start.timestamp(), end.timestamp()
 
 
-_FRAME_COLUMNS = "id, time, app, title, thumb_path, image_path, monitor, ocr"
+_FRAME_COLUMNS = "id, time, app, title, thumb_path, image_path, monitor, ocr, origin"
 
 
 def _frame(row: Sequence[Any]) -> FrameRow:
     return FrameRow(int(row[0]), float(row[1]), row[2] or "", row[3] or "", row[4], row[5],
-                    int(row[6]), row[7] or "done")
+                    int(row[6]), row[7] or "done", row[8] or "capture")
 
 
 def frames_between(store: Store, since: float, until: float) -> list[FrameRow]:
@@ -170,12 +177,21 @@ def per_hour(frames: Sequence[FrameRow], day_start: float) -> list[int]:
     return counts
 
 
+ALIKE_TITLES = 0.6  # difflib ratio above which two read titles are the same window's
+
+
 def segment(frames: Sequence[FrameRow], gap_s: float = 300.0) -> list[Run]:
-    """Group frames (in time order) into runs at app or title switches and gaps over ``gap_s``."""
+    """Group frames (in time order) into runs at app or title switches and gaps over ``gap_s``.
+
+    Imported screenshots of one app (or of none known) stay one run while their titles are alike:
+    read from each image, a title differs from shot to shot by what OCR made of it."""
     runs: list[Run] = []
     for f in frames:
         last = runs[-1] if runs else None
-        if (last is None or f.app != last.app or f.title != last.title
+        prev = last.frames[-1] if last is not None else None
+        loose = (prev is not None and f.origin == "import" and prev.origin == "import"
+                 and SequenceMatcher(None, f.title, prev.title).ratio() >= ALIKE_TITLES)
+        if (last is None or f.app != last.app or (f.title != last.title and not loose)
                 or f.time - last.end > gap_s):
             runs.append(Run(f.app, f.title))
         runs[-1].frames.append(f)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -106,6 +106,51 @@ def ocr_blocks(result: OcrResult) -> tuple[OcrBlockIn, ...]:
     )
 
 
+# Window titles end with the program's name: "Flights to Lisbon — Mozilla Firefox".
+_TITLE_APPS = (
+    ("Mozilla Firefox", "firefox"), ("Firefox", "firefox"), ("Google Chrome", "chrome"),
+    ("Chromium", "chromium"), ("Microsoft Edge", "edge"), ("Brave", "brave"),
+    ("Visual Studio Code", "code"), ("Thunderbird", "thunderbird"),
+    ("LibreOffice Calc", "libreoffice-calc"), ("LibreOffice Writer", "libreoffice-writer"),
+    ("LibreOffice Impress", "libreoffice-impress"), ("Obsidian", "obsidian"),
+    ("Slack", "slack"), ("Discord", "discord"), ("Telegram", "telegram"),
+    ("Signal", "signal"), ("Spotify", "spotify"), ("GIMP", "gimp"), ("Inkscape", "inkscape"),
+)
+_SEPARATORS = ("-", "—", "–", "一", "|")  # OCR reads an em dash as 一 now and then
+_NOISE = re.compile(r"^(?:(?:\S|\w?[^\w\s]+\S?|\d+)\s+)+")  # "e ", "6 ", "i] ", "® " before a title
+
+
+def _clean_title(text: str) -> str:
+    text = _NOISE.sub("", text).strip(" -—–一|")
+    return re.sub(r"\s一\s", " — ", text)
+
+
+def label_from_text(lines: Sequence[str]) -> tuple[str, str]:
+    """``(app, title)`` read from a screenshot's first lines of text: a window title that ends
+    with a known program's name ("Flights — Mozilla Firefox", OCR noise of the window buttons
+    after it dropped) gives both; else the first line that reads like a title gives the title
+    and the app stays unknown. ``("", "")`` when nothing does."""
+    candidates = [" ".join(line.split()) for line in lines[:6]]
+    for line in candidates:
+        low = line.lower()
+        for name, app in _TITLE_APPS:
+            i = low.find(name.lower())
+            if i < 0 or (i + len(name) < len(low) and low[i + len(name)].isalnum()):
+                continue
+            before = line[:i].rstrip()
+            after = line[i + len(name):].strip()
+            named = before.endswith(_SEPARATORS) and len(before) > 1
+            alone = not _NOISE.sub("", before + " ").strip() and len(after) <= 5
+            if (named or alone) and len(line) <= 160:
+                return app, _clean_title(line[: i + len(name)])
+    for line in candidates:
+        title = _clean_title(line)
+        words = [w for w in title.split() if sum(c.isalpha() for c in w) >= 2]
+        if len(words) >= 2 and 6 <= len(title) <= 120:
+            return "", title
+    return "", ""
+
+
 def ingest_image(
     path: Path, *, store: Store, files: FrameFiles, ocr: TesseractOcr,
     at: float | None = None, app: str = "", title: str = "", redact: bool = True,
@@ -134,6 +179,10 @@ def ingest_image(
         stored = files.write(image, at, sha[:12])
     except (OSError, ValueError) as exc:  # the encoder refused it (disk errors are StorageError)
         raise InputError(f"{path}: cannot be stored as WebP ({exc})") from None
+    if not (app and title):  # what the image itself says, where the person said nothing
+        read_app, read_title = label_from_text(
+            [line for b in result.blocks for line in b.text.splitlines() if line.strip()])
+        app, title = app or read_app, title or read_title
     frame = FrameIn(
         time=at, app=app, title=title or path.stem, image_path=stored.image_path,
         thumb_path=stored.thumb_path, width=stored.width, height=stored.height,

@@ -113,7 +113,7 @@ class KnowsPanel(QWidget):
         self.activities.clear()
         for run in reversed(data["runs"]):
             start, end = datetime.fromtimestamp(run.start), datetime.fromtimestamp(run.end)
-            text = (f"{start:%a %d %b  %H:%M}–{end:%H:%M}  ·  {run.app or 'unknown app'}"
+            text = (f"{start:%a %d %b  %H:%M}–{end:%H:%M}  ·  {run.frames[0].where}"
                     f"\n{run.title}  ({len(run.frames)} frame{'s' * (len(run.frames) != 1)})")
             self.activities.addItem(_item(text, [f"frame:{f.id}" for f in run.frames],
                                           (run.frames[0].id, run.start)))

@@ -36,15 +36,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from memlane.core.text import WORD, content_words
+from memlane.core.text import WORD, content_words, stem
 from memlane.memory import timeline as tl
 from memlane.ui.images import Images
 from memlane.ui.tasks import Task, Tasks
 
 
 def terms_of(text: str) -> set[str]:
-    """The words worth highlighting: lower-cased, without stop words ("to", "the", "I")."""
-    return {w for w in content_words(text) if len(w) > 1}
+    """The words worth highlighting, as stems: "flight" marks "Flights" as search found it;
+    without stop words ("to", "the", "I")."""
+    return {stem(w) for w in content_words(text) if len(w) > 1}
 
 
 class _View(QGraphicsView):
@@ -136,7 +137,7 @@ class FrameViewer(QWidget):
         state = {"pending": "  ·  text is still being read", "failed": "  ·  OCR failed"}.get(
             row.ocr, "")
         self.header.setText(
-            f"<b>{when:%A %d %B %Y, %H:%M:%S}</b> &nbsp; {_esc(row.app) or 'unknown app'}"
+            f"<b>{when:%A %d %B %Y, %H:%M:%S}</b> &nbsp; {_esc(row.where)}"
             f" &nbsp;—&nbsp; {_esc(row.title)}{state}")
         if image is None or image.isNull():
             self.scene.addText("The image file of this frame is missing or unreadable.")
