@@ -513,7 +513,7 @@ def test_status_says_what_the_recorder_does_and_pause_is_one_click(qtbot: QtBot,
     idle(qtbot, app.tasks)
     assert status.info["state"] == "stopped"
     # the demo's frames are imports, not captures: no captured frame yet, and it says so
-    assert "Stopped" in status.label.text() and "no frame yet" in status.label.text()
+    assert "Stopped" in status.label.text() and "nothing recorded yet" in status.label.text()
     status.toggle.click()
     idle(qtbot, app.tasks)
     assert status.info["state"] == "paused" and status.toggle.text() == "Resume"
@@ -725,6 +725,24 @@ def test_citation_chips_name_the_conversation_or_app_and_count_from_one() -> Non
     assert text == "Ryanair [1], then TAP [2, 1]."
     assert chips == [(1, "frame:4", "a"), (2, "frame:9", "b")]
     assert renumber("EUR 89 [2].", [(2, "frame:1", "x")]) == ("EUR 89 [1].", [(1, "frame:1", "x")])
+
+
+def test_a_cited_message_shows_the_one_before_it_too(qtbot: QtBot) -> None:
+    from PySide6.QtCore import QPoint
+
+    from memlane.ui.dialogs import ConversationDialog
+
+    messages = [tl.MessageRow(i, 1_700_000_000.0 + 60 * i, "Ana" if i % 2 else "me", "user",
+                              f"line number {i} " + "words " * 30, None) for i in range(40)]
+    dialog = ConversationDialog("Chat", messages, 25, None)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    top = dialog.view.cursorForPosition(QPoint(10, 10)).block().text()
+    assert "line number 24" in top  # the message before the cited one, at the top
+    visible = dialog.view.cursorForPosition(QPoint(10, dialog.view.viewport().height() - 10))
+    assert visible.blockNumber() >= dialog.view.cursorForPosition(QPoint(10, 10)).blockNumber()
+    assert dialog.view.verticalScrollBar().value() > 0
 
 
 def test_connected_programs_lists_every_call(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]

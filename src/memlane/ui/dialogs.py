@@ -396,13 +396,21 @@ class ConversationDialog(QDialog):
                          f"</small><br><b>{html.escape(m.speaker or m.role)}:</b> "
                          f"{html.escape(m.text)}</p>")
         self.view.setHtml("".join(parts))
-        self.view.scrollToAnchor(f"m{mark}")
+        ids = [m.id for m in messages]
+        # the message before the cited one stays in sight (often the question it answers)
+        at = ids.index(mark) if mark in ids else 0
+        self.anchor = f"m{ids[max(0, at - 1)]}" if ids else ""
+        self.resize(640, 480)
+        self.view.scrollToAnchor(self.anchor)
         layout = QVBoxLayout(self)
         layout.addWidget(self.view)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
         layout.addWidget(close)
-        self.resize(640, 480)
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self.view.scrollToAnchor(self.anchor)  # again, now that the text is laid out
 
 
 def show_error(parent: QWidget | None, title: str, message: str, log_path: Any = None) -> None:

@@ -37,15 +37,16 @@ RESTART_WINDOW_S = 600.0
 
 
 def ago(seconds: float | None) -> str:
+    """When the recorder last stored a frame (imported screenshots are not recordings)."""
     if seconds is None:
-        return "no frame yet"
+        return "nothing recorded yet"
     if seconds < 90:
-        return f"last frame {seconds:.0f} s ago"
+        return f"last recorded {seconds:.0f} s ago"
     if seconds < 5400:
-        return f"last frame {seconds / 60:.0f} min ago"
+        return f"last recorded {seconds / 60:.0f} min ago"
     if seconds < 172800:
-        return f"last frame {seconds / 3600:.0f} h ago"
-    return f"last frame {seconds / 86400:.0f} days ago"
+        return f"last recorded {seconds / 3600:.0f} h ago"
+    return f"last recorded {seconds / 86400:.0f} days ago"
 
 
 RESTART_GRACE_S = 30.0  # how long a recorder restarted by the app may take to report in

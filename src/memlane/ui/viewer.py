@@ -122,6 +122,11 @@ class FrameViewer(QWidget):
         self.detail = None
         self.header.setText(f"No screens recorded on {day:%A} {day.day} {day:%B %Y}")
         self.text.setPlainText("")
+        note = self.scene.addText("No screens this day.\nIts chats, if any, are listed under "
+                                  "the day's date: click one to read it.")
+        note.setDefaultTextColor(QColor(200, 200, 200))
+        self.scene.setSceneRect(note.boundingRect())
+        self.view.resetTransform()
 
     def _loaded(self, result: tuple[tl.FrameDetail | None, QImage | None]) -> None:
         detail, image = result
