@@ -745,6 +745,28 @@ def test_a_cited_message_shows_the_one_before_it_too(qtbot: QtBot) -> None:
     assert dialog.view.verticalScrollBar().value() > 0
 
 
+def test_a_long_title_stays_on_one_line_and_the_knows_note_is_readable(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    from memlane.memory.records import FrameIn
+
+    app = make_app(demo)
+    app.window.resize(1100, 700)
+    store = app.services.browse_store()
+    title = "A very long window title " * 12
+    frame_id = store.add_frame(FrameIn(time.time() - 60, "firefox", title, "", "", 1, 1, 0, "",
+                                       None))
+    app.window.open_record(f"frame:{frame_id}")
+    idle(qtbot, app.tasks)
+    header = app.window.viewer.header
+    assert "…" in header.text() and title.strip() in header.toolTip()
+    assert header.height() < 2.2 * header.fontMetrics().height()  # one line, viewer not pushed
+    knows = app.window.knows
+    app.window.left.setCurrentWidget(knows)
+    knows.forget_selected()
+    qtbot.wait(50)
+    assert knows.note.text() == "Select what to forget first."
+    assert knows.note.width() > 250  # not a one-word-wide column beside the buttons
+
+
 def test_connected_programs_lists_every_call(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     from memlane.services.external import Call, append_call
 

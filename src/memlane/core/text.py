@@ -95,3 +95,12 @@ def stem(word: str) -> str:
     if w.endswith("y") and _VOWEL.search(w[:-1]):
         w = w[:-1] + "i"
     return w
+
+
+def plural(n: int, word: str) -> str:
+    """"1 frame", "2 frames", "1 activity", "3 activities"."""
+    if n == 1:
+        return f"1 {word}"
+    if word.endswith("y") and word[-2] not in "aeiou":
+        return f"{n} {word[:-1]}ies"
+    return f"{n} {word}s"

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from memlane.core.text import plural
 from memlane.memory import timeline as tl
 from memlane.memory.forget import Scope
 from memlane.ui.tasks import Task, Tasks
@@ -68,15 +69,16 @@ class KnowsPanel(QWidget):
         self.consolidate_btn.setToolTip(
             "Build episodes, day digests and facts from what is not consolidated yet "
             "(it also runs by itself while you are idle)")
-        row = QHBoxLayout()
-        row.addWidget(self.note, 1)
+        row = QHBoxLayout()  # the buttons on a line of their own, the note full width below
         row.addWidget(self.consolidate_btn)
         row.addWidget(self.refresh_btn)
+        row.addStretch(1)
         row.addWidget(self.forget_btn)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs, 1)
         layout.addLayout(row)
+        layout.addWidget(self.note)
         self.refresh_btn.clicked.connect(self.refresh)
         self.forget_btn.clicked.connect(self.forget_selected)
         self.consolidate_btn.clicked.connect(self.consolidate)
@@ -120,13 +122,13 @@ class KnowsPanel(QWidget):
         self.conversations.clear()
         for conv in data["conversations"]:
             last = datetime.fromtimestamp(conv["last"]) if conv["last"] else None
-            text = (f"{conv['title']}  ({conv['source']}, {conv['messages']} messages"
+            text = (f"{conv['title']}  ({conv['source']}, {plural(conv['messages'], 'message')}"
                     + (f", last {last:%d %b %Y}" if last else "") + ")")
             ids = [f"message:{m}" for m in data["message_ids"].get(conv["id"], [])]
             self.conversations.addItem(_item(text, ids))
-        self.note.setText(self.outcome + f"{len(data['facts'])} facts · {len(data['runs'])} "
-                          f"activities in the last {DAYS} days · "
-                          f"{len(data['conversations'])} conversations")
+        self.note.setText(self.outcome + f"{plural(len(data['facts']), 'fact')} · "
+                          f"{plural(len(data['runs']), 'activity')} in the last {DAYS} days · "
+                          f"{plural(len(data['conversations']), 'conversation')}")
         self.outcome = ""
 
     def consolidate(self) -> Task:
@@ -192,15 +194,15 @@ class KnowsPanel(QWidget):
             return None
         if confirm:
             answer = QMessageBox.question(
-                self, "Forget", f"Delete {len(ids)} record(s) for good: images, text, search "
-                "index and anything learned from them? This cannot be undone.")
+                self, "Forget", f"Delete {plural(len(ids), 'memory')} for good: images, text, "
+                "search index and anything learned from them? This cannot be undone.")
             if answer != QMessageBox.StandardButton.Yes:
                 return None
 
         def done(result: Any) -> None:
             _plan, report = result
             self.note.setText("Forgotten." if report is None else
-                              f"Forgotten: {sum(report.counts.values())} record(s).")
+                              f"Forgotten: {plural(sum(report.counts.values()), 'memory')}.")
             self.forgotten.emit(report)
             self.refresh()
 

@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from memlane.core.text import plural
 from memlane.memory import timeline as tl
 from memlane.ui.images import Images
 from memlane.ui.tasks import Task, Tasks
@@ -448,13 +449,6 @@ class TimelinePanel(QWidget):
     def current_frame(self) -> tl.FrameRow | None:
         frame = self.view.currentIndex().data(FRAME_ROLE)
         return frame if isinstance(frame, tl.FrameRow) else None
-
-
-def plural(n: int, word: str) -> str:
-    """"1 frame", "2 frames", "1 activity", "3 activities"."""
-    if n == 1:
-        return f"1 {word}"
-    return f"{n} {word[:-1]}ies" if word.endswith("y") else f"{n} {word}s"
 
 
 def day_summary(frames: int, runs: int, chats: list[tl.DayChat]) -> str:

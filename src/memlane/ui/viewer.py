@@ -14,6 +14,8 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import (
     QBrush,
     QColor,
+    QFont,
+    QFontMetrics,
     QImage,
     QPainter,
     QPen,
@@ -30,6 +32,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
+    QSizePolicy,
     QSplitter,
     QTextEdit,
     QVBoxLayout,
@@ -70,7 +73,9 @@ class FrameViewer(QWidget):
 
         self.header = QLabel("Choose a moment on the timeline")
         self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.header.setWordWrap(True)
+        self.header.setMinimumWidth(80)  # one line: a long title is cut with "…" (full in tip)
+        self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._header_parts: tuple[str, str] | None = None
         self.show_boxes = QCheckBox("Show text boxes")
         self.show_boxes.setChecked(True)
         self.scene = QGraphicsScene(self)
@@ -120,6 +125,7 @@ class FrameViewer(QWidget):
         self.scene.clear()
         self._boxes = []
         self.detail = None
+        self._header_parts = None
         self.header.setText(f"No screens recorded on {day:%A} {day.day} {day:%B %Y}")
         self.text.setPlainText("")
         note = self.scene.addText("No screens this day.\nIts chats, if any, are listed under "
@@ -133,6 +139,8 @@ class FrameViewer(QWidget):
         self.scene.clear()
         self._boxes = []
         self.detail = detail
+        self._header_parts = None
+        self.header.setToolTip("")
         if detail is None:
             self.header.setText("This frame was deleted.")
             self.text.setPlainText("")
@@ -141,9 +149,10 @@ class FrameViewer(QWidget):
         when = datetime.fromtimestamp(row.time)
         state = {"pending": "  ·  text is still being read", "failed": "  ·  OCR failed"}.get(
             row.ocr, "")
-        self.header.setText(
-            f"<b>{when:%A %d %B %Y, %H:%M:%S}</b> &nbsp; {_esc(row.where)}"
-            f" &nbsp;—&nbsp; {_esc(row.title)}{state}")
+        self._header_parts = (f"{when:%A %d %B %Y, %H:%M:%S}",
+                              f"{row.where}  —  {row.title}{state}")
+        self.header.setToolTip(f"{row.where} — {row.title}")
+        self._fit_header()
         if image is None or image.isNull():
             self.scene.addText("The image file of this frame is missing or unreadable.")
         else:
@@ -194,8 +203,21 @@ class FrameViewer(QWidget):
         """Words currently highlighted on the image (for tests and screenshots)."""
         return [text for rect, text in self._boxes if rect.zValue() == 2]
 
+    def _fit_header(self) -> None:
+        """The header on one line: the time in bold, then as much of app and title as fits."""
+        if self._header_parts is None:
+            return
+        when, rest = self._header_parts
+        bold = QFont(self.header.font())
+        bold.setBold(True)
+        room = self.header.width() - QFontMetrics(bold).horizontalAdvance(when + "   ") - 8
+        shown = QFontMetrics(self.header.font()).elidedText(
+            rest, Qt.TextElideMode.ElideRight, max(room, 40))
+        self.header.setText(f"<b>{_esc(when)}</b>&nbsp;&nbsp; {_esc(shown)}")
+
     def resizeEvent(self, event: object) -> None:
         super().resizeEvent(event)  # type: ignore[arg-type]
+        self._fit_header()
         if self._boxes or self.scene.items():
             self.view.fitInView(self.scene.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
 
