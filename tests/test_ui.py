@@ -8,6 +8,7 @@ fake model here and once from the real default model.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import subprocess
@@ -522,6 +523,68 @@ def test_status_says_what_the_recorder_does_and_pause_is_one_click(qtbot: QtBot,
     status.toggle.click()
     idle(qtbot, app.tasks)
     assert status.info["state"] == "stopped" and status.toggle.text() == "Pause"
+
+
+def test_pause_for_a_while_from_the_status_bar_and_the_tray(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    from memlane.services.recorder import paused_until
+    from memlane.ui.status import minutes_to_midnight
+
+    app = make_app(demo)
+    status = app.window.status
+    status.refresh()
+    idle(qtbot, app.tasks)
+    labels = [a.text() for a in status.toggle.menu().actions()]
+    assert labels == ["For 15 minutes", "For 1 hour", "Until tomorrow", "Until I resume"]
+    t0 = time.time()
+    status.toggle.menu().actions()[1].trigger()  # for 1 hour
+    idle(qtbot, app.tasks)
+    store = app.services.browse_store()
+    until = paused_until(store)
+    assert isinstance(until, float) and 3590 < until - t0 < 3610
+    assert status.info["state"] == "paused" and status.toggle.text() == "Resume"
+    assert status.toggle.menu() is None  # while paused, the button only resumes
+    status.toggle.click()
+    idle(qtbot, app.tasks)
+    assert paused_until(store) is False
+    # the tray offers the same, until tomorrow: local midnight
+    from memlane.ui.tray import Tray
+
+    tray = Tray(app.window, app.services, app.tasks)
+    choice = next(a for a in tray.pause_for.actions() if a.text() == "Until tomorrow")
+    choice.trigger()
+    idle(qtbot, app.tasks)
+    until = paused_until(store)
+    assert isinstance(until, float)
+    assert abs(until - (time.time() + minutes_to_midnight() * 60)) < 30
+    assert tray.pause_action.text() == "Resume recording" and not tray.pause_for.menuAction().isVisible()
+
+
+def test_status_reports_a_resume_at_once(demo: Path) -> None:
+    import fcntl
+
+    from memlane.core.settings import Settings
+    from memlane.memory.store import Store
+    from memlane.services import recorder as cap
+
+    store = Store(demo / "memlane.db")
+    paths = Paths(demo)
+    lock = open(paths.recorder_lock, "w")  # noqa: SIM115 - a live recorder holds its lock
+    lock.write(str(os.getpid()))
+    lock.flush()
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        now = time.time()
+        cap.pause(store, None)
+        store.set_state(cap.TICK_KEY, json.dumps({"time": now - 1, "state": "paused",
+                                                  "reason": "until resumed", "interval": 5}))
+        assert cap.capture_status(store, Settings(), paths, now)["state"] == "paused"
+        cap.resume(store)  # the last tick still says paused; the status does not
+        info = cap.capture_status(store, Settings(), paths, now)
+        assert info["recorder_running"]
+        assert info["state"] == "recording" and info["reason"] == "resumed"
+    finally:
+        lock.close()
+        store.close()
 
 
 def test_settings_window_saves_the_documented_file(qtbot: QtBot, demo: Path, make_app, tmp_path: Path,  # type: ignore[no-untyped-def]

@@ -455,6 +455,8 @@ def capture_status(
                   f"{iso(float(last['time'])) if last else 'it started'}")
     else:
         state, reason = str(last["state"]), str(last["reason"])
+        if state == "paused":  # resumed since that tick: the next one records
+            state, reason = "recording", "resumed"
     server, note = display_server()  # of the asking process; a recorder reports its own
     if not running and server != "x11":
         reason = f"{reason}; {note}"

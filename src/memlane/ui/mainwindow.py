@@ -108,7 +108,8 @@ class MainWindow(QMainWindow):
         self.knows = KnowsPanel(tasks, engine_fn, store_fn, self)
         self.chat = ChatPane(tasks, services.assistant, store_fn, self)
         self.status = StatusWidget(tasks, services.status,
-                                   lambda paused: set_paused(store_fn(), paused), self)
+                                   lambda paused, minutes: set_paused(store_fn(), paused,
+                                                                      minutes), self)
         self.status.demo = demo
         self.status.toggle.setVisible(not demo)
         self.left = QTabWidget(self)

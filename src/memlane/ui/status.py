@@ -15,11 +15,12 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Qt, QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QToolButton, QWidget
 
 from memlane.core.errors import RecorderBusy, SettingsError
 from memlane.core.launch import module_command
@@ -130,7 +131,7 @@ class StatusWidget(QWidget):
     updated = Signal(dict)
 
     def __init__(self, tasks: Tasks, status_fn: Callable[[], dict[str, Any]],
-                 pause_fn: Callable[[bool], None], parent: QWidget | None = None,
+                 pause_fn: Callable[[bool, float | None], None], parent: QWidget | None = None,
                  interval_ms: int = 3000) -> None:
         super().__init__(parent)
         self.tasks = tasks
@@ -142,8 +143,15 @@ class StatusWidget(QWidget):
         self.demo = False  # a sample memory: nothing is recorded
         self.dot = QLabel("●")
         self.label = QLabel("Checking the recorder…")
-        self.toggle = QPushButton("Pause")
-        self.toggle.setToolTip("Pause or resume screen capture (kept across restarts)")
+        self.toggle = QToolButton()
+        self.toggle.setText("Pause")
+        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.toggle.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        self.toggle.setToolTip("Pause screen capture until you resume, or for a while (the "
+                               "arrow); kept across restarts")
+        self.pause_choices = QMenu(self.toggle)
+        pause_menu(self.pause_choices, lambda minutes: self.set_pause(True, minutes))
+        self.toggle.setMenu(self.pause_choices)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
         layout.addWidget(self.dot)
@@ -188,7 +196,11 @@ class StatusWidget(QWidget):
         if info.get("ocr_failed"):
             parts.append(f"{info['ocr_failed']} frame(s) could not be read")
         self.label.setText(" · ".join(parts))
-        self.toggle.setText("Resume" if state == "paused" else "Pause")
+        paused = state == "paused"
+        self.toggle.setText("Resume" if paused else "Pause")
+        self.toggle.setPopupMode(QToolButton.ToolButtonPopupMode.DelayedPopup if paused
+                                 else QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        self.toggle.setMenu(None if paused else self.pause_choices)  # type: ignore[arg-type]
         self.updated.emit(info)
 
     def _failed(self, exc: Exception) -> None:
@@ -196,7 +208,10 @@ class StatusWidget(QWidget):
         self.label.setText(f"<b>Error</b> · cannot read the status: {exc}")
 
     def _toggle(self) -> None:
-        paused = self.info.get("state") == "paused"
+        self.set_pause(self.info.get("state") != "paused", None)
+
+    def set_pause(self, paused: bool, minutes: float | None) -> Task:
+        """Pause (for ``minutes``, or until resumed) or resume; the line says so at once."""
         self.toggle.setEnabled(False)
 
         def done(_r: object) -> None:
@@ -207,12 +222,35 @@ class StatusWidget(QWidget):
             self.toggle.setEnabled(True)
             self._failed(exc)
 
-        self.tasks.run("pause", lambda _t: self.pause_fn(not paused), on_done=done,
-                       on_error=failed, lane="browse", owner=self)
+        return self.tasks.run("pause", lambda _t: self.pause_fn(paused, minutes), on_done=done,
+                              on_error=failed, lane="browse", owner=self)
 
 
-def set_paused(store: Any, paused: bool) -> None:
+def set_paused(store: Any, paused: bool, minutes: float | None = None) -> None:
+    """Pause (for ``minutes``, or until resumed) or resume recording."""
     if paused:
-        cap.pause(store, None)
+        cap.pause(store, minutes)
     else:
         cap.resume(store)
+
+
+def minutes_to_midnight(now: datetime | None = None) -> float:
+    now = now or datetime.now()
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time())
+    return (midnight - now).total_seconds() / 60
+
+
+# The ways to pause, for the status bar's and the tray's menus: label, minutes (None: until
+# resumed; a callable: worked out when chosen).
+PAUSE_CHOICES: tuple[tuple[str, float | Callable[[], float] | None], ...] = (
+    ("For 15 minutes", 15.0), ("For 1 hour", 60.0), ("Until tomorrow", minutes_to_midnight),
+    ("Until I resume", None),
+)
+
+
+def pause_menu(menu: QMenu, pause: Callable[[float | None], object]) -> None:
+    """Fill ``menu`` with the pause choices, each calling ``pause(minutes)``."""
+    for label, minutes in PAUSE_CHOICES:
+        action = menu.addAction(label)
+        action.triggered.connect(
+            lambda _c=False, m=minutes: pause(m() if callable(m) else m))

@@ -14,7 +14,7 @@ from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from memlane.ui.mainwindow import ICON, MainWindow, Services
-from memlane.ui.status import set_paused
+from memlane.ui.status import pause_menu
 from memlane.ui.tasks import Tasks
 
 
@@ -31,9 +31,12 @@ class Tray(QObject):
         menu = QMenu()
         self.open_action = QAction("Open Memlane", menu)
         self.pause_action = QAction("Pause recording", menu)
+        self.pause_for = QMenu("Pause for…", menu)
+        pause_menu(self.pause_for, lambda minutes: self.window.status.set_pause(True, minutes))
         quit_action = QAction("Quit Memlane", menu)
         menu.addAction(self.open_action)
         menu.addAction(self.pause_action)
+        menu.addMenu(self.pause_for)
         menu.addSeparator()
         menu.addAction(quit_action)
         self.menu = menu
@@ -56,13 +59,12 @@ class Tray(QObject):
 
     def toggle_pause(self) -> None:
         paused = self.window.status.info.get("state") == "paused"
-        store_fn = self.services.browse_store
-        self.tasks.run("pause", lambda _t: set_paused(store_fn(), not paused),
-                       on_done=lambda _r: self.window.status.refresh(), lane="browse")
+        self.window.status.set_pause(not paused, None)
 
     def _status(self, info: dict[str, Any]) -> None:
         state = str(info.get("state", ""))
         self.pause_action.setText("Resume recording" if state == "paused" else "Pause recording")
+        self.pause_for.menuAction().setVisible(state != "paused")
         self.icon.setToolTip(f"Memlane: {self.window.status.label.text()}".replace(
             "<b>", "").replace("</b>", ""))
 
