@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QEvent, Qt, QTimer, QUrl
@@ -828,6 +829,87 @@ def test_a_long_title_stays_on_one_line_and_the_knows_note_is_readable(qtbot: Qt
     qtbot.wait(50)
     assert knows.note.text() == "Select what to forget first."
     assert knows.note.width() > 250  # not a one-word-wide column beside the buttons
+
+
+def test_right_click_a_memory_to_copy_forget_or_never_record_it(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QApplication
+
+    from memlane.memory.records import FrameIn
+
+    app = make_app(demo)
+    window = app.window
+    window.confirm_forget = False
+    window.no_menus = True
+    panel = window.timeline
+    panel.show_day(YESTERDAY)
+    idle(qtbot, app.tasks)
+    row = next(i for i, f in enumerate(panel.model.frames) if "Lisbon" in f.title)
+    frame = panel.model.frames[row]
+    rect = panel.view.visualRect(panel.model.index(row))
+    panel.view.customContextMenuRequested.emit(rect.center())
+    menu = window.last_menu
+
+    def action(text: str) -> Any:
+        for a in menu.actions():
+            if a.text() == text:
+                return a
+            if a.menu() is not None:
+                for b in a.menu().actions():
+                    if b.text() == text:
+                        return b
+        raise AssertionError(f"no {text!r} in {[a.text() for a in menu.actions()]}")
+
+    assert [a.text() for a in menu.actions() if a.text()] == [
+        "Copy text", "Forget this screen…", "Forget the last…", "Never record firefox…"]
+    action("Copy text").trigger()
+    idle(qtbot, app.tasks)
+    assert "Ryanair" in QApplication.clipboard().text()
+    action("Forget this screen…").trigger()
+    idle(qtbot, app.tasks)
+    store = app.services.browse_store()
+    assert not store.sql("SELECT id FROM frames WHERE id = ?", [frame.id])
+    assert frame.id not in [f.id for f in panel.model.frames]  # the timeline shows what is left
+    assert window.statusBar().currentMessage().startswith("Forgotten: ")
+    # the last 15 minutes: a frame of a minute ago goes, yesterday's stay
+    recent = store.add_frame(FrameIn(time.time() - 60, "xterm", "make test", "", "", 1, 1, 0,
+                                     "", None))
+    before = store.sql("SELECT count(*) FROM frames")[0][0]
+    action("15 minutes…").trigger()
+    idle(qtbot, app.tasks)
+    assert not store.sql("SELECT id FROM frames WHERE id = ?", [recent])
+    assert store.sql("SELECT count(*) FROM frames")[0][0] == before - 1
+    # never record the app: saved in the settings the recorder reads
+    action("Never record firefox…").trigger()
+    idle(qtbot, app.tasks)
+    assert "firefox" in load_settings(demo / "settings.toml").privacy.exclude_apps
+    # a message found by search offers its conversation
+    window.search.run("rain jacket")
+    idle(qtbot, app.tasks)
+    item = next(window.search.results.item(i) for i in range(window.search.results.count())
+                if window.search.results.item(i).data(Qt.ItemDataRole.UserRole) is not None
+                and window.search.results.item(i).data(Qt.ItemDataRole.UserRole).kind == "message")
+    window.search.results.customContextMenuRequested.emit(
+        window.search.results.visualItemRect(item).center())
+    menu = window.last_menu
+    assert "Open the conversation" in [a.text() for a in menu.actions()]
+    assert not any(a.text().startswith("Never record") for a in menu.actions())
+
+
+def test_thumbnails_with_their_times_fit_the_lane_at_any_size_and_zoom(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(demo)
+    panel = app.window.timeline
+    panel.show_day(YESTERDAY)
+    idle(qtbot, app.tasks)
+    for size in ((900, 600), (1400, 900)):
+        app.window.resize(*size)
+        for zoom in (panel.zoom.minimum(), 200, panel.zoom.maximum()):
+            panel.zoom.setValue(zoom)
+            qtbot.wait(30)
+            index = panel.model.index(0)
+            hint = panel.view.itemDelegate().sizeHint(panel.view.viewOptions()
+                                                      if hasattr(panel.view, "viewOptions")
+                                                      else None, index)  # type: ignore[arg-type]
+            assert hint.height() <= panel.view.viewport().height(), (size, zoom)
 
 
 def test_connected_programs_lists_every_call(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ conversation); forgetting reloads what is shown.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable
@@ -17,11 +18,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QSplitter,
     QTabWidget,
@@ -29,9 +31,10 @@ from PySide6.QtWidgets import (
 
 from memlane import __version__
 from memlane.core.paths import Paths
-from memlane.core.settings import save_settings
+from memlane.core.settings import Settings, save_settings
 from memlane.memory import timeline as tl
 from memlane.memory.crypto import Keys
+from memlane.memory.forget import Scope
 from memlane.memory.records import Hit, parse_record_id
 from memlane.memory.store import Store
 from memlane.services.desktop import autostart_enabled, set_autostart
@@ -41,6 +44,7 @@ from memlane.ui.chat import ChatPane
 from memlane.ui.dialogs import ConnectedDialog, ConversationDialog, SettingsDialog, show_error
 from memlane.ui.images import Images
 from memlane.ui.knows import KnowsPanel
+from memlane.ui.memory_menu import Memory, build_menu, forgotten_text
 from memlane.ui.search import SearchPanel
 from memlane.ui.status import RecorderSupervisor, StatusWidget, set_paused
 from memlane.ui.tasks import Task, Tasks
@@ -94,6 +98,8 @@ class MainWindow(QMainWindow):
         self.tasks = tasks
         self.supervisor = supervisor
         self.hide_on_close = False
+        self.confirm_forget = True  # tests answer the questions themselves
+        self.no_menus = False  # tests build the right-click menus without showing them
         self.first_paint: float | None = None  # epoch seconds (startup timing, in gui.log)
         self.setWindowTitle("Memlane — demo memory" if demo else "Memlane")
         self.setWindowIcon(QIcon(str(ICON)))
@@ -134,6 +140,13 @@ class MainWindow(QMainWindow):
             self.resize(QSize(int(screen.width() * 0.95), int(screen.height() * 0.9)))
 
         self.timeline.frameChosen.connect(self.viewer.show_frame)
+        self.timeline.menuRequested.connect(
+            lambda f, at: self.memory_menu(Memory(f"frame:{f.id}", f.app), at))
+        self.viewer.menuRequested.connect(
+            lambda d, at: self.memory_menu(Memory(f"frame:{d.row.id}", d.row.app, d.text), at))
+        self.search.menuRequested.connect(
+            lambda h, at: self.memory_menu(
+                Memory(h.id, h.app if h.kind == "frame" else ""), at))
         self.timeline.noFrames.connect(self.viewer.show_empty)
         self.timeline.conversationChosen.connect(self.open_record)
         self.status.updated.connect(self._follow_recording)
@@ -291,26 +304,55 @@ class MainWindow(QMainWindow):
         return dialog
 
     def _save_settings(self, dialog: SettingsDialog) -> None:
-        new = dialog.result_settings()
+        self.apply_settings(dialog.result_settings(), dialog.autostart.isChecked())
+
+    def apply_settings(self, new: Settings, autostart: bool | None = None,
+                       message: str = "Settings saved.") -> Task:
+        """Save settings, use them, and restart the recorder with them."""
         engine = self.services.engine
-        autostart = dialog.autostart.isChecked()
 
         def save(_t: Task) -> None:
             save_settings(engine.paths.settings, new)
             engine.apply_settings(new)
-            if autostart != autostart_enabled():
+            if autostart is not None and autostart != autostart_enabled():
                 set_autostart(autostart, engine.paths.home)
 
         def saved(_r: object) -> None:
-            self.statusBar().showMessage("Settings saved.", 5000)
+            self.statusBar().showMessage(message, 5000)
             if self.supervisor is not None and self.supervisor.running():
                 self.status.restarting_since = time.time()  # not "stopped" while it restarts
                 self.supervisor.stop()
                 self.supervisor.start()
 
-        self.tasks.run("save settings", save, on_done=saved,
-                       on_error=lambda e: show_error(self, "Settings not saved", str(e)),
-                       owner=self)
+        return self.tasks.run("save settings", save, on_done=saved,
+                              on_error=lambda e: show_error(self, "Settings not saved", str(e)),
+                              owner=self)
+
+    # -- the right-click menu of a memory ---------------------------------------------------------
+
+    def memory_menu(self, memory: Memory, at: QPoint) -> QMenu:
+        menu = build_menu(self, memory, self)
+        self.last_menu = menu
+        if not self.no_menus:
+            menu.popup(at)
+        return menu
+
+    def forget(self, scope: Scope) -> Task:
+        """Forget what ``scope`` covers (on the engine lane); say what went, show what is left."""
+        def done(result: Any) -> None:
+            plan, _report = result
+            self.statusBar().showMessage(forgotten_text(plan.counts()), 8000)
+            self.reload()
+            self.knows.refresh()
+
+        return self.tasks.run(
+            "forget", lambda _t: self.services.engine.forget(scope), on_done=done,
+            on_error=lambda e: show_error(self, "Not forgotten", str(e)), owner=self)
+
+    def exclude_app(self, app: str) -> Task:
+        new = copy.deepcopy(self.services.engine.settings)
+        new.privacy.exclude_apps = [*new.privacy.exclude_apps, app]
+        return self.apply_settings(new, message=f"{app} is never recorded from now on.")
 
     def show_connected(self) -> ConnectedDialog:
         from memlane.services.external import read_calls

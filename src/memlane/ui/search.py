@@ -62,6 +62,7 @@ def range_bounds(choice: str, start: date, end: date,
 class SearchPanel(QWidget):
     hitChosen = Signal(object)
     searched = Signal(str)
+    menuRequested = Signal(object, object)  # a Hit right-clicked, the global position
 
     def __init__(self, tasks: Tasks, engine_fn: Any, store_fn: Any, images: Images,
                  parent: QWidget | None = None) -> None:
@@ -109,6 +110,8 @@ class SearchPanel(QWidget):
         self.range.currentTextChanged.connect(self._range_changed)
         for combo in (self.app, self.kind):
             combo.activated.connect(lambda *_: self.run() if self.query.text().strip() else None)
+        self.results.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.results.customContextMenuRequested.connect(self._menu)
         self.results.itemActivated.connect(self._chosen)
         self.results.itemClicked.connect(self._chosen)
 
@@ -199,6 +202,12 @@ class SearchPanel(QWidget):
                     item.setIcon(QIcon(QPixmap.fromImage(image)))
 
         self.tasks.run("result thumbnail", load, on_done=put, lane="browse", owner=self)
+
+    def _menu(self, pos: Any) -> None:
+        item = self.results.itemAt(pos)
+        hit = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        if hit is not None:
+            self.menuRequested.emit(hit, self.results.viewport().mapToGlobal(pos))
 
     def _chosen(self, item: QListWidgetItem) -> None:
         hit = item.data(Qt.ItemDataRole.UserRole)

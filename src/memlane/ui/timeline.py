@@ -170,7 +170,7 @@ class FrameDelegate(QStyledItemDelegate):
     def sizeHint(
         self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> QSize:
-        w = self.view.thumb_width
+        w = self.view.fitted_width()
         model = index.model()
         first = index.row() > 0 and index.data(RUN_ROLE) != model.index(
             index.row() - 1, 0).data(RUN_ROLE)
@@ -181,7 +181,7 @@ class FrameDelegate(QStyledItemDelegate):
         index: QModelIndex | QPersistentModelIndex,
     ) -> None:
         rect: QRect = option.rect  # type: ignore[attr-defined]
-        w = self.view.thumb_width
+        w = self.view.fitted_width()
         left = rect.right() - w - 3
         box = QRect(left, rect.top() + 3, w, int(w * 0.625))
         painter.save()
@@ -215,6 +215,16 @@ class TimelineView(QListView):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setItemDelegate(FrameDelegate(self))
         self.setMinimumHeight(150)
+
+    def fitted_width(self) -> int:
+        """The zoom's thumbnail width, made smaller when the lane is too low to show a
+        thumbnail with its colour band and time."""
+        room = self.viewport().height() - 32
+        return max(40, min(self.thumb_width, int(room / 0.625)))
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self.scheduleDelayedItemsLayout()
 
     def set_zoom(self, width: int) -> None:
         self.thumb_width = width
@@ -288,6 +298,7 @@ class TimelinePanel(QWidget):
     frameChosen = Signal(int)
     dayShown = Signal(object)
     noFrames = Signal(object)  # the day shown has no screens (its date)
+    menuRequested = Signal(object, object)  # a FrameRow right-clicked, the global position
     conversationChosen = Signal(str)  # a record id, "message:N": open its conversation
 
     def __init__(self, tasks: Tasks, store_fn: Any, images: Images,
@@ -340,6 +351,8 @@ class TimelinePanel(QWidget):
         self.zoom.valueChanged.connect(self.view.set_zoom)
         self.strip.hourClicked.connect(self._jump_hour)
         self.view.selectionModel().currentChanged.connect(self._current_changed)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._menu)
         self.date_edit.calendarWidget().currentPageChanged.connect(self._mark_month)
 
     # -- navigation ------------------------------------------------------------------------------
@@ -412,6 +425,11 @@ class TimelinePanel(QWidget):
             self.noFrames.emit(day)
         self._pending_frame = None
         self.dayShown.emit(day)
+
+    def _menu(self, pos: Any) -> None:
+        frame = self.view.indexAt(pos).data(FRAME_ROLE)
+        if isinstance(frame, tl.FrameRow):
+            self.menuRequested.emit(frame, self.view.viewport().mapToGlobal(pos))
 
     def _jump_hour(self, hour: int) -> None:
         row = self.model.row_at_or_after(self.model.day_start + hour * 3600)

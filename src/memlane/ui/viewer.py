@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -61,6 +61,8 @@ class _View(QGraphicsView):
 
 
 class FrameViewer(QWidget):
+    menuRequested = Signal(object, object)  # the FrameDetail shown, the global position
+
     def __init__(self, tasks: Tasks, store_fn: object, images: Images,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -98,6 +100,10 @@ class FrameViewer(QWidget):
         layout.addLayout(top)
         layout.addWidget(split, 1)
         self.show_boxes.toggled.connect(self._toggle_boxes)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(
+            lambda pos: self.menuRequested.emit(self.detail, self.view.mapToGlobal(pos))
+            if self.detail is not None else None)
 
     def show_frame(self, frame_id: int) -> Task:
         def load(_t: Task) -> tuple[tl.FrameDetail | None, QImage | None]:
