@@ -60,3 +60,15 @@ def test_sockets_are_blocked_in_tests() -> None:
 def test_chroma_telemetry_is_off(engine) -> None:  # type: ignore[no-untyped-def]
     settings = engine.index._client.get_settings()
     assert settings.anonymized_telemetry is False
+
+
+def test_help_lists_every_command_without_cutting_its_description() -> None:
+    from click.testing import CliRunner
+
+    from memlane.main import cli
+
+    out = CliRunner().invoke(cli, ["--help"], terminal_width=80).output
+    commands = out.split("Commands:", 1)[1]
+    assert "..." not in commands
+    assert "Serve your memory to other AI assistants on this machine" in commands
+    assert all(len(line) <= 80 for line in out.splitlines())

@@ -912,6 +912,44 @@ def test_thumbnails_with_their_times_fit_the_lane_at_any_size_and_zoom(qtbot: Qt
             assert hint.height() <= panel.view.viewport().height(), (size, zoom)
 
 
+def test_dropping_screenshots_and_chats_on_the_window_imports_them(qtbot: QtBot, demo: Path, make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QMimeData, QPointF
+    from PySide6.QtGui import QDropEvent
+
+    from conftest import render_text
+
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    render_text(["Zanzibar ferry timetable", "Departure 18:40"]).save(
+        shots / "2024-05-01_10-30-00.png")
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text('{"time": "2024-05-01T11:00:00", "speaker": "Ana", "text": "See you on '
+                    'the Zanzibar ferry", "conversation": "trip"}\n')
+    junk = tmp_path / "setup.exe"
+    junk.write_bytes(b"MZ")
+    app = make_app(demo)
+    store = app.services.browse_store()
+    frames, messages = store.counts()["frames"], store.counts()["messages"]
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in (shots, chat, junk)])
+    drop = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime,
+                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    app.window.dropEvent(drop)
+    idle(qtbot, app.tasks, timeout=60)
+    assert store.counts()["frames"] == frames + 1 and store.counts()["messages"] == messages + 1
+    message = app.window.statusBar().currentMessage()
+    assert "1 screenshot stored" in message and "1 message" in message
+    assert "not imported: setup.exe" in message
+
+
+def test_open_data_folder_says_where_it_is(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(demo)
+    dialog = app.window.open_settings()
+    dialog._open_folder(demo)
+    assert dialog.folder_note.isVisibleTo(dialog) and str(demo) in dialog.folder_note.text()
+    dialog.reject()
+
+
 def test_connected_programs_lists_every_call(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     from memlane.services.external import Call, append_call
 

@@ -134,7 +134,23 @@ def parse_time(value: str | None, now: datetime | None, *, end: bool, hint: str)
         raise click.BadParameter(str(exc), param_hint=hint) from None
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """The command list in ``--help`` shows each command's whole first sentence, wrapped, where
+    click would cut it at the terminal's width with "..."."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=_Group, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--home", type=click.Path(file_okay=False, path_type=Path), envvar="MEMLANE_HOME",
     help="Data folder (default: the platform's user data folder; env MEMLANE_HOME).",

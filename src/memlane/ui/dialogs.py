@@ -129,12 +129,15 @@ class SettingsDialog(QDialog):
         folder = QLabel(str(home))
         folder.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         open_folder = QPushButton("Open data folder")
-        open_folder.clicked.connect(
-            lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(home))))
+        self.folder_note = QLabel("")
+        self.folder_note.setWordWrap(True)
+        self.folder_note.setVisible(False)
+        open_folder.clicked.connect(lambda: self._open_folder(home))
         frow = QHBoxLayout()
         frow.addWidget(folder, 1)
         frow.addWidget(open_folder)
         form.addRow("Data folder", frow)
+        form.addRow("", self.folder_note)
         move = QLabel("<small>To keep your memory elsewhere, quit and start Memlane with "
                       "<code>--home DIR</code> or <code>MEMLANE_HOME</code>.</small>")
         move.setWordWrap(True)
@@ -178,6 +181,18 @@ class SettingsDialog(QDialog):
         default.clicked.connect(lambda: self.model.setText("default"))
         self.test.clicked.connect(self._test_model)
         self.adjustSize()
+
+    def _open_folder(self, home: Path) -> None:
+        """Open the folder in the file manager; where none opens it, say where it is."""
+        from PySide6.QtWidgets import QApplication
+
+        if QDesktopServices.openUrl(QUrl.fromLocalFile(str(home))):
+            self.folder_note.setText(f"Opened {home} in the file manager.")
+        else:
+            QApplication.clipboard().setText(str(home))
+            self.folder_note.setText(f"No file manager could open it here. The folder is {home} "
+                                     "(copied, to paste in a file manager or a terminal).")
+        self.folder_note.setVisible(True)
 
     def accept(self) -> None:
         """Save only settings that load: otherwise say what is wrong and keep every edit."""

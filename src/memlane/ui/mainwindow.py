@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QPoint, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QPaintEvent
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QIcon,
+    QKeySequence,
+    QPaintEvent,
+)
 from PySide6.QtWidgets import (
     QFileDialog,
     QMainWindow,
@@ -30,8 +38,10 @@ from PySide6.QtWidgets import (
 )
 
 from memlane import __version__
+from memlane.core.errors import MemlaneError
 from memlane.core.paths import Paths
 from memlane.core.settings import Settings, save_settings
+from memlane.core.text import plural
 from memlane.memory import timeline as tl
 from memlane.memory.crypto import Keys
 from memlane.memory.forget import Scope
@@ -52,6 +62,8 @@ from memlane.ui.timeline import TimelinePanel
 from memlane.ui.viewer import FrameViewer
 
 log = logging.getLogger(__name__)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+CHAT_SUFFIXES = (".json", ".jsonl", ".txt", ".md", ".zip")
 ICON = Path(__file__).parent / "assets" / "memlane.svg"
 
 
@@ -99,6 +111,7 @@ class MainWindow(QMainWindow):
         self.supervisor = supervisor
         self.hide_on_close = False
         self.confirm_forget = True  # tests answer the questions themselves
+        self.setAcceptDrops(True)  # screenshots, folders and chat exports dropped are imported
         self.no_menus = False  # tests build the right-click menus without showing them
         self.first_paint: float | None = None  # epoch seconds (startup timing, in gui.log)
         self.setWindowTitle("Memlane — demo memory" if demo else "Memlane")
@@ -162,6 +175,12 @@ class MainWindow(QMainWindow):
         file = self.menuBar().addMenu("&File")
         act = QAction("Import chat export…", self)
         act.triggered.connect(self.import_chat)
+        file.addAction(act)
+        act = QAction("Import screenshots…", self)
+        act.triggered.connect(self.import_screenshots)
+        file.addAction(act)
+        act = QAction("Import a folder of screenshots…", self)
+        act.triggered.connect(self.import_folder)
         file.addAction(act)
         act = QAction("Export memory…", self)
         # not connected directly: ``triggered`` passes ``checked`` (False), read as no path
@@ -259,20 +278,76 @@ class MainWindow(QMainWindow):
     def import_chat(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
             self, "Import a chat export", str(Path.home()),
-            "Chat exports (*.json *.jsonl *.txt *.zip);;All files (*)")
-        if not path:
-            return
-        self.statusBar().showMessage(f"Importing {path}…")
+            "Chat exports (*.json *.jsonl *.txt *.md *.zip);;All files (*)")
+        if path:
+            self.import_files([Path(path)])
 
-        def done(report: Any) -> None:
+    def import_screenshots(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Import screenshots", str(Path.home()),
+            "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff);;All files (*)")
+        if paths:
+            self.import_files([Path(p) for p in paths])
+
+    def import_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Import a folder of screenshots",
+                                                str(Path.home()))
+        if path:
+            self.import_files([Path(path)])
+
+    def import_files(self, paths: list[Path]) -> Task | None:
+        """Screenshots (files or folders) become frames, chat exports conversations; what
+        cannot be imported is said, and the rest still is (also what a drop onto the window
+        does)."""
+        images = [p for p in paths if p.is_dir() or p.suffix.lower() in IMAGE_SUFFIXES]
+        chats = [p for p in paths if p.is_file() and p.suffix.lower() in CHAT_SUFFIXES]
+        skipped = [p.name for p in paths if p not in images and p not in chats]
+        if not images and not chats:
             self.statusBar().showMessage(
-                f"Imported {report.added} messages from {report.conversations} conversations "
-                f"({report.skipped} already known).", 8000)
-            self.knows.refresh()
+                "Nothing to import there: drop screenshots, folders of them or chat exports "
+                "(.json, .jsonl, .txt, .md).", 8000)
+            return None
+        self.statusBar().showMessage(f"Importing {plural(len(paths), 'item')}…")
+        engine = self.services.engine
 
-        self.tasks.run("import chat", lambda _t: self.services.engine.import_chat(Path(path)),
-                       on_done=done, on_error=lambda e: show_error(self, "Import failed", str(e)),
-                       owner=self)
+        def work(_t: Task) -> list[str]:
+            lines = []
+            if images:
+                report = engine.ingest_images(images)
+                lines.append(f"{plural(len(report.stored), 'screenshot')} stored, "
+                             f"{len(report.skipped)} already known")
+                lines += report.errors[:3]
+            for chat in chats:
+                try:
+                    r = engine.import_chat(chat)
+                except MemlaneError as exc:
+                    lines.append(str(exc))
+                    continue
+                lines.append(f"{chat.name}: {plural(r.added, 'message')} from "
+                             f"{plural(r.conversations, 'conversation')}")
+            return lines
+
+        def done(lines: list[str]) -> None:
+            if skipped:
+                lines.append(f"not imported: {', '.join(skipped[:5])}")
+            self.statusBar().showMessage("Imported: " + "; ".join(lines), 15000)
+            self.reload()
+            self.knows.refresh()
+            if images:
+                self.timeline.show_latest()
+
+        return self.tasks.run("import", work, on_done=done, owner=self,
+                              on_error=lambda e: show_error(self, "Import failed", str(e)))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.import_files(paths)
 
     def export_memory(self, path: str | None = None) -> Task | None:
         """Write a portable archive of everything (File > Export memory)."""
