@@ -1086,3 +1086,15 @@ def test_an_encrypted_home_shows_its_frames_in_the_app(qtbot: QtBot, tmp_path: P
         assert not image.isNull() and image.width() == 320
         assert services.browse_store().counts()["frames"] == 1
         services.close()
+
+
+def test_consolidation_progress_says_how_long_is_left() -> None:
+    from memlane.ui.knows import progress_text
+
+    started: dict[str, float] = {}
+    assert progress_text(("episodes", 0, 147), started, now=100.0).startswith(
+        "Consolidating: episodes 0/147")
+    assert progress_text(("episodes", 17, 147), started, now=100.0 + 462) == (
+        "Consolidating: episodes 17/147, about 59 min left (it waits while you ask a question)…")
+    assert "about 30 s left" in progress_text(("facts", 1, 2), {"facts": 0.0}, now=30.0)
+    assert progress_text(("facts", 2, 2), {"facts": 0.0}, now=30.0) == "Consolidating: facts 2/2…"

@@ -107,8 +107,9 @@ class ChatPane(QWidget):
         self.transcript.setOpenLinks(False)
         self.transcript.anchorClicked.connect(self._link)
         self.transcript.setPlaceholderText(
-            "Ask about your past, e.g. \"what was the cheapest flight I looked at yesterday?\"\n"
-            "Answers come from the local model and cite the memories they use.")
+            "Ask about your past, for example:\n“What was the cheapest flight\nI looked at "
+            "yesterday?”\n\nAnswers come from the model\non this computer and cite\nthe "
+            "memories they use.")
         self.input = QLineEdit(self)
         self.input.setPlaceholderText("Ask Memlane…")
         self.send = QPushButton("Ask")
@@ -124,6 +125,7 @@ class ChatPane(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         title = QLabel("<b>Ask your memory</b> — answered on this computer")
+        title.setWordWrap(True)  # a narrow pane wraps it rather than cutting it
         layout.addWidget(title)
         layout.addWidget(self.transcript, 1)
         layout.addLayout(row)

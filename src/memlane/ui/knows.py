@@ -144,8 +144,7 @@ class KnowsPanel(QWidget):
 
             try:
                 return engine.consolidate(
-                    progress=lambda stage, done, total: task.progress(
-                        f"{stage} {done}/{total}"),
+                    progress=lambda stage, done, total: task.progress((stage, done, total)),
                     should_stop=should_stop)
             finally:
                 engine.close()
@@ -169,9 +168,10 @@ class KnowsPanel(QWidget):
             running.cancel()
             return running
         self.consolidate_btn.setText("Stop consolidating")
+        started: dict[str, float] = {}  # when each stage began
         self._consolidating = self.tasks.run(
             "consolidate", work, on_done=done, on_error=failed, owner=self, lane="background",
-            on_progress=lambda text: self.note.setText(f"Consolidating: {text}…"))
+            on_progress=lambda step: self.note.setText(progress_text(step, started)))
         return self._consolidating
 
     def _open_activity(self, item: QListWidgetItem) -> None:
@@ -210,3 +210,19 @@ class KnowsPanel(QWidget):
             "forget", lambda _t: self.engine_fn().forget(Scope(ids=tuple(ids))),
             on_done=done, on_error=lambda e: self.note.setText(f"Could not forget: {e}"),
             owner=self)
+
+
+def progress_text(step: tuple[str, int, int], started: dict[str, float],
+                  now: float | None = None) -> str:
+    """"Consolidating: episodes 17/147, about 12 min left…" from a stage's progress."""
+    import time
+
+    stage, done, total = step
+    now = time.time() if now is None else now
+    first = started.setdefault(stage, now)
+    text = f"Consolidating: {stage} {done}/{total}"
+    if 0 < done < total and now - first > 2:
+        left = (now - first) / done * (total - done)
+        text += (f", about {left / 60:.0f} min left" if left >= 90
+                 else f", about {max(left, 1):.0f} s left")
+    return text + (" (it waits while you ask a question)…" if done < total else "…")
