@@ -4,7 +4,9 @@ Run as ``python -m memlane.ui.screenshots [OUT_DIR]`` (default ``docs/screenshot
 ``QT_QPA_PLATFORM=offscreen``. It builds the sample memory in a temporary folder, opens the main
 window, searches, opens a frame, asks the real default model a question (pass ``--fake-model`` to
 skip loading it) and saves: the timeline with a frame and a search, the chat with a cited answer,
-"What Memlane knows", the settings window and the first-run explanation.
+"What Memlane knows", the timeline at the smallest usable and a large window size, the
+right-click menu of a memory, the settings window, the connected programs' log and the first-run
+explanation.
 """
 
 from __future__ import annotations
@@ -93,10 +95,31 @@ def main(argv: list[str] | None = None) -> int:
         _pump(app, lambda: tasks.busy() == 0, 30)
         window.grab().save(str(out / "knows.png"))
 
+        window.left.setCurrentWidget(window.search)
+        for width, height in ((900, 600), (1920, 1080)):  # the smallest usable and a large one
+            window.resize(width, height)
+            _pump(app, lambda: tasks.busy() == 0, 5)
+            window.grab().save(str(out / f"timeline-{width}x{height}.png"))
+        window.resize(1460, 900)
+        window.timeline.show_day(date.today() - timedelta(days=1))
+        _pump(app, lambda: tasks.busy() == 0, 30)
+        window.confirm_forget = False
+        window.no_menus = True
+        frame = window.timeline.current_frame()
+        if frame is not None:  # the right-click menu of a thumbnail, drawn beside the window
+            from memlane.ui.memory_menu import Memory
+
+            menu = window.memory_menu(Memory(f"frame:{frame.id}", frame.app), window.pos())
+            menu.grab().save(str(out / "memory-menu.png"))
+
         dialog = window.open_settings()
         _pump(app, lambda: True, 1)
         dialog.grab().save(str(out / "settings.png"))
         dialog.close()
+        connected = window.show_connected()
+        _pump(app, lambda: True, 1)
+        connected.grab().save(str(out / "connected.png"))
+        connected.close()
         first = FirstRunDialog(Path.home() / ".local/share/memlane")
         first.show()
         _pump(app, lambda: True, 1)

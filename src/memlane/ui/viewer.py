@@ -155,7 +155,7 @@ class FrameViewer(QWidget):
         when = datetime.fromtimestamp(row.time)
         state = {"pending": "  ·  text is still being read", "failed": "  ·  OCR failed"}.get(
             row.ocr, "")
-        self._header_parts = (f"{when:%A %d %B %Y, %H:%M:%S}",
+        self._header_parts = (f"{when:%a %d %b %Y, %H:%M:%S}",
                               f"{row.where}  —  {row.title}{state}")
         self.header.setToolTip(f"{row.where} — {row.title}")
         self._fit_header()
