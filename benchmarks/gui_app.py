@@ -5,8 +5,11 @@
    logged by the app in ``logs/gui.log``), and the process's RSS 5 s after start (idle).
 2. Responsiveness, in one process and one run: a 20 ms timer on the UI thread while (a) nothing
    happens, (b) the real default model answers a question in the chat, (c) the vector index is
-   rebuilt on the engine lane. Reports the timer's median and worst gap, and how long loading a
-   day (browse lane) takes in each state.
+   rebuilt on the engine lane, (d) "Consolidate now" runs with the model on every episode, (e) the
+   memory is exported, (f) a question is asked while consolidation runs. Reports the timer's
+   median and worst gap, how long loading a day (browse lane) takes in each state, and the
+   answer's first-token time alone and beside consolidation.
+3. How long the demo memory takes to build (what ``memlane gui --demo`` waits for).
 
 Run: ``QT_QPA_PLATFORM=offscreen python benchmarks/gui_app.py [--runs 5]``.
 """
@@ -108,6 +111,7 @@ def responsiveness(home: Path) -> list[list[object]]:
         day_ms = (time.perf_counter() - t0) * 1000
         wait_until(done.is_set, 600, name)
         wait_idle(tasks, 600)
+        wait_until(lambda: time.perf_counter() - t0 > 1.0, 5, "a second of ticks")
         timer.stop()
         gaps = [(b - a) * 1000 for a, b in itertools.pairwise(ticks)]
         rows.append([name, len(ticks), statistics.median(gaps), max(gaps), day_ms])
@@ -123,9 +127,50 @@ def responsiveness(home: Path) -> list[list[object]]:
     def reindex(done: threading.Event) -> None:
         tasks.run("reindex", lambda _t: services.engine.reindex(), on_done=lambda _r: done.set())
 
+    def consolidate(done: threading.Event) -> None:
+        services.engine.settings.memory.model_min_seconds = 0  # the model on every episode
+        task = window.knows.consolidate()
+        threading.Thread(target=lambda: (task.finished.wait(), done.set()), daemon=True).start()
+
+    def export(done: threading.Event) -> None:
+        out = home.parent / "bench-export.zip"
+        task = window.export_memory(str(out))
+        assert task is not None
+        threading.Thread(target=lambda: (task.finished.wait(), done.set()), daemon=True).start()
+
+    first_tokens: dict[str, float] = {}
+    window.chat.answered.connect(
+        lambda a: first_tokens.setdefault(current[0], a.timings.get("first_token_ms", 0.0)))
+    current = ["model answering"]
+
+    def answer_while_consolidating(done: threading.Event) -> None:
+        consolidate(threading.Event())
+        wait_until(lambda: window.knows.note.text().startswith("Consolidating"), 120,
+                   "consolidation to start")
+        answered = threading.Event()
+        answer(answered)
+
+        def then_stop() -> None:  # the rest of consolidation is measured on its own
+            answered.wait()
+            running = window.knows._consolidating
+            if running is not None:
+                running.cancel()
+                running.finished.wait()
+            done.set()
+
+        threading.Thread(target=then_stop, daemon=True).start()
+
     measure("idle", idle)
     measure("model answering", answer)
     measure("reindex (engine lane)", reindex)
+    measure("exporting", export)
+    current[0] = "answering while consolidating"
+    measure("answering while consolidating", answer_while_consolidating)
+    measure("consolidating (background lane)", consolidate)  # what the stop left
+    current[0] = "model answering again (warm, alone)"  # the like-for-like baseline
+    measure("model answering again", answer)
+    for name, ms in first_tokens.items():
+        rows.append([f"first token: {name}", "", "", "", round(ms)])
     window.status.timer.stop()
     tasks.wait()
     services.close()
@@ -140,7 +185,10 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="memlane-gui-bench-"))
     try:
+        t0 = time.perf_counter()
         home = build_demo(tmp / "demo")
+        demo_s = time.perf_counter() - t0
+        print(f"Demo memory built in {demo_s:.1f} s")
         from memlane.memory.store import Store
         from memlane.ui.app import FIRST_RUN_KEY
 
@@ -155,6 +203,7 @@ def main() -> None:
         print("\nUI thread while work runs (20 ms timer; loading a day on the browse lane):")
         print(table(["while", "ticks", "gap p50 ms", "gap max ms", "load day ms"], rows))
         write_result("gui_app", {
+            "demo_build_s": round(demo_s, 1),
             "startup": {k: {"median": statistics.median(v), "max": max(v), "runs": v}
                         for k, v in start.items()},
             "responsiveness": [dict(zip(["while", "ticks", "gap_p50_ms", "gap_max_ms",
