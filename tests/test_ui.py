@@ -1098,3 +1098,38 @@ def test_consolidation_progress_says_how_long_is_left() -> None:
         "Consolidating: episodes 17/147, about 59 min left (it waits while you ask a question)…")
     assert "about 30 s left" in progress_text(("facts", 1, 2), {"facts": 0.0}, now=30.0)
     assert progress_text(("facts", 2, 2), {"facts": 0.0}, now=30.0) == "Consolidating: facts 2/2…"
+
+
+def test_the_dark_look_is_chosen_in_settings_and_everything_stays_readable(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QApplication
+
+    from memlane.ui import theme
+
+    app = make_app(demo, FakeModel("Ryanair, EUR 89 [1]."))
+    try:
+        dialog = app.window.open_settings()
+        assert dialog.theme.currentData() == "auto"
+        dialog.theme.setCurrentIndex(dialog.theme.findData("dark"))
+        dialog.accept()
+        idle(qtbot, app.tasks)
+        assert load_settings(demo / "settings.toml").ui.theme == "dark"
+        palette = QApplication.instance().palette()
+        assert palette.color(QPalette.ColorRole.Window).lightness() < 80
+        assert palette.color(QPalette.ColorRole.Text).lightness() > 180
+        app.window.chat.ask("cheapest flight?")
+        idle(qtbot, app.tasks)
+        html = app.window.chat.transcript.toHtml()
+        assert "#222222" not in html.lower() and theme.colours().text in html.lower()
+    finally:
+        assert theme.apply("light") is False  # the next tests see the usual look
+    assert QApplication.instance().palette().color(QPalette.ColorRole.Window).lightness() > 150
+
+
+def test_a_theme_the_settings_do_not_know_is_named(tmp_path: Path) -> None:
+    from memlane.core.errors import SettingsError
+
+    path = tmp_path / "settings.toml"
+    path.write_text('[ui]\ntheme = "purple"\n')
+    with pytest.raises(SettingsError, match=r"\[ui\] theme must be one of auto, light, dark"):
+        load_settings(path)

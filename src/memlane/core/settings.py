@@ -133,6 +133,10 @@ keep_text = true
 # images are deleted first, keeping their thumbnails and text.
 frames_max_gb = 0.0
 
+[ui]
+# The app's look: "auto" follows the desktop's light or dark preference, or "light", "dark".
+theme = "auto"
+
 [mcp]
 # Let programs connected through `memlane mcp` (other AI assistants on this machine) store notes
 # and forget memories. Off: they can only search and read.
@@ -254,6 +258,14 @@ class RetentionSettings:
     frames_max_gb: float = 0.0
 
 
+THEMES = ("auto", "light", "dark")
+
+
+@dataclass
+class UiSettings:
+    theme: str = "auto"
+
+
 @dataclass
 class McpSettings:
     allow_write: bool = False
@@ -275,6 +287,7 @@ class Settings:
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
     memory: MemorySettings = field(default_factory=MemorySettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    ui: UiSettings = field(default_factory=UiSettings)
     mcp: McpSettings = field(default_factory=McpSettings)
     journal: JournalSettings = field(default_factory=JournalSettings)
 
@@ -310,6 +323,9 @@ def parse_settings(data: dict[str, Any]) -> Settings:
                 raise SettingsError(f"settings: unknown key [{section}] {key}")
             setattr(target, key, _coerce(section, key, value, getattr(target, key)))
     settings.capture.monitor_set()  # a wrong monitor list is reported at load, by name
+    if settings.ui.theme not in THEMES:
+        raise SettingsError(f"settings: [ui] theme must be one of {', '.join(THEMES)}, "
+                            f"got {settings.ui.theme!r}")
     return settings
 
 

@@ -242,6 +242,9 @@ def _open(home: Path, *, demo: bool, record: bool, hidden: bool, quit_after_ms: 
             register_links(home)
         except (OSError, ValueError) as exc:  # journal links then open nothing; the app works
             log.warning("cannot register memlane:// links: %s", exc)
+    from memlane.ui import theme
+
+    theme.apply(services.engine.settings.ui.theme)
     tasks = Tasks()
     supervisor = None
     if record and not demo and display_server()[0] == "x11":

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from memlane.memory import timeline as tl
 from memlane.memory.records import ASSISTANT_SOURCE
 from memlane.ui.tasks import Cancelled, Task, Tasks
+from memlane.ui.theme import colours
 
 CITE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
@@ -237,25 +238,27 @@ class ChatPane(QWidget):
     # -- drawing ---------------------------------------------------------------------------------
 
     def redraw(self) -> None:
+        look = colours()
         parts = []
         for i, turn in enumerate(self.turns):
             parts.append(f"<p style='margin-top:10px'><b>You:</b> {html.escape(turn.question)}</p>")
             body = html.escape(turn.answer) or "<i>…</i>"
             cited = {n for n, _, _ in turn.citations}
             body = CITE.sub(partial(_cite_links, turn=i, cited=cited), body)
-            colour = "#8a1c1c" if turn.state == "error" else "#222"
+            colour = look.error if turn.state == "error" else look.text
             if turn.state == "error":
                 body = f"<i>Could not answer: {html.escape(turn.note)}</i>"
             parts.append(f"<p style='color:{colour}'><b>Memlane:</b> {body}</p>")
             if turn.citations:
                 chips = " ".join(
                     f"<a href='cite:{i}:{n}' style='text-decoration:none'>"
-                    f"<span style='background:#dde8f7;color:#1a3d6b'>&nbsp;[{n}] "
+                    f"<span style='background:{look.chip_bg};color:{look.chip_fg}'>&nbsp;[{n}] "
                     f"{html.escape(label)}&nbsp;</span></a>"
                     for n, _, label in turn.citations)
                 parts.append(f"<p>{chips}</p>")
             if turn.note and turn.state != "error":
-                parts.append(f"<p style='color:#888;font-size:small'>{html.escape(turn.note)}</p>")
+                parts.append(f"<p style='color:{look.muted};font-size:small'>"
+                             f"{html.escape(turn.note)}</p>")
         self.transcript.setHtml("".join(parts))
         bar = self.transcript.verticalScrollBar()
         bar.setValue(bar.maximum())

@@ -21,6 +21,7 @@ from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -46,6 +47,7 @@ from memlane.memory.timeline import MessageRow
 from memlane.services.desktop import autostart_enabled, autostart_path
 from memlane.services.encryption import keyring_set
 from memlane.ui.tasks import Tasks
+from memlane.ui.theme import colours
 
 
 def _lines(values: list[str]) -> str:
@@ -157,6 +159,12 @@ class SettingsDialog(QDialog):
                                   " Help > Connected programs shows every call.")
         self.mcp_write.setChecked(settings.mcp.allow_write)
         form.addRow("Other programs", self.mcp_write)
+        self.theme = QComboBox()
+        for value, label in (("auto", "Follow the desktop"), ("light", "Light"),
+                             ("dark", "Dark")):
+            self.theme.addItem(label, value)
+        self.theme.setCurrentIndex(max(0, self.theme.findData(settings.ui.theme)))
+        form.addRow("Appearance", self.theme)
         self.autostart = QCheckBox("Start Memlane in the tray when I log in")
         self.autostart.setChecked(autostart_enabled())
         self.autostart.setToolTip(str(autostart_path()))
@@ -274,6 +282,7 @@ class SettingsDialog(QDialog):
         s.retention.keep_text = self.keep_text.isChecked()
         s.journal.folder = self.journal.text().strip()
         s.mcp.allow_write = self.mcp_write.isChecked()
+        s.ui.theme = str(self.theme.currentData() or "auto")
         return s
 
 
@@ -404,9 +413,11 @@ class ConversationDialog(QDialog):
         self.setWindowTitle(title)
         self.view = QTextBrowser(self)
         parts = []
+        look = colours()
         for m in messages:
             when = datetime.fromtimestamp(m.time)
-            style = " style='background:#fff3b0'" if m.id == mark else ""
+            style = (f" style='background:{look.mark_bg};color:{look.mark_fg}'" if m.id == mark
+                     else "")
             parts.append(f"<p{style}><a name='m{m.id}'></a><small>{when:%a %d %b %Y %H:%M}"
                          f"</small><br><b>{html.escape(m.speaker or m.role)}:</b> "
                          f"{html.escape(m.text)}</p>")

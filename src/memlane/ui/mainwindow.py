@@ -50,6 +50,7 @@ from memlane.memory.store import Store
 from memlane.services.desktop import autostart_enabled, set_autostart
 from memlane.services.engine import Engine
 from memlane.services.recorder import capture_status
+from memlane.ui import theme
 from memlane.ui.chat import ChatPane
 from memlane.ui.dialogs import ConnectedDialog, ConversationDialog, SettingsDialog, show_error
 from memlane.ui.images import Images
@@ -394,6 +395,8 @@ class MainWindow(QMainWindow):
 
         def saved(_r: object) -> None:
             self.statusBar().showMessage(message, 5000)
+            theme.apply(new.ui.theme)
+            self.chat.redraw()
             if self.supervisor is not None and self.supervisor.running():
                 self.status.restarting_since = time.time()  # not "stopped" while it restarts
                 self.supervisor.stop()

@@ -27,7 +27,16 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPixmap
+from PySide6.QtGui import (
+    QColor,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPixmap,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDateEdit,
@@ -197,7 +206,8 @@ class FrameDelegate(QStyledItemDelegate):
         band = QRect(left, box.bottom() + 2, w, 5)
         painter.fillRect(band, index.data(COLOR_ROLE))
         if w >= 90:
-            painter.setPen(QColor(255, 255, 255) if selected else QColor(60, 60, 60))
+            painter.setPen(QColor(255, 255, 255) if selected
+                           else self.view.palette().color(QPalette.ColorRole.Text))
             painter.drawText(QRect(left, band.bottom() + 1, w, 16),
                              Qt.AlignmentFlag.AlignLeft, index.data())
         painter.restore()

@@ -189,6 +189,7 @@ class FrameViewer(QWidget):
         if self.terms:
             fmt = QTextCharFormat()
             fmt.setBackground(QColor(255, 220, 0))
+            fmt.setForeground(QColor(0, 0, 0))  # readable on yellow in a dark look too
             body = self.text.toPlainText()
             for m in WORD.finditer(body):
                 if terms_of(m[0]) & self.terms:
