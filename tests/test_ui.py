@@ -1100,6 +1100,16 @@ def test_consolidation_progress_says_how_long_is_left() -> None:
     assert progress_text(("facts", 2, 2), {"facts": 0.0}, now=30.0) == "Consolidating: facts 2/2…"
 
 
+def test_an_empty_chat_explains_itself_in_words_that_wrap(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(demo)
+    chat = app.window.chat
+    chat.turns = []
+    chat.redraw()
+    text = chat.transcript.toPlainText()
+    assert "What was the cheapest flight I looked at yesterday?" in text
+    assert "Answers come from the model on this computer" in text
+
+
 def test_the_dark_look_is_chosen_in_settings_and_everything_stays_readable(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     from PySide6.QtGui import QPalette
     from PySide6.QtWidgets import QApplication

@@ -36,6 +36,10 @@ from memlane.memory.records import ASSISTANT_SOURCE
 from memlane.ui.tasks import Cancelled, Task, Tasks
 from memlane.ui.theme import colours
 
+EMPTY = ("<p style='color:{muted}'>Ask about your past, for example: “What was the cheapest "
+         "flight I looked at yesterday?” or “What did I do on Monday?”</p>"
+         "<p style='color:{muted}'>Answers come from the model on this computer and cite the "
+         "memories they use: click a [1] to see the moment.</p>")
 CITE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
 
@@ -107,10 +111,6 @@ class ChatPane(QWidget):
         self.transcript = QTextBrowser(self)
         self.transcript.setOpenLinks(False)
         self.transcript.anchorClicked.connect(self._link)
-        self.transcript.setPlaceholderText(
-            "Ask about your past, for example:\n“What was the cheapest flight\nI looked at "
-            "yesterday?”\n\nAnswers come from the model\non this computer and cite\nthe "
-            "memories they use.")
         self.input = QLineEdit(self)
         self.input.setPlaceholderText("Ask Memlane…")
         self.send = QPushButton("Ask")
@@ -135,6 +135,7 @@ class ChatPane(QWidget):
         self.input.returnPressed.connect(self.ask)
         self.send.clicked.connect(self.ask)
         self.stop.clicked.connect(self.cancel)
+        self.redraw()  # the empty state
 
     # -- history ---------------------------------------------------------------------------------
 
@@ -239,6 +240,9 @@ class ChatPane(QWidget):
 
     def redraw(self) -> None:
         look = colours()
+        if not self.turns:  # the empty state, wrapped to the pane (a placeholder is not)
+            self.transcript.setHtml(EMPTY.format(muted=look.muted))
+            return
         parts = []
         for i, turn in enumerate(self.turns):
             parts.append(f"<p style='margin-top:10px'><b>You:</b> {html.escape(turn.question)}</p>")
