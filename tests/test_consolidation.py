@@ -399,3 +399,26 @@ def test_real_model_consolidates_a_chat(tmp_path: Path, engine: Engine) -> None:
         said = engine.store.sql("SELECT speaker FROM messages WHERE id = ?",
                                 [int(src["id"].split(":")[1])])[0][0]
         assert f.subject == said
+
+
+def test_a_chat_forgotten_while_the_model_reads_it_leaves_no_fact(engine: Engine) -> None:
+    """The app consolidates on its own lane while the person may forget: a fact the model
+    read from a message forgotten meanwhile is not stored (the forget runs on another
+    connection, as the app's engine lane does)."""
+    from memlane.core.paths import Paths
+
+    ids = chat(engine, "x", 0, [("Ana", "I live in Porto and work as a nurse.")])
+
+    class ForgetsWhileReading(ScriptedModel):
+        def stream(self, messages: Sequence[dict[str, str]], **kw: Any) -> Iterator[str]:
+            if messages[0]["content"] == FACTS_SYSTEM:  # the person forgets the chat now
+                with Engine(Paths(engine.paths.home), embedder=engine.embedder) as other:
+                    other.forget(Scope(ids=(f"message:{ids[0]}",)))
+            yield from super().stream(messages, **kw)
+
+    model = ForgetsWhileReading()
+    model.queues["facts"] = [facts_reply(("Ana lives in Porto", "fact", 1))]
+    run(engine, model)
+    assert fx.facts(engine.store) == []
+    assert engine.store.sql("SELECT count(*) FROM lineage WHERE source_kind = 'message'"
+                            " AND source_id = ?", [ids[0]])[0][0] == 0

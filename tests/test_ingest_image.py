@@ -146,6 +146,8 @@ def test_a_screenshot_is_labelled_from_its_own_title_bar(run, tmp_path: Path) ->
     ("e Mozilla Firefox Ox", ("firefox", "Mozilla Firefox")),
     ("Signal strength is low today", ("", "Signal strength is low today")),
     ("@ x", ("", "")),
+    ("A Tale of Two Cities", ("", "A Tale of Two Cities")),
+    ("3 unread messages - Inbox", ("", "3 unread messages - Inbox")),
 ])
 def test_titles_read_from_real_screenshot_lines(line: str, expected: tuple[str, str]) -> None:
     from memlane.services.ingest import label_from_text

@@ -155,3 +155,14 @@ def test_the_shell_searches_and_knows_its_commands(memory) -> None:  # type: ign
     assert "The injera at that place was fantastic" in out
     assert ":ask QUESTION" in out and "Unknown command :nope" in out
     assert "never reached" not in out and out.count("No memories found.") == 0
+
+
+def test_highlight_stems_are_the_index_terms() -> None:
+    """A word is highlighted exactly when full-text search matched it: the same stemmer."""
+    from memlane.core.text import stem
+
+    for a, b in [("flight", "Flights"), ("match", "matches"), ("day", "days"),
+                 ("menu", "menus"), ("agree", "agreeing"), ("book", "booked"),
+                 ("café", "Cafe")]:
+        assert stem(a) == stem(b), (a, b)
+    assert stem("flight") != stem("fight")

@@ -82,3 +82,13 @@ def test_days_with_frames_counts_local_days(engine) -> None:  # type: ignore[no-
         engine.store.add_frame(FrameIn(t, "app", "title", "", "", 1, 1, 0, "", None))
     counts = tl.days_with_frames(engine.store, start - 86400, start + 5 * 86400)
     assert counts == {day: 2, day + timedelta(days=1): 1}
+
+
+def test_imports_merge_by_alike_read_titles_never_by_alike_file_names() -> None:
+    def shot(i: int, title: str) -> tl.FrameRow:
+        return tl.FrameRow(i, 1000.0 + 60 * i, "", title, None, None, 0, "done", "import")
+
+    read = [shot(1, "6 sales_data.ods — LibreOffice Calc"), shot(2, "sales_data.ods — LibreOffice Cale")]
+    named = [shot(3, "IMG_0001"), shot(4, "IMG_0002")]
+    assert [len(r.frames) for r in tl.segment(read)] == [2]
+    assert [len(r.frames) for r in tl.segment(named)] == [1, 1]

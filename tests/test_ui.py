@@ -185,13 +185,23 @@ def test_the_timeline_of_today_follows_the_recorder(qtbot: QtBot, demo: Path, ma
     idle(qtbot, app.tasks)
     assert len(panel.model.frames) == before + 1
     assert panel.current_frame() is not None and panel.current_frame().id == new_id
-    # someone looking at an earlier frame keeps it; the new frame is added behind
+    # someone looking at an earlier frame keeps it, and the viewer keeps what it shows
     panel.view.select_row(0)
+    idle(qtbot, app.tasks)
     kept = panel.current_frame().id
+    shown = app.window.viewer.detail
+    assert shown is not None and shown.row.id == kept
     store.add_frame(FrameIn(now + 5, "xterm", "recording test", "", "", 1, 1, 0, "", None))
     app.window.status.updated.emit({"last_stored_frame": iso(now + 5)})
     idle(qtbot, app.tasks)
     assert len(panel.model.frames) == before + 2 and panel.current_frame().id == kept
+    assert app.window.viewer.detail is shown  # not loaded again (zoom, selection kept)
+    # a frame someone opens wins over a new frame arriving meanwhile
+    store.add_frame(FrameIn(now + 10, "xterm", "recording test", "", "", 1, 1, 0, "", None))
+    panel.show_frame(kept, now)
+    app.window.status.updated.emit({"last_stored_frame": iso(now + 10)})
+    idle(qtbot, app.tasks)
+    assert panel.current_frame().id == kept
 
 
 def test_keyboard_moves_by_frame_activity_and_day_edge(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
@@ -395,7 +405,9 @@ def test_background_work_waits_while_an_answer_is_written(qtbot: QtBot) -> None:
     fg = tasks.run("answer", answer, foreground=True)
     qtbot.waitUntil(lambda: bg.finished.is_set() and fg.finished.is_set(), timeout=10000)
     idle(qtbot, tasks)
-    assert "answering" not in steps and len(steps) == 30
+    # at most the one step already past its wait when the answer began; 0.3 s of answering
+    # would otherwise hold about 20 steps
+    assert steps.count("answering") <= 1 and len(steps) == 30
 
 
 @pytest.mark.model

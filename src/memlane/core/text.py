@@ -9,7 +9,10 @@ filler of chats and the words of application menus.
 
 from __future__ import annotations
 
+import functools
 import re
+import sqlite3
+import threading
 
 # Search terms: any Unicode word characters (CJK, accents, digits).
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -65,36 +68,31 @@ def summary_content(text: str) -> set[str]:
     return {w for w in phrase_words(text) if w not in SUMMARY_STOP_WORDS and len(w) > 1}
 
 
-_VOWEL = re.compile(r"[aeiouy]")
-_SHORT_CVC = re.compile(r"^[^aeiou]*[aeiou][^aeiouwxy]$")
+# How SQLite's full-text index splits and stems words (memory/migrations.py builds it so).
+FTS_TOKENIZE = "porter unicode61 remove_diacritics 2"
+_local = threading.local()
 
 
+def _tokenizer() -> sqlite3.Connection:
+    conn = getattr(_local, "conn", None)
+    if conn is None:
+        conn = sqlite3.connect(":memory:")
+        conn.execute(f"CREATE VIRTUAL TABLE t USING fts5(x, tokenize='{FTS_TOKENIZE}')")
+        conn.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
+        _local.conn = conn
+    return conn
+
+
+@functools.lru_cache(maxsize=20_000)
 def stem(word: str) -> str:
-    """A word's plural and -ed/-ing endings stripped, as the first step of Porter's stemmer
-    (the one FTS5's porter tokeniser applies), so "flights" and "booked" match what search
-    matched: "flight", "book". Lower-cased; other words come back as they are."""
-    w = word.lower()
-    if len(w) <= 3 or not w.isascii() or not w.isalpha():
-        return w
-    if w.endswith("sses") or w.endswith("ies"):
-        w = w[:-2]
-    elif w.endswith("s") and not w.endswith("ss") and not w.endswith("us"):
-        w = w[:-1]
-    if w.endswith("eed"):
-        return w[:-1] if len(w) > 4 else w
-    for suffix in ("ing", "ed"):
-        if w.endswith(suffix) and _VOWEL.search(w[: -len(suffix)]) and len(w) - len(suffix) >= 3:
-            w = w[: -len(suffix)]
-            if w.endswith(("at", "bl", "iz")):
-                w += "e"
-            elif len(w) > 2 and w[-1] == w[-2] and w[-1] not in "lsz":
-                w = w[:-1]
-            elif _SHORT_CVC.search(w):  # "filing" -> "file", as "file" stays
-                w += "e"
-            break
-    if w.endswith("y") and _VOWEL.search(w[:-1]):
-        w = w[:-1] + "i"
-    return w
+    """The term SQLite's full-text index files ``word`` under (lower-cased, Porter-stemmed, without
+    diacritics), so "flight" marks "Flights" exactly when search matched it."""
+    conn = _tokenizer()
+    with conn:
+        conn.execute("DELETE FROM t")
+        conn.execute("INSERT INTO t (rowid, x) VALUES (1, ?)", (word,))
+        terms = [r[0] for r in conn.execute("SELECT term FROM v ORDER BY offset")]
+    return " ".join(terms) if terms else word.lower()
 
 
 def plural(n: int, word: str) -> str:

@@ -12,6 +12,7 @@ episode with all its links or nothing, and a re-run neither duplicates nor skips
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -115,9 +116,12 @@ def _range(column: str, since: float | None, until: float | None) -> tuple[str, 
 
 def store_episode(store: Store, draft: Draft, summary: str, summary_by: str,
                   phrases: Sequence[str]) -> int | None:
-    """Write an episode and its lineage in one transaction; None if its key is already stored."""
+    """Write an episode and its lineage in one transaction; None if its key is already stored
+    or anything it was drafted from was forgotten meanwhile (the next run drafts it again)."""
     now = time.time()
     with store.transaction() as conn:
+        if not sources_exist(conn, [(item.kind, item.id) for item in draft.items]):
+            return None
         cur = conn.execute(
             "INSERT OR IGNORE INTO episodes (level, kind, key, start, end, apps, titles,"
             " key_phrases, summary, summary_by, importance, created)"
@@ -136,6 +140,19 @@ def store_episode(store: Store, draft: Draft, summary: str, summary_by: str,
             [(episode_id, item.kind, item.id) for item in draft.items],
         )
     return episode_id
+
+
+def sources_exist(conn: sqlite3.Connection, keys: Sequence[tuple[str, int]]) -> bool:
+    """Whether every one of these frames and messages is still stored (not forgotten)."""
+    for kind, table in (("frame", "frames"), ("message", "messages")):
+        ids = sorted({i for k, i in keys if k == kind})
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            found = conn.execute(f"SELECT count(*) FROM {table} WHERE id IN"
+                                 f" ({','.join('?' * len(chunk))})", chunk).fetchone()[0]
+            if found != len(chunk):
+                return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,12 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from memlane.core.text import FTS_TOKENIZE
+
 Migration = Callable[[], str]
 MIGRATIONS: list[tuple[str, Migration]] = []
 
 # Tokenizer for every full-text index: Unicode-aware words, diacritics folded, Porter stemming.
-FTS_TOKENIZE = "porter unicode61 remove_diacritics 2"
 
 
 def migration(fn: Migration) -> Migration:

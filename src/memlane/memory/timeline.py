@@ -190,6 +190,7 @@ def segment(frames: Sequence[FrameRow], gap_s: float = 300.0) -> list[Run]:
         last = runs[-1] if runs else None
         prev = last.frames[-1] if last is not None else None
         loose = (prev is not None and f.origin == "import" and prev.origin == "import"
+                 and " " in f.title and " " in prev.title  # read titles, not file names
                  and SequenceMatcher(None, f.title, prev.title).ratio() >= ALIKE_TITLES)
         if (last is None or f.app != last.app or (f.title != last.title and not loose)
                 or f.time - last.end > gap_s):

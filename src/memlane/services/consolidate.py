@@ -175,6 +175,10 @@ class Consolidator:
             c.text, datetime.fromtimestamp(c.time).astimezone())) for c in candidates]
         decisions = [(c, self._decide(c)) for c in _merge(candidates)]
         with self.store.transaction() as conn:
+            # Forgotten while the model read them: no fact may outlive its source.
+            if not ep.sources_exist(conn, [("message", m.id) for m in messages]) or not \
+                    conn.execute("SELECT 1 FROM episodes WHERE id = ?", (episode_id,)).fetchone():
+                return
             for candidate, decision in decisions:
                 # Decided against the facts as they were; re-check NOOPs made stale by an
                 # earlier decision of this batch (two mentions of one new fact in a chat).

@@ -14,7 +14,7 @@ import logging
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -270,18 +270,40 @@ class Engine:
         if dry_run or not any(todo.all_keys().values()):
             return todo, None
         clean_stale_exports(self.paths.work)  # a killed export's snapshot holds what goes
+        journal = Path(self.settings.journal.folder).expanduser() if \
+            self.settings.journal.folder else None
+        days = self._days_of(todo) if journal is not None else set()
         report = execute_forget(self.store, self.index, self.paths.home, todo,
                                 (self.paths.frames, self.paths.thumbnails, self.paths.spool))
-        if self.settings.journal.folder:  # no copy of what was forgotten stays in the journal
-            folder = Path(self.settings.journal.folder).expanduser()
-            days = written_days(folder)
-            try:
-                if days:
-                    self.write_journal(folder, days[0], days[-1])
-            except MemlaneError as exc:
-                log.warning("the journal in %s could not be updated after forgetting: %s",
-                            folder, exc)
+        if journal is not None:  # no copy of what was forgotten stays in the journal
+            for day in sorted(days & set(written_days(journal))):
+                try:
+                    self.write_journal(journal, day, day)
+                except MemlaneError as exc:
+                    log.warning("the journal in %s could not be updated after forgetting: %s",
+                                journal, exc)
+                    break
         return todo, report
+
+    def _days_of(self, todo: Plan) -> set[date]:
+        """The local days the records of a forget plan fall on (episodes: every day they span)."""
+        days: set[date] = set()
+        keys = todo.all_keys()
+        columns = {"frame": ("frames", "time", "time"), "message": ("messages", "time", "time"),
+                   "episode": ("episodes", "start", "end"),
+                   "fact": ("facts", "first_seen", "first_seen")}
+        for kind, (table, first, last) in columns.items():
+            ids = keys.get(kind, [])
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                for a, b in self.store.sql(
+                        f"SELECT {first}, {last} FROM {table} WHERE id IN"
+                        f" ({','.join('?' * len(chunk))})", chunk):
+                    day, end = date.fromtimestamp(float(a)), date.fromtimestamp(float(b))
+                    while day <= end and len(days) < 10_000:
+                        days.add(day)
+                        day += timedelta(days=1)
+        return days
 
     def export(self, out: Path, *, since: float | None = None,
                until: float | None = None) -> ArchiveReport:

@@ -117,7 +117,10 @@ _TITLE_APPS = (
     ("Signal", "signal"), ("Spotify", "spotify"), ("GIMP", "gimp"), ("Inkscape", "inkscape"),
 )
 _SEPARATORS = ("-", "—", "–", "一", "|")  # OCR reads an em dash as 一 now and then
-_NOISE = re.compile(r"^(?:(?:\S|\w?[^\w\s]+\S?|\d+)\s+)+")  # "e ", "6 ", "i] ", "® " before a title
+# What OCR makes of a title bar's icons before the title: "e ", "6 ", "i] ", "® ", "@ "; not a
+# word of the title ("A Tale of Two Cities", "I love", "3 unread" keep theirs).
+_NOISE = re.compile(r"^(?:(?:[a-z]|\d|\w?[^\w\s]+\S?)\s+(?=\S*[A-Z0-9_.])"
+                    r"|[^\w\s]+\S?\s+)+")
 
 
 def _clean_title(text: str) -> str:
@@ -140,7 +143,7 @@ def label_from_text(lines: Sequence[str]) -> tuple[str, str]:
             before = line[:i].rstrip()
             after = line[i + len(name):].strip()
             named = before.endswith(_SEPARATORS) and len(before) > 1
-            alone = not _NOISE.sub("", before + " ").strip() and len(after) <= 5
+            alone = len(before.strip()) <= 2 and len(after) <= 5  # an icon, then the name
             if (named or alone) and len(line) <= 160:
                 return app, _clean_title(line[: i + len(name)])
     for line in candidates:

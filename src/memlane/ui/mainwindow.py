@@ -58,7 +58,7 @@ from memlane.ui.knows import KnowsPanel
 from memlane.ui.memory_menu import Memory, build_menu, forgotten_text
 from memlane.ui.search import SearchPanel
 from memlane.ui.status import RecorderSupervisor, StatusWidget, set_paused
-from memlane.ui.tasks import Task, Tasks
+from memlane.ui.tasks import Cancelled, Task, Tasks
 from memlane.ui.timeline import TimelinePanel
 from memlane.ui.viewer import FrameViewer
 
@@ -309,12 +309,25 @@ class MainWindow(QMainWindow):
                 "(.json, .jsonl, .txt, .md).", 8000)
             return None
         self.statusBar().showMessage(f"Importing {plural(len(paths), 'item')}…")
-        engine = self.services.engine
+        main_engine = self.services.engine
 
-        def work(_t: Task) -> list[str]:
+        def work(task: Task) -> list[str]:
+            # An engine of its own on the background lane: questions and browsing go on.
+            engine = main_engine.for_thread()
+            try:
+                return imported(task, engine)
+            finally:
+                engine.close()
+
+        def each_file(task: Task, path: Path) -> None:
+            task.check()  # stop between files; what is stored stays
+            self.tasks.yield_to_foreground(task)
+            task.progress(path.name)
+
+        def imported(task: Task, engine: Any) -> list[str]:
             lines = []
             if images:
-                report = engine.ingest_images(images)
+                report = engine.ingest_images(images, on_file=lambda p: each_file(task, p))
                 lines.append(f"{plural(len(report.stored), 'screenshot')} stored, "
                              f"{len(report.skipped)} already known")
                 lines += report.errors[:3]
@@ -337,8 +350,17 @@ class MainWindow(QMainWindow):
             if images:
                 self.timeline.show_latest()
 
-        return self.tasks.run("import", work, on_done=done, owner=self,
-                              on_error=lambda e: show_error(self, "Import failed", str(e)))
+        def failed(exc: Exception) -> None:
+            if isinstance(exc, Cancelled):
+                self.statusBar().showMessage("Import stopped; what was imported stays.", 8000)
+                self.reload()
+            else:
+                show_error(self, "Import failed", str(exc))
+
+        self.importing = self.tasks.run(
+            "import", work, on_done=done, owner=self, on_error=failed, lane="background",
+            on_progress=lambda name: self.statusBar().showMessage(f"Importing {name}…"))
+        return self.importing
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
@@ -430,6 +452,10 @@ class MainWindow(QMainWindow):
     def exclude_app(self, app: str) -> Task:
         new = copy.deepcopy(self.services.engine.settings)
         new.privacy.exclude_apps = [*new.privacy.exclude_apps, app]
+        dialog = getattr(self, "settings_dialog", None)
+        if dialog is not None and dialog.isVisible():  # its Save must not undo this
+            dialog.settings.privacy.exclude_apps = list(new.privacy.exclude_apps)
+            dialog.apps.appendPlainText(app)
         return self.apply_settings(new, message=f"{app} is never recorded from now on.")
 
     def show_connected(self) -> ConnectedDialog:

@@ -100,9 +100,10 @@ def forget_recent(window: MainWindow, minutes: int) -> None:
 
     from memlane.memory.forget import Scope
 
+    since = time.time() - minutes * 60  # from the click, however long the question stays open
     label = "hour" if minutes == 60 else f"{minutes} minutes"
     if _confirmed(window, f"Forget everything from the last {label}?"):
-        window.forget(Scope(since=time.time() - minutes * 60))
+        window.forget(Scope(since=since))
 
 
 def never_record(window: MainWindow, app: str) -> None:

@@ -320,7 +320,8 @@ class TimelinePanel(QWidget):
         self.view = TimelineView(self)
         self.view.setModel(self.model)
         self.strip = ActivityStrip(self)
-        self._pending_frame: int | None = None
+        self._loading: Task | None = None
+        self._reselecting = False
 
         self.prev_btn = QPushButton("◀ Earlier day")
         self.next_btn = QPushButton("Later day ▶")
@@ -367,17 +368,21 @@ class TimelinePanel(QWidget):
 
     # -- navigation ------------------------------------------------------------------------------
 
-    def show_day(self, day: date, frame_id: int | None = None) -> Task:
-        self._pending_frame = frame_id
+    def show_day(self, day: date, frame_id: int | None = None, *,
+                 keep_view: bool = False) -> Task:
+        """Load a day and select ``frame_id`` (else its last frame); ``keep_view`` keeps the
+        lane where it is (new frames arriving)."""
         start, end = tl.day_bounds(day)
 
         def load(_t: Task) -> tuple[list[tl.FrameRow], list[tl.DayChat]]:
             store = self.store_fn()
             return tl.frames_between(store, start, end), tl.conversations_between(store, start, end)
 
-        return self.tasks.run(
-            "load day", load, on_done=lambda got: self._day_loaded(day, *got), lane="browse",
-            owner=self)
+        self._loading = self.tasks.run(
+            "load day", load, lane="browse", owner=self,
+            on_done=lambda got: self._day_loaded(day, *got, frame_id=frame_id,
+                                                 keep_view=keep_view))
+        return self._loading
 
     def follow(self, last_frame: float | None) -> Task | None:
         """Show frames stored since the day was loaded, when the day shown is today; the
@@ -388,10 +393,13 @@ class TimelinePanel(QWidget):
         newest = self.model.frames[-1].time if self.model.frames else None
         if newest is not None and last_frame <= newest:
             return None
+        if self._loading is not None and not self._loading.finished.is_set():
+            return None  # a day (or a frame someone chose) is loading: that wins
         current = self.current_frame()
         at_end = current is None or (bool(self.model.frames)
                                      and current.id == self.model.frames[-1].id)
-        return self.show_day(day, None if at_end else current.id if current else None)
+        return self.show_day(day, None if at_end else current.id if current else None,
+                             keep_view=not at_end)
 
     def show_frame(self, frame_id: int, at: float) -> Task:
         """Open the day holding a frame and select it."""
@@ -416,8 +424,11 @@ class TimelinePanel(QWidget):
             self.show_day(day)  # type: ignore[arg-type]
 
     def _day_loaded(self, day: date, frames: list[tl.FrameRow],
-                    chats: list[tl.DayChat] | None = None) -> None:
+                    chats: list[tl.DayChat] | None = None, *, frame_id: int | None = None,
+                    keep_view: bool = False) -> None:
         chats = chats or []
+        scroll = self.view.horizontalScrollBar().value()
+        self._reselecting = keep_view  # the same frame again: the viewer keeps what it shows
         self.model.set_day(day, frames)
         self.day_chats = chats
         self.date_edit.blockSignals(True)
@@ -429,11 +440,15 @@ class TimelinePanel(QWidget):
         self.chats.setVisible(bool(chats))
         self._mark_month(day.year, day.month)
         if frames:
-            row = self.model.row_of(self._pending_frame) if self._pending_frame else None
-            self.view.select_row(len(frames) - 1 if row is None else row)
+            row = self.model.row_of(frame_id) if frame_id else None
+            if keep_view and row is not None:
+                self.view.setCurrentIndex(self.model.index(row, 0))
+                self.view.horizontalScrollBar().setValue(scroll)
+            else:
+                self.view.select_row(len(frames) - 1 if row is None else row)
         else:
             self.noFrames.emit(day)
-        self._pending_frame = None
+        self._reselecting = False
         self.dayShown.emit(day)
 
     def _menu(self, pos: Any) -> None:
@@ -448,7 +463,7 @@ class TimelinePanel(QWidget):
 
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         frame = current.data(FRAME_ROLE)
-        if frame is not None:
+        if frame is not None and not self._reselecting:
             self.frameChosen.emit(frame.id)
 
     def _mark_month(self, year: int, month: int) -> None:
