@@ -226,9 +226,9 @@ def test_keyboard_moves_by_frame_activity_and_day_edge(qtbot: QtBot, demo: Path,
     idle(qtbot, app.tasks)
     assert app.window.viewer.detail.row.id == panel.model.frames[9].id
     # zoom: small thumbnails make the whole day fit
-    wide = view.sizeHintForIndex(panel.model.index(0)).width()
+    wide = view.fitted_width()
     panel.zoom.setValue(40)
-    assert view.sizeHintForIndex(panel.model.index(0)).width() < wide / 3
+    assert view.fitted_width() < wide / 3  # (placed by time then, see the test below)
     # previous/next day with memories
     panel.step_day(1)
     idle(qtbot, app.tasks)
@@ -960,6 +960,29 @@ def test_open_data_folder_says_where_it_is(qtbot: QtBot, demo: Path, make_app) -
     dialog._open_folder(demo)
     assert dialog.folder_note.isVisibleTo(dialog) and str(demo) in dialog.folder_note.text()
     dialog.reject()
+
+
+def test_zoomed_out_the_lane_puts_each_frame_under_its_hour(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(demo)
+    app.window.resize(1400, 900)
+    panel = app.window.timeline
+    panel.show_day(YESTERDAY)
+    idle(qtbot, app.tasks)
+    panel.zoom.setValue(panel.zoom.minimum())
+    qtbot.wait(50)
+    room = panel.view.viewport().width()
+    start = panel.model.day_start
+    w = panel.view.fitted_width()
+    starts = []
+    for row, frame in enumerate(panel.model.frames):
+        rect = panel.view.visualRect(panel.model.index(row))
+        hour_x = (frame.time - start) / 86400 * room
+        starts.append(rect.right() - w)
+        # never left of its hour; right of it only as far as the frames before push it
+        assert starts[-1] >= hour_x - 4 and starts[-1] - hour_x < (row + 1) * (w + 6) + 4
+        assert rect.right() <= room
+    first = panel.view.visualRect(panel.model.index(0))
+    assert first.right() > room * 9 / 24  # yesterday began at 09:02, not at midnight
 
 
 def test_connected_programs_lists_every_call(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]

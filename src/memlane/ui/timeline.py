@@ -180,6 +180,10 @@ class FrameDelegate(QStyledItemDelegate):
         self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> QSize:
         w = self.view.fitted_width()
+        gaps = self.view.lead_gaps()
+        if gaps:  # the whole day fits: each thumbnail sits under its hour on the ruler
+            lead = gaps[index.row()] if index.row() < len(gaps) else 0
+            return QSize(w + 6 + lead, int(w * 0.625) + 30)
         model = index.model()
         first = index.row() > 0 and index.data(RUN_ROLE) != model.index(
             index.row() - 1, 0).data(RUN_ROLE)
@@ -225,6 +229,32 @@ class TimelineView(QListView):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setItemDelegate(FrameDelegate(self))
         self.setMinimumHeight(150)
+        self._gaps_key: tuple[object, ...] | None = None
+        self._gaps: list[int] = []
+
+    def lead_gaps(self) -> list[int]:
+        """Per frame, the space before its thumbnail that puts it where its time falls under
+        the hour ruler; empty when the day's thumbnails do not all fit in the lane (then they
+        follow each other, a gap between activities)."""
+        model = self.model()
+        if not isinstance(model, TimelineModel) or not model.frames:
+            return []
+        w = self.fitted_width() + 6
+        room = self.viewport().width()
+        key = (model.day, len(model.frames), model.frames[0].id, model.frames[-1].id, w, room)
+        if self._gaps_key == key:
+            return self._gaps
+        gaps: list[int] = []
+        n = len(model.frames)
+        if n * w <= room:
+            x = 0
+            for i, frame in enumerate(model.frames):
+                target = int((frame.time - model.day_start) / 86400 * room)
+                target = min(target, room - (n - i) * w)  # leave room for the rest
+                gaps.append(max(0, target - x))
+                x += gaps[-1] + w
+        self._gaps_key, self._gaps = key, gaps
+        return gaps
 
     def fitted_width(self) -> int:
         """The zoom's thumbnail width, made smaller when the lane is too low to show a
