@@ -6,8 +6,9 @@
 2. Responsiveness, in one process and one run: a 20 ms timer on the UI thread while (a) nothing
    happens, (b) the real default model answers a question in the chat, (c) the vector index is
    rebuilt on the engine lane, (d) "Consolidate now" runs with the model on every episode, (e) the
-   memory is exported, (f) a question is asked while consolidation runs. Reports the timer's
-   median and worst gap, how long loading a day (browse lane) takes in each state, and the
+   memory is exported, (f) a question is asked while consolidation runs, (g) ``memlane capture``
+   records a 1920x1080 Xvfb into the same home every 2 s while today's timeline follows it (when
+   Xvfb and openbox are there). Reports the timer's median and worst gap, how long loading a day (browse lane) takes in each state, and the
    answer's first-token time alone and beside consolidation.
 3. How long the demo memory takes to build (what ``memlane gui --demo`` waits for).
 
@@ -167,14 +168,62 @@ def responsiveness(home: Path) -> list[list[object]]:
     current[0] = "answering while consolidating"
     measure("answering while consolidating", answer_while_consolidating)
     measure("consolidating (background lane)", consolidate)  # what the stop left
+    recording_rows = recording(measure, window, home)
     current[0] = "model answering again (warm, alone)"  # the like-for-like baseline
     measure("model answering again", answer)
     for name, ms in first_tokens.items():
         rows.append([f"first token: {name}", "", "", "", round(ms)])
+    rows += recording_rows
     window.status.timer.stop()
     tasks.wait()
     services.close()
     return rows
+
+
+def recording(measure: object, window: object, home: Path) -> list[list[object]]:
+    """The UI while ``memlane capture`` records a 1920x1080 Xvfb showing a terminal that prints
+    a line a second into this home (today's timeline shown, so it follows the new frames)."""
+    if not (shutil.which("Xvfb") and shutil.which("openbox")):
+        print("recording: skipped (needs Xvfb and openbox)")
+        return []
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from xserver import XServer
+
+    xs = XServer(size="1920x1080")
+    stop = threading.Event()
+    try:
+        win = xs.window("build - Terminal", "XTerm", ["$ tail -f build.log"],
+                        geometry="1400x900+0+0", font_size=22)
+
+        def scroll() -> None:
+            lines: list[str] = []
+            n = 0
+            while not stop.wait(1.0):
+                n += 1
+                lines = [*lines, f"{time.strftime('%H:%M:%S')} step {n} ok"][-24:]
+                win.send("lines " + "|".join(lines))
+
+        feeder = threading.Thread(target=scroll, daemon=True)
+        feeder.start()
+        (home / "settings.toml").write_text(
+            "[capture]\ninterval_seconds = 2.0\n[privacy]\nidle_seconds = 0.0\n",
+            encoding="utf-8")
+        env = {**xs.env, "MEMLANE_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+        window.timeline.show_day(date.today())  # type: ignore[attr-defined]
+
+        def record(done: threading.Event) -> None:
+            proc = subprocess.Popen([sys.executable, "-m", "memlane", "capture", "--for", "40"],
+                                    env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            threading.Thread(target=lambda: (proc.wait(), done.set()), daemon=True).start()
+
+        measure("recording (memlane capture, 2 s)", record)  # type: ignore[operator]
+        frames = window.timeline.model.frames  # type: ignore[attr-defined]
+        print(f"recording: the timeline of today holds {len(frames)} frames after it")
+        return []
+    finally:
+        stop.set()
+        xs.stop()
 
 
 def main() -> None:

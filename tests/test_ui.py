@@ -777,6 +777,23 @@ def test_an_invalid_setting_keeps_the_dialog_and_every_edit(qtbot: QtBot, demo: 
     assert dialog.interval.text() == "7.0 s" and dialog.idle.text().startswith("300 s")
 
 
+def test_title_rules_read_as_words_and_save_as_patterns(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    from memlane.capture.privacy import ExclusionRules
+
+    app = make_app(demo)
+    dialog = app.window.open_settings()
+    shown = dialog.titles.toPlainText().splitlines()
+    assert "Incognito" in shown and "\\bIncognito\\b" not in shown
+    dialog.titles.setPlainText(dialog.titles.toPlainText() + "\nBank of Scotland\n^Payroll ")
+    rules = dialog.result_settings().privacy.exclude_titles
+    assert "\\bIncognito\\b" in rules and "Private Browsing" in rules  # unchanged lines keep theirs
+    assert "\\bBank of Scotland\\b" in rules and "^Payroll" in rules
+    check = ExclusionRules((), rules)
+    assert check.hides("", "Bank of Scotland - Online banking")
+    assert not check.hides("", "Scotland travel guide")
+    dialog.reject()
+
+
 def test_the_status_says_restarting_while_new_settings_restart_the_recorder(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(demo)
     status = app.window.status

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import copy
 import html
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,27 @@ from memlane.ui.theme import colours
 
 def _lines(values: list[str]) -> str:
     return "\n".join(values)
+
+
+_PLAIN = re.compile(r"[\w' -]+")  # words a person writes: no pattern characters
+
+
+def _shown(pattern: str) -> str:
+    inner = pattern[2:-2] if pattern.startswith("\\b") and pattern.endswith("\\b") else None
+    return inner if inner is not None and _PLAIN.fullmatch(inner) else pattern
+
+
+def title_rules_text(patterns: list[str]) -> str:
+    """Title patterns as people read them: "\\bIncognito\\b" shows as "Incognito"."""
+    return _lines([_shown(p) for p in patterns])
+
+
+def title_rules(text: str, before: Sequence[str] = ()) -> list[str]:
+    """A line as it was shown keeps its pattern; a new line of plain words becomes a whole-word
+    pattern; anything else is a regular expression."""
+    known = {_shown(p): p for p in before}
+    return [known.get(line) or (f"\\b{line}\\b" if _PLAIN.fullmatch(line) else line)
+            for line in _unlines(text)]
 
 
 def _unlines(text: str) -> list[str]:
@@ -95,10 +117,12 @@ class SettingsDialog(QDialog):
         self.apps.setToolTip("One app per line (WM_CLASS or process name); never stored")
         self.apps.setMaximumHeight(90)
         form.addRow("Never record these apps", self.apps)
-        self.titles = QPlainTextEdit(_lines(settings.privacy.exclude_titles))
-        self.titles.setToolTip("One regular expression per line, matched against window titles")
+        self._titles_before = list(settings.privacy.exclude_titles)
+        self.titles = QPlainTextEdit(title_rules_text(settings.privacy.exclude_titles))
+        self.titles.setToolTip("One rule per line: words a window title must contain (whole "
+                               "words, any case), or a regular expression")
         self.titles.setMaximumHeight(90)
-        form.addRow("…or windows titled", self.titles)
+        form.addRow("…or windows whose title has", self.titles)
         self.redact = QCheckBox("Blank card numbers, IBANs, keys and passwords read on screen")
         self.redact.setChecked(settings.privacy.redact)
         form.addRow("Redaction", self.redact)
@@ -274,7 +298,8 @@ class SettingsDialog(QDialog):
         s.capture.min_change_percent = self.change.value()
         s.privacy.idle_seconds = self.idle.value()
         s.privacy.exclude_apps = _unlines(self.apps.toPlainText())
-        s.privacy.exclude_titles = _unlines(self.titles.toPlainText())
+        s.privacy.exclude_titles = title_rules(self.titles.toPlainText(),
+                                               self._titles_before)
         s.privacy.redact = self.redact.isChecked()
         s.ocr.languages = self.languages.text().strip() or "auto"
         s.model.path = self.model.text().strip() or "default"
