@@ -971,6 +971,20 @@ def test_dropping_screenshots_and_chats_on_the_window_imports_them(qtbot: QtBot,
     assert "not imported: setup.exe" in message
 
 
+def test_dropping_an_archive_restores_it_into_an_empty_home_only(qtbot: QtBot, demo: Path, make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    source = make_app(demo)
+    archive = tmp_path / "memlane-export.zip"
+    source.engine.export(archive)
+    source.window.import_files([archive])
+    idle(qtbot, source.tasks, timeout=60)
+    assert "already holds memories" in source.window.statusBar().currentMessage()
+    empty = make_app(tmp_path / "new home")
+    empty.window.import_files([archive])
+    idle(qtbot, empty.tasks, timeout=120)
+    assert "restored" in empty.window.statusBar().currentMessage()
+    assert empty.services.browse_store().counts()["frames"] == 13
+
+
 def test_open_data_folder_says_where_it_is(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(demo)
     dialog = app.window.open_settings()

@@ -65,6 +65,17 @@ from memlane.ui.viewer import FrameViewer
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 CHAT_SUFFIXES = (".json", ".jsonl", ".txt", ".md", ".zip")
+
+
+def is_memlane_archive(path: Path) -> bool:
+    """A zip written by ``memlane export`` (it holds a manifest.json), not a chat export."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return "manifest.json" in zf.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
 ICON = Path(__file__).parent / "assets" / "memlane.svg"
 
 
@@ -300,10 +311,13 @@ class MainWindow(QMainWindow):
         """Screenshots (files or folders) become frames, chat exports conversations; what
         cannot be imported is said, and the rest still is (also what a drop onto the window
         does)."""
+        archives = [p for p in paths if p.suffix.lower() == ".zip" and is_memlane_archive(p)]
         images = [p for p in paths if p.is_dir() or p.suffix.lower() in IMAGE_SUFFIXES]
-        chats = [p for p in paths if p.is_file() and p.suffix.lower() in CHAT_SUFFIXES]
-        skipped = [p.name for p in paths if p not in images and p not in chats]
-        if not images and not chats:
+        chats = [p for p in paths if p.is_file() and p.suffix.lower() in CHAT_SUFFIXES
+                 and p not in archives]
+        skipped = [p.name for p in paths if p not in images and p not in chats
+                   and p not in archives]
+        if not images and not chats and not archives:
             self.statusBar().showMessage(
                 "Nothing to import there: drop screenshots, folders of them or chat exports "
                 "(.json, .jsonl, .txt, .md).", 8000)
@@ -326,6 +340,14 @@ class MainWindow(QMainWindow):
 
         def imported(task: Task, engine: Any) -> list[str]:
             lines = []
+            for archive in archives:  # restored into an empty home only, all or nothing
+                try:
+                    report = engine.import_archive(archive)
+                except MemlaneError as exc:
+                    lines.append(str(exc))
+                    continue
+                lines.append(f"{archive.name}: restored "
+                             + ", ".join(f"{n} {t}" for t, n in report.counts.items() if n))
             if images:
                 report = engine.ingest_images(images, on_file=lambda p: each_file(task, p))
                 lines.append(f"{plural(len(report.stored), 'screenshot')} stored, "
