@@ -985,6 +985,25 @@ def test_dropping_an_archive_restores_it_into_an_empty_home_only(qtbot: QtBot, d
     assert empty.services.browse_store().counts()["frames"] == 13
 
 
+def test_panes_keep_their_widths_when_switching_tabs(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(demo)
+    app.window.resize(1400, 900)
+    app.window.start()
+    idle(qtbot, app.tasks)
+    split = app.window.left.parentWidget()
+    before = split.sizes()
+    knows = app.window.knows
+    app.window.left.setCurrentWidget(knows)
+    knows.forget_selected()  # its longest note
+    for tab in range(knows.tabs.count()):
+        knows.tabs.setCurrentIndex(tab)
+        idle(qtbot, app.tasks)
+        assert split.sizes() == before
+    app.window.left.setCurrentWidget(app.window.search)
+    qtbot.wait(20)
+    assert split.sizes() == before
+
+
 def test_open_data_folder_says_where_it_is(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     app = make_app(demo)
     dialog = app.window.open_settings()
