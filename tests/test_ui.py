@@ -1228,3 +1228,25 @@ def test_a_theme_the_settings_do_not_know_is_named(tmp_path: Path) -> None:
     path.write_text('[ui]\ntheme = "purple"\n')
     with pytest.raises(SettingsError, match=r"\[ui\] theme must be one of auto, light, dark"):
         load_settings(path)
+
+
+def test_warming_reads_the_fixed_prompt_once_with_one_token() -> None:
+    from memlane.models.prompts import SYSTEM
+    from memlane.services.assistant import warm
+
+    model = FakeModel("x")
+    assert warm(model) >= 0
+    assert model.requests[0][0] == {"role": "system", "content": SYSTEM}
+
+
+@pytest.mark.model
+def test_the_app_loads_the_model_before_the_first_question(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(demo)
+    chat = app.window.chat
+    warming = chat.warm()
+    assert chat.status.text().startswith("Loading the local model")
+    chat.ask("What was the cheapest flight to Lisbon?")  # asked while it loads: it waits its turn
+    qtbot.waitUntil(lambda: warming.finished.is_set(), timeout=120000)
+    assert app.engine.model.pid is not None
+    idle(qtbot, app.tasks, timeout=120)
+    assert chat.turns[-1].state in ("done", "abstained") and chat.turns[-1].answer

@@ -114,6 +114,17 @@ class Answer:
         }
 
 
+def warm(model: ChatModel) -> float:
+    """Load the model and have it read the fixed start of every question's prompt (the
+    instructions and examples), which it keeps; the first question then pays only for its own
+    part. Returns the seconds it took."""
+    t0 = time.perf_counter()
+    messages = build_messages("What do you remember?", [], today_text(datetime.now()))
+    for _piece in model.stream(messages, max_tokens=1, temperature=0.0):
+        pass
+    return time.perf_counter() - t0
+
+
 def today_text(now: datetime) -> str:
     return f"{now:%A}, {now.day} {now:%B %Y}, {now:%H:%M}"
 

@@ -13,6 +13,7 @@ shown again when the app is reopened the same day.
 from __future__ import annotations
 
 import html
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from memlane.core.errors import ModelError
 from memlane.memory import timeline as tl
 from memlane.memory.records import ASSISTANT_SOURCE
 from memlane.ui.tasks import Cancelled, Task, Tasks
@@ -40,6 +42,7 @@ EMPTY = ("<p style='color:{muted}'>Ask about your past, for example: “What was
          "flight I looked at yesterday?” or “What did I do on Monday?”</p>"
          "<p style='color:{muted}'>Answers come from the model on this computer and cite the "
          "memories they use: click a [1] to see the moment.</p>")
+log = logging.getLogger(__name__)
 CITE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
 
@@ -99,8 +102,10 @@ class ChatPane(QWidget):
     answered = Signal(object)  # the Answer
 
     def __init__(self, tasks: Tasks, assistant_fn: Callable[[str], Any], store_fn: Any,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None,
+                 warm_fn: Callable[[], float] | None = None) -> None:
         super().__init__(parent)
+        self.warm_fn = warm_fn or (lambda: 0.0)  # loads the model ahead of the first question
         self.tasks = tasks
         self.assistant_fn = assistant_fn  # conversation key -> Assistant (engine lane)
         self.store_fn = store_fn
@@ -195,6 +200,28 @@ class ChatPane(QWidget):
             on_error=lambda exc: self._failed(turn, exc), owner=self, foreground=True)
         return self.task
 
+    def warm(self) -> Task:
+        """Load the model in the background (the app opens, or the model process died), so the
+        first question does not wait for it; a question asked meanwhile simply waits its turn."""
+        loading = "Loading the local model in the background…"
+        if not (self.task is not None and not self.task.finished.is_set()):
+            self.status.setText(loading)
+
+        def done(seconds: float) -> None:
+            log.info("model loaded and warmed in %.1f s", seconds)
+            if self.status.text() == loading:
+                self.status.setText("")
+
+        def failed(exc: Exception) -> None:
+            log.warning("the model could not be loaded in the background: %s", exc)
+            if self.status.text() == loading:
+                self.status.setText(f"The local model could not be loaded: {exc}")
+
+        self.warming = self.tasks.run("warm model", lambda _t: self.warm_fn(),
+                                      on_done=done, on_error=failed, lane="background",
+                                      owner=self)
+        return self.warming
+
     def cancel(self) -> None:
         if self.task is not None:
             self.task.cancel()
@@ -230,6 +257,10 @@ class ChatPane(QWidget):
         turn.note = str(exc)
         self._idle(f"The answer failed: {exc}. You can ask again.")
         self.redraw()
+        if isinstance(exc, ModelError):  # the model process died: load it again meanwhile
+            self.warm()
+            self.status.setText(f"The answer failed: {exc}. The model is loading again; you "
+                                "can ask again.")
 
     def _idle(self, message: str) -> None:
         self.send.setEnabled(True)

@@ -105,6 +105,12 @@ class Services:
     def status(self) -> dict[str, Any]:
         return capture_status(self.browse_store(), self.engine.settings, self.paths)
 
+    def warm_model(self) -> float:
+        """Load the answering model and its fixed prompt (any thread: only the model is used)."""
+        from memlane.services.assistant import warm
+
+        return warm(self.engine.model)
+
     def close(self) -> None:
         if self._browse is not None:
             self._browse.close()
@@ -137,7 +143,8 @@ class MainWindow(QMainWindow):
         self.viewer = FrameViewer(tasks, store_fn, services.images, self)
         self.search = SearchPanel(tasks, engine_fn, store_fn, services.images, self)
         self.knows = KnowsPanel(tasks, engine_fn, store_fn, self)
-        self.chat = ChatPane(tasks, services.assistant, store_fn, self)
+        self.chat = ChatPane(tasks, services.assistant, store_fn, self,
+                             warm_fn=services.warm_model)
         self.status = StatusWidget(tasks, services.status,
                                    lambda paused, minutes: set_paused(store_fn(), paused,
                                                                       minutes), self)
