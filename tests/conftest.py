@@ -84,6 +84,21 @@ def render_text(lines: list[str], size: tuple[int, int] = (1000, 400), font_size
     return image
 
 
+def chat_file(path: Path, rows: list[tuple[str, str, str, str]]) -> Path:
+    """A JSON Lines chat export: one (time, speaker, text, conversation) per message."""
+    path.write_text("\n".join(json.dumps({"time": t, "speaker": who, "text": text,
+                                          "conversation": conv}) for t, who, text, conv in rows))
+    return path
+
+
+def screenshots(folder: Path, shots: dict[str, list[str]]) -> Path:
+    """A folder of rendered screenshots: file name (its time) -> the lines of text shown."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, lines in shots.items():
+        render_text(lines).save(folder / name)
+    return folder
+
+
 def memlane_subprocess_env(home: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["MEMLANE_HOME"] = str(home)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SCREENS, render_text
+from conftest import SCREENS, render_text, screenshots
 from memlane.services.ingest import time_from_name
 
 
@@ -114,14 +114,10 @@ def test_real_desktop_screenshots(run, tmp_path: Path) -> None:  # type: ignore[
 
 
 def test_a_screenshot_is_labelled_from_its_own_title_bar(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    shots = tmp_path / "shots"
-    shots.mkdir()
-    render_text(["Flights to Lisbon - Mozilla Firefox", "Return fare 129 EUR"]).save(
-        shots / "2024-05-01_10-00-00.png")
-    render_text(["Quarterly budget review notes", "Rent 950 Groceries 310"]).save(
-        shots / "2024-05-01_10-01-00.png")
-    render_text(["Quarterly budget review notes 2", "Rent 950 Groceries 340"]).save(
-        shots / "2024-05-01_10-02-00.png")
+    shots = screenshots(tmp_path / "shots", {
+        "2024-05-01_10-00-00.png": ["Flights to Lisbon - Mozilla Firefox", "Return fare 129 EUR"],
+        "2024-05-01_10-01-00.png": ["Quarterly budget review notes", "Rent 950 Groceries 310"],
+        "2024-05-01_10-02-00.png": ["Quarterly budget review notes 2", "Rent 950 Groceries 340"]})
     run("ingest-image", str(shots))
     from memlane.memory import timeline as tl
     from memlane.memory.store import Store

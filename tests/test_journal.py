@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Cli, render_text
+from conftest import Cli, chat_file, screenshots
 from memlane.core.paths import Paths
 from memlane.memory.store import Store
 from memlane.models.embedder import OnnxEmbedder
@@ -22,19 +22,13 @@ from memlane.services.upkeep import Upkeep
 @pytest.fixture
 def memory(tmp_path: Path) -> Path:
     home = tmp_path / "home"
-    chat = tmp_path / "chat.jsonl"
-    chat.write_text("\n".join(json.dumps(r) for r in [
-        {"time": "2024-05-01T11:00:00", "speaker": "Ana", "text": "The ferry leaves at 18:40.",
-         "conversation": "trip"},
-        {"time": "2024-05-01T11:01:00", "speaker": "me", "text": "I prefer the window seat.",
-         "conversation": "trip"},
-        {"time": "2024-05-03T09:00:00", "speaker": "me", "text": "Dentist on Thursday.",
-         "conversation": "plans"},
-    ]))
-    shots = tmp_path / "shots"
-    shots.mkdir()
-    render_text(["Ferry timetable Faro Tavira", "Departure 18:40 pier 3"]).save(
-        shots / "2024-05-01_10-30-00.png")
+    chat = chat_file(tmp_path / "chat.jsonl", [
+        ("2024-05-01T11:00:00", "Ana", "The ferry leaves at 18:40.", "trip"),
+        ("2024-05-01T11:01:00", "me", "I prefer the window seat.", "trip"),
+        ("2024-05-03T09:00:00", "me", "Dentist on Thursday.", "plans"),
+    ])
+    shots = screenshots(tmp_path / "shots", {
+        "2024-05-01_10-30-00.png": ["Ferry timetable Faro Tavira", "Departure 18:40 pier 3"]})
     run = Cli(home)
     run("import-chat", str(chat))
     run("ingest-image", str(shots), "--app", "firefox", "--title", "Ferries - Mozilla Firefox")

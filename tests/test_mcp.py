@@ -16,7 +16,7 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp_types import CallToolResult
 
-from conftest import Cli, memlane_subprocess_env, render_text
+from conftest import Cli, chat_file, memlane_subprocess_env, screenshots
 from memlane.core.settings import load_settings, save_settings
 from memlane.services.engine import Engine
 
@@ -54,25 +54,17 @@ def memory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two chats and three screens on 1 May 2024 (one a private window), consolidated."""
     tmp = tmp_path_factory.mktemp("mcp")
     home = tmp / "home"
-    chat = tmp / "chat.jsonl"
-    chat.write_text("\n".join(json.dumps(r) for r in [
-        {"time": "2024-05-01T11:00:00", "speaker": "Ana", "text": "The ferry to Tavira leaves "
-         "at 18:40 from pier 3.", "conversation": "trip"},
-        {"time": "2024-05-01T11:01:00", "speaker": "me", "text": "Great, I will bring the "
-         "bicycles and see you at the pier.", "conversation": "trip"},
-        {"time": "2024-05-01T21:00:00", "speaker": "me", "text": "I live in Porto and I work "
-         "as a nurse.", "conversation": "about me"},
-    ]))
-    shots = tmp / "shots"
-    shots.mkdir()
-    render_text(["Ferry timetable Faro Tavira", "Departure 18:40 pier 3"]).save(
-        shots / "2024-05-01_10-30-00.png")
-    render_text(["Invoice 4471 for bicycle rental", "Total EUR 45"]).save(
-        shots / "2024-05-01_10-45-00.png")
-    secret = tmp / "secret"
-    secret.mkdir()
-    render_text(["Zanzibar surprise party planning", "guest list and cake"]).save(
-        secret / "2024-05-01_10-50-00.png")
+    chat = chat_file(tmp / "chat.jsonl", [
+        ("2024-05-01T11:00:00", "Ana", "The ferry to Tavira leaves at 18:40 from pier 3.", "trip"),
+        ("2024-05-01T11:01:00", "me", "Great, I will bring the bicycles and see you at the pier.",
+         "trip"),
+        ("2024-05-01T21:00:00", "me", "I live in Porto and I work as a nurse.", "about me"),
+    ])
+    shots = screenshots(tmp / "shots", {
+        "2024-05-01_10-30-00.png": ["Ferry timetable Faro Tavira", "Departure 18:40 pier 3"],
+        "2024-05-01_10-45-00.png": ["Invoice 4471 for bicycle rental", "Total EUR 45"]})
+    secret = screenshots(tmp / "secret", {
+        "2024-05-01_10-50-00.png": ["Zanzibar surprise party planning", "guest list and cake"]})
     run = Cli(home)
     run("import-chat", str(chat))
     run("ingest-image", str(shots), "--app", "firefox", "--title", "Ferries - Mozilla Firefox")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import memlane_subprocess_env
+from conftest import chat_file, memlane_subprocess_env
 
 pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
 
@@ -40,13 +40,10 @@ def traced(args: list[str], home: Path, tmp_path: Path, *, stdin: str = "",
 @pytest.fixture
 def memory(tmp_path: Path) -> Path:
     home = tmp_path / "home"
-    chat = tmp_path / "chat.jsonl"
-    chat.write_text("\n".join(json.dumps(r) for r in [
-        {"time": "2024-05-01T11:00:00", "speaker": "Ana", "text": "the ferry leaves at 18:40",
-         "conversation": "trip"},
-        {"time": "2024-05-01T11:01:00", "speaker": "me", "text": "see you at the pier",
-         "conversation": "trip"},
-    ]))
+    chat = chat_file(tmp_path / "chat.jsonl", [
+        ("2024-05-01T11:00:00", "Ana", "the ferry leaves at 18:40", "trip"),
+        ("2024-05-01T11:01:00", "me", "see you at the pier", "trip"),
+    ])
     subprocess.run([sys.executable, "-m", "memlane", "import-chat", str(chat)],
                    env=memlane_subprocess_env(home), check=True, capture_output=True)
     return home

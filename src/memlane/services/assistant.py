@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +27,6 @@ from memlane.memory.records import (
     ConversationIn,
     Hit,
     MessageIn,
-    iso,
     parse_record_id,
 )
 from memlane.memory.retrieval import SearchResult
@@ -36,18 +35,11 @@ from memlane.memory.timeparse import relative_dates, resolve_relative
 from memlane.models.prompts import (
     ABSTAIN,
     ANSWER_STOP,
-    CITATION,
     CitationFilter,
-    adds_nothing,
-    attribute,
     build_messages,
-    is_abstention,
-    lead_with_answer,
-    recite,
-    support,
-    uncite_unrelated,
 )
 from memlane.models.runtime import ChatModel, Usage
+from memlane.services.answer_checks import Evidence, check_answer, cited_numbers
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +51,7 @@ ABOUT_CHAT = re.compile(
 # Longest evidence text, in words: a longer one keeps the sentences that share most words with
 # the question (and their neighbours), so more memories fit the context budget.
 EVIDENCE_WORDS = 32
-# Below this share of its new words found in the evidence, an answer counts as made up.
-MIN_SUPPORT = 0.5
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
-
-
-@dataclass
-class Evidence:
-    n: int
-    hit: Hit
-    line: str
-    cited_by: str = ""  # "model", "overlap" or "" (given to the model but not cited)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"n": self.n, "id": self.hit.id, "kind": self.hit.kind, "time": iso(self.hit.time),
-                "snippet": self.hit.snippet, "source": self.hit.source, "cited_by": self.cited_by}
 
 
 @dataclass
@@ -203,40 +181,6 @@ def evidence_line(n: int, hit: Hit, query: str = "") -> str:
     return f"[{n}] {when:%a} {when.day} {when:%b %Y}{clock},{where} {text}"
 
 
-def _theirs(name: str, e: Evidence) -> bool:
-    """Whether a line counts for a person: they said it, or it names them."""
-    return e.hit.speaker.lower() == name.lower() or bool(re.search(
-        rf"\b{re.escape(name)}\b", e.hit.split_speaker()[1], re.IGNORECASE))
-
-
-def about_someone_else(named: Sequence[str], cited: Sequence[Evidence]) -> bool:
-    """Whether the question names one person but every cited memory is someone else's.
-
-    "What did Caroline realise after her charity race?" when only Melanie ran one: a small model
-    answers from Melanie's line. ``named`` are the speakers of stored conversations the question
-    names; a cited line counts for the person when they said it or it names them.
-    """
-    if len(named) != 1 or not cited:
-        return False
-    return not any(_theirs(named[0], e) for e in cited)
-
-
-def their_line(name: str, answer: str, question: str, evidence: Sequence[Evidence]) -> int:
-    """The number of a line of ``name``'s holding every word the answer adds to the question.
-
-    Asked "What is Jon working on opening?", a small model answers "Opening a dance studio" and
-    cites Gina's "When are you opening the studio?" rather than Jon's "Still working on opening
-    a dance studio." Every added word must be in the line, and there must be two or more: one
-    word ("Guitar") is too often in some line of theirs, and an answer taken from someone
-    else's memory must still abstain (LoCoMo's 237 adversarial questions ask about the wrong
-    person: with one word allowed, 5 of their abstentions became answers; with two or more, 1).
-    0 when there is no such line.
-    """
-    new = content_words(CITATION.sub("", answer)) - content_words(question)
-    return next((e.n for e in evidence if len(new) >= 2 and _theirs(name, e)
-                 and new <= content_words(e.hit.split_speaker()[1])), 0)
-
-
 def stood_in_for(hit: Hit, facts: dict[str, Hit], taken: dict[str, list[int]]) -> bool:
     """Whether one of ``facts`` (by id) was taken from ``hit`` and says all it needs to.
 
@@ -268,72 +212,6 @@ def dedupe(hits: Sequence[Hit]) -> list[Hit]:
         seen.add(key)
         out.append(hit)
     return out
-
-
-def cited_numbers(text: str) -> set[int]:
-    """The evidence numbers ``[n]`` / ``[n,m]`` cited in ``text``."""
-    return {int(n) for m in CITATION.finditer(text) for n in m[1].split(",")}
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What the checks made of a draft: the answer to show, or the abstention and why.
-
-    ``cited`` maps each evidence number the answer cites to how: ``model`` (the model cited it)
-    or ``overlap`` (the checks moved or added the citation).
-    """
-
-    text: str
-    abstained: bool
-    reason: str = ""
-    draft: str = ""
-    led: bool = False
-    cited: dict[int, str] = field(default_factory=dict)
-
-
-def check_answer(question: str, draft: str, given: Sequence[Evidence],
-                 named: Sequence[str]) -> Verdict:
-    """Check a model's draft against the numbered evidence it was ``given`` (left unchanged).
-
-    In order: the model abstained; the draft only restates the question; its words are in no
-    memory; then citations are moved to the lines holding the answer, unrelated ones removed and
-    missing ones added; an answer citing only someone other than the person the question
-    ``named`` moves to that person's line or abstains; finally the words restating the question
-    are cut from the front of the answer.
-    """
-    lines = [e.line for e in given]
-    if is_abstention(draft):
-        return Verdict(ABSTAIN, True, "model")
-    if adds_nothing(draft, question):
-        log.info("answer only restates the question, abstaining: %r", draft)
-        return Verdict(ABSTAIN, True, "no answer in the evidence", draft=draft)
-    if support(draft, question, lines) < MIN_SUPPORT:
-        log.info("answer not supported by the evidence, abstaining: %r", draft)
-        return Verdict(ABSTAIN, True, "unsupported", draft=draft)
-    text, moved = recite(draft, question, lines)
-    if moved:
-        log.info("moved citations to the lines holding the answer: %s", moved)
-    text, unrelated = uncite_unrelated(text, lines)
-    if unrelated:
-        log.info("removed citations to unrelated evidence: %s", unrelated)
-    text, added = attribute(text, lines)
-    added += moved
-    cited = {n: "overlap" if n in added else "model" for n in cited_numbers(text)
-             if 1 <= n <= len(lines)}
-    evidence = [replace(e, cited_by=cited.get(e.n, "")) for e in given]
-    if about_someone_else(named, [e for e in evidence if e.cited_by]) and (
-            own := their_line(named[0], text, question, evidence)):
-        log.info("cited someone else's line; the answer is in %s's [%d]", named[0], own)
-        text = " ".join(CITATION.sub("", text).split()).rstrip(" .") + f" [{own}]."
-        cited = {own: "overlap"}
-        for e in evidence:
-            e.cited_by = cited.get(e.n, "")
-    if about_someone_else(named, [e for e in evidence if e.cited_by]):
-        log.info("answer cites only someone else's memories, abstaining: %r", text)
-        return Verdict(ABSTAIN, True, "about someone else", draft=text)
-    led = lead_with_answer(text, question)
-    cut = led != text
-    return Verdict(led, False, draft=text if cut else "", led=cut, cited=cited)
 
 
 class Assistant:

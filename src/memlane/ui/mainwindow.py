@@ -38,10 +38,8 @@ from PySide6.QtWidgets import (
 )
 
 from memlane import __version__
-from memlane.core.errors import MemlaneError
 from memlane.core.paths import Paths
 from memlane.core.settings import Settings, save_settings
-from memlane.core.text import plural
 from memlane.memory import timeline as tl
 from memlane.memory.crypto import Keys
 from memlane.memory.forget import Scope
@@ -52,30 +50,20 @@ from memlane.services.engine import Engine
 from memlane.services.recorder import capture_status
 from memlane.ui import theme
 from memlane.ui.chat import ChatPane
-from memlane.ui.dialogs import ConnectedDialog, ConversationDialog, SettingsDialog, show_error
+from memlane.ui.dialogs import ConnectedDialog, ConversationDialog, show_error
 from memlane.ui.images import Images
+from memlane.ui.importing import import_files
 from memlane.ui.knows import KnowsPanel
 from memlane.ui.memory_menu import Memory, build_menu, forgotten_text
 from memlane.ui.search import SearchPanel
+from memlane.ui.settings_dialog import SettingsDialog
 from memlane.ui.status import RecorderSupervisor, StatusWidget, set_paused
-from memlane.ui.tasks import Cancelled, Task, Tasks
+from memlane.ui.tasks import Task, Tasks
 from memlane.ui.timeline import TimelinePanel
 from memlane.ui.viewer import FrameViewer
 
 log = logging.getLogger(__name__)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
-CHAT_SUFFIXES = (".json", ".jsonl", ".txt", ".md", ".zip")
 
-
-def is_memlane_archive(path: Path) -> bool:
-    """A zip written by ``memlane export`` (it holds a manifest.json), not a chat export."""
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return "manifest.json" in zf.namelist()
-    except (OSError, zipfile.BadZipFile):
-        return False
 ICON = Path(__file__).parent / "assets" / "memlane.svg"
 
 
@@ -315,80 +303,8 @@ class MainWindow(QMainWindow):
             self.import_files([Path(path)])
 
     def import_files(self, paths: list[Path]) -> Task | None:
-        """Screenshots (files or folders) become frames, chat exports conversations; what
-        cannot be imported is said, and the rest still is (also what a drop onto the window
-        does)."""
-        archives = [p for p in paths if p.suffix.lower() == ".zip" and is_memlane_archive(p)]
-        images = [p for p in paths if p.is_dir() or p.suffix.lower() in IMAGE_SUFFIXES]
-        chats = [p for p in paths if p.is_file() and p.suffix.lower() in CHAT_SUFFIXES
-                 and p not in archives]
-        skipped = [p.name for p in paths if p not in images and p not in chats
-                   and p not in archives]
-        if not images and not chats and not archives:
-            self.statusBar().showMessage(
-                "Nothing to import there: drop screenshots, folders of them or chat exports "
-                "(.json, .jsonl, .txt, .md).", 8000)
-            return None
-        self.statusBar().showMessage(f"Importing {plural(len(paths), 'item')}…")
-        main_engine = self.services.engine
-
-        def work(task: Task) -> list[str]:
-            # An engine of its own on the background lane: questions and browsing go on.
-            engine = main_engine.for_thread()
-            try:
-                return imported(task, engine)
-            finally:
-                engine.close()
-
-        def each_file(task: Task, path: Path) -> None:
-            task.check()  # stop between files; what is stored stays
-            self.tasks.yield_to_foreground(task)
-            task.progress(path.name)
-
-        def imported(task: Task, engine: Any) -> list[str]:
-            lines = []
-            for archive in archives:  # restored into an empty home only, all or nothing
-                try:
-                    report = engine.import_archive(archive)
-                except MemlaneError as exc:
-                    lines.append(str(exc))
-                    continue
-                lines.append(f"{archive.name}: restored "
-                             + ", ".join(f"{n} {t}" for t, n in report.counts.items() if n))
-            if images:
-                report = engine.ingest_images(images, on_file=lambda p: each_file(task, p))
-                lines.append(f"{plural(len(report.stored), 'screenshot')} stored, "
-                             f"{len(report.skipped)} already known")
-                lines += report.errors[:3]
-            for chat in chats:
-                try:
-                    r = engine.import_chat(chat)
-                except MemlaneError as exc:
-                    lines.append(str(exc))
-                    continue
-                lines.append(f"{chat.name}: {plural(r.added, 'message')} from "
-                             f"{plural(r.conversations, 'conversation')}")
-            return lines
-
-        def done(lines: list[str]) -> None:
-            if skipped:
-                lines.append(f"not imported: {', '.join(skipped[:5])}")
-            self.statusBar().showMessage("Imported: " + "; ".join(lines), 15000)
-            self.reload()
-            self.knows.refresh()
-            if images:
-                self.timeline.show_latest()
-
-        def failed(exc: Exception) -> None:
-            if isinstance(exc, Cancelled):
-                self.statusBar().showMessage("Import stopped; what was imported stays.", 8000)
-                self.reload()
-            else:
-                show_error(self, "Import failed", str(exc))
-
-        self.importing = self.tasks.run(
-            "import", work, on_done=done, owner=self, on_error=failed, lane="background",
-            on_progress=lambda name: self.statusBar().showMessage(f"Importing {name}…"))
+        """Screenshots, folders of them, chat exports and archives (what a drop imports)."""
+        self.importing = import_files(self, paths)
         return self.importing
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
