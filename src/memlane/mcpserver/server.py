@@ -53,7 +53,7 @@ class Tools:
     async def run(self, ctx: Context | None, tool: str, work: Callable[[], T]) -> T:
         client = _client_name(ctx)
         try:
-            result = await asyncio.wrap_future(self.pool.submit(work))
+            result = await asyncio.wrap_future(self.pool.submit(self._fresh, work))
         except MemlaneError as exc:
             self.access.log_call(client, tool, exc)
             raise ToolError(str(exc)) from None
@@ -64,6 +64,10 @@ class Tools:
                             "in the server's log") from None
         self.access.log_call(client, tool)
         return result
+
+    def _fresh(self, work: Callable[[], T]) -> T:
+        self.access.refresh()  # the settings of now: a rule added in the app applies at once
+        return work()
 
     def close(self) -> None:
         self.pool.submit(self.access.close).result()

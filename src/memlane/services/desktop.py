@@ -71,11 +71,7 @@ def set_autostart(enabled: bool, home: Path) -> Path:
     """Write or remove the autostart entry; returns its path. Raises OSError when it cannot."""
     path = autostart_path()
     if enabled:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(autostart_entry(home), encoding="utf-8")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        _write(path, autostart_entry(home))
     elif autostart_enabled():
         path.unlink()
     return path

@@ -123,6 +123,8 @@ class ExternalAccess:
         self._engine: Engine | None = None
         self._settings_stamp: tuple[int, int] | None = None
         self._plans: dict[str, tuple[float, Plan]] = {}  # forget plans shown, by token
+        self._rules_for: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+        self._built_rules = ExclusionRules()
 
     def close(self) -> None:
         if self._engine is not None:
@@ -141,10 +143,13 @@ class ExternalAccess:
                     "keyring on` once.") from None
             self._settings_stamp = self._stamp()
             self._engine = Engine(self.paths, load_settings(self.paths.settings), keys=keys)
-        elif (stamp := self._stamp()) != self._settings_stamp:  # changed in the app meanwhile
+        return self._engine
+
+    def refresh(self) -> None:
+        """Before each call: use the settings as they are now, if the app changed them."""
+        if self._engine is not None and (stamp := self._stamp()) != self._settings_stamp:
             self._engine.apply_settings(load_settings(self.paths.settings))
             self._settings_stamp = stamp
-        return self._engine
 
     def _stamp(self) -> tuple[int, int] | None:
         try:
@@ -162,11 +167,15 @@ class ExternalAccess:
     # -- privacy ---------------------------------------------------------------------------------
 
     def _rules(self) -> ExclusionRules:
+        """The privacy rules of the settings in use, built once per version of them."""
         priv = self.engine.settings.privacy
-        return ExclusionRules(priv.exclude_apps, priv.exclude_titles)
+        key = (tuple(priv.exclude_apps), tuple(priv.exclude_titles))
+        if self._rules_for != key:
+            self._rules_for, self._built_rules = key, ExclusionRules(*key)
+        return self._built_rules
 
     def hide(self, app: str, title: str) -> bool:
-        return self._rules().hides(app, title)
+        return self._rules().hides(app, title)  # per record: the rules are built once
 
     def _visible(self, result: SearchResult, limit: int) -> SearchResult:
         """The hits the rules do not exclude: screens and chats by app (or source) and title,

@@ -21,7 +21,7 @@ from typing import Any
 
 from memlane.core.errors import StorageError
 from memlane.memory.store import Store
-from memlane.services.views import Hide, fact_dicts, timeline
+from memlane.services.views import Hide, fact_dicts, show_all, timeline
 
 BEGIN = "<!-- memlane:begin (memlane journal rewrites up to memlane:end; write outside) -->"
 END = "<!-- memlane:end -->"
@@ -39,10 +39,6 @@ class JournalReport:
     def to_json(self) -> dict[str, Any]:
         return {"written": self.written, "unchanged": self.unchanged, "removed": self.removed,
                 "kept": self.kept, "busy": self.busy}
-
-
-def _never(_app: str, _title: str) -> bool:
-    return False
 
 
 def first_day(store: Store) -> date | None:
@@ -174,7 +170,7 @@ def _changed(path: Path, seen: os.stat_result) -> bool:
 
 
 def write_journal(store: Store, folder: Path, first: date | None = None,
-                  last: date | None = None, *, hide: Hide = _never) -> JournalReport:
+                  last: date | None = None, *, hide: Hide = show_all) -> JournalReport:
     """Write (or update) one file per day from ``first`` (default: the earliest memory) to
     ``last`` (default: today) into ``folder``; see the module docstring for what is kept."""
     try:

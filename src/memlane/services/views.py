@@ -28,7 +28,8 @@ from memlane.memory.timeline import (
 Hide = Callable[[str, str], bool]  # (app, title) -> True when the privacy rules exclude it
 
 
-def _never(_app: str, _title: str) -> bool:
+def show_all(_app: str, _title: str) -> bool:
+    """The ``hide`` of clients that see everything (the person's own CLI and app)."""
     return False
 
 
@@ -42,7 +43,7 @@ def iso_source(source: dict[str, Any]) -> dict[str, Any]:
 def hidden_sources(store: Store, ids: Iterable[str], hide: Hide) -> set[str]:
     """Which of these frames and messages ("frame:3", "message:9") the rules exclude: a frame
     by its app and window title, a message by its conversation's source and title."""
-    if hide is _never:
+    if hide is show_all:
         return set()
     wanted: dict[str, list[int]] = {"frame": [], "message": []}
     for value in ids:
@@ -66,7 +67,7 @@ def hidden_sources(store: Store, ids: Iterable[str], hide: Hide) -> set[str]:
 def hidden_derived(store: Store, kind: str, ids: Sequence[int], hide: Hide) -> set[int]:
     """Which of these episodes or facts were derived (through digests too) from anything the
     rules exclude: such a record may quote it, so it is excluded with it."""
-    if hide is _never or not ids:
+    if hide is show_all or not ids:
         return set()
     sources = sources_of(store, kind, ids)
     hidden = hidden_sources(store, (s["id"] for v in sources.values() for s in v), hide)
@@ -74,7 +75,7 @@ def hidden_derived(store: Store, kind: str, ids: Sequence[int], hide: Hide) -> s
 
 
 def fact_dicts(store: Store, *, include_history: bool = False,
-               hide: Hide = _never) -> list[dict[str, Any]]:
+               hide: Hide = show_all) -> list[dict[str, Any]]:
     """Facts (current ones, or every version with ``include_history``) with their sources,
     without those learned from anything the rules exclude."""
     rows = fx.facts(store, include_history=include_history)
@@ -102,7 +103,7 @@ def episode_dict(row: EpisodeRow, sources: list[dict[str, Any]]) -> dict[str, An
 
 
 def episode_dicts(store: Store, since: float | None, until: float | None, *,
-                  level: str = "episode", hide: Hide = _never) -> list[dict[str, Any]]:
+                  level: str = "episode", hide: Hide = show_all) -> list[dict[str, Any]]:
     """Episodes (or day digests with ``level="day"``) overlapping a range, with their sources.
 
     An episode or digest is left out when it names an excluded app or window title, or was
@@ -115,7 +116,7 @@ def episode_dicts(store: Store, since: float | None, until: float | None, *,
     return [episode_dict(r, sources[r.id]) for r in rows]
 
 
-def frame_dict(store: Store, frame_id: int, *, hide: Hide = _never) -> dict[str, Any] | None:
+def frame_dict(store: Store, frame_id: int, *, hide: Hide = show_all) -> dict[str, Any] | None:
     """One frame: time, app, title, size, OCR state and text; None when absent or hidden."""
     detail = frame_detail(store, frame_id)
     if detail is None or hide(detail.row.app, detail.row.title):
@@ -135,7 +136,7 @@ def _conversations(store: Store, since: float, until: float, hide: Hide) -> list
             for c in conversations_between(store, since, until) if not hide(c.source, c.title)]
 
 
-def timeline(store: Store, first: date, last: date, *, hide: Hide = _never,
+def timeline(store: Store, first: date, last: date, *, hide: Hide = show_all,
              gap_s: float = 300.0) -> dict[str, Any]:
     """Each day from ``first`` to ``last`` (inclusive) that holds anything: its digest, episodes,
     on-the-fly screen activities (runs of one app and window) and the conversations held."""
