@@ -106,8 +106,9 @@ def test_real_desktop_screenshots(run, tmp_path: Path) -> None:  # type: ignore[
     from memlane.memory.store import Store
 
     store = Store(run.home / "memlane.db")
+    other = " ".join(t for (t,) in store.sql("SELECT text FROM ocr_blocks WHERE frame_id = 2"))
     words = [w for (t,) in store.sql("SELECT text FROM ocr_blocks WHERE frame_id = 1")
-             for w in t.split() if w.isalpha() and len(w) > 6]
+             for w in t.split() if w.isalpha() and len(w) > 6 and w not in other]
     assert len(words) > 5
     hits = run.json("search", " ".join(words[:3]), "--kind", "frame")
     assert hits[0]["id"] == "frame:1"

@@ -68,6 +68,48 @@ def summary_content(text: str) -> set[str]:
     return {w for w in phrase_words(text) if w not in SUMMARY_STOP_WORDS and len(w) > 1}
 
 
+# Chinese, Japanese and Korean are written without spaces: SQLite's tokeniser takes a whole run of
+# them for one word, so "携程旅行网" is never found by "携程". A second index files each run's
+# overlapping character pairs (and any Latin letters glued to the run) and a query's run becomes
+# the phrase of its pairs: the usual bigram indexing of CJK search engines.
+CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
+CJK_TOKENIZE = "unicode61 remove_diacritics 2"
+
+
+def _pairs(run: str) -> list[str]:
+    return [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
+
+
+def cjk_terms(text: str | None) -> str:
+    """What the CJK index files for ``text``: character pairs of each CJK run and the Latin
+    pieces of words that mix scripts, space-separated; ``""`` when ``text`` has no CJK."""
+    if not text or not CJK_RUN.search(text):
+        return ""
+    out: list[str] = []
+    for token in WORD.findall(text):
+        if not CJK_RUN.search(token):
+            continue  # the main index has it
+        for piece in CJK_RUN.split(token):
+            if piece:
+                out.append(piece)
+        for run in CJK_RUN.findall(token):
+            out.extend(_pairs(run))
+    return " ".join(out)
+
+
+def cjk_query(text: str) -> str:
+    """An FTS5 query for the CJK index: each CJK run of ``text`` as the phrase of its pairs (a
+    single character as a prefix), and its other content words, joined with OR; ``""`` when
+    ``text`` has no CJK (its Latin words glued to CJK text are searched apart, see retrieval)."""
+    parts: list[str] = []
+    for run in CJK_RUN.findall(text):
+        parts.append(f'"{run}"*' if len(run) == 1 else '"' + " ".join(_pairs(run)) + '"')
+    if parts:
+        rest = [w for w in terms(CJK_RUN.sub(" ", text)) if w not in STOP_WORDS]
+        parts.extend(f'"{w}"' for w in dict.fromkeys(rest))
+    return " OR ".join(parts)
+
+
 # How SQLite's full-text index splits and stems words (memory/migrations.py builds it so).
 FTS_TOKENIZE = "porter unicode61 remove_diacritics 2"
 _local = threading.local()

@@ -350,7 +350,8 @@ def sweep_files(store: Store, home: Path, folders: Sequence[Path]) -> int:
 def compact(store: Store) -> None:
     """Leave no remnant of deleted text: merge FTS segments, truncate the WAL, vacuum."""
     for table in FTS_TABLES:
-        store.db.execute(f"INSERT INTO {table}_fts({table}_fts) VALUES ('optimize')")
+        for fts in (f"{table}_fts", f"{table}_cjk"):
+            store.db.execute(f"INSERT INTO {fts}({fts}) VALUES ('optimize')")
     store.db.conn.commit()
     store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.db.execute("VACUUM")

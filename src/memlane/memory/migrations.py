@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from memlane.core.text import FTS_TOKENIZE
+from memlane.core.text import CJK_TOKENIZE, FTS_TOKENIZE
 
 Migration = Callable[[], str]
 MIGRATIONS: list[tuple[str, Migration]] = []
@@ -290,3 +290,44 @@ def m010_replies_embedded_with_their_question() -> str:
             AND (b.time, b.id) < (messages.time, messages.id)
             ORDER BY b.time DESC, b.id DESC LIMIT 1), ' ' || char(9, 10, 13)) LIKE '%?';
     """
+
+
+def cjk_sql(table: str, columns: list[str]) -> str:
+    """A contentless FTS5 index of the CJK character pairs of ``table`` (rows with CJK only).
+
+    Triggers file ``memlane_cjk(column)`` (registered on every connection by ``memory/sql.py``)
+    and remove exactly what they filed, so deleting a row leaves none of its words behind.
+    """
+    cols = ", ".join(columns)
+    fts = f"{table}_cjk"
+
+    def values(row: str) -> str:
+        return ", ".join(f"memlane_cjk({row}.{c})" for c in columns)
+
+    def has(row: str) -> str:
+        return " OR ".join(f"memlane_cjk({row}.{c}) != ''" for c in columns)
+
+    return f"""
+        CREATE VIRTUAL TABLE {fts} USING fts5({cols}, content='', tokenize='{CJK_TOKENIZE}');
+        INSERT INTO {fts}(rowid, {cols}) SELECT id, {values(table)} FROM {table}
+            WHERE {has(table)};
+        CREATE TRIGGER {table}_cjk_ai AFTER INSERT ON {table} WHEN {has("new")} BEGIN
+            INSERT INTO {fts}(rowid, {cols}) VALUES (new.id, {values("new")});
+        END;
+        CREATE TRIGGER {table}_cjk_ad AFTER DELETE ON {table} WHEN {has("old")} BEGIN
+            INSERT INTO {fts}({fts}, rowid, {cols}) VALUES ('delete', old.id, {values("old")});
+        END;
+        CREATE TRIGGER {table}_cjk_ud AFTER UPDATE OF {cols} ON {table} WHEN {has("old")} BEGIN
+            INSERT INTO {fts}({fts}, rowid, {cols}) VALUES ('delete', old.id, {values("old")});
+        END;
+        CREATE TRIGGER {table}_cjk_ui AFTER UPDATE OF {cols} ON {table} WHEN {has("new")} BEGIN
+            INSERT INTO {fts}(rowid, {cols}) VALUES (new.id, {values("new")});
+        END;
+    """
+
+
+@migration
+def m011_cjk_index() -> str:
+    # Chinese, Japanese and Korean text becomes findable by any word of two or more characters
+    # (core/text.py says how); the existing rows are filed once here.
+    return "\n".join(cjk_sql(table, columns) for table, columns in FTS_TABLES.items())

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from memlane.core.settings import SearchSettings
-from memlane.core.text import STOP_WORDS, WORD, terms
+from memlane.core.text import STOP_WORDS, WORD, cjk_query, terms
 from memlane.memory.database import record_filter
 from memlane.memory.records import ASSISTANT_SOURCE, KIND_TABLES, KINDS, Hit
 from memlane.memory.store import Store
@@ -29,6 +29,8 @@ from memlane.memory.timeparse import TimeRange, parse_time_expression
 from memlane.memory.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
+# Scores of matches found only as Latin letters glued to CJK text: behind any clean match.
+GLUED_SCALE = 1e-6
 
 
 
@@ -131,10 +133,20 @@ class Retriever:
         match = fts_query(text)
         if not match:
             return []
+        cjk = cjk_query(text)
         found: list[tuple[str, int, float]] = []
         for kind in kinds:
-            sql, params = _keyword_sql(self.store, kind, match, since, until, app, limit)
-            found.extend((kind, int(r[0]), float(r[1])) for r in self.store.sql(sql, params))
+            sql, params = _keyword_sql(self.store, kind, match, since, until, app, limit, cjk)
+            rows = [(kind, int(r[0]), float(r[1])) for r in self.store.sql(sql, params)]
+            if not cjk and len(rows) < limit:
+                # Latin words glued to CJK text ("搜狐sohu") are only in the pair index: found
+                # there, they rank after every clean match, in their own order.
+                have = {rowid for _, rowid, _ in rows}
+                sql, params = _keyword_sql(self.store, kind, match, since, until, app,
+                                           limit - len(rows), pairs_only=True)
+                rows += [(kind, int(r[0]), GLUED_SCALE * float(r[1]))
+                         for r in self.store.sql(sql, params) if int(r[0]) not in have]
+            found.extend(rows)
         found.sort(key=lambda x: x[2])
         return found[:limit]
 
@@ -250,38 +262,54 @@ def _assistant_messages(store: Store, ids: Sequence[int]) -> set[int]:
 
 def _keyword_sql(
     store: Store, kind: str, match: str, since: float | None, until: float | None,
-    app: str | None, limit: int,
+    app: str | None, limit: int, cjk: str = "", *, pairs_only: bool = False,
 ) -> tuple[str, list[Any]]:
-    """BM25-ranked ``(rowid, score)`` of one kind, filtered; ``"", []`` when nothing can match."""
+    """BM25-ranked ``(rowid, score)`` of one kind, filtered.
+
+    ``cjk`` (:func:`~memlane.core.text.cjk_query`) also searches the CJK pair indexes, and a
+    record found in both keeps its better score; ``pairs_only`` searches only those, for
+    ``match``.
+    """
     source, where, params = record_filter(kind, since, until, app)
     cond = "".join(f" AND {w}" for w in where)
     timed = since is not None or until is not None
+    weights = ", 0.3, 1.0" if kind == "message" else ""  # speaker counts less than the text
 
-    def span(fts: str, of_blocks: bool = False) -> tuple[str, list[Any]]:
+    def select(fts: str, query: str, of_blocks: bool = False) -> tuple[str, list[Any]]:
         # Narrow the FTS5 scan to the rowids of records in the time range (exact filter follows).
         got = store.id_span(kind, since, until, of_blocks=of_blocks) if timed else None
-        return ("", []) if got is None else (f" AND {fts}.rowid BETWEEN ? AND ?", list(got))
+        span, args = ("", []) if got is None else (f" AND {fts}.rowid BETWEEN ? AND ?", list(got))
+        if of_blocks:  # a frame's text is in its OCR blocks
+            return (f"SELECT b.frame_id AS rid, bm25({fts}) AS s FROM {fts} JOIN ocr_blocks b"
+                    f" ON b.id = {fts}.rowid WHERE {fts} MATCH ?{span}", [query, *args])
+        return (f"SELECT rowid AS rid, bm25({fts}{weights}) AS s FROM {fts}"
+                f" WHERE {fts} MATCH ?{span}", [query, *args])
 
-    if kind == "frame":
-        blocks, bparams = span("ocr_blocks_fts", of_blocks=True)
-        frames, fparams = span("frames_fts")
+    tables = [("ocr_blocks", True), ("frames", False)] if kind == "frame" else \
+        [(KIND_TABLES[kind], False)]
+    parts: list[tuple[str, list[Any]]] = []
+    for table, of_blocks in tables:
+        if not pairs_only:
+            parts.append(select(f"{table}_fts", match, of_blocks))
+        if cjk or pairs_only:
+            parts.append(select(f"{table}_cjk", match if pairs_only else cjk, of_blocks))
+    args = [a for _, part in parts for a in part]
+    if len(parts) == 1:  # one index: rank it directly (bm25 cannot sit under an aggregate)
+        fts = f"{tables[0][0]}_{'cjk' if pairs_only else 'fts'}"
+        got = store.id_span(kind, since, until) if timed else None
+        span, sargs = ("", []) if got is None else (f" AND {fts}.rowid BETWEEN ? AND ?",
+                                                    list(got))
         sql = (
-            "SELECT r.id, min(x.s) AS s FROM ("
-            " SELECT b.frame_id AS fid, bm25(ocr_blocks_fts) AS s FROM ocr_blocks_fts"
-            " JOIN ocr_blocks b ON b.id = ocr_blocks_fts.rowid WHERE ocr_blocks_fts MATCH ?"
-            f"{blocks} UNION ALL SELECT rowid, bm25(frames_fts) FROM frames_fts"
-            f" WHERE frames_fts MATCH ?{frames}"
-            f") x CROSS JOIN {source} WHERE r.id = x.fid{cond} GROUP BY r.id ORDER BY s LIMIT ?"
+            f"SELECT r.id, bm25({fts}{weights}) AS s FROM {fts} CROSS JOIN {source}"
+            f" WHERE {fts} MATCH ? AND r.id = {fts}.rowid{span}{cond} ORDER BY s LIMIT ?"
         )
-        return sql, [match, *bparams, match, *fparams, *params, limit]
-    fts = f"{KIND_TABLES[kind]}_fts"
-    weights = ", 0.3, 1.0" if kind == "message" else ""  # speaker counts less than the text
-    rows, rparams = span(fts)
+        return sql, [args[0], *sargs, *params, limit]
+    union = " UNION ALL ".join(sql for sql, _ in parts)
     sql = (
-        f"SELECT r.id, bm25({fts}{weights}) AS s FROM {fts} CROSS JOIN {source}"
-        f" WHERE {fts} MATCH ? AND r.id = {fts}.rowid{rows}{cond} ORDER BY s LIMIT ?"
+        f"SELECT r.id, min(x.s) AS s FROM ({union}) x CROSS JOIN {source}"
+        f" WHERE r.id = x.rid{cond} GROUP BY r.id ORDER BY s LIMIT ?"
     )
-    return sql, [match, *rparams, *params, limit]
+    return sql, [*args, *params, limit]
 
 
 def _record_times(store: Store, keys: list[tuple[str, int]]) -> dict[tuple[str, int], float]:

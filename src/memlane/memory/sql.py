@@ -18,6 +18,7 @@ except ImportError:  # platforms without the sqlcipher3-binary wheel: no encrypt
     _cipher = None
 
 from memlane.core.errors import StorageError
+from memlane.core.text import cjk_terms
 
 HAVE_SQLCIPHER = _cipher is not None
 _drivers: list[Any] = [sqlite3] + ([_cipher] if _cipher is not None else [])
@@ -40,6 +41,8 @@ def connect(path: Path | str, *, key_pragma: str | None = None, cipher: bool = F
                            "package) is not installed here")
     driver: Any = _cipher if use_cipher else sqlite3
     conn = driver.connect(str(path), timeout=timeout, check_same_thread=check_same_thread)
+    # The CJK index's triggers call this (memory/migrations.py): every connection needs it.
+    conn.create_function("memlane_cjk", 1, cjk_terms, deterministic=True)
     if use_cipher:
         conn.execute("PRAGMA cipher_log_level = NONE")  # wrong keys are reported by us, once
     if key_pragma is not None:
