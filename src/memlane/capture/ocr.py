@@ -17,6 +17,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import Protocol
 
 from PIL import Image, ImageDraw
 
@@ -56,6 +57,24 @@ class OcrResult:
     @property
     def word_count(self) -> int:
         return sum(len(b.words) for b in self.blocks)
+
+
+Box = tuple[int, int, int, int]  # left, top, width, height
+
+
+class OcrEngine(Protocol):
+    """What reads text off an image; the engines are in :mod:`memlane.capture.engines`."""
+
+    name: str
+
+    @property
+    def languages(self) -> str: ...
+
+    def read(self, image: Image.Image) -> OcrResult: ...
+
+    def read_regions(self, image: Image.Image, regions: Sequence[Box]) -> list[OcrBlock]: ...
+
+    def close(self) -> None: ...
 
 
 @lru_cache(maxsize=1)
@@ -134,6 +153,9 @@ class TesseractOcr:
                 out.append(block_from_words(len(out) + 1, words))
         return out
 
+    def close(self) -> None:
+        pass  # nothing stays loaded: each read is a process of its own
+
     def read(self, image: Image.Image) -> OcrResult:
         if not self.is_available():
             raise DependencyError(
@@ -168,28 +190,27 @@ class TesseractOcr:
             lines: dict[int, list[str]] = {}
             for line_key, _, w in entries:
                 lines.setdefault(line_key, []).append(w.text)
-            text = "\n".join(_join(words) for _, words in sorted(lines.items()))
+            text = "\n".join(join_words(words) for _, words in sorted(lines.items()))
             words = tuple(w for _, _, w in entries)
             mean = sum(w.confidence for w in words) / len(words)
             out.append(OcrBlock(number, text, words, round(mean, 1)))
         return OcrResult(tuple(out), langs)
 
 
-def _join(words: list[str]) -> str:
+def join_words(words: list[str]) -> str:
     """Join words with spaces, except between CJK characters (tesseract splits them)."""
     out = ""
     for word in words:
-        if out and not (_is_cjk(out[-1]) and _is_cjk(word[0])):
+        if out and not (is_cjk(out[-1]) and is_cjk(word[0])):
             out += " "
         out += word
     return out
 
 
-def _is_cjk(ch: str) -> bool:
+def is_cjk(ch: str) -> bool:
     return "\u3000" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
 
 
-Box = tuple[int, int, int, int]  # left, top, width, height
 _REDACTED = re.compile(r"^\[redacted (\w+)\]$")
 
 
@@ -225,7 +246,7 @@ def lines_of(words: Sequence[OcrWord]) -> list[list[int]]:
 
 
 def block_from_words(number: int, words: Sequence[OcrWord]) -> OcrBlock:
-    text = "\n".join(_join([words[i].text for i in line]) for line in lines_of(words))
+    text = "\n".join(join_words([words[i].text for i in line]) for line in lines_of(words))
     mean = sum(w.confidence for w in words) / len(words) if words else 0.0
     return OcrBlock(number, text, tuple(words), round(mean, 1))
 
@@ -270,7 +291,7 @@ def grow_regions(
 
 
 def read_changed(
-    ocr: TesseractOcr, image: Image.Image, previous: Sequence[OcrBlock],
+    ocr: OcrEngine, image: Image.Image, previous: Sequence[OcrBlock],
     changed: Sequence[Box],
 ) -> tuple[OcrResult, int]:
     """OCR only the changed regions and keep the previous words elsewhere.

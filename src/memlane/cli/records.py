@@ -48,9 +48,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
         )
     )
     ocr = info["ocr"]
-    click.echo(
-        f"OCR:           {'tesseract ' + str(ocr['languages']) if ocr['available'] else 'missing'}"
-    )
+    reader = f"{ocr['engine']} ({ocr['languages']})" if ocr["available"] else \
+        f"{ocr['engine']} is missing"
+    click.echo(f"OCR:           {reader}")
     emb = info["embedder"]
     click.echo(f"Embedder:      {emb['name']} ({'ready' if emb['available'] else 'missing'})")
     model = info["model"]
@@ -64,6 +64,18 @@ def status(ctx: click.Context, as_json: bool) -> None:
         f"               today {today['stored']} frame(s) stored, {today['skipped_unchanged']}"
         f" unchanged, {today['skipped_private']} private; OCR backlog {cap['ocr_backlog']}"
     )
+    if cap["ocr_backlog"]:
+        behind = f"OCR is {_duration(cap['ocr_behind_seconds'])} behind"
+        waits = f"; it waits: {cap['ocr_waiting']}" if cap["ocr_waiting"] else ""
+        click.echo(f"               {behind}{waits}")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 @cli.command("import-chat")

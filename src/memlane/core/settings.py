@@ -36,6 +36,11 @@ min_change_percent = 0.4
 ocr_reuse = true
 # Which monitors to record: "all", or their numbers (1 is the first), e.g. "1" or "1,3".
 monitors = "all"
+# Reading stored frames (OCR) waits while the computer runs on battery, unless this is true,
+# and while other programs use more than this percent of all CPU cores (at most 10 minutes at
+# a time). Frames are stored meanwhile; `memlane status` says how far behind OCR is.
+ocr_on_battery = false
+ocr_busy_percent = 75.0
 
 [privacy]
 # Windows of these apps (WM_CLASS or process name, case and punctuation ignored) are never
@@ -58,6 +63,10 @@ redact = true
 vectors_in_memory = false
 
 [ocr]
+# What reads the screen: "tesserocr" (tesseract kept loaded), "tesseract" (the program, started
+# for every frame), "rapidocr" (PP-OCR networks in onnxruntime), or "auto": the first of
+# tesserocr, tesseract, rapidocr that is installed. `memlane status` says which one runs.
+engine = "auto"
 # Tesseract languages, e.g. "eng" or "eng+chi_sim". "auto" uses eng+chi_sim when installed.
 languages = "auto"
 
@@ -165,6 +174,8 @@ class CaptureSettings:
     min_change_percent: float = 0.4
     ocr_reuse: bool = True
     monitors: str = "all"
+    ocr_on_battery: bool = False
+    ocr_busy_percent: float = 75.0
 
     def monitor_set(self) -> frozenset[int] | None:
         """The monitor numbers to record, or None for all of them."""
@@ -202,6 +213,7 @@ class PrivacySettings:
 
 @dataclass
 class OcrSettings:
+    engine: str = "auto"  # auto | tesserocr | tesseract | rapidocr
     languages: str = "auto"
 
 
@@ -259,6 +271,7 @@ class RetentionSettings:
 
 
 THEMES = ("auto", "light", "dark")
+OCR_ENGINES = ("auto", "tesserocr", "tesseract", "rapidocr")
 
 
 @dataclass
@@ -323,6 +336,9 @@ def parse_settings(data: dict[str, Any]) -> Settings:
                 raise SettingsError(f"settings: unknown key [{section}] {key}")
             setattr(target, key, _coerce(section, key, value, getattr(target, key)))
     settings.capture.monitor_set()  # a wrong monitor list is reported at load, by name
+    if settings.ocr.engine not in OCR_ENGINES:
+        raise SettingsError(f"settings: [ocr] engine must be one of {', '.join(OCR_ENGINES)}, "
+                            f"got {settings.ocr.engine!r}")
     if settings.ui.theme not in THEMES:
         raise SettingsError(f"settings: [ui] theme must be one of {', '.join(THEMES)}, "
                             f"got {settings.ui.theme!r}")

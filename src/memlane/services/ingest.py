@@ -21,7 +21,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from memlane.capture.fingerprint import content_sha256, dhash
-from memlane.capture.ocr import OcrResult, TesseractOcr, redact_image
+from memlane.capture.ocr import OcrEngine, OcrResult, redact_image
 from memlane.core.errors import InputError, MemlaneError
 from memlane.memory.frames import FrameFiles
 from memlane.memory.records import FrameIn, OcrBlockIn, time_ok
@@ -155,7 +155,7 @@ def label_from_text(lines: Sequence[str]) -> tuple[str, str]:
 
 
 def ingest_image(
-    path: Path, *, store: Store, files: FrameFiles, ocr: TesseractOcr,
+    path: Path, *, store: Store, files: FrameFiles, ocr: OcrEngine,
     at: float | None = None, app: str = "", title: str = "", redact: bool = True,
 ) -> tuple[int | None, int]:
     """Store one screenshot file; return ``(frame id or None if known, OCR words)``."""
@@ -203,7 +203,7 @@ def ingest_image(
 
 
 def ingest_images(
-    paths: Iterable[Path], *, store: Store, files: FrameFiles, ocr: TesseractOcr,
+    paths: Iterable[Path], *, store: Store, files: FrameFiles, ocr: OcrEngine,
     at: float | None = None, app: str = "", title: str = "", redact: bool = True,
     on_file: Callable[[Path], None] | None = None,
 ) -> IngestReport:

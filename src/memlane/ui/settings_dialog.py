@@ -124,6 +124,16 @@ class SettingsDialog(QDialog):
         self.keep_text.setChecked(settings.retention.keep_text)
         form.addRow("Delete screenshots older than", self.frames_days)
         form.addRow("", self.keep_text)
+        self.ocr_engine = QComboBox()
+        for value, label in (
+            ("auto", "Automatic (tesseract kept loaded when installed)"),
+            ("tesserocr", "Tesseract, kept loaded (light)"),
+            ("tesseract", "Tesseract program, started for every frame"),
+            ("rapidocr", "PP-OCR (best for Chinese, several times the CPU and memory)"),
+        ):
+            self.ocr_engine.addItem(label, value)
+        self.ocr_engine.setCurrentIndex(max(0, self.ocr_engine.findData(settings.ocr.engine)))
+        form.addRow("Read the screen with", self.ocr_engine)
         self.languages = QLineEdit(settings.ocr.languages)
         self.languages.setToolTip('Tesseract languages, e.g. "eng" or "eng+deu"; "auto" picks')
         form.addRow("OCR languages", self.languages)
@@ -290,6 +300,7 @@ class SettingsDialog(QDialog):
                                                self._titles_before)
         s.privacy.redact = self.redact.isChecked()
         s.ocr.languages = self.languages.text().strip() or "auto"
+        s.ocr.engine = str(self.ocr_engine.currentData() or "auto")
         s.model.path = self.model.text().strip() or "default"
         s.retention.frames_days = self.frames_days.value()
         s.retention.keep_text = self.keep_text.isChecked()
