@@ -240,6 +240,34 @@ def test_ocr_reuse_matches_a_full_read() -> None:
     assert result.text.split() == ocr.read(after).text.split()  # same words, same order
 
 
+def test_a_scrolled_terminal_is_read_only_where_new_lines_came_in() -> None:
+    from memlane.capture.change import ChangeDetector
+    from memlane.capture.engines import TesserocrOcr
+    from memlane.capture.ocr import scrolled
+    from memlane.capture.recorder import to_pixels
+
+    log = [f"12:00:{n:02d} build step {n} compiled module_{n}.o ok" for n in range(40)]
+
+    def screen(first: int) -> Image.Image:
+        return render_text(log[first:first + 14], size=(1200, 700), font_size=26)
+
+    ocr = TesserocrOcr("eng")
+    before, after = screen(0), screen(3)  # three new lines at the foot, the rest moved up
+    detector = ChangeDetector()
+    detector.stored("m", to_pixels(before))
+    change = detector.compare("m", to_pixels(after))
+    assert change.changed and change.scroll is not None and change.scroll[0] > 0
+    moved, again = scrolled(list(ocr.read(before).blocks), *change.scroll)
+    regions = [*change.rects, *again]
+    assert sum(w * h for _, _, w, h in regions) < 0.5 * 1200 * 700  # far less than the screen
+    result, reused = read_changed(ocr, after, moved, regions)
+    full = ocr.read(after).text.split()
+    assert reused > len(full) // 2
+    assert result.text.split() == full  # the same words, in the same order, as a full read
+    assert "step 16 " in result.text and "step 2 " not in result.text
+    ocr.close()
+
+
 def test_redact_result_blanks_words_and_keeps_boxes() -> None:
     image = render_text(["Visa 4111 1111 1111 1111", "thanks"])
     result, boxes = redact(TesseractOcr("eng").read(image))

@@ -290,6 +290,40 @@ def grow_regions(
     ]
 
 
+def scrolled(previous: Sequence[OcrBlock], dy: int, bands: Sequence[Box]
+             ) -> tuple[list[OcrBlock], list[Box]]:
+    """The previous frame's words after its content moved up by ``dy`` inside ``bands``.
+
+    Words inside a band move with it (and go when they leave it), words outside every band stay
+    where they were, and a word partly in a band is dropped and its box returned, to be read
+    again: part of it moved and part did not.
+    """
+    out: list[OcrBlock] = []
+    again: list[Box] = []
+    for block in previous:
+        words: list[OcrWord] = []
+        for w in block.words:
+            box = _box(w)
+            band = next((b for b in bands if _inside(box, b)), None)
+            if band is None:
+                if any(_overlaps(box, b) for b in bands):
+                    again.append(box)
+                else:
+                    words.append(w)
+                continue
+            moved = replace(w, top=w.top - dy)
+            if _inside(_box(moved), band):
+                words.append(moved)
+        if words:
+            out.append(block_from_words(block.block, words))
+    return out, again
+
+
+def _inside(a: Box, b: Box) -> bool:
+    return b[0] <= a[0] and b[1] <= a[1] and a[0] + a[2] <= b[0] + b[2] \
+        and a[1] + a[3] <= b[1] + b[3]
+
+
 def read_changed(
     ocr: OcrEngine, image: Image.Image, previous: Sequence[OcrBlock],
     changed: Sequence[Box],
