@@ -60,3 +60,30 @@ def test_episodes_and_facts_are_searchable(engine: Engine) -> None:
     assert [h.kind for h in hits] == ["episode", "fact"]
     assert hits[0].app == "firefox" and hits[0].source == {"type": "episode", "episode_id": 1}
     assert engine.search("Lisbon", app="firefox", kinds=("episode", "fact")).hits[0].kind == "episode"
+
+
+def test_a_frame_that_kills_the_reader_three_times_is_given_up(engine: Engine) -> None:
+    """A library crash takes the recorder down with the job in hand: after the third time the
+    frame is marked unreadable instead of crashing every restart, and the frame stays."""
+    import subprocess
+    import sys
+
+    from memlane.memory.records import FrameIn
+
+    frame_id = engine.store.add_frame(FrameIn(
+        time=time.time(), app="x", title="crashes the reader", image_path="frames/a.webp",
+        thumb_path="thumbnails/a.webp", width=10, height=10, bytes=1, change_hash="0" * 16,
+        content_sha256=None), ocr_job={"prev": None})
+    die = ("import os, sys; from pathlib import Path; from memlane.core.paths import Paths;"
+           "from memlane.services.engine import Engine;"
+           "w = Engine(Paths(Path(sys.argv[1]))).ocr_worker(); w.recover();"
+           "assert w.queue.claim('ocr') is not None; os.kill(os.getpid(), 9)")
+    for _ in range(3):
+        proc = subprocess.run([sys.executable, "-c", die, str(engine.paths.home)], check=False)
+        assert proc.returncode == -9
+    worker = engine.ocr_worker()
+    assert worker.recover() == 0
+    assert worker.run_one() is False  # nothing left to crash on
+    row = engine.store.sql("SELECT ocr, title FROM frames WHERE id = ?", [frame_id])
+    assert row == [("failed", "crashes the reader")]
+    assert engine.status()["capture"]["ocr_failed"] == 1

@@ -4,6 +4,7 @@ reindex."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -253,6 +254,20 @@ def _run_batch(engine: Engine, batch: Path, kinds: tuple[str, ...], limit: int |
         )
         click.echo(json.dumps([h.to_json() for h in result.hits], ensure_ascii=False))
 
+
+
+@cli.command()
+@click.option("--nice", "niceness", type=click.IntRange(0, 19), default=0,
+              help="Run at this lower CPU priority (the recorder's batches use 10).")
+@click.pass_context
+def index(ctx: click.Context, niceness: int) -> None:
+    """Embed the records the vector index does not hold yet (the recorder runs this in
+    batches, at a low CPU priority, so it never keeps the embedder loaded)."""
+    if niceness:
+        os.nice(niceness)
+    with open_engine(ctx) as engine:
+        n = engine.sync_index()
+        click.echo(f"Embedded {n} record(s); the index holds {engine.index.count()} vector(s).")
 
 
 @cli.command()

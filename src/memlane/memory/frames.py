@@ -160,7 +160,8 @@ class FrameFiles:
         if quality is None:
             image.save(buf, format="WEBP", lossless=True, quality=0, method=0)
         else:
-            image.save(buf, format="WEBP", quality=quality, method=4)
+            # method 2: half the encoding time of the default 4 for 3% more bytes (ADR 011)
+            image.save(buf, format="WEBP", quality=quality, method=2)
         return self.write_bytes(path, buf.getvalue())
 
     def write_bytes(self, path: Path, data: bytes) -> int:

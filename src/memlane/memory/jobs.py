@@ -85,8 +85,15 @@ class JobQueue:
             )
 
     def recover(self) -> int:
-        """Return jobs left ``running`` by a killed process to the queue."""
+        """Return jobs left ``running`` by a killed process to the queue; one that has taken its
+        process down ``max_attempts`` times (a crash in a library) is failed instead."""
         with self.store.transaction() as conn:
+            conn.execute(
+                "UPDATE jobs SET state = 'failed', updated = ?, error = ? WHERE state = 'running'"
+                " AND attempts >= ?",
+                (time.time(), f"the process stopped while doing it, {self.max_attempts} times",
+                 self.max_attempts),
+            )
             cur = conn.execute(
                 "UPDATE jobs SET state = 'queued', updated = ? WHERE state = 'running'",
                 (time.time(),),

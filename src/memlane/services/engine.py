@@ -10,8 +10,13 @@ between the two never leaves search silently wrong.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import logging
+import re
 import shutil
+import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -19,10 +24,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from memlane.capture.ocr import TesseractOcr, installed_languages
+from memlane.capture.engines import engine_available, make_engine
+from memlane.capture.load import Yield
+from memlane.capture.ocr import OcrEngine, installed_languages
 from memlane.capture.privacy import ExclusionRules
 from memlane.capture.recorder import Recorder
 from memlane.core.errors import LockedError, MemlaneError, ModelError, StorageError
+from memlane.core.launch import module_command
 from memlane.core.paths import Paths
 from memlane.core.settings import AnswerSettings, Settings, load_settings
 from memlane.memory.archive import ArchiveReport, clean_stale_exports, export_archive
@@ -51,7 +59,15 @@ from memlane.services.recorder import CaptureService, RecorderParts, capture_sta
 
 log = logging.getLogger(__name__)
 BACKGROUND_NICE = 10  # niceness of a background engine's model process
+INDEX_TIMEOUT_S = 1800.0  # one background indexing run
 Progress = Callable[[int], None]
+
+
+def _release_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the system (glibc keeps them)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 @dataclass(frozen=True)
@@ -97,6 +113,8 @@ class Engine:
             self.model.close()
         if "index" in self.__dict__:
             self.index.close()
+        if "ocr" in self.__dict__:
+            self.ocr.close()
         if "store" in self.__dict__:
             self.store.close()
 
@@ -125,6 +143,9 @@ class Engine:
 
     @cached_property
     def embedder(self) -> OnnxEmbedder:
+        return self._new_embedder()
+
+    def _new_embedder(self) -> OnnxEmbedder:
         cfg = self.settings.embedder
         model = None if cfg.model == "default" else Path(cfg.model).expanduser()
         return OnnxEmbedder(model, batch_size=cfg.batch_size, threads=cfg.threads)
@@ -137,8 +158,8 @@ class Engine:
         return VectorIndex(self.paths.vectors, self.store, self.embedder, in_memory=in_memory)
 
     @cached_property
-    def ocr(self) -> TesseractOcr:
-        return TesseractOcr(self.settings.ocr.languages)
+    def ocr(self) -> OcrEngine:
+        return make_engine(self.settings.ocr.engine, self.settings.ocr.languages)
 
     @cached_property
     def frame_files(self) -> FrameFiles:
@@ -188,11 +209,59 @@ class Engine:
                          self.model if model is None else model,
                          settings or self.settings.answer, conversation)
 
-    def ocr_worker(self, on_done: Callable[[OcrOutcome], None] | None = None) -> OcrWorker:
-        """A worker for the OCR jobs of this home (it indexes unless the index is in memory)."""
+    def ocr_worker(self, on_done: Callable[[OcrOutcome], None] | None = None, *,
+                   recorder: bool = False) -> OcrWorker:
+        """A worker for the OCR jobs of this home (it indexes unless the index is in memory).
+
+        A ``recorder``'s worker yields to the person (battery, a busy machine) and indexes with
+        an embedder loaded for each batch only (:meth:`index_batch`).
+        """
         in_memory = self.settings.privacy.vectors_in_memory  # the app's, never the recorder's
-        return OcrWorker(self.store, self.frame_files, self.ocr, self.settings,
-                         None if in_memory else self.sync_index, on_done=on_done)
+        cap = self.settings.capture
+        index = None if in_memory else self.index_batch if recorder else self.sync_index
+        pacing = Yield(busy_share=cap.ocr_busy_percent / 100.0,
+                       on_battery_waits=not cap.ocr_on_battery) if recorder else None
+        if not recorder:
+            return OcrWorker(self.store, self.frame_files, self.ocr, self.settings, index,
+                             on_done=on_done)
+        # Each batch is a process that loads Chroma (about 3 CPU-seconds): few and large.
+        return OcrWorker(self.store, self.frame_files, self.ocr, self.settings, index,
+                         on_done=on_done, pacing=pacing, index_batch=256, index_every_s=600.0)
+
+    def index_batch(self) -> int:
+        """Embed what waits without keeping the embedder and Chroma in this process.
+
+        A plain home runs ``memlane index`` as a child process at a lower CPU priority: its
+        memory is the system's again when it exits (in this process, loading them once keeps
+        about 100 MB that freeing cannot give back). An encrypted home, whose key a child could
+        not ask for, embeds here with parts loaded for this batch only. Returns the records
+        embedded (-1 when the child failed; the next batch tries again).
+        """
+        if "index" in self.__dict__:  # already loaded here: use it
+            return self.sync_index()
+        if self.keys is None and not self.encrypted:
+            cmd = module_command("memlane", "--home", str(self.paths.home), "index",
+                                 "--nice", str(BACKGROUND_NICE))
+            try:
+                done = subprocess.run(cmd, capture_output=True, text=True,
+                                      timeout=INDEX_TIMEOUT_S, check=False)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                log.warning("indexing in the background failed: %s", exc)
+                return -1
+            if done.returncode != 0:
+                log.warning("indexing in the background failed: %s",
+                            (done.stderr or done.stdout).strip()[-500:])
+                return -1
+            found = re.search(r"Embedded (\d+)", done.stdout)
+            return int(found.group(1)) if found else 0
+        embedder = self.__dict__.get("embedder") or self._new_embedder()
+        index = VectorIndex(self.paths.vectors, self.store, embedder)
+        try:
+            return index.sync()
+        finally:
+            index.close()
+            del index, embedder
+            _release_memory()
 
     def capture_service(self, store: Store, *, recorder: Recorder | None = None,
                         env: dict[str, str] | None = None) -> CaptureService:
@@ -203,9 +272,11 @@ class Engine:
     def recorder_parts(self) -> RecorderParts:
         """What :func:`~memlane.services.recorder.run_recorder` needs, built here."""
         return RecorderParts(
-            self.paths, self.settings, self.store, self.ocr_worker,
+            self.paths, self.settings, self.store, lambda: self.ocr_worker(recorder=True),
             lambda: self.capture_service(self.open_store()),
-            lambda: self.for_thread(background=True),
+            # upkeep loads the embedder only when it has something to embed
+            lambda: Engine(self.paths, self.settings, embedder=self.__dict__.get("embedder"),
+                           keys=self.keys, background=True),
         )
 
     @cached_property
@@ -322,6 +393,8 @@ class Engine:
         self.settings = settings
         if "model" in self.__dict__:
             self.model.close()
+        if "ocr" in self.__dict__:
+            self.ocr.close()
         for part in ("model", "ocr", "frame_files", "retriever"):
             self.__dict__.pop(part, None)
 
@@ -401,9 +474,9 @@ class Engine:
                 "vectors": _tree_size(self.paths.vectors),
             },
             "ocr": {
-                "engine": "tesseract",
-                "available": TesseractOcr.is_available(),
-                "languages": self.ocr.languages if TesseractOcr.is_available() else None,
+                "engine": self.ocr.name,
+                "available": engine_available(self.ocr.name),
+                "languages": self.ocr.languages if engine_available(self.ocr.name) else None,
                 "installed_languages": list(installed_languages()),
             },
             "embedder": {

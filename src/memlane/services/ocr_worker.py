@@ -11,6 +11,7 @@ unless the index lives in memory (then the process that searches indexes them).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -20,14 +21,16 @@ from typing import Any
 
 from PIL import Image
 
+from memlane.capture.load import Yield
 from memlane.capture.ocr import (
     OcrBlock,
+    OcrEngine,
     OcrResult,
     OcrWord,
-    TesseractOcr,
     paint_out,
     read_changed,
     redact,
+    scrolled,
 )
 from memlane.core.errors import MemlaneError
 from memlane.core.settings import Settings
@@ -40,6 +43,8 @@ from memlane.services.ingest import ocr_blocks
 log = logging.getLogger(__name__)
 # Re-read only the changed regions when they cover less than this share of the frame.
 REUSE_MAX_SHARE = 0.6
+# Why OCR is waiting ("on battery", "the machine is busy"), for status; absent while it works.
+WAITING_KEY = "ocr.waiting"
 
 
 def _blocks_from_store(blocks: list[OcrBlockIn]) -> list[OcrBlock]:
@@ -52,6 +57,33 @@ def _blocks_from_store(blocks: list[OcrBlockIn]) -> list[OcrBlock]:
         )
         for b in blocks
     ]
+
+
+class Handoff:
+    """Captured frames' pixels passed from the tick thread to the OCR thread in memory.
+
+    A frame handed over this way is encoded once (its lossy WebP and thumbnail) instead of also
+    being written as a lossless copy for OCR. It holds at most ``capacity`` frames; when it is
+    full the recorder writes the lossless copy as before. A killed recorder loses what was
+    here, and OCR then reads the stored frame instead: nothing stored is lost.
+    """
+
+    def __init__(self, capacity: int = 8) -> None:
+        self.capacity = capacity
+        self._images: dict[int, Image.Image] = {}
+        self._lock = threading.Lock()
+
+    def full(self) -> bool:
+        with self._lock:
+            return len(self._images) >= self.capacity
+
+    def put(self, frame_id: int, image: Image.Image) -> None:
+        with self._lock:
+            self._images[frame_id] = image
+
+    def take(self, frame_id: int) -> Image.Image | None:
+        with self._lock:
+            return self._images.pop(frame_id, None)
 
 
 @dataclass
@@ -67,12 +99,17 @@ class OcrWorker:
     """Works off ``ocr`` jobs: reads each frame with ``ocr``, redacts, stores the text in ``store``.
 
     ``index_sync`` embeds what was read; ``None`` where the index lives in another process (an
-    in-memory index is the app's, never the recorder's). The engine builds workers.
+    in-memory index is the app's, never the recorder's). In :meth:`loop` it runs in batches:
+    after ``index_batch`` frames, or once the queue is empty and ``index_every_s`` have passed
+    since the last run (text search finds a frame as soon as its text is stored). ``pacing``
+    makes the loop wait while the person needs the machine. The engine builds workers.
     """
 
-    def __init__(self, store: Store, files: FrameFiles, ocr: TesseractOcr, settings: Settings,
+    def __init__(self, store: Store, files: FrameFiles, ocr: OcrEngine, settings: Settings,
                  index_sync: Callable[[], object] | None, *,
-                 on_done: Callable[[OcrOutcome], None] | None = None):
+                 on_done: Callable[[OcrOutcome], None] | None = None,
+                 pacing: Yield | None = None, index_batch: int = 32,
+                 index_every_s: float = 60.0):
         self.store = store
         self.files = files
         self.ocr = ocr
@@ -80,6 +117,13 @@ class OcrWorker:
         self.index_sync = index_sync
         self.queue = JobQueue(store, max_attempts=3, backoff_s=10.0)
         self.on_done = on_done
+        self.pacing = pacing
+        self.index_batch = index_batch
+        self.index_every_s = index_every_s
+        self.handoff: Handoff | None = None  # set by the recorder that shares this process
+        self._unindexed = 0
+        self._indexed_at = time.monotonic()
+        self._waiting = ""
 
     def backlog(self) -> int:
         counts = self.queue.counts()
@@ -103,15 +147,28 @@ class OcrWorker:
             self.on_done(outcome)
         return outcome
 
+    def recover(self) -> int:
+        """After a killed process: requeue its jobs, and give up on frames that crashed it
+        every time (they keep their image and title; status counts them as unreadable)."""
+        requeued = self.queue.recover()
+        for (payload,) in self.store.sql(
+            "SELECT j.payload FROM jobs j JOIN frames f ON j.dedupe_key = 'frame:' || f.id"
+            " WHERE j.kind = 'ocr' AND j.state = 'failed' AND f.ocr = 'pending'"
+        ):
+            self._give_up(int(json.loads(payload).get("frame_id", 0)))
+        return requeued
+
     def _failed(self, job: Job, error: str) -> None:
         self.queue.fail(job, error)
         if job.attempts >= self.queue.max_attempts:
-            frame_id = int(job.payload.get("frame_id", 0))
-            with contextlib.suppress(MemlaneError):  # embedded by its title from now on
-                self.store.complete_ocr(frame_id, (), job_id=None, state="failed")
-                frame = self.store.frame_for_ocr(frame_id)
-                if frame is not None:
-                    self.files.drop_spool(frame["image_path"])
+            self._give_up(int(job.payload.get("frame_id", 0)))
+
+    def _give_up(self, frame_id: int) -> None:
+        with contextlib.suppress(MemlaneError):  # embedded by its title from now on
+            self.store.complete_ocr(frame_id, (), job_id=None, state="failed")
+            frame = self.store.frame_for_ocr(frame_id)
+            if frame is not None:
+                self.files.drop_spool(frame["image_path"])
 
     def _process(self, job: Job) -> OcrOutcome | None:
         start = time.perf_counter()
@@ -123,7 +180,9 @@ class OcrWorker:
             if frame is not None:
                 files.drop_spool(frame["image_path"])
             return None
-        image = files.read_for_ocr(frame["image_path"])
+        image = self.handoff.take(frame_id) if self.handoff is not None else None
+        if image is None:
+            image = files.read_for_ocr(frame["image_path"])
         result, reused = self._read(image, job.payload)
         boxes: list[tuple[str, tuple[int, int, int, int]]] = []
         if self.settings.privacy.redact:
@@ -153,6 +212,11 @@ class OcrWorker:
             ):
                 previous = _blocks_from_store(self.store.ocr_blocks(int(prev_id)))
                 rects = [(int(x), int(y), int(w), int(h)) for x, y, w, h in changed]
+                scroll = payload.get("scroll")
+                if scroll:
+                    bands = [(int(x), int(y), int(w), int(h)) for x, y, w, h in scroll[1]]
+                    previous, again = scrolled(previous, int(scroll[0]), bands)
+                    rects += again
                 return read_changed(ocr, image, previous, rects)
         return ocr.read(image), 0
 
@@ -176,15 +240,43 @@ class OcrWorker:
         if self.index_sync is not None:
             self.index_sync()
 
-    def loop(self, stop: threading.Event, idle_wait_s: float = 1.0) -> None:
-        """Run until ``stop`` is set, indexing after each job."""
+    def loop(self, stop: threading.Event, idle_wait_s: float = 1.0,
+             yield_wait_s: float = 5.0) -> None:
+        """Run until ``stop`` is set: wait while ``pacing`` says so, index in batches."""
         while not stop.is_set():
             try:
+                why = self.pacing.reason() if self.pacing is not None else ""
+                self._note_waiting(why)
+                if why:
+                    stop.wait(yield_wait_s)
+                    continue
                 result = self.run_one()
                 if result is False:
+                    self._index_batch(idle=True)
                     stop.wait(idle_wait_s)
                     continue
-                self._index()
+                self._unindexed += 1
+                self._index_batch(idle=False)
             except Exception:  # the database or index failed: log, wait, try again
                 log.exception("the OCR worker hit an error")
                 stop.wait(5.0)
+        self._note_waiting("")
+
+    def _index_batch(self, *, idle: bool) -> None:
+        due = self._unindexed >= self.index_batch or (
+            idle and self._unindexed > 0
+            and time.monotonic() - self._indexed_at >= self.index_every_s)
+        if due:
+            self._index()
+            self._unindexed = 0
+            self._indexed_at = time.monotonic()
+
+    def _note_waiting(self, why: str) -> None:
+        if why == self._waiting:
+            return
+        self._waiting = why
+        if why:
+            log.info("OCR waits: %s (%d frames waiting)", why, self.backlog())
+            self.store.set_state(WAITING_KEY, why)
+        else:
+            self.store.set_states({}, delete=[WAITING_KEY])

@@ -40,7 +40,7 @@ from memlane.memory.frames import FrameFiles
 from memlane.memory.jobs import JobQueue
 from memlane.memory.records import FrameIn, iso
 from memlane.memory.store import Store
-from memlane.services.ocr_worker import OcrWorker
+from memlane.services.ocr_worker import WAITING_KEY, Handoff, OcrWorker
 from memlane.services.upkeep import Chores, Upkeep
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,7 @@ class CaptureService:
         self.recorder = recorder or Recorder(rules, self.detector, idle_limit_s=idle,
                                              monitors=cap.monitor_set())
         self.recorder.detector = self.detector
+        self.handoff: Handoff | None = None  # pixels for an OCR worker in this process
         self._last_frame: dict[str, int] = {}
         self._day = _json_state(self.store, DAY_KEY)
         self._seed()
@@ -188,14 +189,18 @@ class CaptureService:
     def _store_shot(self, shot: Shot, tick: Tick, now: float) -> int:
         image = shot.image()
         window = _window_for(shot, tick)
+        handoff = self.handoff if self.handoff is not None and not self.handoff.full() else None
         stored = self.files.write(
-            image, now, f"m{shot.monitor}-{uuid.uuid4().hex[:8]}", spool=True
+            image, now, f"m{shot.monitor}-{uuid.uuid4().hex[:8]}", spool=handoff is None
         )
         key = shot.key
         prev = self._last_frame.get(key)
         job: dict[str, Any] = {"prev": prev}
         if prev is not None and shot.change.share < 1.0:
             job["changed"] = [list(r) for r in shot.change.rects]
+            if shot.change.scroll is not None:  # what was read there moved by dy
+                dy, bands = shot.change.scroll
+                job["scroll"] = [dy, [list(b) for b in bands]]
         sig = signature(shot.pixels)
         last = {"frame_id": 0, "sig": sig.tobytes().hex(), "shape": list(sig.shape)}
         frame = FrameIn(
@@ -212,6 +217,8 @@ class CaptureService:
         except BaseException:
             self.files.remove(stored)
             raise
+        if handoff is not None:
+            handoff.put(frame_id, image)
         self.detector.stored(key, shot.pixels)
         self._last_frame[key] = frame_id
         return frame_id
@@ -324,12 +331,12 @@ def run_recorder(
     stop = stop or threading.Event()
     run = RecorderRun()
     with RecorderLock(paths):
-        jobs = JobQueue(parts.store)
-        jobs.recover()  # jobs a killed recorder left running
-        jobs.purge_done()  # finished OCR jobs older than a day: one row per frame otherwise
-        sweep_files(parts.store, paths.home, (paths.spool,))
         worker = parts.ocr_worker()
+        worker.recover()  # jobs a killed recorder left running
+        JobQueue(parts.store).purge_done()  # finished OCR jobs older than a day
+        sweep_files(parts.store, paths.home, (paths.spool,))
         service = parts.capture_service()
+        worker.handoff = service.handoff = Handoff()
 
         def tick() -> None:
             try:
@@ -463,6 +470,9 @@ def capture_status(
     last_frame = store.sql("SELECT max(time) FROM frames WHERE origin = 'capture'")[0][0]
     midnight = datetime.combine(date.fromtimestamp(now), datetime.min.time()).timestamp()
     jobs = JobQueue(store).counts()
+    oldest = store.sql("SELECT min(created) FROM jobs WHERE kind = 'ocr' AND state IN"
+                       " ('queued', 'running')")[0][0]
+    waiting = store.get_state(WAITING_KEY) if running else None
     return {
         "state": state,
         "reason": reason,
@@ -485,5 +495,8 @@ def capture_status(
         },
         "ocr_backlog": jobs.get("queued", 0) + jobs.get("running", 0),
         "ocr_failed": jobs.get("failed", 0),
+        # how long the oldest frame waiting for OCR has waited, and why OCR waits (if it does)
+        "ocr_behind_seconds": round(max(0.0, now - float(oldest)), 1) if oldest else 0.0,
+        "ocr_waiting": waiting or None,
         "display": server,
     }

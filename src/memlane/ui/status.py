@@ -192,7 +192,13 @@ class StatusWidget(QWidget):
             parts.append(reason)
         parts.append(ago(info.get("seconds_since_last_frame")))
         if backlog:
-            parts.append(f"OCR backlog {backlog}")
+            behind = float(info.get("ocr_behind_seconds") or 0.0)
+            text = f"OCR backlog {backlog}"
+            if behind >= 60:
+                text += f", {behind / 60:.0f} min behind"
+            if info.get("ocr_waiting"):
+                text += f" (waiting: {info['ocr_waiting']})"
+            parts.append(text)
         if info.get("ocr_failed"):
             parts.append(f"{info['ocr_failed']} frame(s) could not be read")
         self.label.setText(" · ".join(parts))
