@@ -4,7 +4,7 @@ Run as a subprocess on the test's Xvfb display:
 ``python tests/xwindow.py --title T --app CLASS --geometry WxH+X+Y --line "text" ...``.
 It draws the text with Pillow and installs it as the window's background pixmap, so the X server
 repaints it without an event loop. Commands on stdin change it while it runs: ``title NEW``,
-``lines A|B|C``, ``focus``. It prints ``ready <window id>`` once the window is mapped.
+``lines A|B|C``, ``scene N`` (a video-like picture), ``focus``. It prints ``ready <window id>`` once the window is mapped.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
+import random
 import sys
 from ctypes import c_char_p, c_int, c_uint, c_ulong, c_void_p
 
@@ -85,9 +86,28 @@ class TestWindow:
         for line in lines:
             draw.text((20, y), line, fill=(10, 10, 10), font=font)
             y += int(self.font_size * 1.6)
+        self.show(image)
+
+    def scene(self, number: int) -> None:
+        """A video-like picture: every pixel differs from the last scene, a subtitle at the foot."""
+        rng = random.Random(number)
+        image = Image.linear_gradient("L").resize((self.w, self.h)).convert("RGB")
+        draw = ImageDraw.Draw(image)
+        for _ in range(40):
+            x, y = rng.randrange(self.w), rng.randrange(self.h)
+            r = rng.randrange(20, 200)
+            draw.ellipse((x - r, y - r, x + r, y + r),
+                         fill=(rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+        font = ImageFont.load_default(size=self.font_size)
+        draw.text((self.w // 4, self.h - 2 * self.font_size), f"subtitle line {number}: "
+                  + rng.choice(["where are we going", "not tonight", "look at the sea"]),
+                  fill=(255, 255, 255), font=font)
+        self.show(image)
+
+    def show(self, image: Image.Image) -> None:
         raw = image.convert("RGBA").tobytes("raw", "BGRA")
         buf = ctypes.create_string_buffer(raw, len(raw))
-        self.buffers.append(buf)
+        self.buffers = [*self.buffers[-1:], buf]  # the image in use and the one before it
         screen = self.lib.XDefaultScreen(self.d.ptr)
         depth = self.lib.XDefaultDepth(self.d.ptr, screen)
         ximage = self.lib.XCreateImage(self.d.ptr, self.lib.XDefaultVisual(self.d.ptr, screen), depth, ZPIXMAP, 0, buf, self.w, self.h, 32, 0)
@@ -115,6 +135,8 @@ def main() -> None:
             win.set_title(rest)
         elif verb == "lines":
             win.draw(rest.split("|"))
+        elif verb == "scene":
+            win.scene(int(rest))
         print(f"done {verb}", flush=True)
 
 
