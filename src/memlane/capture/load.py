@@ -6,10 +6,15 @@ how much of the machine *other* programs used since the last sample, so Memlane'
 counts as a reason to wait. :func:`on_battery` reads ``/sys/class/power_supply``: a battery that
 is discharging and no mains adapter online. Where these files do not exist (another OS, a
 container) the answers are "not busy" and "not on battery": OCR then never waits.
+:func:`release_memory` hands memory this process freed back to the system, for the recorder
+that unloads what it only needs now and then.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import os
 import resource
 import time
@@ -17,6 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 POWER = Path("/sys/class/power_supply")
+
+
+def release_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the system (glibc keeps them)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _proc_stat() -> tuple[float, float] | None:

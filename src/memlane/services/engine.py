@@ -10,9 +10,6 @@ between the two never leaves search silently wrong.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import gc
 import logging
 import re
 import shutil
@@ -25,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from memlane.capture.engines import engine_available, make_engine
-from memlane.capture.load import Yield
+from memlane.capture.load import Yield, release_memory
 from memlane.capture.ocr import OcrEngine, installed_languages
 from memlane.capture.privacy import ExclusionRules
 from memlane.capture.recorder import Recorder
@@ -61,13 +58,6 @@ log = logging.getLogger(__name__)
 BACKGROUND_NICE = 10  # niceness of a background engine's model process
 INDEX_TIMEOUT_S = 1800.0  # one background indexing run
 Progress = Callable[[int], None]
-
-
-def _release_memory() -> None:
-    """Collect garbage and hand freed heap pages back to the system (glibc keeps them)."""
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 @dataclass(frozen=True)
@@ -225,8 +215,11 @@ class Engine:
             return OcrWorker(self.store, self.frame_files, self.ocr, self.settings, index,
                              on_done=on_done)
         # Each batch is a process that loads Chroma (about 3 CPU-seconds): few and large.
-        return OcrWorker(self.store, self.frame_files, self.ocr, self.settings, index,
-                         on_done=on_done, pacing=pacing, index_batch=256, index_every_s=600.0)
+        worker = OcrWorker(self.store, self.frame_files, self.ocr, self.settings, index,
+                           on_done=on_done, pacing=pacing, index_batch=256,
+                           index_every_s=600.0)
+        worker.unload_after_s = 60.0  # a static screen does not keep the models loaded
+        return worker
 
     def index_batch(self) -> int:
         """Embed what waits without keeping the embedder and Chroma in this process.
@@ -261,7 +254,7 @@ class Engine:
         finally:
             index.close()
             del index, embedder
-            _release_memory()
+            release_memory()
 
     def capture_service(self, store: Store, *, recorder: Recorder | None = None,
                         env: dict[str, str] | None = None) -> CaptureService:

@@ -21,7 +21,7 @@ from typing import Any
 
 from PIL import Image
 
-from memlane.capture.load import Yield
+from memlane.capture.load import Yield, release_memory
 from memlane.capture.ocr import (
     OcrBlock,
     OcrEngine,
@@ -124,6 +124,8 @@ class OcrWorker:
         self._unindexed = 0
         self._indexed_at = time.monotonic()
         self._waiting = ""
+        self._idle_since: float | None = None
+        self.unload_after_s: float | None = None  # the recorder's worker unloads when idle
 
     def backlog(self) -> int:
         counts = self.queue.counts()
@@ -253,14 +255,27 @@ class OcrWorker:
                 result = self.run_one()
                 if result is False:
                     self._index_batch(idle=True)
+                    self._unload_when_idle()
                     stop.wait(idle_wait_s)
                     continue
+                self._idle_since = None
                 self._unindexed += 1
                 self._index_batch(idle=False)
             except Exception:  # the database or index failed: log, wait, try again
                 log.exception("the OCR worker hit an error")
                 stop.wait(5.0)
         self._note_waiting("")
+
+    def _unload_when_idle(self) -> None:
+        """Let the OCR engine's models go after ``unload_after_s`` without work (a static
+        screen); they load again, in a fraction of a second, with the next frame."""
+        now = time.monotonic()
+        if self._idle_since is None:
+            self._idle_since = now
+        elif self.unload_after_s is not None and now - self._idle_since >= self.unload_after_s:
+            self.ocr.close()
+            release_memory()
+            self._idle_since = float("inf")  # once per idle spell: a job resets it
 
     def _index_batch(self, *, idle: bool) -> None:
         due = self._unindexed >= self.index_batch or (
