@@ -74,6 +74,7 @@ def test_the_ocr_models_are_let_go_on_a_static_screen(engine: Engine) -> None:
     worker.ocr.read(render_text(["loaded"]))
     assert worker.ocr._api is not None
     worker.unload_after_s = 0.3
+    worker.pacing = None  # this test is about idling, not about a busy machine
     stop = threading.Event()
     thread = threading.Thread(target=worker.loop, args=(stop,), kwargs={"idle_wait_s": 0.1})
     thread.start()
