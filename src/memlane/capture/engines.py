@@ -15,6 +15,7 @@ holds a lock so a second caller waits instead of corrupting its state.
 from __future__ import annotations
 
 import glob
+import importlib.util
 import logging
 import os
 import re
@@ -45,6 +46,10 @@ log = logging.getLogger(__name__)
 
 ENGINES = ("tesseract", "tesserocr", "rapidocr")
 AUTO_ORDER = ("tesserocr", "tesseract", "rapidocr")
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
 
 
 # -- tesseract kept loaded -------------------------------------------------------------------
@@ -95,11 +100,7 @@ class TesserocrOcr:
 
     @staticmethod
     def is_available() -> bool:
-        try:
-            import tesserocr  # noqa: F401
-        except ImportError:
-            return False
-        return tessdata_dir() is not None
+        return _installed("tesserocr") and tessdata_dir() is not None
 
     @staticmethod
     def install_hint() -> str:
@@ -219,11 +220,7 @@ class RapidOcr:
 
     @staticmethod
     def is_available() -> bool:
-        try:
-            import rapidocr_onnxruntime  # noqa: F401
-        except ImportError:
-            return False
-        return True
+        return _installed("rapidocr_onnxruntime")
 
     @staticmethod
     def install_hint() -> str:
