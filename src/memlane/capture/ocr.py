@@ -254,11 +254,16 @@ def block_from_words(number: int, words: Sequence[OcrWord]) -> OcrBlock:
 def grow_regions(
     changed: Sequence[Box], previous: Sequence[OcrBlock], size: tuple[int, int], margin: int = 8
 ) -> list[Box]:
-    """Changed rectangles grown over every previous word they touch, plus a margin, merged."""
-    # Each word with a margin, so a crop never ends exactly at a glyph's edge.
+    """Changed rectangles grown over every previous word they touch, plus a margin, merged.
+
+    A region takes in a word (with a margin, so a crop never ends exactly at a glyph's edge)
+    when it touches the word itself, not its margin: margins of words on adjacent lines overlap,
+    and growing through them would take in a whole page of text for one changed line.
+    """
     words = [
-        (max(0, w.left - margin), max(0, w.top - margin), w.width + 2 * margin,
-         w.height + 2 * margin)
+        ((w.left, w.top, w.width, w.height),
+         (max(0, w.left - margin), max(0, w.top - margin), w.width + 2 * margin,
+          w.height + 2 * margin))
         for b in previous for w in b.words
     ]
     regions = [
@@ -269,9 +274,9 @@ def grow_regions(
     while grown:
         grown = False
         for n, region in enumerate(regions):
-            for word in words:
-                if _overlaps(region, word) and _union(region, word) != region:
-                    regions[n] = region = _union(region, word)
+            for word, padded in words:
+                if _overlaps(region, word) and _union(region, padded) != region:
+                    regions[n] = region = _union(region, padded)
                     grown = True
         merged: list[Box] = []
         for region in regions:
