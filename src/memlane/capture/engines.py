@@ -14,6 +14,8 @@ holds a lock so a second caller waits instead of corrupting its state.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import glob
 import importlib.util
 import logging
@@ -124,6 +126,7 @@ class TesserocrOcr:
             if folder is None:
                 raise DependencyError("no tesseract language data found; run: "
                                       "sudo apt-get install tesseract-ocr-eng")
+            _quiet_leptonica(tesserocr.__file__)
             try:
                 self._api = tesserocr.PyTessBaseAPI(
                     path=folder + "/", lang=self.languages, psm=tesserocr.PSM.AUTO
@@ -186,6 +189,16 @@ class TesserocrOcr:
             if self._api is not None:
                 self._api.End()
                 self._api = None
+
+
+def _quiet_leptonica(module_file: str) -> None:
+    """Silence the image library inside the wheel: it prints a line to stderr for every box
+    tesseract probes outside a region ("boxClipToRectangle: box outside rectangle"), thousands
+    a day, none of them a fault of ours or the person's."""
+    folder = os.path.join(os.path.dirname(os.path.dirname(module_file)), "tesserocr.libs")
+    for lib in glob.glob(os.path.join(folder, "libleptonica*.so*")):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(lib).setMsgSeverity(6)  # L_SEVERITY_NONE
 
 
 def _group(words: list[tuple[int, OcrWord]]) -> list[list[tuple[int, OcrWord]]]:
