@@ -23,7 +23,7 @@ from typing import Any
 
 from _common import SHARED_DATA, table, write_result
 from memlane.core.paths import Paths
-from memlane.memory.retrieval import STOPWORDS
+from memlane.core.text import STOP_WORDS as STOPWORDS
 from memlane.models.embedder import OnnxEmbedder
 from memlane.services.engine import Engine
 
