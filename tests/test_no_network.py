@@ -124,3 +124,15 @@ def test_the_tracer_sees_a_lookup(tmp_path: Path) -> None:
         capture_output=True, timeout=60, env=dict(os.environ),
     )
     assert any(NETWORK.search(line) for line in log.read_text().splitlines())
+
+
+def test_onnxruntime_sends_no_usage_events(tmp_path: Path) -> None:
+    """onnxruntime 1.29+ uploads usage events to Microsoft on Linux some seconds after a model
+    is loaded (seen under strace: a DNS lookup of mobile.events.data.microsoft.com) unless
+    ORT_DISABLE_TELEMETRY is set when it starts; importing memlane sets it."""
+    script = ("import sys, time\nimport memlane\nfrom memlane.models.embedder import OnnxEmbedder\n"
+              "OnnxEmbedder().embed(['hello'])\ntime.sleep(12)\n")
+    log = tmp_path / "strace-ort.log"
+    subprocess.run(["strace", "-f", "-qq", "-e", "trace=socket,connect", "-o", str(log),
+                    sys.executable, "-c", script], check=True, timeout=120)
+    assert [line for line in log.read_text().splitlines() if NETWORK.search(line)] == []

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 from conftest import render_text
-
 from memlane.capture.load import MachineLoad, Yield, on_battery
 from memlane.memory.records import FrameIn
 from memlane.services.engine import Engine

@@ -9,7 +9,6 @@ import sys
 import time
 
 from conftest import memlane_subprocess_env, render_text
-
 from memlane.memory.records import FrameIn
 from memlane.services.engine import Engine
 

@@ -250,6 +250,9 @@ class RapidOcr:
             except ImportError:
                 raise DependencyError("the rapidocr OCR engine is not installed; run: "
                                       + self.install_hint()) from None
+            import onnxruntime
+
+            onnxruntime.disable_telemetry_events()  # it phones Microsoft otherwise
             self._engine = RapidOCR(intra_op_num_threads=self.threads,
                                     inter_op_num_threads=1)
         return self._engine
