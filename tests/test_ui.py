@@ -31,9 +31,9 @@ from memlane.core.settings import load_settings
 from memlane.memory import timeline as tl
 from memlane.memory.records import iso
 from memlane.models.embedder import OnnxEmbedder
+from memlane.services.capture_status import capture_status
 from memlane.services.demo import build_demo
 from memlane.services.engine import Engine
-from memlane.services.recorder import capture_status
 from memlane.ui.app import FIRST_RUN_KEY
 from memlane.ui.mainwindow import MainWindow, Services
 from memlane.ui.tasks import Cancelled, Task, Tasks
@@ -590,9 +590,9 @@ def test_status_reports_a_resume_at_once(demo: Path) -> None:
         cap.pause(store, None)
         store.set_state(cap.TICK_KEY, json.dumps({"time": now - 1, "state": "paused",
                                                   "reason": "until resumed", "interval": 5}))
-        assert cap.capture_status(store, Settings(), paths, now)["state"] == "paused"
+        assert capture_status(store, Settings(), paths, now)["state"] == "paused"
         cap.resume(store)  # the last tick still says paused; the status does not
-        info = cap.capture_status(store, Settings(), paths, now)
+        info = capture_status(store, Settings(), paths, now)
         assert info["recorder_running"]
         assert info["state"] == "recording" and info["reason"] == "resumed"
     finally:

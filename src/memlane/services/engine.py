@@ -11,9 +11,7 @@ between the two never leaves search silently wrong.
 from __future__ import annotations
 
 import logging
-import re
 import shutil
-import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -27,7 +25,6 @@ from memlane.capture.ocr import OcrEngine, installed_languages
 from memlane.capture.privacy import ExclusionRules
 from memlane.capture.recorder import Recorder
 from memlane.core.errors import LockedError, MemlaneError, ModelError, StorageError
-from memlane.core.launch import module_command
 from memlane.core.paths import Paths
 from memlane.core.settings import AnswerSettings, Settings, load_settings
 from memlane.memory.archive import ArchiveReport, clean_stale_exports, export_archive
@@ -48,11 +45,12 @@ from memlane.models.embedder import OnnxEmbedder
 from memlane.models.registry import DEFAULT_NAME, default_parts, resolve_model
 from memlane.models.runtime import ChatModel, ModelProcess
 from memlane.services.assistant import Assistant
+from memlane.services.capture_status import capture_status
 from memlane.services.consolidate import ConsolidationReport, Consolidator
 from memlane.services.ingest import IngestReport, expand, ingest_images
 from memlane.services.journal import JournalReport, write_journal, written_days
-from memlane.services.ocr_worker import OcrOutcome, OcrWorker
-from memlane.services.recorder import CaptureService, RecorderParts, capture_status
+from memlane.services.ocr_worker import OcrOutcome, OcrWorker, index_in_child
+from memlane.services.recorder import CaptureService, RecorderParts
 
 log = logging.getLogger(__name__)
 BACKGROUND_NICE = 10  # niceness of a background engine's model process
@@ -233,20 +231,7 @@ class Engine:
         if "index" in self.__dict__:  # already loaded here: use it
             return self.sync_index()
         if self.keys is None and not self.encrypted:
-            cmd = module_command("memlane", "--home", str(self.paths.home), "index",
-                                 "--nice", str(BACKGROUND_NICE))
-            try:
-                done = subprocess.run(cmd, capture_output=True, text=True,
-                                      timeout=INDEX_TIMEOUT_S, check=False)
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                log.warning("indexing in the background failed: %s", exc)
-                return -1
-            if done.returncode != 0:
-                log.warning("indexing in the background failed: %s",
-                            (done.stderr or done.stdout).strip()[-500:])
-                return -1
-            found = re.search(r"Embedded (\d+)", done.stdout)
-            return int(found.group(1)) if found else 0
+            return index_in_child(self.paths.home, BACKGROUND_NICE, INDEX_TIMEOUT_S)
         embedder = self.__dict__.get("embedder") or self._new_embedder()
         index = VectorIndex(self.paths.vectors, self.store, embedder)
         try:

@@ -13,10 +13,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -33,6 +36,7 @@ from memlane.capture.ocr import (
     scrolled,
 )
 from memlane.core.errors import MemlaneError
+from memlane.core.launch import module_command
 from memlane.core.settings import Settings
 from memlane.memory.frames import FrameFiles
 from memlane.memory.jobs import Job, JobQueue
@@ -295,3 +299,21 @@ class OcrWorker:
             self.store.set_state(WAITING_KEY, why)
         else:
             self.store.set_states({}, delete=[WAITING_KEY])
+
+
+def index_in_child(home: Path, nice: int, timeout_s: float) -> int:
+    """Run ``memlane index`` for ``home`` as a child process at CPU niceness ``nice``; return the
+    records it embedded, or -1 when it failed (logged; the next batch tries again)."""
+    cmd = module_command("memlane", "--home", str(home), "index", "--nice", str(nice))
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("indexing in the background failed: %s", exc)
+        return -1
+    if done.returncode != 0:
+        log.warning("indexing in the background failed: %s",
+                    (done.stderr or done.stdout).strip()[-500:])
+        return -1
+    found = re.search(r"Embedded (\d+)", done.stdout)
+    return int(found.group(1)) if found else 0

@@ -40,7 +40,7 @@ from memlane.memory.frames import FrameFiles
 from memlane.memory.jobs import JobQueue
 from memlane.memory.records import FrameIn, iso
 from memlane.memory.store import Store
-from memlane.services.ocr_worker import WAITING_KEY, Handoff, OcrWorker
+from memlane.services.ocr_worker import Handoff, OcrWorker
 from memlane.services.upkeep import Chores, Upkeep
 
 log = logging.getLogger(__name__)
@@ -427,76 +427,3 @@ def _wait_for_stop(stop: threading.Event, terms: list[int], seconds: float | Non
         if left <= 0:
             return
         stop.wait(left)
-
-
-# -- status ----------------------------------------------------------------------------------
-
-
-def capture_status(
-    store: Store, settings: Settings, paths: Paths, now: float | None = None
-) -> dict[str, Any]:
-    """The recorder's state as facts say it: its lock, last tick, last frame, today's counts."""
-    now = time.time() if now is None else now
-    last = _json_state(store, TICK_KEY)
-    day = _json_state(store, DAY_KEY)
-    today = date.fromtimestamp(now).isoformat()
-    if day.get("day") != today:
-        day = {"day": today}
-    interval = float(last.get("interval", settings.capture.interval_seconds)) if last else 0.0
-    pause_end = paused_until(store, now)
-    pid = recorder_pid(paths)
-    fresh = bool(last) and now - float(last["time"]) <= 3 * interval + 10
-    running = pid is not None
-    if pause_end is not False:
-        state = "paused"
-        reason = "until resumed" if pause_end is None else f"until {iso(pause_end)}"
-    elif not running:
-        state = "stopped"
-        reason = (
-            f"the recorder is not running (last tick {iso(float(last['time']))})" if last
-            else "the recorder has never run"
-        )
-    elif not fresh:
-        state = "error"
-        reason = (f"the recorder (pid {pid}) has not captured since "
-                  f"{iso(float(last['time'])) if last else 'it started'}")
-    else:
-        state, reason = str(last["state"]), str(last["reason"])
-        if state == "paused":  # resumed since that tick: the next one records
-            state, reason = "recording", "resumed"
-    server, note = display_server()  # of the asking process; a recorder reports its own
-    if not running and server != "x11":
-        reason = f"{reason}; {note}"
-    last_frame = store.sql("SELECT max(time) FROM frames WHERE origin = 'capture'")[0][0]
-    midnight = datetime.combine(date.fromtimestamp(now), datetime.min.time()).timestamp()
-    jobs = JobQueue(store).counts()
-    oldest = store.sql("SELECT min(created) FROM jobs WHERE kind = 'ocr' AND state IN"
-                       " ('queued', 'running')")[0][0]
-    waiting = store.get_state(WAITING_KEY) if running else None
-    return {
-        "state": state,
-        "reason": reason,
-        "recorder_running": running,
-        "recorder_pid": pid if pid and pid > 0 else None,
-        "last_tick": iso(float(last["time"])) if last else None,
-        "last_stored_frame": iso(float(last_frame)) if last_frame else None,
-        "seconds_since_last_frame": round(now - float(last_frame), 1) if last_frame else None,
-        "paused_until": (None if pause_end is False else
-                         "resumed by hand" if pause_end is None else iso(pause_end)),
-        "today": {
-            "stored": sum(store.frame_counts_since(midnight).values()),
-            "skipped_unchanged": int(day.get("unchanged", 0)),
-            "skipped_private": int(day.get("private", 0)),
-            "ticks_excluded": int(day.get("excluded", 0)),
-            "ticks_idle": int(day.get("idle", 0)),
-            "ticks_locked": int(day.get("locked", 0)),
-            "ticks_paused": int(day.get("paused", 0)),
-            "errors": int(day.get("error", 0)),
-        },
-        "ocr_backlog": jobs.get("queued", 0) + jobs.get("running", 0),
-        "ocr_failed": jobs.get("failed", 0),
-        # how long the oldest frame waiting for OCR has waited, and why OCR waits (if it does)
-        "ocr_behind_seconds": round(max(0.0, now - float(oldest)), 1) if oldest else 0.0,
-        "ocr_waiting": waiting or None,
-        "display": server,
-    }

@@ -45,9 +45,9 @@ from memlane.memory.crypto import Keys
 from memlane.memory.forget import Scope
 from memlane.memory.records import Hit, parse_record_id
 from memlane.memory.store import Store
+from memlane.services.capture_status import capture_status
 from memlane.services.desktop import autostart_enabled, set_autostart
 from memlane.services.engine import Engine
-from memlane.services.recorder import capture_status
 from memlane.ui import theme
 from memlane.ui.chat import ChatPane
 from memlane.ui.dialogs import ConnectedDialog, ConversationDialog, show_error
