@@ -1,9 +1,10 @@
 """Honest status: what the recorder is doing, said from facts, and the recorder kept alive.
 
 :class:`StatusWidget` polls :func:`~memlane.services.capture_status.capture_status` every few
-seconds on the browse lane and shows recording / paused / excluded window / idle / locked / stopped / error
-with the reason the recorder gave, the time since the last stored frame and the OCR backlog, with a
-one-click pause/resume (stored in the database, so the recorder and the CLI see it too).
+seconds on the browse lane and shows recording / paused / excluded window / idle / locked /
+stopped / error with the reason the recorder gave, the time since the last stored frame and the
+OCR backlog, with a one-click pause/resume (stored in the database, so the recorder and the CLI
+see it too).
 :class:`RecorderSupervisor` runs ``memlane capture`` as a child process (capture and OCR never share
 the UI's process or threads), restarts it when it dies - at most a few times in a row, then it says
 so instead of looping - and stops it with SIGTERM on quit.
