@@ -23,6 +23,7 @@ from memlane.core.settings import PrivacySettings
 from memlane.memory.frames import spool_rel
 from memlane.memory.records import FrameIn
 from memlane.services import recorder as cap
+from memlane.services.capture_status import capture_status
 from memlane.services.engine import Engine
 
 
@@ -195,7 +196,7 @@ def test_full_disk_is_an_error_state_and_the_service_goes_on(
     report = svc.tick()
     assert report.state == "error" and "disk is full" in report.reason and not report.stored
     assert engine.store.sql("SELECT count(*) FROM frames, jobs")[0][0] == 0
-    status = cap.capture_status(engine.store, engine.settings, engine.paths)
+    status = capture_status(engine.store, engine.settings, engine.paths)
     assert status["today"]["errors"] == 1
     monkeypatch.undo()
     again = svc.tick()  # space freed: the same unchanged screen is stored now

@@ -24,6 +24,7 @@ from memlane.capture.windows import X11Windows
 from memlane.core.paths import Paths
 from memlane.models.embedder import OnnxEmbedder
 from memlane.services import recorder as cap
+from memlane.services.capture_status import capture_status
 from memlane.services.engine import Engine
 from memlane.services.ocr_worker import OcrOutcome
 from xserver import XServer, have_x
@@ -163,7 +164,7 @@ def test_unchanged_screen_stores_one_frame_over_many_ticks(xs: XServer, eng: Eng
     assert [o.reused > 0 for o in outcomes] == [False, True]
     assert "git push origin main" in frame_text(eng, changed.stored[0])
     assert "make test" in frame_text(eng, changed.stored[0])
-    status = cap.capture_status(eng.store, eng.settings, eng.paths)
+    status = capture_status(eng.store, eng.settings, eng.paths)
     assert status["today"]["stored"] == 2 and status["today"]["skipped_unchanged"] == 5
 
 
