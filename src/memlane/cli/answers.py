@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -22,9 +21,44 @@ if TYPE_CHECKING:
 
 def _model_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
-        "--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
-        help="GGUF model file to answer with (default: settings [model] path).",
+        "--model", "model_path", metavar="MODEL",
+        help="small, large, auto, or a GGUF file to answer with (default: settings [model] "
+             "path).",
     )(f)
+
+
+@cli.command()
+@click.option("--measure", is_flag=True,
+              help="Measure this machine again now and save the pick (loads each model).")
+@click.option("--json", "as_json", is_flag=True, help="Print the same as JSON.")
+@click.pass_context
+def models(ctx: click.Context, measure: bool, as_json: bool) -> None:
+    """The embedded answering models, which one answers on this machine, and why.
+
+    With [model] path = "auto" the app measures the machine once: the larger model answers when
+    its first token comes within [model] latency_budget_s and its memory is free.
+    """
+    from memlane.models.registry import EMBEDDED, installed
+    from memlane.services import model_setup
+
+    with open_engine(ctx) as engine:
+        if measure:
+            choice = model_setup.measure(engine.paths, engine.settings, progress=click.echo)
+            click.echo(f"Chose {EMBEDDED[choice.key].label}: {choice.why}.")
+        status = model_setup.model_status(engine.paths, engine.settings)
+        embedded: list[dict[str, Any]] = [
+            {"key": m.key, "name": m.label, "size_bytes": m.size,
+             "installed": installed(m, engine.paths.models)} for m in EMBEDDED.values()]
+    if as_json:
+        click.echo(json.dumps({"answering": status, "embedded": embedded}, indent=1))
+        return
+    for m in embedded:
+        state = "installed" if m["installed"] else "not installed"
+        click.echo(f"{m['key']:<6} {m['name']} ({m['size_bytes'] / 1e9:.2f} GB, {state})")
+    click.echo(f"Answers with:  {status.get('name', status['setting'])} - {status['why']}")
+    click.echo(f"Writes memories with: {status.get('memory_model', status['setting'])}")
+    for key, seconds in status.get("measured_first_token_s", {}).items():
+        click.echo(f"Measured:      {EMBEDDED[key].label}: first token {seconds:.1f} s")
 
 
 def _echo_into(shown: list[str]) -> Callable[[str], None]:
@@ -35,22 +69,16 @@ def _echo_into(shown: list[str]) -> Callable[[str], None]:
     return echo
 
 
-# Why the final answer differs from the streamed draft, by Answer.reason.
-_REVISED = {
-    "no answer in the evidence": "only restated the question",
-    "unsupported": "used words found in no memory",
-    "about someone else": "cited only someone else's memories",
-}
-
-
 def _print_revision(answer: Answer, streamed: str) -> None:
     """Say so when the checks replaced the answer that streamed (the draft stays on screen)."""
+    from memlane.services.assistant import REPLACED_BECAUSE
+
     if answer.stopped or " ".join(streamed.split()) == answer.text:
         return
     def words(text: str) -> str:
         return " ".join(CITATION.sub("", text).split())
 
-    why = _REVISED.get(answer.reason) or (
+    why = REPLACED_BECAUSE.get(answer.reason) or (
         "had its citations corrected" if words(streamed) == words(answer.text)
         else "restated the question before its answer" if answer.led
         else "was corrected")
@@ -74,7 +102,7 @@ def _print_sources(answer: Answer) -> None:
 @_model_option
 @click.pass_context
 def ask(
-    ctx: click.Context, question: str, now: str | None, as_json: bool, model_path: Path | None
+    ctx: click.Context, question: str, now: str | None, as_json: bool, model_path: str | None
 ) -> None:
     """Answer a question from your memories with the local model, citing them as [n].
 
@@ -102,7 +130,7 @@ def ask(
 @click.option("--now", help="Treat this ISO time as now for 'yesterday' and the like.")
 @_model_option
 @click.pass_context
-def chat(ctx: click.Context, now: str | None, model_path: Path | None) -> None:
+def chat(ctx: click.Context, now: str | None, model_path: str | None) -> None:
     """Chat with the local model about your past; answers stream as they are written."""
     ref = parse_now(now)
     with open_engine(ctx) as engine:

@@ -56,7 +56,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"Embedder:      {emb['name']} ({'ready' if emb['available'] else 'missing'})")
     model = info["model"]
     ready = "ready" if model["available"] else "missing"
-    click.echo(f"Local model:   {model['setting']} ({ready})")
+    click.echo(f"Local model:   {model.get('name', model['setting'])} ({ready}) - {model['why']}")
     cap = info["capture"]
     reason = f" - {cap['reason']}" if cap["reason"] else ""
     click.echo(f"Capture:       {cap['state']}{reason}")

@@ -61,6 +61,11 @@ class Paths:
         return self.home / "models"
 
     @property
+    def model_choice(self) -> Path:
+        """Which embedded model this machine answers with, and the measurement behind it."""
+        return self.models / "choice.json"
+
+    @property
     def logs(self) -> Path:
         return self.home / "logs"
 

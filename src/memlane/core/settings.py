@@ -92,8 +92,13 @@ derived_weight = 0.3
 speaker_weight = 1.0
 
 [model]
-# "default" is the embedded Qwen2.5-Coder-0.5B-Instruct Q4, or a path to any GGUF file.
-path = "default"
+# Which model answers: "auto" (the app measures this machine once and takes the embedded
+# Qwen2.5-Coder-1.5B-Instruct when its first token comes within latency_budget_s, else the
+# 0.5B; `memlane models` says which and why), "small" (the 0.5B, also "default"), "large"
+# (the 1.5B), or a path to any GGUF file.
+path = "auto"
+# Seconds to the first token that "auto" accepts from the larger model.
+latency_budget_s = 6.0
 # Context window in tokens, CPU threads (0 = all cores) and layers offloaded to a GPU.
 context_size = 4096
 threads = 0
@@ -131,6 +136,10 @@ use_model = true
 model_min_seconds = 120
 # At most this many model calls per background run (each is a few seconds of CPU).
 max_model_calls = 60
+# The model that writes them while you are idle, where its speed matters less: "large" (the
+# embedded 1.5B, when it is installed and the memory is free; else the answering model),
+# "small", or "answer" (whatever answers your questions).
+model = "large"
 
 [retention]
 # Delete full-size frame images older than this many days (0 = keep them). Thumbnails and
@@ -231,8 +240,9 @@ class SearchSettings:
 
 @dataclass
 class ModelSettings:
-    path: str = "default"
+    path: str = "auto"
     context_size: int = 4096
+    latency_budget_s: float = 6.0
     threads: int = 0
     gpu_layers: int = 0
     flash_attention: bool = True
@@ -261,6 +271,7 @@ class MemorySettings:
     use_model: bool = True
     model_min_seconds: float = 120.0
     max_model_calls: int = 60
+    model: str = "large"
 
 
 @dataclass
@@ -271,6 +282,7 @@ class RetentionSettings:
 
 
 THEMES = ("auto", "light", "dark")
+CONSOLIDATION_MODELS = ("large", "small", "answer")
 OCR_ENGINES = ("auto", "tesserocr", "tesseract", "rapidocr")
 
 
@@ -339,6 +351,9 @@ def parse_settings(data: dict[str, Any]) -> Settings:
     if settings.ocr.engine not in OCR_ENGINES:
         raise SettingsError(f"settings: [ocr] engine must be one of {', '.join(OCR_ENGINES)}, "
                             f"got {settings.ocr.engine!r}")
+    if settings.memory.model not in CONSOLIDATION_MODELS:
+        raise SettingsError("settings: [memory] model must be one of "
+                            f"{', '.join(CONSOLIDATION_MODELS)}, got {settings.memory.model!r}")
     if settings.ui.theme not in THEMES:
         raise SettingsError(f"settings: [ui] theme must be one of {', '.join(THEMES)}, "
                             f"got {settings.ui.theme!r}")

@@ -42,18 +42,22 @@ from memlane.memory.retrieval import Retriever, SearchResult
 from memlane.memory.store import ImportResult, Store
 from memlane.memory.vectors import RepairReport, VectorIndex
 from memlane.models.embedder import OnnxEmbedder
-from memlane.models.registry import DEFAULT_NAME, default_parts, resolve_model
 from memlane.models.runtime import ChatModel, ModelProcess
 from memlane.services.assistant import Assistant
 from memlane.services.capture_status import capture_status
 from memlane.services.consolidate import ConsolidationReport, Consolidator
 from memlane.services.ingest import IngestReport, expand, ingest_images
 from memlane.services.journal import JournalReport, write_journal, written_days
+from memlane.services.model_setup import (
+    BACKGROUND_NICE,
+    consolidation_setting,
+    model_process,
+    model_status,
+)
 from memlane.services.ocr_worker import OcrOutcome, OcrWorker, index_in_child
 from memlane.services.recorder import CaptureService, RecorderParts
 
 log = logging.getLogger(__name__)
-BACKGROUND_NICE = 10  # niceness of a background engine's model process
 INDEX_TIMEOUT_S = 1800.0  # one background indexing run
 Progress = Callable[[int], None]
 
@@ -160,17 +164,15 @@ class Engine:
 
     @cached_property
     def model(self) -> ModelProcess:
-        """The local LLM (started in its own process on the first question)."""
-        return self._model_process(self.settings.model.path, self.settings.model.context_size)
+        """The local LLM (started in its own process on the first question). A background
+        engine's writes memories while the person is idle (``[memory] model``)."""
+        setting = (consolidation_setting(self.paths, self.settings) if self.background
+                   else self.settings.model.path)
+        return self._model_process(setting, self.settings.model.context_size)
 
     def _model_process(self, setting: str, context_size: int) -> ModelProcess:
-        cfg = self.settings.model
-        info = resolve_model(setting, self.paths.models)
-        return ModelProcess(
-            info.path, info.name, context_size=context_size, threads=cfg.threads,
-            gpu_layers=cfg.gpu_layers, flash_attention=cfg.flash_attention,
-            log_path=self.paths.model_log, nice=BACKGROUND_NICE if self.background else 0,
-        )
+        return model_process(self.paths, self.settings, setting, context_size,
+                             background=self.background)
 
     def open_store(self) -> Store:
         """Another connection to this home's database, for another thread (the caller closes it)."""
@@ -461,23 +463,10 @@ class Engine:
                 "name": self.embedder.name,
                 "available": self.embedder.is_available(),
             },
-            "model": self._model_status(),
+            "model": model_status(self.paths, self.settings),
             "capture": capture_status(self.store, self.settings, self.paths),
             "migrations": self.store.applied_migrations(),
         }
-
-    def _model_status(self) -> dict[str, Any]:
-        """Whether the LLM can be loaded, without hashing half a gigabyte on every status."""
-        setting = self.settings.model.path
-        if setting != "default":
-            return {"setting": setting, "available": Path(setting).expanduser().is_file()}
-        try:
-            default_parts()
-            parts = True
-        except ModelError:
-            parts = False
-        assembled = self.paths.models / DEFAULT_NAME
-        return {"setting": "default", "available": parts, "assembled": assembled.is_file()}
 
 
 def _size(path: Path) -> int:

@@ -279,6 +279,7 @@ def _open(home: Path, *, demo: bool, record: bool, hidden: bool, quit_after_ms: 
         window.show()
     window.start()
     window.chat.warm()  # the first question does not wait for the model to load
+    window.chat.choose_model()  # "auto": measure this machine once, after that load
     inbox = _watch_inbox(Paths(home), window)  # noqa: F841 - watches while the app runs
     if link is not None:
         from memlane.services.handoff import record_of_link

@@ -99,6 +99,22 @@ class Services:
 
         return warm(self.engine.model)
 
+    def measure_model(self, progress: Callable[[str], None]) -> Any:
+        """With ``[model] path = "auto"`` and no pick yet: measure this machine once (background
+        lane; the models load in their own processes) and return the Choice, else None."""
+        from memlane.services.model_setup import measure, needs_measuring
+
+        if not needs_measuring(self.paths, self.engine.settings):
+            return None
+        return measure(self.paths, self.engine.settings, progress=progress)
+
+    def use_measured_model(self) -> float:
+        """Engine lane, after a measurement: load the model it picked (and its prompt prefix)."""
+        from memlane.services.assistant import warm
+
+        self.engine.apply_settings(self.engine.settings)
+        return warm(self.engine.model)
+
     def close(self) -> None:
         if self._browse is not None:
             self._browse.close()
@@ -133,6 +149,8 @@ class MainWindow(QMainWindow):
         self.knows = KnowsPanel(tasks, engine_fn, store_fn, self)
         self.chat = ChatPane(tasks, services.assistant, store_fn, self,
                              warm_fn=services.warm_model)
+        self.chat.measure_fn = services.measure_model
+        self.chat.switch_fn = services.use_measured_model
         self.status = StatusWidget(tasks, services.status,
                                    lambda paused, minutes: set_paused(store_fn(), paused,
                                                                       minutes), self)
