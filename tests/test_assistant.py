@@ -22,7 +22,7 @@ from memlane.models.prompts import (
     build_messages,
     is_abstention,
 )
-from memlane.services.assistant import dedupe, evidence_line, focus
+from memlane.services.evidence import dedupe, evidence_line, focus
 from memlane.services.engine import Engine
 
 NOW = datetime.fromisoformat("2024-05-10T12:00:00").astimezone()

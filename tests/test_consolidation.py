@@ -29,7 +29,7 @@ from memlane.memory.forget import Scope
 from memlane.memory.records import ConversationIn, FrameIn, MessageIn, OcrBlockIn
 from memlane.models.memory_prompts import DECIDE_SYSTEM, FACTS_SYSTEM, SUMMARY_SYSTEM
 from memlane.models.runtime import Usage
-from memlane.services.assistant import evidence_line
+from memlane.services.evidence import evidence_line
 from memlane.services.consolidate import Consolidator
 from memlane.services.engine import Engine
 

@@ -58,15 +58,15 @@ class HitReads(Database):
                     )
             elif kind == "episode":
                 rows = self.db.execute(
-                    "SELECT id, start, apps, titles, summary FROM episodes"
+                    "SELECT id, start, apps, titles, summary, kind FROM episodes"
                     f" WHERE id IN ({marks})",
                     ids,
                 ).fetchall()
-                for rowid, t, apps, titles, summary in rows:
+                for rowid, t, apps, titles, summary, ep_kind in rows:
                     out[(kind, rowid)] = Hit(
                         record_id(kind, rowid), kind, t, (json.loads(apps) or [""])[0],
                         (json.loads(titles) or [""])[0], summary, 0.0,
-                        {"type": "episode", "episode_id": rowid},
+                        {"type": "episode", "episode_id": rowid, "episode_kind": ep_kind},
                     )
             elif kind == "fact":
                 rows = self.db.execute(

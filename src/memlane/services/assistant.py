@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from memlane.core.settings import AnswerSettings
-from memlane.core.text import PLAIN_WORD, content_words
+from memlane.core.text import content_words
 from memlane.memory.facts import taken_from
 from memlane.memory.records import (
     ASSISTANT_SOURCE,
@@ -31,7 +31,6 @@ from memlane.memory.records import (
 )
 from memlane.memory.retrieval import SearchResult
 from memlane.memory.store import Store
-from memlane.memory.timeparse import relative_dates, resolve_relative
 from memlane.models.prompts import (
     ABSTAIN,
     ANSWER_STOP,
@@ -40,6 +39,13 @@ from memlane.models.prompts import (
 )
 from memlane.models.runtime import ChatModel, Usage
 from memlane.services.answer_checks import Evidence, check_answer, cited_numbers
+from memlane.services.evidence import (
+    dedupe,
+    evidence_line,
+    fold_screens,
+    stood_in_for,
+)
+from memlane.services.periods import asks_about_apps, is_period_question, period_hits
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +54,14 @@ ASSISTANT_SPEAKER = "Memlane"
 ABOUT_CHAT = re.compile(
     r"\b(?:(?:did\s+)?i\s+ask(?:ed)?\s+you|you\s+(?:said|told|answered)|our\s+(?:chat|conversation)"
     r"|i\s+asked\s+(?:memlane|the\s+assistant))\b", re.IGNORECASE)
-# Longest evidence text, in words: a longer one keeps the sentences that share most words with
-# the question (and their neighbours), so more memories fit the context budget.
-EVIDENCE_WORDS = 32
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+# Why the checks replaced a streamed draft, by Answer.reason, as the CLI and the app say it.
+REPLACED_BECAUSE = {
+    "no answer in the evidence": "only restated the question",
+    "unsupported": "used words found in no memory",
+    "about someone else": "cited only someone else's memories",
+}
 
 
 @dataclass
@@ -107,113 +117,6 @@ def today_text(now: datetime) -> str:
     return f"{now:%A}, {now.day} {now:%B %Y}, {now:%H:%M}"
 
 
-def where_text(hit: Hit) -> str:
-    if hit.kind == "episode":
-        return "activity" + (f", {hit.app}" if hit.app else "")
-    if hit.kind == "fact":
-        return "known fact"
-    if hit.kind == "message":
-        return "chat with Memlane" if hit.app == ASSISTANT_SOURCE else "chat"
-    if hit.kind == "frame":
-        return "screen, " + " - ".join(x for x in (hit.app, hit.title) if x) if (
-            hit.app or hit.title) else "screen"
-    return hit.kind
-
-
-def _stems(words: Sequence[str]) -> set[str]:
-    # A cheap stem (first 5 letters) so "camping" meets "camp" and "adopted" meets "adoption".
-    return {w.lower()[:5] for w in words if w.lower() in content_words(w)}
-
-
-def focus(text: str, query: str, limit: int = EVIDENCE_WORDS) -> str:
-    """``text`` cut to at most ``limit`` words around what it shares with ``query``.
-
-    Whole sentences are kept where they fit: the one sharing most words with the query, then its
-    neighbours (the next one first: answers tend to follow the sentence that names the topic).
-    Without a shared word the text's start is kept. Gaps are marked with "...".
-    """
-    words = text.split()
-    if len(words) <= limit:
-        return text
-    asked = _stems(PLAIN_WORD.findall(query))
-    sentences = [s.split() for s in _SENTENCE.split(text) if s.strip()]
-
-    def shared(ws: Sequence[str]) -> int:
-        return len(asked & _stems(PLAIN_WORD.findall(" ".join(ws))))
-
-    best = max(range(len(sentences)), key=lambda i: (shared(sentences[i]), -i))
-    if len(sentences[best]) > limit:  # one long sentence (or OCR text): a window on the match
-        hit = next((i for i, w in enumerate(sentences[best]) if shared([w])), 0)
-        start = max(0, min(hit - limit // 3, len(sentences[best]) - limit))
-        window = sentences[best][start:start + limit]
-        return ("... " if start or best else "") + " ".join(window) + (
-            " ..." if start + limit < len(sentences[best]) or best < len(sentences) - 1 else "")
-    lo = hi = best
-    used = len(sentences[best])
-    while True:
-        grew = False
-        for nxt in (hi + 1, lo - 1):
-            if 0 <= nxt < len(sentences) and not lo <= nxt <= hi \
-                    and used + len(sentences[nxt]) <= limit:
-                used += len(sentences[nxt])
-                lo, hi = min(lo, nxt), max(hi, nxt)
-                grew = True
-                break
-        if not grew:
-            break
-    kept = " ".join(" ".join(s) for s in sentences[lo:hi + 1])
-    return ("... " if lo else "") + kept + (" ..." if hi < len(sentences) - 1 else "")
-
-
-def evidence_line(n: int, hit: Hit, query: str = "") -> str:
-    """One numbered memory: date, where it came from, and its text with relative dates resolved.
-
-    Chat messages give the day only (imported sessions carry one time for a whole session, and
-    a model copies the time of day into answers); screen activity and the chat with Memlane give
-    the time as well.
-    """
-    when = datetime.fromtimestamp(hit.time).astimezone()
-    prefix, body = hit.split_speaker()
-    text = prefix + resolve_relative(focus(body, query), when)
-    chat = hit.kind == "message" and hit.app != ASSISTANT_SOURCE
-    where = "" if chat else f" ({where_text(hit)})"
-    clock = "" if chat else f", {when:%H:%M}"
-    return f"[{n}] {when:%a} {when.day} {when:%b %Y}{clock},{where} {text}"
-
-
-def stood_in_for(hit: Hit, facts: dict[str, Hit], taken: dict[str, list[int]]) -> bool:
-    """Whether one of ``facts`` (by id) was taken from ``hit`` and says all it needs to.
-
-    ``taken`` maps a record to the facts taken from it (:func:`taken_from`). A fact stands in
-    for its message unless a date the message's relative words meant is missing from it: "I
-    went to a support group yesterday" said on 8 May 2023 is the only line that says 7 May when
-    the fact reads "Caroline attended a support group recently". With LoCoMo's own observations
-    as facts, keeping such messages changed 13 of conversation 0's 37 temporal answers, 10 of
-    them for the better (F1 35.1 -> 45.5).
-    """
-    def dated(h: Hit) -> str:
-        return resolve_relative(h.split_speaker()[1], datetime.fromtimestamp(h.time).astimezone())
-
-    standing = [facts[f"fact:{f}"] for f in taken.get(hit.id, []) if f"fact:{f}" in facts]
-    if not standing:
-        return False
-    dates = relative_dates(hit.split_speaker()[1], datetime.fromtimestamp(hit.time).astimezone())
-    return any(all(d in dated(f) for d in dates) for f in standing)
-
-
-def dedupe(hits: Sequence[Hit]) -> list[Hit]:
-    """Drop hits whose text repeats one already kept (re-imports, unchanged screens)."""
-    seen: set[str] = set()
-    out = []
-    for hit in hits:
-        key = " ".join(sorted(content_words(hit.snippet))) or hit.id
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(hit)
-    return out
-
-
 class Assistant:
     """Answers questions about the person's past from a search, a store and one model.
 
@@ -249,6 +152,14 @@ class Assistant:
         )
         hits = [h for h in result.hits if (h.app == ASSISTANT_SOURCE) == about_chat
                 and h.role != "assistant"]
+        words = content_words(result.query)
+        if (not about_chat and result.since is not None and result.until is not None
+                and is_period_question(words)):
+            # "What did I do yesterday?": an account of the period, from its episodes
+            period = period_hits(self.store, result.since, result.until,
+                                 self.settings.evidence, apps=asks_about_apps(words))
+            if period:
+                return period, result.query, result.named
         # Asked about the chat itself, every earlier question in range is relevant.
         kept = [h for h in dedupe(hits) if about_chat or self.relevant(h, result.query)]
         if not kept and result.time_range is not None:
@@ -257,7 +168,7 @@ class Assistant:
             kept = dedupe(hits)
         facts = {h.id: h for h in kept if h.kind == "fact"}
         taken = taken_from(self.store, [parse_record_id(i)[1] for i in facts])
-        kept = [h for h in kept if not stood_in_for(h, facts, taken)]
+        kept = fold_screens([h for h in kept if not stood_in_for(h, facts, taken)])
         return kept[: self.settings.evidence], result.query, result.named
 
     def pack(self, hits: Sequence[Hit], query: str = "") -> list[Evidence]:
