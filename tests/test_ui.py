@@ -369,6 +369,23 @@ def test_stop_button_stops_the_answer(qtbot: QtBot, demo: Path, make_app) -> Non
     assert chat.send.isEnabled() and not chat.stop.isEnabled()
 
 
+def test_a_draft_looks_unconfirmed_until_the_checks_pass(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
+    # GIVEN a model whose draft only restates the question, slowly
+    model = FakeModel("You looked at flights to Lisbon yesterday.", delay=0.05)
+    app = make_app(demo, model)
+    chat = app.window.chat
+    chat.ask("Which flights to Lisbon did I look at yesterday?")
+    # WHILE it streams, the draft is marked as being checked
+    qtbot.waitUntil(lambda: bool(chat.turns[-1].answer))
+    assert "draft, being checked" in chat.transcript.toPlainText()
+    assert "checked against your memories" in chat.status.text()
+    idle(qtbot, app.tasks)
+    # THEN the checks replaced it, and the pane says so instead of leaving the draft
+    turn = chat.turns[-1]
+    assert turn.state == "abstained" and "being checked" not in chat.transcript.toPlainText()
+    assert "the draft used words found in no memory" in turn.note
+
+
 def test_stop_on_a_question_still_waiting_in_its_lane_stops_it(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     model = FakeModel("Ryanair, EUR 89 [1].")
     app = make_app(demo, model)

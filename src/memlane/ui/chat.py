@@ -106,6 +106,10 @@ class ChatPane(QWidget):
                  warm_fn: Callable[[], float] | None = None) -> None:
         super().__init__(parent)
         self.warm_fn = warm_fn or (lambda: 0.0)  # loads the model ahead of the first question
+        # Measure the machine once to pick the model ("auto"), then switch to the pick.
+        self.measure_fn: Callable[[Callable[[str], None]], Any] | None = None
+        self.switch_fn: Callable[[], float] | None = None
+        self.measuring: Task | None = None
         self.tasks = tasks
         self.assistant_fn = assistant_fn  # conversation key -> Assistant (engine lane)
         self.store_fn = store_fn
@@ -222,6 +226,37 @@ class ChatPane(QWidget):
                                       owner=self)
         return self.warming
 
+    def choose_model(self) -> Task | None:
+        """Measure this machine once ("auto") in the background, say which model answers and
+        why, and switch to it; questions meanwhile are answered by the model already loaded."""
+        if self.measure_fn is None:
+            return None
+        measure = self.measure_fn
+
+        def say(text: str) -> None:
+            if not (self.task is not None and not self.task.finished.is_set()):
+                self.status.setText(text)
+
+        def done(choice: Any) -> None:
+            if choice is None:
+                return
+            from memlane.models.registry import EMBEDDED
+
+            label = EMBEDDED[choice.key].label
+            log.info("model chosen for this machine: %s (%s)", label, choice.why)
+            say(f"Answering with {label}: {choice.why}.")
+            if choice.key != "small" and self.switch_fn is not None:
+                switch = self.switch_fn
+                self.tasks.run("switch model", lambda _t: switch(), lane="engine", owner=self,
+                               on_error=lambda exc: say(f"The chosen model could not be "
+                                                        f"loaded: {exc}"))
+
+        self.measuring = self.tasks.run(
+            "measure machine", lambda task: measure(task.progress), on_progress=say,
+            on_done=done, on_error=lambda exc: log.warning("measuring the machine: %s", exc),
+            lane="background", owner=self)
+        return self.measuring
+
     def cancel(self) -> None:
         if self.task is not None:
             self.task.cancel()
@@ -230,7 +265,8 @@ class ChatPane(QWidget):
     def _token(self, turn: Turn, piece: str) -> None:
         if turn.state == "streaming":
             if not turn.answer:
-                self.status.setText("Answering…")
+                self.status.setText("Writing a draft; it is checked against your memories "
+                                    "before it counts…")
             turn.answer += piece
             self.redraw()
 
@@ -242,6 +278,10 @@ class ChatPane(QWidget):
             for e in answer.citations])
         took = answer.timings.get("total_ms", 0) / 1000
         turn.note = f"{answer.model} · {took:.1f} s" + (" · stopped" if answer.stopped else "")
+        if answer.draft and answer.abstained:  # the draft the person saw was not kept
+            from memlane.services.assistant import REPLACED_BECAUSE
+
+            turn.note += f" · the draft {REPLACED_BECAUSE.get(answer.reason, 'did not hold up')}"
         self._idle("")
         self.redraw()
         self.answered.emit(answer)
@@ -283,6 +323,10 @@ class ChatPane(QWidget):
             colour = look.error if turn.state == "error" else look.text
             if turn.state == "error":
                 body = f"<i>Could not answer: {html.escape(turn.note)}</i>"
+            elif turn.state == "streaming" and turn.answer:
+                # A draft: it may yet be replaced by the checks, and it looks like it.
+                colour = look.muted
+                body = f"<i>{body}</i> <small>(draft, being checked)</small>"
             parts.append(f"<p style='color:{colour}'><b>Memlane:</b> {body}</p>")
             if turn.citations:
                 chips = " ".join(
