@@ -48,8 +48,9 @@ from memlane.models.prompts import (
     lead_with_answer,
 )
 from memlane.models.runtime import Usage
-from memlane.services.assistant import Assistant, Evidence, evidence_line, today_text
+from memlane.services.assistant import Assistant, Evidence, today_text
 from memlane.services.engine import Engine
+from memlane.services.evidence import evidence_line
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
 STEM = PorterStemmer()
@@ -144,7 +145,12 @@ def main() -> int:
     parser.add_argument("--categories", default="1,2,3,4,5",
                         help="comma-separated categories to ask (default: all five)")
     parser.add_argument("--no-oracle", action="store_true")
-    parser.add_argument("--model", help="GGUF file (default: the embedded default model)")
+    parser.add_argument("--model", help="small, large, or a GGUF file (default: small)")
+    parser.add_argument("--base", type=Path,
+                        help="an earlier result (JSON) to compare with, question by question: "
+                             "per-question F1 deltas, a bootstrap CI, answers up and down")
+    parser.add_argument("--name", default="locomo_qa",
+                        help="result file name under benchmarks/results (default: locomo_qa)")
     parser.add_argument("--evidence-tokens", type=int,
                         help="override [answer] evidence_tokens (the context budget)")
     args = parser.parse_args()
@@ -166,8 +172,7 @@ def main() -> int:
             path.write_text(json.dumps([sample]))
             engine = Engine(Paths(Path(tmp) / sample["sample_id"]), embedder=embedder)
             engine.settings.answer.remember = False  # questions must not become evidence
-            if args.model:
-                engine.settings.model.path = args.model
+            engine.settings.model.path = args.model or "small"
             if args.evidence_tokens:
                 engine.settings.answer.evidence_tokens = args.evidence_tokens
             if model is not None:  # one model process for all conversations
@@ -210,9 +215,52 @@ def main() -> int:
         model.close()
     summary = summarise(rows, not args.no_oracle)
     settings = engine.settings.answer
-    write_result("locomo_qa", {"questions": len(rows), "evidence_tokens": settings.evidence_tokens,
-                               "evidence": settings.evidence, "summary": summary, "rows": rows})
+    payload: dict[str, Any] = {
+        "questions": len(rows), "model": args.model or "small",
+        "evidence_tokens": settings.evidence_tokens, "evidence": settings.evidence,
+        "summary": summary, "rows": rows}
+    if args.base:
+        payload["paired"] = paired(json.loads(args.base.read_text())["rows"], rows)
+    write_result(args.name, payload)
     return 0
+
+
+def paired(base: list[dict[str, Any]], rows: list[dict[str, Any]], resamples: int = 2000,
+           seed: int = 7) -> dict[str, Any]:
+    """This run against ``base`` on the questions both asked: mean F1 delta (categories 1-4)
+    with a 95% bootstrap interval, how many answers went up and down, and the adversarial
+    questions that changed between abstaining and answering."""
+    before = {(r["sample"], r["question"]): r for r in base}
+    pairs = [(before[(r["sample"], r["question"])], r) for r in rows
+             if (r["sample"], r["question"]) in before]
+    answerable = [(b, r) for b, r in pairs if r["category"] != 5]
+    deltas = [100 * (r["f1"] - b["f1"]) for b, r in answerable]
+    rng = random.Random(seed)
+    means = sorted(sum(rng.choice(deltas) for _ in deltas) / len(deltas)
+                   for _ in range(resamples)) if deltas else [0.0]
+    adversarial = [(b, r) for b, r in pairs if r["category"] == 5]
+    out = {
+        "questions": len(pairs),
+        "f1_delta_mean": sum(deltas) / max(len(deltas), 1),
+        "f1_delta_ci95": [means[int(0.025 * len(means))], means[int(0.975 * len(means)) - 1]],
+        "up": sum(d > 0 for d in deltas), "down": sum(d < 0 for d in deltas),
+        "same": sum(d == 0 for d in deltas),
+        "adversarial_now_abstains": sum(r["abstained"] and not b["abstained"]
+                                        for b, r in adversarial),
+        "adversarial_now_answers": sum(b["abstained"] and not r["abstained"]
+                                       for b, r in adversarial),
+        "by_category": {
+            CATEGORIES[c]: sum(100 * (r["f1"] - b["f1"]) for b, r in answerable
+                               if r["category"] == c) / max(sum(r["category"] == c
+                                                                for _, r in answerable), 1)
+            for c in (1, 2, 3, 4)},
+    }
+    lo, hi = out["f1_delta_ci95"]
+    print(f"paired with the base on {len(pairs)} questions: F1 (1-4) {out['f1_delta_mean']:+.1f} "
+          f"(95% CI {lo:+.1f} to {hi:+.1f}); {out['up']} up, {out['down']} down, "
+          f"{out['same']} same; adversarial: {out['adversarial_now_abstains']} now abstain, "
+          f"{out['adversarial_now_answers']} now answer")
+    return out
 
 
 def summarise(rows: list[dict[str, Any]], with_oracle: bool) -> dict[str, Any]:
