@@ -35,10 +35,12 @@ def test_battery_is_read_from_sysfs(tmp_path: Path) -> None:
 def test_other_programs_load_is_seen_and_our_own_is_not() -> None:
     load = MachineLoad()
     load.others_busy()
+    time.sleep(0.6)
+    before = load.others_busy()  # what the rest of the machine is doing anyway (CI is shared)
     end = time.process_time() + 0.6
     while time.process_time() < end:  # our own work: never a reason to wait
         pass
-    assert load.others_busy() < 0.35
+    assert load.others_busy() < max(0.35, before + 0.2)
     burn = "import time\nend = time.time() + 1.5\nwhile time.time() < end: pass"
     procs = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(4)]
     time.sleep(1.2)

@@ -517,7 +517,8 @@ def test_the_event_loop_keeps_turning_during_a_long_engine_operation(qtbot: QtBo
     timer.stop()
     assert rebuilt and rebuilt[0] > 0
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
-    assert len(ticks) > 30 and max(gaps) < 0.5, max(gaps)
+    # a blocked loop shows as a gap of seconds; a shared, busy CI machine adds tenths
+    assert len(ticks) > 30 and max(gaps) < 1.0, max(gaps)
 
 
 def test_errors_in_tasks_arrive_on_the_main_thread(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
