@@ -60,6 +60,8 @@ bench: install
 	$(BIN)/python benchmarks/llama_build.py
 	$(BIN)/python benchmarks/answer_prompt.py
 	$(BIN)/python benchmarks/locomo_qa.py
+	$(BIN)/python benchmarks/locomo_qa.py --model large --name locomo_qa_large --base benchmarks/results/locomo_qa.json
+	$(BIN)/python benchmarks/screen_qa.py
 	$(BIN)/python benchmarks/capture_replay.py
 	$(BIN)/python benchmarks/capture_live.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/gui_app.py

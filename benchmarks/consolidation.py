@@ -98,7 +98,11 @@ def main() -> int:
                                          "(default: the embedded default model)")
     parser.add_argument("--reference", action="store_true",
                         help="add a home whose facts are the data's own observations")
+    parser.add_argument("--memory-model", metavar="MODEL",
+                        help="small, large or a GGUF file that consolidates (default: the one "
+                             "that answers), as the app's [memory] model does while you are idle")
     parser.add_argument("--no-model", action="store_true", help="extractive consolidation only")
+    parser.add_argument("--name", default="consolidation", help="result file name")
     parser.add_argument("--max-model-calls", type=int, default=10**9, metavar="N",
                         help="model calls per conversation; the rest is extractive (a call "
                              "took about 10 s on 2 cores)")
@@ -115,6 +119,7 @@ def main() -> int:
     configs: list[str] = []
     embedder = OnnxEmbedder()
     model = None
+    writer = None  # the consolidating model, when --memory-model names another
     stats: dict[str, Any] = {"messages": 0, "seconds": 0.0, "model_calls": 0, "unusable": 0,
                              "added": 0, "updated": 0, "retired": 0, "confirmed": 0,
                              "episodes": 0, "digests": 0, "records_before": 0,
@@ -147,10 +152,18 @@ def main() -> int:
             stats["messages"] += before["messages"]
             stats["records_before"] += before["messages"]
             stats["bytes_before"] += db_bytes(eng)
+            if args.memory_model:
+                if writer is None:
+                    from memlane.services.model_setup import model_process
+
+                    writer = model_process(eng.paths, eng.settings, args.memory_model,
+                                           eng.settings.model.context_size)
+                eng.__dict__["model"] = writer
             t0 = time.perf_counter()
             report = eng.consolidate(use_model=not args.no_model,
                                      max_model_calls=args.max_model_calls)
             stats["seconds"] += time.perf_counter() - t0
+            eng.__dict__["model"] = model
             after = eng.store.counts()
             stats["records_after"] += after["messages"] + after["episodes"] + after["facts"]
             stats["bytes_after"] += db_bytes(eng)
@@ -192,8 +205,9 @@ def main() -> int:
             for engine in homes.values():
                 engine.__dict__.pop("model", None)
                 engine.close()
-    if model is not None:
-        model.close()
+    for process in (model, writer):
+        if process is not None:
+            process.close()
     summary: dict[str, Any] = {}
     groups = [(CATEGORIES[c], [r for r in rows if r["category"] == c]) for c in CATEGORIES]
     groups.append(("1-4", [r for r in rows if r["category"] != 5]))
@@ -224,9 +238,10 @@ def main() -> int:
           f"{stats['records_after']}, database {stats['bytes_before'] / 1e6:.2f} -> "
           f"{stats['bytes_after'] / 1e6:.2f} MB; episode summary F1 vs the data's session "
           f"summaries {100 * sum(ref_f1) / max(len(ref_f1), 1):.1f}")
-    write_result("consolidation", {
+    write_result(args.name, {
         "conversations": len(samples), "no_model": args.no_model, "categories": categories,
         "budgets": budgets, "derived_weight": args.derived_weight, "model": args.model,
+        "memory_model": args.memory_model,
         "reference_facts": reference_stored,
         "max_model_calls": args.max_model_calls,
         "seconds_per_1000_messages": per_k, "unusable_share": unusable,

@@ -195,10 +195,23 @@ def main() -> int:
                     # the same answer before the words restating the question were cut
                     "f1_unled": score(cat, answer.draft if answer.led else answer.text,
                                       answer.abstained, gold),
+                    # what the answer would have scored had no check replaced its draft
+                    "f1_kept": score(cat, lead_with_answer(answer.draft, item["question"]),
+                                     False, gold) if answer.abstained and answer.draft
+                    else None,
                     "first_token_ms": answer.timings.get("first_token_ms"),
                     "total_ms": answer.timings.get("total_ms"),
                     "context_tokens": answer.usage.prompt_tokens,
                     "cited": len(answer.citations),
+                    # what the model was shown, so the checks can be re-run on it offline
+                    "named": answer.named,
+                    "said": answer.said,
+                    "evidence": [{"n": e.n, "speaker": e.hit.speaker, "line": e.line,
+                                  "cited_by": e.cited_by,
+                                  "external_id": e.hit.source.get("external_id")}
+                                 for e in answer.evidence],
+                    "gold_evidence": [p.strip() for ev in item.get("evidence", [])
+                                      for p in str(ev).split(";")],
                 }
                 if not args.no_oracle:
                     usage = Usage()

@@ -22,8 +22,8 @@ from memlane.models.prompts import (
     build_messages,
     is_abstention,
 )
-from memlane.services.evidence import dedupe, evidence_line, focus
 from memlane.services.engine import Engine
+from memlane.services.evidence import dedupe, evidence_line, focus
 
 NOW = datetime.fromisoformat("2024-05-10T12:00:00").astimezone()
 
@@ -207,6 +207,23 @@ def test_an_answer_about_the_wrong_person_abstains(memories: Engine) -> None:
     assert wrong.abstained and wrong.reason == "about someone else" and not wrong.citations
     right = assistant.ask("Which support group did Caroline go to?", now=NOW)
     assert not right.abstained and [e.n for e in right.citations] == [1]
+
+
+def test_an_answer_from_a_line_about_something_else_abstains() -> None:
+    from memlane.services.answer_checks import off_topic, topic
+
+    surf = "[3] Sun 16 Jul 2023, Tim: I don't surf, but reading a fantasy book helps me feel free."
+    assert off_topic("How does Tim feel while surfing?", ["Tim"], [surf])
+    dance = "[2] Fri 20 Jan 2023, Jon: Cool, Gina! I love all dances, contemporary is my top pick."
+    assert off_topic("What is Jon's favorite style of painting?", ["Jon"], [dance])
+    # other forms of the same word, and a month or a name in the question, are not the topic
+    hike = "[4] Fri 3 Jun 2022, Joanna: I'm hiking with some buddies this weekend."
+    assert not off_topic("How many hikes has Joanna been on?", ["Joanna"], [hike])
+    novel = "[3] Fri 11 Aug 2023, Tim: It's a fantasy novel with a great magician."
+    assert not off_topic("What genre is the novel that Tim is writing in November?", ["Tim"],
+                         [novel])
+    assert topic("What did Caroline do in July?", ["Caroline"]) == set()
+    assert not off_topic("What did Caroline do in July?", ["Caroline"], [hike])  # nothing to test
 
 
 def test_an_answer_citing_the_other_speaker_moves_to_the_named_persons_line(engine: Engine) -> None:

@@ -29,9 +29,9 @@ from memlane.memory.forget import Scope
 from memlane.memory.records import ConversationIn, FrameIn, MessageIn, OcrBlockIn
 from memlane.models.memory_prompts import DECIDE_SYSTEM, FACTS_SYSTEM, SUMMARY_SYSTEM
 from memlane.models.runtime import Usage
-from memlane.services.evidence import evidence_line
 from memlane.services.consolidate import Consolidator
 from memlane.services.engine import Engine
+from memlane.services.evidence import evidence_line
 
 T0 = datetime.fromisoformat("2024-05-06T09:00:00").astimezone().timestamp()
 LATER = T0 + 30 * 86400  # "now" for runs: everything is long closed

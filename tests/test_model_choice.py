@@ -43,7 +43,7 @@ def test_too_little_memory_keeps_the_small_model_and_says_why() -> None:
     def never(_model: object) -> object:
         raise AssertionError("nothing is loaded when the memory is not there")
 
-    picked = ch.choose(never, 6.0, available=800 * 1024 * 1024)  # type: ignore[arg-type]
+    picked = ch.choose(never, 6.0, 300, available=800 * 1024 * 1024)  # type: ignore[arg-type]
     assert picked.key == "small" and "free memory" in picked.why and "0.8 GB" in picked.why
 
 
@@ -53,7 +53,7 @@ def test_the_larger_model_is_refused_with_a_message_when_memory_is_short(
     paths, settings = Paths(tmp_path), Settings()
     monkeypatch.setattr(ch, "available_memory", lambda: 300 * 1024 * 1024)
     settings.model.path = "large"
-    with pytest.raises(ModelError, match="needs more free memory.*choose the small model"):
+    with pytest.raises(ModelError, match=r"needs more free memory.*choose the small model"):
         model_setup.model_process(paths, settings, "large", 2048)
     # consolidation falls back to the answering model rather than failing
     settings.model.path = "small"

@@ -3,10 +3,11 @@
 With ``[model] path = "auto"`` the app measures the machine the first time it opens (in the
 background, before the first question): each embedded model is loaded in its own process, reads
 the fixed start of the answer prompt, and then the time to the first token of a question with a
-full evidence budget is taken, twice. The larger model is taken when its first token fits
-``[model] latency_budget_s`` and the memory it needs is free; otherwise the small one. The result
-and the reason, in words, are saved in ``models/choice.json`` and shown by ``memlane models``,
-``memlane status`` and Settings; ``memlane models --measure`` measures again.
+full evidence budget (``[answer] evidence_tokens``) is taken, twice. The larger model is taken
+when its first token fits ``[model] latency_budget_s`` and the memory it needs is free;
+otherwise the small one. The pick and the reason, in words, are saved in
+``models/choice.json`` and shown by ``memlane models`` and ``memlane status``;
+``memlane models --measure`` measures again.
 """
 
 from __future__ import annotations
@@ -80,27 +81,38 @@ def fits_in_memory(model: EmbeddedModel, available: int | None = None) -> bool:
     return free is None or free >= memory_needed(model)
 
 
-def _probe_lines(round_no: int) -> list[str]:
-    """Evidence lines shaped like real ones, about the answer budget's size, new each round so
-    the model's prompt cache cannot help."""
+def _probe_lines(round_no: int, count: int) -> list[str]:
+    """Evidence lines shaped like real ones, new each round so the prompt cache cannot help."""
     people = ("Ana", "Ben", "Chloe", "Dev", "Emma", "Farid", "Grace", "Hugo")
     return [
-        f"[{i}] Tue {5 + i} Mar 2024, {name}: We talked about the garden plan number "
-        f"{round_no * 10 + i}, the tomatoes by the south fence, the bus at 7:{10 + i} and the "
-        f"shop on Market Street that sells seeds for {3 + i} euros a packet."
-        for i, name in enumerate(people, start=1)
+        f"[{i + 1}] Tue {5 + i % 20} Mar 2024, {people[i % len(people)]}: We talked about the "
+        f"garden plan number {round_no * 100 + i}, the tomatoes by the south fence and the bus "
+        f"at 7:{10 + i % 50}."
+        for i in range(count)
     ]
 
 
-def first_token_seconds(model: ChatModel, rounds: int = 2) -> float:
-    """Seconds to the first token of a full-budget question, after the fixed prefix is cached;
-    the faster of ``rounds`` tries."""
+def probe_evidence(model: ChatModel, round_no: int, tokens: int) -> list[str]:
+    """As many probe lines as fill ``tokens`` (the answer's evidence budget)."""
+    lines = _probe_lines(round_no, 64)
+    counts = model.count_tokens(lines)
+    used, n = 0, 0
+    while n < len(lines) and used + counts[n] <= tokens:
+        used += counts[n]
+        n += 1
+    return lines[: max(n, 1)]
+
+
+def first_token_seconds(model: ChatModel, evidence_tokens: int, rounds: int = 2) -> float:
+    """Seconds to the first token of a question with a full evidence budget, after the fixed
+    prefix is cached; the faster of ``rounds`` tries."""
     today = "Tuesday, 12 March 2024, 10:00"
     for _ in model.stream(build_messages("What do you remember?", [], today), max_tokens=1):
         pass
     best = float("inf")
     for r in range(rounds):
-        messages = build_messages("What did we say about the garden?", _probe_lines(r), today)
+        lines = probe_evidence(model, r, evidence_tokens)
+        messages = build_messages("What did we say about the garden?", lines, today)
         t0 = time.perf_counter()
         pieces: Iterator[str] = model.stream(messages, max_tokens=1)
         for _ in pieces:
@@ -114,7 +126,7 @@ def first_token_seconds(model: ChatModel, rounds: int = 2) -> float:
 
 def choose(
     open_model: Callable[[EmbeddedModel], AbstractContextManager[ChatModel]],
-    budget_s: float, *, available: int | None = None,
+    budget_s: float, evidence_tokens: int, *, available: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Choice:
     """Measure the embedded models on this machine and pick one (see the module docstring).
@@ -131,7 +143,7 @@ def choose(
         if progress:
             progress(f"Measuring {LARGE.label} on this machine…")
         with open_model(LARGE) as model:
-            measured[LARGE.key] = round(first_token_seconds(model), 2)
+            measured[LARGE.key] = round(first_token_seconds(model, evidence_tokens), 2)
     except ModelError as exc:
         return Choice(SMALL.key, f"{LARGE.label} could not be used: {exc}", measured, time.time())
     large_s = measured[LARGE.key]
@@ -142,7 +154,7 @@ def choose(
         if progress:
             progress(f"Measuring {SMALL.label} on this machine…")
         with open_model(SMALL) as model:
-            measured[SMALL.key] = round(first_token_seconds(model), 2)
+            measured[SMALL.key] = round(first_token_seconds(model, evidence_tokens), 2)
     except ModelError:
         pass  # the small model is the fallback either way; its own error shows when it loads
     return Choice(SMALL.key, f"{LARGE.label}'s first token came after {large_s:.1f} s here, over "

@@ -3,7 +3,8 @@
 :func:`check_answer` is pure: given the question, the draft and the numbered :class:`Evidence`
 lines the model was shown, it returns a :class:`Verdict`: the answer to show, or the abstention
 and why (the model abstained, the draft only restates the question, its words are in no memory,
-or it cites only someone other than the person asked about). Citations are moved to the lines
+it cites only someone other than the person asked about, or what it cites says nothing of what
+the question is about). Citations are moved to the lines
 that hold the answer, unrelated ones removed, missing ones added, and words restating the
 question cut from the front.
 """
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from memlane.core.text import content_words
+from memlane.core.text import PLAIN_WORD, content_words
 from memlane.memory.records import Hit, iso
 from memlane.models.prompts import (
     ABSTAIN,
@@ -29,11 +30,21 @@ from memlane.models.prompts import (
     support,
     uncite_unrelated,
 )
+from memlane.services.periods import ACCOUNT_WORDS
 
 log = logging.getLogger(__name__)
 
 # Below this share of its new words found in the evidence, an answer counts as made up.
 MIN_SUPPORT = 0.5
+# Words of a question that say what kind of answer is wanted or when, not what it is about.
+ASKING_WORDS = ACCOUNT_WORDS | frozenset("""
+    would could should will can shall may might go going went new us any based many while since
+    after before about into around using start started starting also ever still just who whom
+    whose when where why how kind type sort favorite favourite style thing things get got make
+    made feel feels felt like likes liked recent recently usually often one ones way ways
+    something someone person people mention mentioned say said tell told main during year years
+    january february march april may june july august september october november december
+    """.split())  # noqa: SIM905
 
 
 @dataclass
@@ -81,6 +92,55 @@ def their_line(name: str, answer: str, question: str, evidence: Sequence[Evidenc
     new = content_words(CITATION.sub("", answer)) - content_words(question)
     return next((e.n for e in evidence if len(new) >= 2 and _theirs(name, e)
                  and new <= content_words(e.hit.split_speaker()[1])), 0)
+
+
+def _stem(word: str) -> str:
+    """A crude stem: "hiking", "hikes" and "hike" meet; "running" meets "run"."""
+    w = word.lower()
+    for suffix in ("ing", "ed", "es", "s"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            w = w[: -len(suffix)]
+            break
+    if len(w) >= 4 and w[-1] == w[-2]:
+        w = w[:-1]
+    return w[:4]
+
+
+def _stems(text: str, skip: frozenset[str] = frozenset()) -> set[str]:
+    return {_stem(w) for w in PLAIN_WORD.findall(text)
+            if len(w) > 1 and w.lower() in content_words(w) and w.lower() not in skip}
+
+
+def topic(question: str, named: Sequence[str]) -> set[str]:
+    """What a question is about: its content words less the people it names and the words
+    that only ask (what, kind, favourite, when, yesterday...), as crude stems."""
+    return _stems(question, ASKING_WORDS | {n.lower() for n in named})
+
+
+def off_topic(question: str, named: Sequence[str], cited: Sequence[str]) -> bool:
+    """Whether the memories an answer cites say nothing of what the question is about.
+
+    "How does Tim feel while surfing?" answered from Tim's "I don't surf, but reading helps me
+    feel free", or "What is Jon's favourite style of painting?" from his line about dance: a
+    question built on a false premise gets an answer from a line about something else. The
+    cited lines (with their dates and speakers) must share a stem of the question's topic.
+    """
+    about = topic(question, named)
+    if not about or not cited:
+        return False
+    return not about & _affirmed(" ".join(cited))
+
+
+_NEGATION = re.compile(r"^(?:not|no|never|don'?t|doesn'?t|didn'?t|isn'?t|wasn'?t|haven'?t|"
+                       r"hasn'?t|can'?t|cannot|won'?t|nor)$", re.IGNORECASE)
+
+
+def _affirmed(text: str) -> set[str]:
+    """The stems of ``text`` less words just after a negation ("I don't surf")."""
+    words = text.split()
+    kept = [w for i, w in enumerate(words)
+            if not any(_NEGATION.match(p.strip(".,!?;:")) for p in words[max(0, i - 2):i])]
+    return _stems(" ".join(kept))
 
 
 def cited_numbers(text: str) -> set[int]:
@@ -144,6 +204,9 @@ def check_answer(question: str, draft: str, given: Sequence[Evidence],
     if about_someone_else(named, [e for e in evidence if e.cited_by]):
         log.info("answer cites only someone else's memories, abstaining: %r", text)
         return Verdict(ABSTAIN, True, "about someone else", draft=text)
+    if off_topic(question, named, [e.line for e in evidence if e.cited_by]):
+        log.info("the cited memories are about something else, abstaining: %r", text)
+        return Verdict(ABSTAIN, True, "off topic", draft=text)
     led = lead_with_answer(text, question)
     cut = led != text
     return Verdict(led, False, draft=text if cut else "", led=cut, cited=cited)

@@ -61,6 +61,7 @@ REPLACED_BECAUSE = {
     "no answer in the evidence": "only restated the question",
     "unsupported": "used words found in no memory",
     "about someone else": "cited only someone else's memories",
+    "off topic": "cited memories about something else",
 }
 
 
@@ -82,6 +83,8 @@ class Answer:
     # restated the question from its front (``led``).
     draft: str = ""
     led: bool = False
+    named: list[str] = field(default_factory=list)  # the stored speakers the question names
+    said: str = ""  # what the model streamed, before any check
 
     @property
     def citations(self) -> list[Evidence]:
@@ -223,7 +226,8 @@ class Assistant:
             for e in evidence:
                 e.cited_by = verdict.cited.get(e.n, "")
             answer = Answer(question, verdict.text, verdict.abstained, evidence, self.model.name,
-                            timings, usage, verdict.reason, draft=verdict.draft, led=verdict.led)
+                            timings, usage, verdict.reason, draft=verdict.draft, led=verdict.led,
+                            named=list(named), said=text)
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
         self._strengthen(answer)
         self._remember(answer)

@@ -105,9 +105,7 @@ def evidence_line(n: int, hit: Hit, query: str = "") -> str:
     """
     when = datetime.fromtimestamp(hit.time).astimezone()
     prefix, body = hit.split_speaker()
-    if hit.kind == "frame":
-        text = screen_text(body, query)
-    elif hit.source.get("episode_kind") == "screen":  # made of screens' text: left as read
+    if hit.kind == "frame" or hit.source.get("episode_kind") == "screen":
         text = screen_text(body, query)
     elif APP_MINUTES in hit.source:  # a period's account: what it says, then time per app
         text = focus(body, query) + " " + app_minutes_text(hit.source[APP_MINUTES])

@@ -82,7 +82,8 @@ def measure(paths: Paths, settings: Settings, *, nice: int = 0,
                           nice=nice) as process:
             yield process
 
-    choice = choose(open_model, cfg.latency_budget_s, progress=progress)
+    choice = choose(open_model, cfg.latency_budget_s, settings.answer.evidence_tokens,
+                    progress=progress)
     save_choice(paths.model_choice, choice)
     return choice
 

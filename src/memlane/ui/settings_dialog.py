@@ -139,9 +139,15 @@ class SettingsDialog(QDialog):
         form.addRow("OCR languages", self.languages)
 
         self.model = QLineEdit(settings.model.path)
-        self.model.setToolTip('"default" is the embedded model; or choose any GGUF file')
+        self.model.setToolTip('"auto": this machine is measured once and the embedded 1.5B model '
+                              'answers when its first token is fast enough, else the 0.5B; '
+                              '"small", "large", or any GGUF file')
         browse = QPushButton("Choose GGUF…")
-        default = QPushButton("Embedded default")
+        default = QComboBox()
+        default.addItems(["Embedded…", "auto (measured)", "small (0.5B)", "large (1.5B)"])
+        default.setToolTip("Use one of the models that come with Memlane")
+        self.model_why = QLabel(_model_why(home, settings))
+        self.model_why.setWordWrap(True)
         self.test = QPushButton("Test model")
         self.test_result = QLabel("")
         self.test_result.setWordWrap(True)
@@ -149,6 +155,7 @@ class SettingsDialog(QDialog):
         for w in (self.model, browse, default, self.test):
             row.addWidget(w)
         form.addRow("Answering model", row)
+        form.addRow("", self.model_why)
         form.addRow("", self.test_result)
         folder = QLabel(str(home))
         folder.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -208,7 +215,8 @@ class SettingsDialog(QDialog):
         layout.addWidget(buttons)
 
         browse.clicked.connect(self._choose_model)
-        default.clicked.connect(lambda: self.model.setText("default"))
+        default.activated.connect(
+            lambda i: self.model.setText(("", "auto", "small", "large")[i] or self.model.text()))
         self.test.clicked.connect(self._test_model)
         self.adjustSize()
 
@@ -274,7 +282,7 @@ class SettingsDialog(QDialog):
             self.journal.setText(path)
 
     def _test_model(self) -> None:
-        path = self.model.text().strip() or "default"
+        path = self.model.text().strip() or "auto"
         self.test.setEnabled(False)
         self.test_result.setText("Loading the model and asking it to say hello…")
 
@@ -301,10 +309,19 @@ class SettingsDialog(QDialog):
         s.privacy.redact = self.redact.isChecked()
         s.ocr.languages = self.languages.text().strip() or "auto"
         s.ocr.engine = str(self.ocr_engine.currentData() or "auto")
-        s.model.path = self.model.text().strip() or "default"
+        s.model.path = self.model.text().strip() or "auto"
         s.retention.frames_days = self.frames_days.value()
         s.retention.keep_text = self.keep_text.isChecked()
         s.journal.folder = self.journal.text().strip()
         s.mcp.allow_write = self.mcp_write.isChecked()
         s.ui.theme = str(self.theme.currentData() or "auto")
         return s
+
+
+def _model_why(home: Path, settings: Settings) -> str:
+    """Which model answers now, and why (the machine measurement's reason for "auto")."""
+    from memlane.core.paths import Paths
+    from memlane.services.model_setup import model_status
+
+    status = model_status(Paths(home), settings)
+    return f"Now: {status.get('name', status['setting'])} - {status['why']}"
