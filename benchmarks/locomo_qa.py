@@ -149,6 +149,8 @@ def main() -> int:
     parser.add_argument("--base", type=Path,
                         help="an earlier result (JSON) to compare with, question by question: "
                              "per-question F1 deltas, a bootstrap CI, answers up and down")
+    parser.add_argument("--rerank", choices=("on", "off"),
+                        help="override [answer] rerank (topic-overlap order before packing)")
     parser.add_argument("--name", default="locomo_qa",
                         help="result file name under benchmarks/results (default: locomo_qa)")
     parser.add_argument("--evidence-tokens", type=int,
@@ -175,6 +177,8 @@ def main() -> int:
             engine.settings.model.path = args.model or "small"
             if args.evidence_tokens:
                 engine.settings.answer.evidence_tokens = args.evidence_tokens
+            if args.rerank:
+                engine.settings.answer.rerank = args.rerank == "on"
             if model is not None:  # one model process for all conversations
                 engine.__dict__["model"] = model
             engine.import_chat(path, "locomo")
@@ -231,6 +235,7 @@ def main() -> int:
     payload: dict[str, Any] = {
         "questions": len(rows), "model": args.model or "small",
         "evidence_tokens": settings.evidence_tokens, "evidence": settings.evidence,
+        "rerank": settings.rerank,
         "summary": summary, "rows": rows}
     if args.base:
         payload["paired"] = paired(json.loads(args.base.read_text())["rows"], rows)

@@ -121,6 +121,9 @@ temperature = 0.0
 # at most this, or when it matches the question's keywords; with no relevant evidence the
 # assistant says it has no memory of that instead of asking the model.
 max_distance = 0.75
+# Put the memories that share more of what the question is about first, before the best are
+# packed (otherwise search order).
+rerank = false
 # Store each question and answer as an "assistant" conversation, searchable like any other.
 remember = true
 
@@ -255,6 +258,7 @@ class AnswerSettings:
     max_tokens: int = 96
     temperature: float = 0.0
     max_distance: float = 0.75
+    rerank: bool = False
     remember: bool = True
 
 

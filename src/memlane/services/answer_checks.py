@@ -128,14 +128,14 @@ def off_topic(question: str, named: Sequence[str], cited: Sequence[str]) -> bool
     about = topic(question, named)
     if not about or not cited:
         return False
-    return not about & _affirmed(" ".join(cited))
+    return not about & affirmed(" ".join(cited))
 
 
 _NEGATION = re.compile(r"^(?:not|no|never|don'?t|doesn'?t|didn'?t|isn'?t|wasn'?t|haven'?t|"
                        r"hasn'?t|can'?t|cannot|won'?t|nor)$", re.IGNORECASE)
 
 
-def _affirmed(text: str) -> set[str]:
+def affirmed(text: str) -> set[str]:
     """The stems of ``text`` less words just after a negation ("I don't surf")."""
     words = text.split()
     kept = [w for i, w in enumerate(words)

@@ -38,7 +38,13 @@ from memlane.models.prompts import (
     build_messages,
 )
 from memlane.models.runtime import ChatModel, Usage
-from memlane.services.answer_checks import Evidence, check_answer, cited_numbers
+from memlane.services.answer_checks import (
+    Evidence,
+    affirmed,
+    check_answer,
+    cited_numbers,
+    topic,
+)
 from memlane.services.evidence import (
     dedupe,
     evidence_line,
@@ -172,6 +178,10 @@ class Assistant:
         facts = {h.id: h for h in kept if h.kind == "fact"}
         taken = taken_from(self.store, [parse_record_id(i)[1] for i in facts])
         kept = fold_screens([h for h in kept if not stood_in_for(h, facts, taken)])
+        if self.settings.rerank:
+            # Lines sharing more of what the question is about first; search order otherwise.
+            about = topic(question, result.named)
+            kept.sort(key=lambda h: -len(about & affirmed(h.snippet)))
         return kept[: self.settings.evidence], result.query, result.named
 
     def pack(self, hits: Sequence[Hit], query: str = "") -> list[Evidence]:
