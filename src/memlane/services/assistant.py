@@ -51,7 +51,12 @@ from memlane.services.evidence import (
     fold_screens,
     stood_in_for,
 )
-from memlane.services.periods import asks_about_apps, is_period_question, period_hits
+from memlane.services.periods import (
+    MINUTES,
+    asks_about_apps,
+    is_period_question,
+    period_hits,
+)
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +225,10 @@ class Assistant:
             self._remember(answer)
             return answer
         evidence = self.pack(hits, query)
-        messages = build_messages(question, [e.line for e in evidence], today_text(ref), history)
+        asked = question
+        if all(MINUTES in h.source for h in hits):  # an account of a period (periods.py)
+            asked = f"{question} Name the main things, each with its memory number."
+        messages = build_messages(asked, [e.line for e in evidence], today_text(ref), history)
         text, stopped = self._stream(messages, len(evidence), usage, t0, timings, on_token,
                                      should_stop)
         if usage.load_ms:
