@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes import FakeModel
 from memlane.core.paths import Paths
 from memlane.memory.records import Hit
 from memlane.models.embedder import OnnxEmbedder
@@ -86,3 +87,8 @@ def test_a_question_about_a_day_is_answered_from_its_episodes(consolidated_demo:
     # a question about a thing in that day still searches for it
     hits, _, _ = assistant.evidence("When is my dentist appointment?", None)
     assert any("check-up" in h.snippet for h in hits)
+    # the model is asked for the main things of the period, not one sentence about one
+    model = FakeModel("A standup [1] and flights to Lisbon [2].")
+    answer = engine.assistant(model=model).ask("What did I do yesterday?")
+    assert "Name the main things" in model.requests[-1][-1]["content"]
+    assert not answer.abstained and answer.citations
