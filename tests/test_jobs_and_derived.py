@@ -58,7 +58,8 @@ def test_episodes_and_facts_are_searchable(engine: Engine) -> None:
         )
     hits = engine.search("flight to Lisbon").hits
     assert [h.kind for h in hits] == ["episode", "fact"]
-    assert hits[0].app == "firefox" and hits[0].source == {"type": "episode", "episode_id": 1}
+    assert hits[0].app == "firefox" and hits[0].source == {"type": "episode", "episode_id": 1,
+                                                  "episode_kind": "screen"}
     assert engine.search("Lisbon", app="firefox", kinds=("episode", "fact")).hits[0].kind == "episode"
 
 
