@@ -134,16 +134,20 @@ def choose(
     ``open_model`` loads one model in its own process for the measurement and closes it after.
     """
     measured: dict[str, float] = {}
+
+    def measure(model: EmbeddedModel) -> None:
+        if progress:
+            progress(f"Measuring {model.label} on this machine…")
+        with open_model(model) as process:
+            measured[model.key] = round(first_token_seconds(process, evidence_tokens), 2)
+
     free = available_memory() if available is None else available
     if not fits_in_memory(LARGE, free):
         gb = (free or 0) / 1e9
         return Choice(SMALL.key, f"{LARGE.label} needs about {memory_needed(LARGE) / 1e9:.1f} GB "
                       f"of free memory and {gb:.1f} GB is free", measured, time.time())
     try:
-        if progress:
-            progress(f"Measuring {LARGE.label} on this machine…")
-        with open_model(LARGE) as model:
-            measured[LARGE.key] = round(first_token_seconds(model, evidence_tokens), 2)
+        measure(LARGE)
     except ModelError as exc:
         return Choice(SMALL.key, f"{LARGE.label} could not be used: {exc}", measured, time.time())
     large_s = measured[LARGE.key]
@@ -151,10 +155,7 @@ def choose(
         return Choice(LARGE.key, f"its first token came after {large_s:.1f} s here, within the "
                       f"{budget_s:g} s budget", measured, time.time())
     try:
-        if progress:
-            progress(f"Measuring {SMALL.label} on this machine…")
-        with open_model(SMALL) as model:
-            measured[SMALL.key] = round(first_token_seconds(model, evidence_tokens), 2)
+        measure(SMALL)
     except ModelError:
         pass  # the small model is the fallback either way; its own error shows when it loads
     return Choice(SMALL.key, f"{LARGE.label}'s first token came after {large_s:.1f} s here, over "
