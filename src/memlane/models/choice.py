@@ -16,7 +16,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -154,10 +154,8 @@ def choose(
     if large_s <= budget_s:
         return Choice(LARGE.key, f"its first token came after {large_s:.1f} s here, within the "
                       f"{budget_s:g} s budget", measured, time.time())
-    try:
-        measure(SMALL)
-    except ModelError:
-        pass  # the small model is the fallback either way; its own error shows when it loads
+    with suppress(ModelError):  # the small model is the fallback either way; its own error
+        measure(SMALL)  # shows when it loads
     return Choice(SMALL.key, f"{LARGE.label}'s first token came after {large_s:.1f} s here, over "
                   f"the {budget_s:g} s budget", measured, time.time())
 
