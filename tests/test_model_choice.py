@@ -55,8 +55,9 @@ def test_the_larger_model_is_refused_with_a_message_when_memory_is_short(
     settings.model.path = "large"
     with pytest.raises(ModelError, match=r"needs more free memory.*choose the small model"):
         model_setup.model_process(paths, settings, "large", 2048)
-    # consolidation falls back to the answering model rather than failing
+    # consolidation asked to use it falls back to the answering model rather than failing
     settings.model.path = "small"
+    settings.memory.model = "large"
     assert model_setup.consolidation_setting(paths, settings) == "small"
 
 

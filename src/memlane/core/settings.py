@@ -139,10 +139,11 @@ use_model = true
 model_min_seconds = 120
 # At most this many model calls per background run (each is a few seconds of CPU).
 max_model_calls = 60
-# The model that writes them while you are idle, where its speed matters less: "large" (the
-# embedded 1.5B, when it is installed and the memory is free; else the answering model),
-# "small", or "answer" (whatever answers your questions).
-model = "large"
+# The model that writes them while you are idle: "answer" (whatever answers your questions),
+# "small", or "large" (the embedded 1.5B, when it is installed and the memory is free; else the
+# answering model). "large" took twice the CPU for no better summaries or answers in
+# benchmarks/consolidation.py (docs/adr/012-model-tier-and-evidence.md).
+model = "answer"
 
 [retention]
 # Delete full-size frame images older than this many days (0 = keep them). Thumbnails and
@@ -275,7 +276,7 @@ class MemorySettings:
     use_model: bool = True
     model_min_seconds: float = 120.0
     max_model_calls: int = 60
-    model: str = "large"
+    model: str = "answer"
 
 
 @dataclass
@@ -286,7 +287,7 @@ class RetentionSettings:
 
 
 THEMES = ("auto", "light", "dark")
-CONSOLIDATION_MODELS = ("large", "small", "answer")
+CONSOLIDATION_MODELS = ("answer", "small", "large")
 OCR_ENGINES = ("auto", "tesserocr", "tesseract", "rapidocr")
 
 
