@@ -98,8 +98,11 @@ def model_status(paths: Paths, settings: Settings) -> dict[str, Any]:
     """Whether the LLM can be loaded (without hashing a gigabyte), which one answers and why."""
     setting = settings.model.path
     chosen = load_choice(paths.model_choice)
-    key = embedded_key(chosen.key if setting == "auto" and chosen else
-                       "small" if setting == "auto" else setting)
+
+    def key_of(value: str) -> str | None:  # "auto" is what was measured, or the small model
+        return embedded_key((chosen.key if chosen else "small") if value == "auto" else value)
+
+    key = key_of(setting)
     if key is None:
         return {"setting": setting, "available": Path(setting).expanduser().is_file(),
                 "why": describe(chosen, setting)}
@@ -109,5 +112,5 @@ def model_status(paths: Paths, settings: Settings) -> dict[str, Any]:
             "assembled": (paths.models / model.file_name).is_file(),
             "why": describe(chosen, setting),
             "measured_first_token_s": chosen.first_token_s if chosen else {},
-            "memory_model": EMBEDDED[k].label if (k := embedded_key(
+            "memory_model": EMBEDDED[k].label if (k := key_of(
                 consolidation_setting(paths, settings))) else setting}
