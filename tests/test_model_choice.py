@@ -55,6 +55,10 @@ def test_the_larger_model_is_refused_with_a_message_when_memory_is_short(
     settings.model.path = "large"
     with pytest.raises(ModelError, match=r"needs more free memory.*choose the small model"):
         model_setup.model_process(paths, settings, "large", 2048)
+    # picked by the measurement ("auto"), the small model answers instead
+    settings.model.path = "auto"
+    ch.save_choice(paths.model_choice, ch.Choice("large", "fast", {"large": 4.0}, 1.0))
+    assert model_setup.model_process(paths, settings, "auto", 2048).name == SMALL.label
     # consolidation asked to use it falls back to the answering model rather than failing
     settings.model.path = "small"
     settings.memory.model = "large"

@@ -4,12 +4,14 @@ The engine asks here for its model process: ``[model] path`` names it (``"auto"`
 machine measurement in :mod:`memlane.models.choice` picked, the small model until it ran), and a
 background engine, which writes episodes and facts while the person is idle, takes the model
 ``[memory] model`` names when it is installed and the memory it needs is free. The larger model
-is refused with a clear message when the memory is not there. :func:`measure` runs the machine
+is refused with a clear message when the memory is not there (under ``"auto"`` the small one
+answers instead). :func:`measure` runs the machine
 measurement and saves its pick; :func:`model_status` is what ``memlane status`` and the app say.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +31,7 @@ from memlane.models.choice import (
 from memlane.models.registry import (
     EMBEDDED,
     LARGE,
+    SMALL,
     EmbeddedModel,
     embedded_key,
     installed,
@@ -36,6 +39,8 @@ from memlane.models.registry import (
     resolve_model,
 )
 from memlane.models.runtime import ModelProcess
+
+log = logging.getLogger(__name__)
 
 BACKGROUND_NICE = 10  # niceness of a background engine's model process
 
@@ -56,7 +61,12 @@ def model_process(paths: Paths, settings: Settings, setting: str, context_size: 
     """A (not yet started) process for the model ``setting`` names; checks file and memory."""
     cfg = settings.model
     chosen = load_choice(paths.model_choice)
-    info = resolve_model(setting, paths.models, chosen.key if chosen else None)
+    pick = chosen.key if chosen else None
+    if setting == "auto" and pick == LARGE.key and not fits_in_memory(LARGE):
+        log.warning("%s does not fit in the memory free now; answering with %s", LARGE.label,
+                    SMALL.label)
+        pick = SMALL.key
+    info = resolve_model(setting, paths.models, pick)
     if info.key == LARGE.key and not fits_in_memory(LARGE):
         raise ModelError(
             f"{LARGE.label} needs more free memory than this machine has now; close some "
