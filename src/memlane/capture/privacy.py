@@ -7,7 +7,8 @@ stops the whole tick; an unfocused excluded window is painted out of the frame (
 hidden by windows above it, or all of it when the stacking order is unknown) before anything
 reaches the disk; a monitor that is mostly excluded is skipped. A pop-up that belongs to an
 excluded window (``WM_TRANSIENT_FOR``) is excluded with it, and so is an untitled window of an
-excluded process.
+excluded process. An excluded window whose place the desktop does not tell (AT-SPI on Wayland)
+could be on any monitor, so no monitor is stored while it shows.
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ def plan_monitor(
     for i, window in enumerate(snapshot.windows):
         if window.id not in excluded:
             continue
+        if not window.placed:  # somewhere on some monitor: no monitor is stored
+            return MonitorPlan(True, None, 1.0)
         part = window.rect.intersect(monitor)
         if part is None:
             continue

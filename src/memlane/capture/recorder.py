@@ -2,7 +2,8 @@
 
 :class:`Recorder` is what the scheduler calls every few seconds. Order matters and is the point:
 it asks for the windows first and stops if an excluded window has focus, the screen is locked or
-the user is idle; only then grabs each monitor with mss, paints excluded windows out of the pixels
+the user is idle; only then grabs each monitor (with the grabber
+:mod:`memlane.capture.backends` chose for the session), paints excluded windows out of the pixels
 *in memory*, skips monitors that are mostly excluded, and compares the rest with the last stored
 frame. What it returns (:class:`Tick`) holds only frames that passed every gate; the caller
 (``memlane.services.recorder``) stores them and queues OCR, which never runs here. A display
@@ -19,8 +20,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from memlane.capture.backends import Grabber
 from memlane.capture.change import Change, ChangeDetector
 from memlane.capture.privacy import ExclusionRules, paint_out, plan_monitor
+from memlane.capture.wayland import CaptureUnavailable, GrantNeeded
 from memlane.capture.windows import Rect, Snapshot, WindowInfo, WindowProvider, X11Windows
 from memlane.capture.xlib import XError
 
@@ -56,6 +59,8 @@ class Tick:
     active: WindowInfo | None = None
     windows: tuple[WindowInfo, ...] = ()  # visible windows, bottom to top
     excluded: dict[int, str] = field(default_factory=dict)  # window id -> rule
+    needs_grant: bool = False  # Wayland: the person must allow recording from the app
+    monitors: int = 0  # monitors the grabber sees
 
 
 def monitor_key(index: int, rect: Rect) -> str:
@@ -64,6 +69,8 @@ def monitor_key(index: int, rect: Rect) -> str:
 
 class MssGrabber:
     """Grabs monitors with mss; one mss instance per thread (mss is not thread-safe on X11)."""
+
+    name = "x11"
 
     def __init__(self) -> None:
         self._local = threading.local()
@@ -102,6 +109,8 @@ class MssGrabber:
 class StillGrabber:
     """One monitor showing a given frame: replays recorded screenshots through the same tick."""
 
+    name = "still"
+
     def __init__(self, pixels: np.ndarray) -> None:
         self.pixels = pixels
 
@@ -126,14 +135,14 @@ class Recorder:
     def __init__(
         self, rules: ExclusionRules, detector: ChangeDetector, *,
         windows: WindowProvider | None = None,
-        grabber: MssGrabber | StillGrabber | None = None,
+        grabber: Grabber | None = None,
         idle_limit_s: float = 300.0, monitors: frozenset[int] | None = None,
     ) -> None:
         self.rules = rules
         self.only = monitors  # 1-based monitor numbers to record; None: every monitor
         self.detector = detector
         self.windows: WindowProvider = windows or X11Windows()
-        self.grabber: MssGrabber | StillGrabber = grabber or MssGrabber()
+        self.grabber: Grabber = grabber or MssGrabber()
         self.idle_limit_s = idle_limit_s
 
     def close(self) -> None:
@@ -156,6 +165,7 @@ class Recorder:
             monitors = self.grabber.monitors()
             if not monitors:
                 return Tick("error", "no monitor found", active=snapshot.active)
+            tick.monitors = len(monitors)
             for index, rect in enumerate(monitors, start=1):
                 if self.only is not None and index not in self.only:
                     continue
@@ -174,6 +184,9 @@ class Recorder:
                     tick.unchanged += 1
                     continue
                 tick.shots.append(Shot(index, rect, pixels, change, plan.covered))
+        except CaptureUnavailable as exc:  # the grabber said why, and retries by itself
+            return Tick("error", str(exc), active=snapshot.active,
+                        needs_grant=isinstance(exc, GrantNeeded))
         except Exception as exc:  # mss raises its own errors; a vanished display raises many
             self.grabber.reset()
             log.warning("screen grab failed: %s", exc)

@@ -60,6 +60,7 @@ class WindowInfo:
     pid: int | None = None
     rect: Rect = Rect(0, 0, 0, 0)  # outer rectangle including decorations, screen coordinates
     transient_for: int | None = None
+    placed: bool = True  # False: the desktop does not say where it is (AT-SPI on Wayland)
 
     def names(self) -> tuple[str, ...]:
         return tuple(n for n in (self.app, self.instance, self.process) if n)
@@ -86,10 +87,7 @@ def display_server(env: dict[str, str] | None = None) -> tuple[str, str]:
     env = dict(os.environ) if env is None else env
     session = env.get("XDG_SESSION_TYPE", "").lower()
     if session == "wayland" or (env.get("WAYLAND_DISPLAY") and not env.get("DISPLAY")):
-        return "wayland", (
-            "this is a Wayland session, where Memlane cannot capture the screen yet; "
-            "log in to an X11 session (\"GNOME on Xorg\" on the login screen) to record"
-        )
+        return "wayland", f"Wayland display {env.get('WAYLAND_DISPLAY') or '(default)'}"
     if env.get("DISPLAY"):
         return "x11", f"X11 display {env['DISPLAY']}"
     return "none", "no graphical display (DISPLAY is not set)"

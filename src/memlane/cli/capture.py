@@ -21,24 +21,30 @@ from memlane.memory.records import iso
               help="Pause capture (for MINUTES, or until --resume); survives restarts.")
 @click.option("--resume", is_flag=True, help="Resume a paused capture.")
 @click.option("--no-drain", is_flag=True, help="Exit without working off the OCR backlog.")
+@click.option("--grant", is_flag=True,
+              help="Wayland: ask the desktop for permission to record the screen (its dialog "
+                   "appears once; later starts reuse the grant), then exit.")
 @click.option("--exit-with-parent", is_flag=True, hidden=True,
               help="Stop when the process that started this one dies (the app's recorder).")
 @click.pass_context
 def capture(
     ctx: click.Context, once: bool, seconds: float | None, pause_minutes: float | None,
-    resume: bool, no_drain: bool, exit_with_parent: bool,
+    resume: bool, no_drain: bool, exit_with_parent: bool, grant: bool,
 ) -> None:
     """Record the screen: changed monitors become frames every few seconds, OCR'd in the background.
 
-    Without options it records until interrupted (Ctrl-C). Excluded windows (settings,
-    [privacy]) are never stored: focused, nothing is captured; elsewhere on screen, they are
-    painted out before the frame is written. Card numbers, IBANs, keys and passwords found by
-    OCR are blanked in the text and painted out of the image.
+    Without options it records until interrupted (Ctrl-C). On X11 it reads the screen with mss;
+    on Wayland through the desktop's ScreenCast portal and PipeWire (allow it once with
+    --grant, or from the app), or with grim on wlroots compositors without a portal. Excluded
+    windows (settings, [privacy]) are never stored: focused, nothing is captured; elsewhere on
+    screen, they are painted out before the frame is written (on desktops that do not say
+    where a window is, no monitor is stored while one shows). Card numbers, IBANs, keys and
+    passwords found by OCR are blanked in the text and painted out of the image.
     """
     from memlane.services import recorder as cap
 
-    if sum((once, seconds is not None, pause_minutes is not None, resume)) > 1:
-        raise click.UsageError("use one of --once, --for, --pause, --resume")
+    if sum((once, seconds is not None, pause_minutes is not None, resume, grant)) > 1:
+        raise click.UsageError("use one of --once, --for, --pause, --resume, --grant")
     if exit_with_parent:
         said = os.environ.get("MEMLANE_PARENT_PID", "")
         cap.stop_with_parent(int(said) if said.isdigit() else None)
@@ -51,6 +57,16 @@ def capture(
         if resume:
             cap.resume(engine.store)
             click.echo("Capture resumed.")
+            return
+        if grant:
+            click.echo("Asking the desktop for permission to record the screen; answer its "
+                       "dialog.", err=True)
+            try:
+                monitors = cap.grant_recording(engine.store)
+            except RecorderError as exc:
+                fail(exc)
+            click.echo(f"Screen recording allowed on {monitors} monitor(s); the recorder "
+                       "reuses this permission without asking again.")
             return
 
         def show(report: cap.TickReport) -> None:

@@ -51,9 +51,7 @@ def capture_status(
         state, reason = str(last["state"]), str(last["reason"])
         if state == "paused":  # resumed since that tick: the next one records
             state, reason = "recording", "resumed"
-    server, note = display_server()  # of the asking process; a recorder reports its own
-    if not running and server != "x11":
-        reason = f"{reason}; {note}"
+    server, _note = display_server()  # of the asking process; a recorder reports its own
     last_frame = store.sql("SELECT max(time) FROM frames WHERE origin = 'capture'")[0][0]
     midnight = datetime.combine(date.fromtimestamp(now), datetime.min.time()).timestamp()
     jobs = JobQueue(store).counts()
@@ -86,4 +84,8 @@ def capture_status(
         "ocr_behind_seconds": round(max(0.0, now - float(oldest)), 1) if oldest else 0.0,
         "ocr_waiting": waiting or None,
         "display": server,
+        # how the running recorder reads the screen and its windows, and whether the person must
+        # allow it first (Wayland)
+        "backend": last.get("backend") if running and last else None,
+        "needs_grant": bool(running and last and last.get("needs_grant")),
     }

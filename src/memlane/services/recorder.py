@@ -27,12 +27,19 @@ from typing import IO, Any
 
 import numpy as np
 
+from memlane.capture.backends import choose_backend
 from memlane.capture.change import ChangeDetector, signature
 from memlane.capture.fingerprint import dhash
 from memlane.capture.privacy import ExclusionRules
 from memlane.capture.recorder import Recorder, Shot, Tick
-from memlane.capture.windows import WindowInfo, display_server
-from memlane.core.errors import MemlaneError, RecorderBusy, SettingsError, StorageError
+from memlane.capture.windows import WindowInfo
+from memlane.core.errors import (
+    MemlaneError,
+    RecorderBusy,
+    RecorderError,
+    SettingsError,
+    StorageError,
+)
 from memlane.core.paths import Paths
 from memlane.core.settings import Settings
 from memlane.memory.forget import sweep_files
@@ -49,6 +56,24 @@ PAUSE_KEY = "capture.paused_until"
 TICK_KEY = "capture.last_tick"
 DAY_KEY = "capture.today"
 LAST_KEY = "capture.last."  # + monitor key: the last stored frame of that monitor
+TOKEN_KEY = "capture.portal_token"  # the ScreenCast portal's restore token (a secret)
+
+
+class StoredToken:
+    """The portal's restore token, kept in the store's ``state`` table: in the home folder, and
+    encrypted with everything else when encryption is on."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def load(self) -> str | None:
+        return self.store.get_state(TOKEN_KEY) or None
+
+    def save(self, token: str | None) -> None:
+        if token:
+            self.store.set_state(TOKEN_KEY, token)
+        else:
+            self.store.set_states({}, delete=[TOKEN_KEY])
 
 
 # -- pause -----------------------------------------------------------------------------------
@@ -86,6 +111,17 @@ def _json_state(store: Store, key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def grant_recording(store: Store, dialog_s: float = 300.0) -> int:
+    """Ask the desktop's portal for permission to record (from a process with a visible window),
+    keep its restore token for the recorder; the number of monitors granted."""
+    from memlane.capture.wayland import CaptureUnavailable, grant
+
+    try:
+        return grant(StoredToken(store), dialog_s=dialog_s)
+    except CaptureUnavailable as exc:
+        raise RecorderError(str(exc)) from None
+
+
 # -- one tick --------------------------------------------------------------------------------
 
 
@@ -97,6 +133,7 @@ class TickReport:
     stored: list[int]
     unchanged: int
     private: int
+    needs_grant: bool = False
 
 
 @dataclass
@@ -127,15 +164,21 @@ class CaptureService:
         self.store = store
         self.files = files
         cap, priv = settings.capture, settings.privacy
-        self.server, self.server_note = display_server(env)
         self.detector = ChangeDetector(cap.min_change_percent)
         try:
             rules = ExclusionRules(priv.exclude_apps, priv.exclude_titles)
         except ValueError as exc:
             raise MemlaneError(f"settings: [privacy] {exc}") from None
         idle = priv.idle_seconds if priv.idle_seconds > 0 else float("inf")
-        self.recorder = recorder or Recorder(rules, self.detector, idle_limit_s=idle,
-                                             monitors=cap.monitor_set())
+        self.backend = choose_backend(env, StoredToken(store)) if recorder is None else None
+        if recorder is None:
+            assert self.backend is not None
+            recorder = Recorder(rules, self.detector, idle_limit_s=idle,
+                                monitors=cap.monitor_set(), windows=self.backend.windows,
+                                grabber=self.backend.grabber)
+        self.recorder = recorder
+        self.backend_name = (f"{self.backend.name} (windows: {self.backend.windows_name})"
+                             if self.backend else self.recorder.grabber.name)
         self.recorder.detector = self.detector
         self.handoff: Handoff | None = None  # pixels for an OCR worker in this process
         self._last_frame: dict[str, int] = {}
@@ -168,8 +211,8 @@ class CaptureService:
         if pause_end is not False:
             report.state = "paused"
             report.reason = "until resumed" if pause_end is None else f"until {iso(pause_end)}"
-        elif self.server != "x11":
-            report.state, report.reason = "error", self.server_note
+        elif self.backend is not None and self.backend.grabber is None:
+            report.state, report.reason = "error", self.backend.note
         else:
             self._record(self.recorder.tick(), report)
         self._note(report)
@@ -178,6 +221,7 @@ class CaptureService:
     def _record(self, tick: Tick, report: TickReport) -> None:
         report.state, report.reason = tick.state, tick.reason
         report.unchanged, report.private = tick.unchanged, tick.private
+        report.needs_grant = tick.needs_grant
         for shot in tick.shots:
             try:
                 report.stored.append(self._store_shot(shot, tick, report.time))
@@ -234,7 +278,8 @@ class CaptureService:
         if report.state != "recording":
             day[report.state] = day.get(report.state, 0) + 1
         last = {"time": report.time, "state": report.state, "reason": report.reason,
-                "pid": os.getpid(), "interval": self.settings.capture.interval_seconds}
+                "pid": os.getpid(), "interval": self.settings.capture.interval_seconds,
+                "backend": self.backend_name, "needs_grant": report.needs_grant}
         try:
             self.store.set_states({TICK_KEY: json.dumps(last), DAY_KEY: json.dumps(day)})
         except StorageError as exc:
@@ -242,7 +287,13 @@ class CaptureService:
 
 
 def _window_for(shot: Shot, tick: Tick) -> WindowInfo | None:
-    """The window a frame is about: the focused one if it is on that monitor, else the topmost."""
+    """The window a frame is about: the focused one if it is on that monitor, else the topmost.
+
+    Where the desktop does not say where windows are, the focused window names the frame only
+    when there is one monitor; otherwise the frame's window is unknown, not guessed.
+    """
+    if tick.active is not None and not tick.active.placed:
+        return tick.active if tick.monitors == 1 else None
     if tick.active is not None and tick.active.rect.intersect(shot.rect) is not None:
         return tick.active
     for window in reversed(tick.windows):

@@ -1,0 +1,120 @@
+"""Frames from one PipeWire screen-cast stream, held open for a whole recording.
+
+:class:`PipeWireStream` reads one node of a portal's PipeWire remote with GStreamer
+(``pipewiresrc`` into an ``appsink`` that keeps only the newest frame, converted to BGRx, the
+byte order every grabber returns). The stream stays negotiated between ticks but asks the
+compositor for few frames (``max-framerate``), and the compositor sends one only when the screen
+changed, so a static screen costs nearly nothing. :meth:`frame` answers with the newest frame,
+the last one when nothing new arrived (the screen did not change), and raises
+:class:`StreamError` when PipeWire or the compositor ended the stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class StreamError(RuntimeError):
+    pass
+
+
+def _gst() -> Any:
+    try:
+        import gi
+
+        gi.require_version("Gst", "1.0")
+        from gi.repository import Gst
+    except (ImportError, ValueError) as exc:
+        raise StreamError(f"GStreamer's Python bindings are missing: {exc}") from None
+    if not Gst.is_initialized():
+        Gst.init(None)
+    if Gst.ElementFactory.find("pipewiresrc") is None:
+        raise StreamError("GStreamer's PipeWire plugin is missing "
+                          "(sudo apt-get install gstreamer1.0-pipewire)")
+    return Gst
+
+
+class PipeWireStream:
+    """One monitor's stream; :meth:`frame` from one thread at a time."""
+
+    def __init__(self, fd: int, node: int, *, max_fps: float = 1.0) -> None:
+        Gst = _gst()
+        self.node = node
+        num, den = max(1, round(max_fps * 1000)), 1000
+        # always-copy: the compositor's buffers go back to it at once instead of waiting in
+        # the appsink queue; videoconvert passes BGRx through untouched.
+        self._pipeline = Gst.parse_launch(
+            f"pipewiresrc fd={fd} path={node} always-copy=true do-timestamp=false "
+            f"! video/x-raw,max-framerate={num}/{den} "
+            "! videoconvert ! video/x-raw,format=BGRx "
+            "! appsink name=sink max-buffers=1 drop=true sync=false enable-last-sample=false")
+        self._sink = self._pipeline.get_by_name("sink")
+        self._bus = self._pipeline.get_bus()
+        self._last: np.ndarray | None = None
+        self._lock = threading.Lock()
+        if self._pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
+            self.close()
+            raise StreamError(f"PipeWire node {node} could not be played")
+
+    def frame(self, first_wait_s: float = 5.0) -> np.ndarray:
+        """The newest frame as HxW uint32 (BGRX); waits for the first one up to ``first_wait_s``."""
+        Gst = _gst()
+        with self._lock:
+            self._check(Gst)
+            deadline = time.monotonic() + (first_wait_s if self._last is None else 0.0)
+            while True:
+                sample = self._sink.emit("try-pull-sample", 0)
+                if sample is not None:
+                    # drain: only the newest frame counts
+                    while (newer := self._sink.emit("try-pull-sample", 0)) is not None:
+                        sample = newer
+                    self._last = _pixels(sample)
+                    break
+                if self._last is not None:
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise StreamError(f"no frame from PipeWire node {self.node} within "
+                                      f"{first_wait_s:.0f} s")
+                sample = self._sink.emit("try-pull-sample", int(min(left, 0.25) * Gst.SECOND))
+                if sample is not None:
+                    self._last = _pixels(sample)
+                    break
+                self._check(Gst)
+            return self._last.copy()
+
+    def _check(self, Gst: Any) -> None:
+        while True:
+            msg = self._bus.pop_filtered(Gst.MessageType.ERROR | Gst.MessageType.EOS)
+            if msg is None:
+                return
+            if msg.type == Gst.MessageType.EOS:
+                raise StreamError(f"the screen cast ended (PipeWire node {self.node})")
+            err, _debug = msg.parse_error()
+            raise StreamError(f"PipeWire stream {self.node}: {err.message}")
+
+    def close(self) -> None:
+        try:
+            Gst = _gst()
+            self._pipeline.set_state(Gst.State.NULL)
+        except Exception:  # already torn down
+            log.debug("closing a PipeWire stream", exc_info=True)
+
+
+def _pixels(sample: Any) -> np.ndarray:
+    caps = sample.get_caps().get_structure(0)
+    width, height = int(caps.get_value("width")), int(caps.get_value("height"))
+    buffer = sample.get_buffer()
+    data = buffer.extract_dup(0, buffer.get_size())
+    stride = len(data) // height if height else 0
+    if stride < width * 4:
+        raise StreamError(f"a frame of {len(data)} bytes cannot be {width}x{height} BGRx")
+    rows = np.frombuffer(data, dtype=np.uint8)[: stride * height].reshape(height, stride)
+    return rows[:, : width * 4].copy().view(np.uint32).reshape(height, width)

@@ -1,0 +1,255 @@
+"""The xdg-desktop-portal ScreenCast client: one session, its monitors' PipeWire nodes, a grant.
+
+On Wayland a program may not read the screen; it asks the desktop's portal over the session bus
+(``org.freedesktop.portal.ScreenCast``): CreateSession, SelectSources (monitors, several,
+``persist_mode`` 2 so the desktop hands back a restore token, the saved token if there is one),
+Start (where the desktop shows its permission dialog unless the token restores the grant), and
+OpenPipeWireRemote (a file descriptor on which only the granted streams can be read). Each call
+answers through a ``Request`` object's ``Response`` signal, awaited here on a private GLib main
+context so the calling thread needs no main loop. :class:`ScreenCastPortal` owns that handshake;
+what reads the streams is :mod:`memlane.capture.pipewire`. Nothing here stores the token: the
+caller gets it in :class:`Grant` and keeps it where it keeps its other secrets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+PORTAL = "org.freedesktop.portal.Desktop"
+PORTAL_PATH = "/org/freedesktop/portal/desktop"
+SCREENCAST = "org.freedesktop.portal.ScreenCast"
+MONITOR = 1  # AvailableSourceTypes / types bit for monitors
+PERSIST_UNTIL_REVOKED = 2
+CURSOR_HIDDEN = 1
+USER_CANCELLED, OTHER_ERROR = 1, 2
+
+
+class PortalError(RuntimeError):
+    """The portal cannot give a stream. ``kind``: missing | refused | dialog | failed."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class Stream:
+    node: int  # PipeWire node id
+    position: tuple[int, int] | None  # in the compositor's logical layout, when it tells
+    size: tuple[int, int] | None
+
+
+@dataclass
+class Grant:
+    """A started ScreenCast session: its streams, the PipeWire remote's fd, the restore token."""
+
+    session: str
+    fd: int
+    streams: list[Stream]
+    restore_token: str | None
+    owner: str  # the portal's unique bus name when the session started
+    closed: bool = field(default=False)
+
+
+def _gi() -> tuple[Any, Any]:
+    try:
+        import gi  # noqa: F401 - imported for its side effect of setting up the bindings
+        from gi.repository import Gio, GLib
+    except ImportError as exc:
+        raise PortalError("missing", "PyGObject (gi) is not installed, so Memlane cannot talk to "
+                          f"the desktop portal: {exc}") from None
+    return Gio, GLib
+
+
+class ScreenCastPortal:
+    """One connection to the session bus and the ScreenCast handshake over it. One thread."""
+
+    _tokens = itertools.count(1)
+
+    def __init__(self, call_timeout_s: float = 10.0) -> None:
+        self.call_timeout_s = call_timeout_s
+        self._bus: Any = None
+
+    def _connect(self) -> Any:
+        if self._bus is None or self._bus.is_closed():
+            Gio, _ = _gi()
+            try:
+                self._bus = Gio.bus_get_sync(Gio.BusType.SESSION, None)
+            except Exception as exc:  # GLib.Error: no session bus
+                raise PortalError("missing", f"no D-Bus session bus: {_message(exc)}") from None
+        return self._bus
+
+    def owner(self) -> str | None:
+        """The portal's unique bus name now, ``None`` when no portal runs."""
+        _, GLib = _gi()
+        try:
+            reply = self._connect().call_sync(
+                "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                "GetNameOwner", GLib.Variant("(s)", (PORTAL,)), None, 0, 2000, None)
+        except PortalError:
+            return None
+        except Exception:  # NameHasNoOwner (and activation is not attempted here)
+            return None
+        return str(reply.unpack()[0])
+
+    def available(self) -> bool:
+        """Whether a ScreenCast portal that can share monitors answers on this session bus."""
+        _, GLib = _gi()
+        try:
+            reply = self._connect().call_sync(
+                PORTAL, PORTAL_PATH, "org.freedesktop.DBus.Properties", "Get",
+                GLib.Variant("(ss)", (SCREENCAST, "AvailableSourceTypes")), None, 0, 5000, None)
+        except PortalError:
+            return False
+        except Exception as exc:
+            log.info("no ScreenCast portal: %s", _message(exc))
+            return False
+        return bool(int(reply.unpack()[0]) & MONITOR)
+
+    def start(self, restore_token: str | None, *, dialog_s: float) -> Grant:
+        """Start a session on every monitor the desktop grants.
+
+        ``dialog_s`` is how long Start may wait for the person to answer a permission dialog;
+        a caller that must never leave one on screen (the recorder) passes a few seconds, and
+        the session is closed (taking the dialog with it) when no answer comes.
+        """
+        _, GLib = _gi()
+        bus = self._connect()
+        owner = self.owner()
+        if owner is None:
+            raise PortalError("missing", "no xdg-desktop-portal is running on this session bus")
+        tag = f"memlane{os.getpid()}_{next(self._tokens)}"
+        reply = self._request("CreateSession", [{"session_handle_token": GLib.Variant("s", tag)}],
+                              self.call_timeout_s)
+        session = str(reply.get("session_handle", ""))
+        if not session:
+            raise PortalError("failed", "the portal created no session")
+        try:
+            options: dict[str, Any] = {
+                "types": GLib.Variant("u", MONITOR), "multiple": GLib.Variant("b", True),
+                "persist_mode": GLib.Variant("u", PERSIST_UNTIL_REVOKED),
+                "cursor_mode": GLib.Variant("u", CURSOR_HIDDEN),
+            }
+            if restore_token:
+                options["restore_token"] = GLib.Variant("s", restore_token)
+            self._request("SelectSources", [GLib.Variant("o", session), options],
+                          self.call_timeout_s)
+            started = self._request("Start", [GLib.Variant("o", session), GLib.Variant("s", ""),
+                                              {}], dialog_s, timeout_kind="dialog")
+            streams = [_stream(node, props) for node, props in started.get("streams", [])]
+            if not streams:
+                raise PortalError("refused", "the desktop granted no monitor")
+            fd = self._remote(session)
+        except BaseException:
+            self.close_session(session)
+            raise
+        token = started.get("restore_token")
+        bus.flush_sync(None)
+        return Grant(session, fd, streams, str(token) if token else None, owner)
+
+    def alive(self, grant: Grant) -> bool:
+        """Whether the portal that started ``grant`` still runs (a restarted one lost it)."""
+        return not grant.closed and self.owner() == grant.owner
+
+    def close(self, grant: Grant) -> None:
+        if not grant.closed:
+            grant.closed = True
+            self.close_session(grant.session)
+            with contextlib.suppress(OSError):
+                os.close(grant.fd)
+
+    def close_session(self, session: str) -> None:
+        try:
+            self._connect().call_sync(PORTAL, session, "org.freedesktop.portal.Session", "Close",
+                                      None, None, 0, 2000, None)
+        except Exception as exc:  # the portal or the session is already gone
+            log.debug("closing the portal session: %s", _message(exc))
+
+    def shutdown(self) -> None:
+        self._bus = None
+
+    def _remote(self, session: str) -> int:
+        Gio, GLib = _gi()
+        try:
+            reply, fds = self._connect().call_with_unix_fd_list_sync(
+                PORTAL, PORTAL_PATH, SCREENCAST, "OpenPipeWireRemote",
+                GLib.Variant("(oa{sv})", (session, {})), GLib.VariantType("(h)"),
+                Gio.DBusCallFlags.NONE, int(self.call_timeout_s * 1000), None, None)
+        except Exception as exc:
+            raise PortalError("failed", f"OpenPipeWireRemote: {_message(exc)}") from None
+        return int(fds.get(reply.unpack()[0]))
+
+    def _request(self, method: str, args: list[Any], wait_s: float,
+                 timeout_kind: str = "failed") -> dict[str, Any]:
+        """Call ``method`` and wait for its Request's Response; the results, or PortalError."""
+        Gio, GLib = _gi()
+        bus = self._connect()
+        token = f"memlane{os.getpid()}_{next(self._tokens)}"
+        sender = str(bus.get_unique_name())[1:].replace(".", "_")
+        path = f"{PORTAL_PATH}/request/{sender}/{token}"
+        options = args[-1]
+        options["handle_token"] = GLib.Variant("s", token)
+        built = [a if isinstance(a, GLib.Variant) else GLib.Variant("a{sv}", a) for a in args]
+        answer: dict[str, Any] = {}
+        context = GLib.MainContext.new()
+        context.push_thread_default()
+        try:
+            def on_response(_c: Any, _s: Any, _p: Any, _i: Any, _n: Any, params: Any) -> None:
+                code, results = params.unpack()
+                answer["code"], answer["results"] = int(code), dict(results)
+
+            sub = bus.signal_subscribe(PORTAL, "org.freedesktop.portal.Request", "Response", path,
+                                       None, Gio.DBusSignalFlags.NO_MATCH_RULE, on_response)
+            try:
+                try:
+                    bus.call_sync(PORTAL, PORTAL_PATH, SCREENCAST, method,
+                                  GLib.Variant.new_tuple(*built), None, Gio.DBusCallFlags.NONE,
+                                  int(self.call_timeout_s * 1000), None)
+                except Exception as exc:
+                    raise PortalError("failed", f"{method}: {_message(exc)}") from None
+                expired: list[bool] = []
+
+                def expire(*_: Any) -> bool:
+                    expired.append(True)
+                    return False
+
+                timer = GLib.timeout_source_new(max(1, int(wait_s * 1000)))
+                timer.set_callback(expire)
+                timer.attach(context)
+                while "code" not in answer and not expired:
+                    context.iteration(True)
+                timer.destroy()
+            finally:
+                bus.signal_unsubscribe(sub)
+        finally:
+            context.pop_thread_default()
+        if "code" not in answer:
+            with contextlib.suppress(Exception):  # already answered or gone
+                bus.call_sync(PORTAL, path, "org.freedesktop.portal.Request", "Close", None, None,
+                              0, 2000, None)
+            raise PortalError(timeout_kind, f"{method}: no answer within {wait_s:.0f} s")
+        if answer["code"] == USER_CANCELLED:
+            raise PortalError("refused", f"{method}: the permission was refused")
+        if answer["code"] != 0:
+            raise PortalError("failed", f"{method}: the portal answered with an error")
+        results: dict[str, Any] = answer["results"]
+        return results
+
+
+def _stream(node: int, props: dict[str, Any]) -> Stream:
+    pos, size = props.get("position"), props.get("size")
+    return Stream(int(node),
+                  (int(pos[0]), int(pos[1])) if pos else None,
+                  (int(size[0]), int(size[1])) if size else None)
+
+
+def _message(exc: BaseException) -> str:
+    text = getattr(exc, "message", None) or str(exc)
+    return str(text).split("GDBus.Error:", 1)[-1]

@@ -1,0 +1,259 @@
+"""Screen grabbers for Wayland: the ScreenCast portal with PipeWire, and wlr-screencopy (grim).
+
+:class:`PortalGrabber` holds one portal session for the whole recording and one
+:class:`~memlane.capture.pipewire.PipeWireStream` per granted monitor; a tick only copies the
+newest frame of each. It never asks the person by itself: without a saved restore token it raises
+:class:`GrantNeeded` (the app's visible window asks, see :func:`grant`), and a token the desktop
+no longer honours (its dialog came up instead) is dropped the same way. Each start hands back a
+new token, saved through the :class:`TokenSlot` the caller gives (the caller keeps it with its
+other secrets). A portal that went away or a stream that ended closes everything; the next tries
+come with backoff, each failure a clear message. :class:`GrimGrabber` is the fallback on wlroots
+compositors without a ScreenCast portal: one ``grim`` run per output and tick.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from memlane.capture.pipewire import PipeWireStream, StreamError
+from memlane.capture.portal import Grant, PortalError, ScreenCastPortal
+from memlane.capture.windows import Rect
+
+log = logging.getLogger(__name__)
+
+GRANT_HINT = ("click \"Allow screen recording\" in Memlane's status bar, or run "
+              "`memlane capture --grant`")
+
+
+class CaptureUnavailable(RuntimeError):
+    """The screen cannot be read now; the message says why and what to do."""
+
+
+class GrantNeeded(CaptureUnavailable):
+    """Recording on this desktop needs the person's permission, asked from a visible window."""
+
+
+class TokenSlot(Protocol):
+    def load(self) -> str | None: ...
+
+    def save(self, token: str | None) -> None: ...
+
+
+class Backoff:
+    """When to try again after failures: 2 s, doubling, at most ``cap_s``."""
+
+    def __init__(self, first_s: float = 2.0, cap_s: float = 60.0) -> None:
+        self.first_s, self.cap_s = first_s, cap_s
+        self.delay = 0.0
+        self.next_try = 0.0
+        self.error: CaptureUnavailable | None = None
+
+    def check(self) -> None:
+        if self.error is not None and time.monotonic() < self.next_try:
+            raise type(self.error)(f"{self.error} (next try in "
+                                   f"{self.next_try - time.monotonic():.0f} s)")
+
+    def failed(self, error: CaptureUnavailable) -> CaptureUnavailable:
+        self.delay = self.first_s if not self.delay else min(self.delay * 2, self.cap_s)
+        self.next_try = time.monotonic() + self.delay
+        self.error = error
+        return error
+
+    def succeeded(self) -> None:
+        self.delay, self.error = 0.0, None
+
+
+class PortalGrabber:
+    """Monitors from the ScreenCast portal's PipeWire streams. Use from one thread."""
+
+    name = "portal"
+
+    def __init__(self, tokens: TokenSlot, *, portal: ScreenCastPortal | None = None,
+                 dialog_s: float = 5.0, max_fps: float = 1.0) -> None:
+        self.tokens = tokens
+        self.portal = portal or ScreenCastPortal()
+        self.dialog_s = dialog_s
+        self.max_fps = max_fps
+        self.backoff = Backoff()
+        self._grant: Grant | None = None
+        self._streams: dict[Rect, PipeWireStream] = {}
+
+    def _open(self) -> None:
+        if self._grant is not None:
+            if self.portal.alive(self._grant):
+                return
+            self.reset()
+            raise self.backoff.failed(CaptureUnavailable(
+                "the desktop portal went away; recording resumes when it is back"))
+        self.backoff.check()
+        token = self.tokens.load()
+        if not token:
+            raise self.backoff.failed(GrantNeeded(
+                f"screen recording is not allowed yet on this Wayland desktop: {GRANT_HINT}"))
+        try:
+            grant = self.portal.start(token, dialog_s=self.dialog_s)
+        except PortalError as exc:
+            if exc.kind in ("dialog", "refused"):
+                # the desktop no longer honours the token (it asked instead): ask from the app
+                self.tokens.save(None)
+                raise self.backoff.failed(GrantNeeded(
+                    f"the desktop withdrew the permission to record the screen: {GRANT_HINT}"
+                )) from None
+            raise self.backoff.failed(
+                CaptureUnavailable(f"the screen-cast portal: {exc}")) from None
+        if grant.restore_token:
+            self.tokens.save(grant.restore_token)
+        try:
+            self._streams = _open_streams(grant, self.max_fps)
+        except StreamError as exc:
+            self.portal.close(grant)
+            raise self.backoff.failed(CaptureUnavailable(f"PipeWire: {exc}")) from None
+        self._grant = grant
+        self.backoff.succeeded()
+        log.info("recording %d monitor(s) through the ScreenCast portal", len(self._streams))
+
+    def monitors(self) -> list[Rect]:
+        self._open()
+        return list(self._streams)
+
+    def grab(self, rect: Rect) -> np.ndarray:
+        stream = self._streams.get(rect)
+        if stream is None:
+            raise CaptureUnavailable("that monitor is no longer shared")
+        try:
+            return stream.frame()
+        except StreamError as exc:
+            self.reset()
+            raise self.backoff.failed(CaptureUnavailable(
+                f"the screen cast stopped ({exc}); recording resumes when PipeWire and the "
+                "portal are back")) from None
+
+    def reset(self) -> None:
+        for stream in self._streams.values():
+            stream.close()
+        self._streams = {}
+        if self._grant is not None:
+            self.portal.close(self._grant)
+            self._grant = None
+
+
+def _open_streams(grant: Grant, max_fps: float) -> dict[Rect, PipeWireStream]:
+    """One stream per granted monitor, keyed by its rectangle (left to right)."""
+    opened: list[tuple[Rect, PipeWireStream]] = []
+    try:
+        x = 0
+        for s in grant.streams:
+            stream = PipeWireStream(grant.fd, s.node, max_fps=max_fps)
+            opened.append((Rect(0, 0, 0, 0), stream))
+            if s.size is not None:
+                w, h = s.size
+            else:  # the portal did not say: the first frame does
+                h, w = stream.frame().shape
+            left, top = s.position if s.position is not None else (x, 0)
+            opened[-1] = (Rect(left, top, w, h), stream)
+            x = max(x, left + w)
+    except BaseException:
+        for _, stream in opened:
+            stream.close()
+        raise
+    return dict(sorted(opened, key=lambda item: (item[0].left, item[0].top)))
+
+
+def grant(tokens: TokenSlot, *, portal: ScreenCastPortal | None = None,
+          dialog_s: float = 300.0) -> int:
+    """Ask the desktop for permission to record (its dialog), keep the token; monitors granted.
+
+    Call it from a process with a visible window (the app, or a terminal for the CLI): GNOME
+    shows the dialog only for the focused app. The session is closed again at once; the
+    recorder restores it from the token without asking.
+    """
+    portal = portal or ScreenCastPortal()
+    if not portal.available():
+        raise CaptureUnavailable("this desktop has no ScreenCast portal (xdg-desktop-portal with "
+                                 "a GNOME, KDE or wlroots back end)")
+    try:
+        started = portal.start(tokens.load(), dialog_s=dialog_s)
+    except PortalError as exc:
+        raise CaptureUnavailable(f"the permission was not given: {exc}") from None
+    portal.close(started)
+    if not started.restore_token:
+        raise CaptureUnavailable("the desktop gave no restore token, so it would ask again at "
+                                 "every start")
+    tokens.save(started.restore_token)
+    return len(started.streams)
+
+
+# -- wlr-screencopy ---------------------------------------------------------------------------
+
+
+class GrimGrabber:
+    """Outputs captured with ``grim`` (wlr-screencopy): wlroots compositors without a portal."""
+
+    name = "wlr-screencopy"
+
+    def __init__(self, outputs: Callable[[], list[tuple[str, Rect]]] | None = None,
+                 timeout_s: float = 10.0) -> None:
+        self.tool = shutil.which("grim")
+        self.outputs = outputs
+        self.timeout_s = timeout_s
+        self._names: dict[Rect, str | None] = {}
+
+    def monitors(self) -> list[Rect]:
+        if self.tool is None:
+            raise CaptureUnavailable("grim is not installed (sudo apt-get install grim)")
+        if self.outputs is not None:
+            self._names = {rect: name for name, rect in self.outputs()}
+        else:  # one monitor: the whole layout, as grim composes it
+            pixels = self._run(None)
+            self._names = {Rect(0, 0, pixels.shape[1], pixels.shape[0]): None}
+        return list(self._names)
+
+    def grab(self, rect: Rect) -> np.ndarray:
+        return self._run(self._names.get(rect))
+
+    def _run(self, output: str | None) -> np.ndarray:
+        args = [str(self.tool), "-t", "ppm", *(["-o", output] if output else []), "-"]
+        try:
+            done = subprocess.run(args, capture_output=True, timeout=self.timeout_s, check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise CaptureUnavailable(f"grim failed: {exc}") from None
+        if done.returncode != 0:
+            why = done.stderr.decode("utf-8", "replace").strip() or f"exit {done.returncode}"
+            raise CaptureUnavailable(f"grim could not capture the screen: {why}")
+        return ppm_pixels(done.stdout)
+
+    def reset(self) -> None:
+        pass
+
+
+def ppm_pixels(data: bytes) -> np.ndarray:
+    """A binary PPM (P6, 8 bits) as HxW uint32 in BGRX byte order."""
+    fields: list[bytes] = []
+    pos = 2
+    if not data.startswith(b"P6"):
+        raise CaptureUnavailable("grim returned no PPM image")
+    while len(fields) < 3:
+        while pos < len(data) and data[pos:pos + 1].isspace():
+            pos += 1
+        if data[pos:pos + 1] == b"#":
+            pos = data.index(b"\n", pos)
+            continue
+        end = pos
+        while end < len(data) and not data[end:end + 1].isspace():
+            end += 1
+        fields.append(data[pos:end])
+        pos = end
+    width, height, depth = (int(f) for f in fields)
+    if depth != 255:
+        raise CaptureUnavailable(f"grim returned a {depth}-level PPM")
+    rgb = np.frombuffer(data, dtype=np.uint8, count=width * height * 3, offset=pos + 1)
+    rgb = rgb.reshape(height, width, 3).astype(np.uint32)
+    return (0xFF000000 | (rgb[:, :, 0] << 16) | (rgb[:, :, 1] << 8) | rgb[:, :, 2]).astype(
+        np.uint32)

@@ -1,0 +1,286 @@
+"""Real headless Wayland desktops for the tests: GNOME's mutter with its portal, and sway.
+
+:class:`GnomeSession` starts a private D-Bus session bus, PipeWire and WirePlumber, mutter on its
+headless back end with one or more virtual monitors, and xdg-desktop-portal (which activates
+xdg-desktop-portal-gnome and the permission store on the bus), all under a temporary
+``XDG_RUNTIME_DIR`` and data folder so the grants stay inside the test. :func:`approve_dialog`
+answers the portal's "Screen Share" dialog through the accessibility bus, as a person would
+click it. :class:`SwaySession` runs sway's headless back end as an unprivileged user (sway
+refuses root) with a socket the root test process can reach. Windows for either come from
+:func:`show_window` (a Qt window with a title and big text, exposed on AT-SPI).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+GNOME_TOOLS = ("dbus-daemon", "pipewire", "wireplumber", "mutter")
+PORTAL = "/usr/libexec/xdg-desktop-portal"
+
+
+def gnome_missing() -> str | None:
+    for tool in GNOME_TOOLS:
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed"
+    if not os.path.exists(PORTAL) or not os.path.exists("/usr/libexec/xdg-desktop-portal-gnome"):
+        return "xdg-desktop-portal-gnome is not installed"
+    try:
+        import gi  # noqa: F401
+    except ImportError:
+        return "PyGObject is not installed"
+    return None
+
+
+class GnomeSession:
+    """A headless GNOME (mutter) Wayland session with the ScreenCast portal."""
+
+    def __init__(self, root: Path, monitors: tuple[str, ...] = ("1024x640",)) -> None:
+        self.root = root
+        self.monitors = monitors
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        run = root / "run"
+        run.mkdir(parents=True, exist_ok=True)
+        run.chmod(0o700)
+        self.env = {k: v for k, v in os.environ.items()
+                    if k not in ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS",
+                                 "SWAYSOCK", "QT_QPA_PLATFORM")}
+        self.env.update(
+            XDG_RUNTIME_DIR=str(run), XDG_SESSION_TYPE="wayland", XDG_CURRENT_DESKTOP="GNOME",
+            XDG_DATA_HOME=str(root / "data"), XDG_CONFIG_HOME=str(root / "config"),
+            XDG_CACHE_HOME=str(root / "cache"), WAYLAND_DISPLAY="wayland-memlane",
+            DBUS_SESSION_BUS_ADDRESS=f"unix:path={run}/bus", GTK_A11Y="atspi",
+            NO_AT_BRIDGE="0", GSETTINGS_BACKEND="memory",
+        )
+
+    def _start(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - the process owns it
+        proc = subprocess.Popen(args, env=self.env, stdout=log, stderr=log,
+                                start_new_session=True)
+        self.procs[name] = proc
+        return proc
+
+    def __enter__(self) -> GnomeSession:
+        run = Path(self.env["XDG_RUNTIME_DIR"])
+        self._start("dbus", ["dbus-daemon", "--session", "--nofork", "--nopidfile",
+                             f"--address={self.env['DBUS_SESSION_BUS_ADDRESS']}"])
+        _wait_for(run / "bus", 10)
+        self.start_pipewire()
+        args = ["mutter", "--headless", "--wayland", "--no-x11",
+                f"--wayland-display={self.env['WAYLAND_DISPLAY']}"]
+        for size in self.monitors:
+            args += ["--virtual-monitor", size]
+        self._start("mutter", args)
+        _wait_for(run / self.env["WAYLAND_DISPLAY"], 20)
+        self.start_portal()
+        return self
+
+    def start_pipewire(self) -> None:
+        self._start("pipewire", ["pipewire"])
+        _wait_for(Path(self.env["XDG_RUNTIME_DIR"]) / "pipewire-0", 10)
+        self._start("wireplumber", ["wireplumber"])
+
+    def start_portal(self) -> None:
+        self._start("portal", [PORTAL])
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            probe = subprocess.run(
+                ["gdbus", "call", "--session", "--dest", "org.freedesktop.portal.Desktop",
+                 "--object-path", "/org/freedesktop/portal/desktop", "--method",
+                 "org.freedesktop.DBus.Properties.Get", "org.freedesktop.portal.ScreenCast",
+                 "AvailableSourceTypes"], env=self.env, capture_output=True, timeout=10)
+            if probe.returncode == 0:
+                return
+            time.sleep(0.3)
+        raise RuntimeError("the portal did not come up: " + self.log("portal")[-2000:])
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+    def log(self, name: str) -> str:
+        path = self.root / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def __exit__(self, *exc: object) -> None:
+        for name in reversed(list(self.procs)):
+            self.stop(name)
+        # what the bus activated (the portal back ends, the permission store) went with it
+        subprocess.run(["pkill", "-KILL", "-f", "xdg-desktop-portal-gnome|xdg-permission-store|"
+                        "xdg-document-portal|xdg-desktop-portal-gtk|at-spi"],
+                       check=False, env=self.env)
+
+
+def _wait_for(path: Path, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{path} did not appear within {seconds} s")
+        time.sleep(0.1)
+
+
+APPROVE = r"""
+import sys, time
+import gi
+gi.require_version("Atspi", "2.0")
+from gi.repository import Atspi
+
+def find(acc, want, depth=0):
+    if acc is None:
+        return None
+    if want(acc):
+        return acc
+    if depth > 16:
+        return None
+    for i in range(acc.get_child_count()):
+        found = find(acc.get_child_at_index(i), want, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+deadline = time.time() + float(sys.argv[1])
+while time.time() < deadline:
+    dialog = find(Atspi.get_desktop(0), lambda a: a.get_role() == Atspi.Role.FRAME
+                  and a.get_name() == "Screen Share")
+    if dialog is not None:
+        listing = find(dialog, lambda a: a.get_role() == Atspi.Role.LIST)
+        rows = listing.get_child_count()
+        for i in range(rows):
+            listing.get_selection_iface().select_child(i)
+        time.sleep(0.3)
+        share = find(dialog, lambda a: a.get_role() == Atspi.Role.PUSH_BUTTON
+                     and "Share" in (a.get_name() or ""))
+        share.get_action_iface().do_action(0)
+        print(rows)
+        sys.exit(0)
+    time.sleep(0.2)
+sys.exit(1)
+"""
+
+
+def approve_dialog(env: dict[str, str], timeout_s: float = 30.0) -> subprocess.Popen[str]:
+    """In the background: pick every monitor in the portal's dialog and click Share."""
+    return subprocess.Popen([sys.executable, "-c", APPROVE, str(timeout_s)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+WINDOW = r"""
+import sys
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QApplication, QLabel, QVBoxLayout, QWidget
+app = QApplication([])
+app.setApplicationName(sys.argv[3])
+window = QWidget()
+window.setWindowTitle(sys.argv[1])
+window.setStyleSheet("background: white; color: black;")
+label = QLabel(sys.argv[2], window)
+label.setFont(QFont("DejaVu Sans", 40))
+label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+QVBoxLayout(window).addWidget(label)
+window.resize(int(sys.argv[4]), int(sys.argv[5]))
+window.show()
+print("shown", flush=True)
+app.exec()
+"""
+
+
+def show_window(env: dict[str, str], title: str, text: str, app: str = "memlane-test-notes",
+                size: tuple[int, int] = (900, 500), **extra: Any) -> subprocess.Popen[str]:
+    """A Qt window on the session's Wayland display, its title and text given, on AT-SPI."""
+    wenv = {**env, "QT_QPA_PLATFORM": "wayland", "QT_LINUX_ACCESSIBILITY_ALWAYS_ON": "1",
+            "QT_WAYLAND_DISABLE_WINDOWDECORATION": "1", **extra}
+    proc = subprocess.Popen([sys.executable, "-c", WINDOW, title, text, app, str(size[0]),
+                             str(size[1])], env=wenv, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if "shown" not in line:
+        proc.kill()
+        raise RuntimeError(f"the test window did not open: {proc.stderr.read() if proc.stderr else ''}")
+    time.sleep(1.0)
+    return proc
+
+
+# -- sway -------------------------------------------------------------------------------------
+
+
+def sway_missing() -> str | None:
+    for tool in ("sway", "grim", "foot", "runuser"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed"
+    return None
+
+
+class SwaySession:
+    """sway on its headless back end, run as an unprivileged user; root reaches its sockets."""
+
+    USER = "memlane-sway"
+
+    def __init__(self, root: Path, outputs: int = 1) -> None:
+        self.root = root
+        self.outputs = outputs
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.run = root / "sway-run"
+
+    def _user(self) -> pwd.struct_passwd:
+        try:
+            return pwd.getpwnam(self.USER)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--no-create-home", self.USER], check=True)
+            return pwd.getpwnam(self.USER)
+
+    def __enter__(self) -> SwaySession:
+        user = self._user()
+        self.run.mkdir(parents=True, exist_ok=True)
+        os.chown(self.run, user.pw_uid, user.pw_gid)
+        self.run.chmod(0o700)
+        config = self.root / "sway.config"
+        lines = ["default_border none", "output * bg #ffffff solid_color"]
+        for i in range(2, self.outputs + 1):  # HEADLESS-1 exists; add the others
+            lines.append(f"exec swaymsg create_output  # output {i}")
+        config.write_text("\n".join(lines) + "\n")
+        config.chmod(0o644)
+        self.root.chmod(0o755)
+        env = {"PATH": os.environ["PATH"], "HOME": str(self.run), "XDG_RUNTIME_DIR": str(self.run),
+               "WLR_BACKENDS": "headless", "WLR_LIBINPUT_NO_DEVICES": "1",
+               "WLR_RENDERER": "pixman", "WLR_HEADLESS_OUTPUTS": "1"}
+        log = open(self.root / "sway.log", "ab")  # noqa: SIM115 - the process owns it
+        self.proc = subprocess.Popen(["runuser", "-u", self.USER, "--", "sway", "-c", str(config)],
+                                     env=env, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            sockets = list(self.run.glob("sway-ipc.*.sock"))
+            displays = [p for p in self.run.glob("wayland-*") if not p.name.endswith(".lock")]
+            if sockets and displays:
+                self.swaysock, self.display = str(sockets[0]), str(displays[0])
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("sway did not start: " + (self.root / "sway.log").read_text())
+        time.sleep(0.5)
+        self.env = {**{k: v for k, v in os.environ.items()
+                       if k not in ("DISPLAY", "DBUS_SESSION_BUS_ADDRESS", "QT_QPA_PLATFORM")},
+                    "WAYLAND_DISPLAY": self.display, "SWAYSOCK": self.swaysock,
+                    "XDG_SESSION_TYPE": "wayland", "XDG_CURRENT_DESKTOP": "sway",
+                    "DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent/memlane-test-bus"}
+        return self
+
+    def msg(self, *args: str) -> str:
+        done = subprocess.run(["swaymsg", "-s", self.swaysock, *args], capture_output=True,
+                              text=True, timeout=10, check=False)
+        return done.stdout
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
