@@ -161,14 +161,21 @@ def service_with(engine: Engine, pixels: np.ndarray, env: dict[str, str] | None 
     return engine.capture_service(engine.store, recorder=rec, env=env or {"DISPLAY": ":99"})
 
 
-def test_wayland_is_reported_not_recorded(engine: Engine) -> None:
-    kind, note = display_server({"XDG_SESSION_TYPE": "wayland", "WAYLAND_DISPLAY": "wayland-0"})
+def test_wayland_without_portal_or_wlroots_says_what_to_install(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a Wayland session whose bus has no portal (there is no bus at all) and no sway
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/memlane-bus")
+    env = {"XDG_SESSION_TYPE": "wayland", "WAYLAND_DISPLAY": "wayland-0",
+           "XDG_CURRENT_DESKTOP": "GNOME"}
+    kind, note = display_server(env)
     assert kind == "wayland" and "Wayland" in note
-    svc = service_with(engine, screen(["hello"]), env={"WAYLAND_DISPLAY": "wayland-0",
-                                                       "XDG_SESSION_TYPE": "wayland"})
+    svc = engine.capture_service(engine.store, env=env)
     report = svc.tick()
     svc.close()
-    assert report.state == "error" and "Wayland" in report.reason and not report.stored
+    # THEN the tick is an error that names what is missing, and nothing is stored
+    assert report.state == "error" and not report.stored
+    assert "ScreenCast portal" in report.reason and "PipeWire" in report.reason
     assert engine.store.sql("SELECT count(*) FROM frames")[0][0] == 0
 
 

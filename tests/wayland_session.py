@@ -254,7 +254,7 @@ class SwaySession:
         env = {"PATH": os.environ["PATH"], "HOME": str(self.run), "XDG_RUNTIME_DIR": str(self.run),
                "WLR_BACKENDS": "headless", "WLR_LIBINPUT_NO_DEVICES": "1",
                "WLR_RENDERER": "pixman", "WLR_HEADLESS_OUTPUTS": "1"}
-        log = open(self.root / "sway.log", "ab")  # noqa: SIM115 - the process owns it
+        log = open(self.root / "sway.log", "ab")
         self.proc = subprocess.Popen(["runuser", "-u", self.USER, "--", "sway", "-c", str(config)],
                                      env=env, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + 20

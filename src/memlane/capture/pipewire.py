@@ -6,12 +6,14 @@ byte order every grabber returns). The stream stays negotiated between ticks but
 compositor for few frames (``max-framerate``), and the compositor sends one only when the screen
 changed, so a static screen costs nearly nothing. :meth:`frame` answers with the newest frame,
 the last one when nothing new arrived (the screen did not change), and raises
-:class:`StreamError` when PipeWire or the compositor ended the stream.
+:class:`StreamError` when the compositor ended the stream; :func:`remote_alive` tells whether
+PipeWire itself is still there.
 """
 
 from __future__ import annotations
 
 import logging
+import select
 import threading
 import time
 from typing import Any
@@ -106,6 +108,22 @@ class PipeWireStream:
             self._pipeline.set_state(Gst.State.NULL)
         except Exception:  # already torn down
             log.debug("closing a PipeWire stream", exc_info=True)
+
+
+def remote_alive(fd: int) -> bool:
+    """Whether the PipeWire daemon behind a portal's remote ``fd`` is still there.
+
+    ``pipewiresrc`` goes quiet, not wrong, when PipeWire dies, and a quiet stream looks like a
+    static screen; the socket's hang-up tells them apart without reading from it.
+    """
+    poller = select.poll()
+    poller.register(fd, select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+    try:
+        events = poller.poll(0)
+    except OSError:
+        return False
+    hangup = select.POLLRDHUP | select.POLLHUP | select.POLLERR | select.POLLNVAL
+    return not any(mask & hangup for _, mask in events)
 
 
 def _pixels(sample: Any) -> np.ndarray:

@@ -56,6 +56,7 @@ class Grant:
     restore_token: str | None
     owner: str  # the portal's unique bus name when the session started
     closed: bool = field(default=False)
+    watch: Any = None  # (main context, subscription) that notices the desktop closing it
 
 
 def _gi() -> tuple[Any, Any]:
@@ -121,7 +122,6 @@ class ScreenCastPortal:
         the session is closed (taking the dialog with it) when no answer comes.
         """
         _, GLib = _gi()
-        bus = self._connect()
         owner = self.owner()
         if owner is None:
             raise PortalError("missing", "no xdg-desktop-portal is running on this session bus")
@@ -151,19 +151,46 @@ class ScreenCastPortal:
             self.close_session(session)
             raise
         token = started.get("restore_token")
-        bus.flush_sync(None)
-        return Grant(session, fd, streams, str(token) if token else None, owner)
+        grant = Grant(session, fd, streams, str(token) if token else None, owner)
+        self._watch(grant)
+        return grant
+
+    def _watch(self, grant: Grant) -> None:
+        """Note the desktop closing the session (the compositor restarted, the grant revoked)."""
+        Gio, GLib = _gi()
+        context = GLib.MainContext.new()
+        context.push_thread_default()
+        try:
+            def closed(*_: Any) -> None:
+                grant.closed = True
+
+            sub = self._connect().signal_subscribe(
+                PORTAL, "org.freedesktop.portal.Session", "Closed", grant.session, None,
+                Gio.DBusSignalFlags.NONE, closed)
+        finally:
+            context.pop_thread_default()
+        grant.watch = (context, sub)
 
     def alive(self, grant: Grant) -> bool:
-        """Whether the portal that started ``grant`` still runs (a restarted one lost it)."""
+        """Whether ``grant``'s session still stands: not closed by the desktop, and the portal
+        that started it still runs (a restarted one lost it)."""
+        if grant.watch is not None:
+            while grant.watch[0].iteration(False):
+                pass
         return not grant.closed and self.owner() == grant.owner
 
     def close(self, grant: Grant) -> None:
+        if grant.watch is not None:
+            with contextlib.suppress(Exception):
+                self._connect().signal_unsubscribe(grant.watch[1])
+            grant.watch = None
         if not grant.closed:
             grant.closed = True
             self.close_session(grant.session)
+        if grant.fd >= 0:
             with contextlib.suppress(OSError):
                 os.close(grant.fd)
+            grant.fd = -1
 
     def close_session(self, session: str) -> None:
         try:

@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from memlane.capture.pipewire import PipeWireStream, StreamError
+from memlane.capture.pipewire import PipeWireStream, StreamError, remote_alive
 from memlane.capture.portal import Grant, PortalError, ScreenCastPortal
 from memlane.capture.windows import Rect
 
@@ -87,6 +87,10 @@ class PortalGrabber:
 
     def _open(self) -> None:
         if self._grant is not None:
+            if not remote_alive(self._grant.fd):
+                self.reset()
+                raise self.backoff.failed(CaptureUnavailable(
+                    "PipeWire went away; recording resumes when it is back"))
             if self.portal.alive(self._grant):
                 return
             self.reset()
