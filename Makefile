@@ -8,7 +8,12 @@ APT_PACKAGES := build-essential cmake tesseract-ocr tesseract-ocr-eng tesseract-
 	openbox xdotool libxss1 strace \
 	libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
 	libxcb-image0 libxcb-render-util0 libxcb-xinerama0 libxcb-randr0 libegl1 libgl1 \
-	libfontconfig1 libdbus-1-3
+	libfontconfig1 libdbus-1-3 \
+	pipewire wireplumber gstreamer1.0-pipewire gstreamer1.0-plugins-base gir1.2-gstreamer-1.0 \
+	xdg-desktop-portal at-spi2-core gir1.2-atspi-2.0 grim \
+	libgirepository1.0-dev libcairo2-dev pkg-config
+# What the tests start as real Wayland desktops: GNOME's compositor and portal, sway, a terminal.
+TEST_APT_PACKAGES := mutter xdg-desktop-portal-gnome sway foot dbus-daemon
 # llama.cpp is built from source here, for this machine's CPU: on the 2-core CI VM (AVX-512/VNNI)
 # that processes prompts about 1.5x faster than the portable build (benchmarks/llama_build.py).
 # The package (`make package`) builds its own portable copy.
@@ -19,7 +24,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=ON
 install: system-deps $(STAMP)
 
 system-deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	@missing=$$(for p in $(APT_PACKAGES) $(if $(filter test test-fast bench,$(MAKECMDGOALS)),$(TEST_APT_PACKAGES)); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
 		| grep -q '^install ok installed' || echo $$p; done); \
 	if ! $(PYTHON) -c 'import venv, ensurepip' 2>/dev/null; then missing="$$missing python3-venv"; fi; \
 	if [ -n "$$missing" ]; then \

@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,9 @@ class GnomeSession:
         subprocess.run(["pkill", "-KILL", "-f", "xdg-desktop-portal-gnome|xdg-permission-store|"
                         "xdg-document-portal|xdg-desktop-portal-gtk|at-spi"],
                        check=False, env=self.env)
+        # the document portal's FUSE mount outlives it; unmounted, the folder can be removed
+        doc = Path(self.env["XDG_RUNTIME_DIR"]) / "doc"
+        subprocess.run(["umount", "-l", str(doc)], check=False, capture_output=True)
 
 
 def _wait_for(path: Path, seconds: float) -> None:
@@ -230,7 +234,10 @@ class SwaySession:
         self.root = root
         self.outputs = outputs
         self.proc: subprocess.Popen[bytes] | None = None
-        self.run = root / "sway-run"
+        # outside the test's own folders, which only root may enter
+        self.base = Path(tempfile.mkdtemp(prefix="memlane-sway-"))
+        self.base.chmod(0o755)
+        self.run = self.base / "run"
 
     def _user(self) -> pwd.struct_passwd:
         try:
@@ -240,22 +247,25 @@ class SwaySession:
             return pwd.getpwnam(self.USER)
 
     def __enter__(self) -> SwaySession:
-        user = self._user()
+        self.root.mkdir(parents=True, exist_ok=True)
         self.run.mkdir(parents=True, exist_ok=True)
-        os.chown(self.run, user.pw_uid, user.pw_gid)
+        if os.geteuid() == 0:
+            user = self._user()
+            os.chown(self.run, user.pw_uid, user.pw_gid)
         self.run.chmod(0o700)
-        config = self.root / "sway.config"
+        config = self.base / "sway.config"
         lines = ["default_border none", "output * bg #ffffff solid_color"]
         for i in range(2, self.outputs + 1):  # HEADLESS-1 exists; add the others
             lines.append(f"exec swaymsg create_output  # output {i}")
         config.write_text("\n".join(lines) + "\n")
         config.chmod(0o644)
-        self.root.chmod(0o755)
         env = {"PATH": os.environ["PATH"], "HOME": str(self.run), "XDG_RUNTIME_DIR": str(self.run),
                "WLR_BACKENDS": "headless", "WLR_LIBINPUT_NO_DEVICES": "1",
                "WLR_RENDERER": "pixman", "WLR_HEADLESS_OUTPUTS": "1"}
         log = open(self.root / "sway.log", "ab")
-        self.proc = subprocess.Popen(["runuser", "-u", self.USER, "--", "sway", "-c", str(config)],
+        # sway refuses to run as root; as anyone else it runs as that user
+        prefix = ["runuser", "-u", self.USER, "--"] if os.geteuid() == 0 else []
+        self.proc = subprocess.Popen([*prefix, "sway", "-c", str(config)],
                                      env=env, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -284,3 +294,4 @@ class SwaySession:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+        shutil.rmtree(self.base, ignore_errors=True)
