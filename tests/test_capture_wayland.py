@@ -17,7 +17,13 @@ from typing import Any
 
 import pytest
 
-from wayland_session import GnomeSession, approve_dialog, gnome_missing, show_window
+from wayland_session import (
+    GnomeSession,
+    approve_dialog,
+    click_button,
+    gnome_missing,
+    show_window,
+)
 
 pytestmark = [
     pytest.mark.wayland,
@@ -205,3 +211,43 @@ def test_portal_or_pipewire_killed_mid_recording_is_said_then_recording_resumes(
                 recorder.wait(60)
     found = json.loads(memlane({**env, "WAYLAND_DISPLAY": ""}, "search", "lowwater", "--json").stdout)
     assert found, "a frame stored before the failure was lost"
+
+
+def test_the_app_asks_from_its_status_bar_then_records_other_windows_never_itself(
+    gnome: GnomeSession, tmp_path: Path,
+) -> None:
+    from memlane.core.paths import Paths
+    from memlane.memory.store import Store
+    from memlane.ui.app import FIRST_RUN_KEY
+
+    home = tmp_path / "home"
+    Paths(home).ensure()
+    store = Store(Paths(home).db)
+    store.set_state(FIRST_RUN_KEY, "1")
+    store.close()
+    env = {**home_env(gnome, home), "QT_QPA_PLATFORM": "wayland",
+           "QT_LINUX_ACCESSIBILITY_ALWAYS_ON": "1"}
+    app = subprocess.Popen([sys.executable, "-m", "memlane", "gui", "--quit-after", "120"],
+                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    other = None
+    try:
+        # the recorder needs the person's permission: the status bar offers to ask for it
+        approver = approve_dialog(gnome.env, 60)
+        assert click_button(gnome.env, "Allow screen recording", 60)
+        approver.wait(60)
+        assert approver.returncode == 0
+        _wait("the app's recorder never got the grant", lambda: token(home) is not None, 30)
+        # another window takes focus: Memlane's window stays open behind it, covered
+        other = show_window(gnome.env, "Trip plan", "Porto ferry", size=(700, 400))
+        _wait("the app's recorder stored nothing",
+              lambda: db(home, "SELECT count(*) FROM frames")[0][0] > 0, 40)
+    finally:
+        if other is not None:
+            other.kill()
+        app.terminate()
+        try:
+            app.wait(60)
+        except subprocess.TimeoutExpired:
+            app.kill()
+    apps = {a for (a,) in db(home, "SELECT app FROM frames")}
+    assert apps == {"memlane-test-notes"}

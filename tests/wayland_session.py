@@ -171,6 +171,38 @@ sys.exit(1)
 """
 
 
+CLICK = r"""
+import sys, time
+import gi
+gi.require_version("Atspi", "2.0")
+from gi.repository import Atspi
+
+def walk(acc, depth=0):
+    if acc is None or depth > 25:
+        return
+    yield acc
+    for i in range(acc.get_child_count()):
+        yield from walk(acc.get_child_at_index(i), depth + 1)
+
+deadline = time.time() + float(sys.argv[2])
+while time.time() < deadline:
+    for acc in walk(Atspi.get_desktop(0)):
+        if (acc.get_role() == Atspi.Role.PUSH_BUTTON and sys.argv[1] in (acc.get_name() or "")
+                and acc.get_state_set().contains(Atspi.StateType.SHOWING)):
+            acc.get_action_iface().do_action(0)
+            sys.exit(0)
+    time.sleep(0.5)
+sys.exit(1)
+"""
+
+
+def click_button(env: dict[str, str], name: str, timeout_s: float = 30.0) -> bool:
+    """Click the first showing push button whose accessible name contains ``name``."""
+    done = subprocess.run([sys.executable, "-c", CLICK, name, str(timeout_s)], env=env,
+                          capture_output=True, text=True, timeout=timeout_s + 30)
+    return done.returncode == 0
+
+
 def approve_dialog(env: dict[str, str], timeout_s: float = 30.0) -> subprocess.Popen[str]:
     """In the background: pick every monitor in the portal's dialog and click Share."""
     return subprocess.Popen([sys.executable, "-c", APPROVE, str(timeout_s)], env=env,

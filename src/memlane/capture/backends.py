@@ -31,6 +31,9 @@ class Grabber(Protocol):
 
     def grab(self, rect: Rect) -> np.ndarray: ...
 
+    def prepare(self) -> None:
+        """Get ready to grab (open a session); raise CaptureUnavailable when it cannot."""
+
     def reset(self) -> None: ...
 
 

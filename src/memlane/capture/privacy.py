@@ -32,12 +32,20 @@ def _norm(name: str) -> str:
 # Memlane's own windows are never recorded, whatever the settings say: the app shows memories
 # (including ones about to be forgotten), and recording them would copy them back in.
 ALWAYS_EXCLUDED_APPS = ("Memlane",)
+# Set (to "1") by the app for its recorder when it covers its own windows whenever another app
+# has focus (memlane.ui.cover): where the desktop does not say where windows are, an unfocused
+# Memlane window then shows nothing of the memory and need not stop the recording.
+SELF_COVERED = "MEMLANE_SELF_COVERED"
+
+
+_SELF = frozenset(_norm(a) for a in ALWAYS_EXCLUDED_APPS)
 
 
 @dataclass
 class ExclusionRules:
     apps: Sequence[str] = ()
     titles: Sequence[str] = ()
+    self_covered: bool = False  # Memlane's unplaced windows cover themselves when unfocused
     _apps: frozenset[str] = field(init=False, repr=False)
     _titles: tuple[re.Pattern[str], ...] = field(init=False, repr=False)
 
@@ -71,7 +79,10 @@ class ExclusionRules:
 
     def excluded(self, snapshot: Snapshot) -> dict[int, str]:
         """Window id -> reason, for every excluded window in the snapshot (with its pop-ups)."""
-        out = {w.id: r for w in snapshot.windows if (r := self.why(w))}
+        active = snapshot.active.id if snapshot.active is not None else None
+        out = {w.id: r for w in snapshot.windows if (r := self.why(w))
+               and not (self.self_covered and not w.placed and w.id != active
+                        and any(_norm(n) in _SELF for n in w.names()))}
         if snapshot.active is not None and (r := self.why(snapshot.active)):
             out[snapshot.active.id] = r
         pids = {w.pid for w in snapshot.windows if w.id in out and w.pid}

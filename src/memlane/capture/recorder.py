@@ -96,6 +96,9 @@ class MssGrabber:
         raw = shot.raw if isinstance(shot.raw, bytearray) else bytearray(shot.raw)
         return np.frombuffer(raw, dtype=np.uint32).reshape(shot.height, shot.width)
 
+    def prepare(self) -> None:
+        pass
+
     def reset(self) -> None:
         sct = getattr(self._local, "sct", None)
         self._local.sct = None
@@ -120,6 +123,9 @@ class StillGrabber:
 
     def grab(self, rect: Rect) -> np.ndarray:
         return self.pixels.copy()
+
+    def prepare(self) -> None:
+        pass
 
     def reset(self) -> None:
         pass
@@ -156,6 +162,11 @@ class Recorder:
             self.grabber.reset()  # its connection is as dead as ours
             return Tick("error", f"cannot read windows from the display: {exc}")
         excluded = self.rules.excluded(snapshot)
+        try:  # a missing permission is said even while nothing would be grabbed
+            self.grabber.prepare()
+        except CaptureUnavailable as exc:
+            return Tick("error", str(exc), active=snapshot.active,
+                        needs_grant=isinstance(exc, GrantNeeded))
         gate = self._gate(snapshot, excluded)
         if gate is not None:
             return gate
@@ -193,6 +204,11 @@ class Recorder:
             return Tick("error", f"screen grab failed: {exc}", active=snapshot.active)
         if tick.private and not tick.shots and not tick.unchanged:
             tick.state, tick.reason = "excluded", "excluded windows cover the screen"
+            unplaced = [excluded[w.id] for w in snapshot.windows
+                        if w.id in excluded and not w.placed]
+            if unplaced:
+                tick.reason = (f"an excluded window is open ({unplaced[0]}) and this desktop "
+                               "does not say where: nothing is stored while it shows")
         return tick
 
     def _gate(self, snapshot: Snapshot, excluded: dict[int, str]) -> Tick | None:

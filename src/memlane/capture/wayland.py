@@ -96,8 +96,10 @@ class PortalGrabber:
             self.reset()
             raise self.backoff.failed(CaptureUnavailable(
                 "the desktop portal went away; recording resumes when it is back"))
-        self.backoff.check()
         token = self.tokens.load()
+        if isinstance(self.backoff.error, GrantNeeded) and token:
+            self.backoff.succeeded()  # the person just allowed it: no need to wait
+        self.backoff.check()
         if not token:
             raise self.backoff.failed(GrantNeeded(
                 f"screen recording is not allowed yet on this Wayland desktop: {GRANT_HINT}"))
@@ -122,6 +124,9 @@ class PortalGrabber:
         self._grant = grant
         self.backoff.succeeded()
         log.info("recording %d monitor(s) through the ScreenCast portal", len(self._streams))
+
+    def prepare(self) -> None:
+        self._open()
 
     def monitors(self) -> list[Rect]:
         self._open()
@@ -221,6 +226,10 @@ class GrimGrabber:
 
     def grab(self, rect: Rect) -> np.ndarray:
         return self._run(self._names.get(rect))
+
+    def prepare(self) -> None:
+        if self.tool is None:
+            raise CaptureUnavailable("grim is not installed (sudo apt-get install grim)")
 
     def _run(self, output: str | None) -> np.ndarray:
         args = [str(self.tool), "-t", "ppm", *(["-o", output] if output else []), "-"]

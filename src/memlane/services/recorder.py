@@ -30,7 +30,7 @@ import numpy as np
 from memlane.capture.backends import choose_backend
 from memlane.capture.change import ChangeDetector, signature
 from memlane.capture.fingerprint import dhash
-from memlane.capture.privacy import ExclusionRules
+from memlane.capture.privacy import SELF_COVERED, ExclusionRules
 from memlane.capture.recorder import Recorder, Shot, Tick
 from memlane.capture.windows import WindowInfo
 from memlane.core.errors import (
@@ -166,7 +166,8 @@ class CaptureService:
         cap, priv = settings.capture, settings.privacy
         self.detector = ChangeDetector(cap.min_change_percent)
         try:
-            rules = ExclusionRules(priv.exclude_apps, priv.exclude_titles)
+            covered = (os.environ if env is None else env).get(SELF_COVERED) == "1"
+            rules = ExclusionRules(priv.exclude_apps, priv.exclude_titles, self_covered=covered)
         except ValueError as exc:
             raise MemlaneError(f"settings: [privacy] {exc}") from None
         idle = priv.idle_seconds if priv.idle_seconds > 0 else float("inf")

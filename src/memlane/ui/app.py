@@ -12,6 +12,7 @@ cancels running work and closes the engine.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from memlane.capture.privacy import SELF_COVERED
 from memlane.core.errors import LockedError, MemlaneError
 from memlane.core.paths import Paths
 from memlane.memory.crypto import Keys, is_encrypted, unlock
@@ -125,8 +127,13 @@ def _first_run(home: Path, services: Services, record: bool) -> tuple[Services, 
     store = services.browse_store()
     if store.get_state(FIRST_RUN_KEY) is not None:
         return services, record
-    first = FirstRunDialog(home)
+    from memlane.capture.windows import display_server
+
+    grant = services.grant_recording if display_server()[0] == "wayland" else None
+    first = FirstRunDialog(home, grant_fn=grant)
     first.exec()
+    if isinstance(first.grant_result, Exception):
+        log.warning("screen recording was not allowed: %s", first.grant_result)
     record = record and first.record.isChecked()
     store.set_state(FIRST_RUN_KEY, "1")
     if not record:
@@ -247,7 +254,12 @@ def _open(home: Path, *, demo: bool, record: bool, hidden: bool, quit_after_ms: 
     theme.apply(services.engine.settings.ui.theme)
     tasks = Tasks()
     supervisor = None
-    if record and not demo and display_server()[0] == "x11":
+    from memlane.ui import cover
+
+    if cover.needed():
+        cover.PrivacyCover(app)
+        os.environ[SELF_COVERED] = "1"  # the recorder child may record past Memlane's windows
+    if record and not demo and display_server()[0] in ("x11", "wayland"):
         supervisor = RecorderSupervisor(home, services.keys)
         supervisor.start()
     window = MainWindow(services, tasks, supervisor, demo=demo)

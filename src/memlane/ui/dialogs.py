@@ -10,11 +10,13 @@ connected over MCP.
 from __future__ import annotations
 
 import html
+import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -54,8 +56,12 @@ moment, app or everything from <i>What Memlane knows</i> or with
 class FirstRunDialog(QDialog):
     """What Memlane records and where, the recorder switch, and the encryption opt-in."""
 
-    def __init__(self, home: Path, parent: QWidget | None = None) -> None:
+    def __init__(self, home: Path, parent: QWidget | None = None,
+                 grant_fn: Callable[[], int] | None = None) -> None:
         super().__init__(parent)
+        self.grant_fn = grant_fn  # Wayland: ask the desktop's permission from this window
+        self.granting: threading.Thread | None = None
+        self.grant_result: int | Exception | None = None
         self.setWindowTitle("Welcome to Memlane")
         text = QLabel(FIRST_RUN.format(home=html.escape(str(home))))
         text.setWordWrap(True)
@@ -102,7 +108,36 @@ class FirstRunDialog(QDialog):
             if self.pass1.text() != self.pass2.text():
                 self.problem.setText("The two passphrases differ.")
                 return
+        if self.record.isChecked() and self.grant_fn is not None:
+            self._ask_grant(self.grant_fn)
+            return
         self.accept()
+
+    def _ask_grant(self, grant_fn: Callable[[], int]) -> None:
+        """Ask the desktop now, while this window is visible and focused (GNOME shows its
+        dialog for the focused app only); go on whatever the answer."""
+        def ask() -> None:
+            try:
+                self.grant_result = grant_fn()
+            except Exception as exc:  # refused, no portal: the status bar offers it again
+                self.grant_result = exc
+
+        for widget in self.findChildren(QDialogButtonBox):
+            widget.setEnabled(False)
+        self.problem.setStyleSheet("")
+        self.problem.setText("Your desktop asks whether Memlane may record the screen: answer "
+                             "its dialog.")
+        self.granting = threading.Thread(target=ask, name="grant", daemon=True)
+        self.granting.start()
+        timer = QTimer(self)
+
+        def check() -> None:
+            if self.granting is not None and not self.granting.is_alive():
+                timer.stop()
+                self.accept()
+
+        timer.timeout.connect(check)
+        timer.start(200)
 
 
 class UnlockDialog(QDialog):

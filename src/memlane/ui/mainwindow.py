@@ -93,6 +93,17 @@ class Services:
     def status(self) -> dict[str, Any]:
         return capture_status(self.browse_store(), self.engine.settings, self.paths)
 
+    def grant_recording(self) -> int:
+        """Wayland: the desktop's permission to record, asked over the app's window (a
+        connection of its own: the wait is the person's, and may be long)."""
+        from memlane.services.recorder import grant_recording
+
+        store = self.engine.open_store()
+        try:
+            return grant_recording(store)
+        finally:
+            store.close()
+
     def warm_model(self) -> float:
         """Load the answering model and its fixed prompt (any thread: only the model is used)."""
         from memlane.services.assistant import warm
@@ -153,7 +164,8 @@ class MainWindow(QMainWindow):
         self.chat.switch_fn = services.use_measured_model
         self.status = StatusWidget(tasks, services.status,
                                    lambda paused, minutes: set_paused(store_fn(), paused,
-                                                                      minutes), self)
+                                                                      minutes), self,
+                                   grant_fn=services.grant_recording)
         self.status.demo = demo
         self.status.toggle.setVisible(not demo)
         self.left = QTabWidget(self)

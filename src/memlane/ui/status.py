@@ -133,11 +133,13 @@ class StatusWidget(QWidget):
 
     def __init__(self, tasks: Tasks, status_fn: Callable[[], dict[str, Any]],
                  pause_fn: Callable[[bool, float | None], None], parent: QWidget | None = None,
-                 interval_ms: int = 3000) -> None:
+                 interval_ms: int = 3000,
+                 grant_fn: Callable[[], int] | None = None) -> None:
         super().__init__(parent)
         self.tasks = tasks
         self.status_fn = status_fn
         self.pause_fn = pause_fn
+        self.grant_fn = grant_fn
         self.info: dict[str, Any] = {}
         self.supervisor_note = ""
         self.restarting_since: float | None = None  # the app restarts the recorder (settings)
@@ -157,6 +159,14 @@ class StatusWidget(QWidget):
         layout.setContentsMargins(4, 0, 4, 0)
         layout.addWidget(self.dot)
         layout.addWidget(self.label, 1)
+        # Wayland: the desktop asks the person, once, and only for a visible, focused app
+        self.allow = QToolButton()
+        self.allow.setText("Allow screen recording")
+        self.allow.setToolTip("Your desktop asks whether Memlane may record the screen; the "
+                              "answer is kept, so it asks once")
+        self.allow.setVisible(False)
+        self.allow.clicked.connect(self.ask_grant)
+        layout.addWidget(self.allow)
         layout.addWidget(self.toggle)
         self.toggle.clicked.connect(self._toggle)
         self.timer = QTimer(self)
@@ -187,6 +197,8 @@ class StatusWidget(QWidget):
             state, reason = "stopped", "sample memory; nothing is recorded in the demo"
         self.dot.setStyleSheet(f"color: {COLOURS.get(state, '#7a7a7a')}; font-size: 16px")
         label = {"unchanged": "recording", "recording": "recording"}.get(state, state)
+        if info.get("needs_grant") and state == "error" and not self.demo:
+            label, reason = "not allowed yet", "your desktop has not allowed Memlane to record"
         backlog = int(info.get("ocr_backlog", 0))
         parts = [f"<b>{label.capitalize()}</b>"]
         if reason and state not in ("recording", "unchanged"):
@@ -208,7 +220,33 @@ class StatusWidget(QWidget):
         self.toggle.setPopupMode(QToolButton.ToolButtonPopupMode.DelayedPopup if paused
                                  else QToolButton.ToolButtonPopupMode.MenuButtonPopup)
         self.toggle.setMenu(None if paused else self.pause_choices)  # type: ignore[arg-type]
+        self.allow.setVisible(bool(info.get("needs_grant")) and self.grant_fn is not None
+                              and not self.demo)
         self.updated.emit(info)
+
+    def ask_grant(self) -> Task | None:
+        """Ask the desktop for permission to record (its dialog, over this window)."""
+        if self.grant_fn is None:
+            return None
+        grant_fn = self.grant_fn
+        self.allow.setEnabled(False)
+        self.allow.setText("Waiting for your answer…")
+
+        def done(monitors: object) -> None:
+            self.allow.setEnabled(True)
+            self.allow.setText("Allow screen recording")
+            self.allow.setVisible(False)
+            self.label.setText(f"<b>Starting</b> · screen recording allowed on {monitors} "
+                               "monitor(s)")
+            self.refresh()
+
+        def failed(exc: Exception) -> None:
+            self.allow.setEnabled(True)
+            self.allow.setText("Allow screen recording")
+            self._failed(exc)
+
+        return self.tasks.run("grant", lambda _t: grant_fn(), on_done=done, on_error=failed,
+                              lane="desktop", owner=self)
 
     def _failed(self, exc: Exception) -> None:
         self.dot.setStyleSheet(f"color: {COLOURS['error']}; font-size: 16px")

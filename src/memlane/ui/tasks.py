@@ -25,7 +25,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 log = logging.getLogger(__name__)
 
-LANES = ("engine", "browse", "background")
+LANES = ("engine", "browse", "background", "desktop")  # desktop: waits on the desktop's dialogs
 
 
 class Cancelled(Exception):
