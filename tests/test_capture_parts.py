@@ -409,3 +409,109 @@ def test_a_storm_of_sigterms_never_deadlocks_the_recorders_wait() -> None:
     # THEN every wait ends (a handler calling Event.set deadlocked on its own lock in 2 of 3
     # runs of this test and in 3 of 3 standalone runs)
     assert done.stdout.strip() == "stopped 0 True", done.stderr
+
+
+# -- Wayland parts that need no desktop --------------------------------------------------------
+
+
+def test_an_excluded_window_whose_place_is_unknown_stops_every_monitor() -> None:
+    rules = ExclusionRules(PrivacySettings().exclude_apps, PrivacySettings().exclude_titles)
+    private = WindowInfo(1, "Bank - Private Browsing", "firefox", placed=False)
+    notes = WindowInfo(2, "Notes", "gedit", placed=False)
+    snap = Snapshot((private, notes), notes, stacking_known=False)
+    excluded = rules.excluded(snap)
+    for monitor in (Rect(0, 0, 1000, 800), Rect(1000, 0, 1000, 800)):
+        plan = plan_monitor(monitor, snap, excluded)
+        assert plan.skip and plan.covered == 1.0
+
+
+def test_memlanes_own_unplaced_window_covers_itself_only_when_told_and_unfocused() -> None:
+    own = WindowInfo(1, "Memlane", "Memlane", placed=False)
+    notes = WindowInfo(2, "Notes", "gedit", placed=False)
+    background = Snapshot((own, notes), notes, stacking_known=False)
+    assert ExclusionRules().excluded(background) == {1: "app Memlane"}
+    assert ExclusionRules(self_covered=True).excluded(background) == {}
+    focused = Snapshot((own, notes), own, stacking_known=False)
+    assert ExclusionRules(self_covered=True).excluded(focused) == {1: "app Memlane"}
+    # a placed Memlane window is painted out as before, covered or not
+    placed = Snapshot((win(1, "Memlane", Rect(0, 0, 10, 10), "Memlane"),), None)
+    assert ExclusionRules(self_covered=True).excluded(placed) == {1: "app Memlane"}
+
+
+def test_grim_ppm_becomes_the_bgrx_frame_every_grabber_returns() -> None:
+    from memlane.capture.wayland import CaptureUnavailable, ppm_pixels
+
+    rgb = bytes([255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30])
+    pixels = ppm_pixels(b"P6\n# grim\n2 2\n255\n" + rgb)
+    assert pixels.shape == (2, 2)
+    assert [hex(int(v)) for v in pixels.ravel()] == [
+        "0xffff0000", "0xff00ff00", "0xff0000ff", "0xff0a141e"]
+    image = Image.frombuffer("RGB", (2, 2), pixels, "raw", "BGRX", 0, 1)
+    assert image.getpixel((0, 0)) == (255, 0, 0) and image.getpixel((1, 1)) == (10, 20, 30)
+    with pytest.raises(CaptureUnavailable):
+        ppm_pixels(b"not an image")
+
+
+def test_portal_grabber_without_a_token_needs_a_grant_and_backs_off() -> None:
+    from memlane.capture.wayland import GrantNeeded, PortalGrabber
+
+    class Slot:
+        token: str | None = None
+
+        def load(self) -> str | None:
+            return self.token
+
+        def save(self, token: str | None) -> None:
+            self.token = token
+
+    class NoPortal:  # start() must never be reached without a token
+        def start(self, *_a: object, **_k: object) -> None:
+            raise AssertionError("the recorder must not ask the desktop by itself")
+
+    slot = Slot()
+    grabber = PortalGrabber(slot, portal=NoPortal())  # type: ignore[arg-type]
+    with pytest.raises(GrantNeeded, match="Allow screen recording"):
+        grabber.prepare()
+    with pytest.raises(GrantNeeded, match="next try in"):
+        grabber.prepare()  # within the backoff: the same answer, no new attempt
+    assert grabber.backoff.delay == 2.0
+
+
+def test_sway_tree_gives_visible_windows_with_rects_and_focus(tmp_path: Path) -> None:
+    import json
+    import socket
+    import struct
+    import threading
+
+    from memlane.capture.wayland_windows import SwayIpc, SwayWindows
+
+    tree = {"type": "root", "nodes": [{"type": "output", "nodes": [{"type": "workspace", "nodes": [
+        {"type": "con", "id": 4, "pid": 1, "name": "Notes", "app_id": "foot", "visible": True,
+         "focused": True, "rect": {"x": 0, "y": 0, "width": 640, "height": 720}},
+        {"type": "con", "id": 5, "pid": 1, "name": "Hidden", "app_id": "foot", "visible": False,
+         "rect": {"x": 0, "y": 0, "width": 640, "height": 720}}],
+        "floating_nodes": [
+        {"type": "floating_con", "id": 6, "pid": 1, "name": "Float", "visible": True,
+         "window_properties": {"class": "XTerm", "instance": "xterm"},
+         "rect": {"x": 100, "y": 100, "width": 300, "height": 200}}]}]}]}
+    path = str(tmp_path / "sway.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(14)
+            body = json.dumps(tree).encode()
+            conn.sendall(b"i3-ipc" + struct.pack("=II", len(body), 4) + body)
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    snap = SwayWindows(SwayIpc(path)).snapshot()
+    thread.join()
+    server.close()
+    assert [(w.id, w.app, w.title) for w in snap.windows] == [(4, "foot", "Notes"),
+                                                              (6, "XTerm", "Float")]
+    assert snap.active is not None and snap.active.id == 4
+    assert snap.windows[1].rect == Rect(100, 100, 300, 200) and snap.stacking_known
