@@ -13,6 +13,7 @@ could be on any monitor, so no monitor is stored while it shows.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from memlane.capture.windows import Rect, Snapshot, WindowInfo
+from memlane.core.urls import on_site
 
 # A monitor at least this much covered by excluded windows is skipped, not painted.
 SKIP_COVERAGE = 0.9
@@ -46,6 +48,7 @@ class ExclusionRules:
     apps: Sequence[str] = ()
     titles: Sequence[str] = ()
     self_covered: bool = False  # Memlane's unplaced windows cover themselves when unfocused
+    urls: Sequence[str] = ()  # domains, or patterns with * matched against the whole address
     _apps: frozenset[str] = field(init=False, repr=False)
     _titles: tuple[re.Pattern[str], ...] = field(init=False, repr=False)
 
@@ -68,6 +71,10 @@ class ExclusionRules:
         for pattern in self._titles:
             if pattern.search(window.title):
                 return f"title matches {pattern.pattern!r}"
+        if window.url:
+            rule = url_rule(window.url, self.urls)
+            if rule:
+                return f"address matches {rule!r}"
         return None
 
     def hides(self, app: str, title: str) -> bool:
@@ -99,6 +106,21 @@ class ExclusionRules:
                     out[w.id] = "untitled window of an excluded app"
                     changed = True
         return out
+
+
+def url_rule(url: str, rules: Sequence[str]) -> str | None:
+    """The first rule ``url`` falls under: a domain covers itself and its subdomains; a rule
+    with ``*`` or ``/`` is a pattern over the whole address (case ignored)."""
+    for rule in rules:
+        rule_l = rule.strip().lower()
+        if not rule_l:
+            continue
+        if "*" in rule_l or "/" in rule_l:
+            if fnmatch.fnmatchcase(url.lower(), rule_l):
+                return rule
+        elif on_site(url, rule_l.lstrip(".")):
+            return rule
+    return None
 
 
 @dataclass(frozen=True)

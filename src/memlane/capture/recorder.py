@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from memlane.capture.backends import Grabber
+from memlane.capture.browser import BrowserUrls, with_url
 from memlane.capture.change import Change, ChangeDetector
 from memlane.capture.privacy import ExclusionRules, paint_out, plan_monitor
 from memlane.capture.wayland import CaptureUnavailable, GrantNeeded
@@ -150,6 +151,7 @@ class Recorder:
         self.windows: WindowProvider = windows or X11Windows()
         self.grabber: Grabber = grabber or MssGrabber()
         self.idle_limit_s = idle_limit_s
+        self.urls = BrowserUrls()  # the focused browser tab's address, for rules and frames
 
     def close(self) -> None:
         self.windows.close()
@@ -161,6 +163,7 @@ class Recorder:
         except XError as exc:
             self.grabber.reset()  # its connection is as dead as ours
             return Tick("error", f"cannot read windows from the display: {exc}")
+        snapshot = with_url(snapshot, self.urls)
         excluded = self.rules.excluded(snapshot)
         try:  # a missing permission is said even while nothing would be grabbed
             self.grabber.prepare()

@@ -61,6 +61,7 @@ class WindowInfo:
     rect: Rect = Rect(0, 0, 0, 0)  # outer rectangle including decorations, screen coordinates
     transient_for: int | None = None
     placed: bool = True  # False: the desktop does not say where it is (AT-SPI on Wayland)
+    url: str = ""  # a browser's focused tab address (AT-SPI), for the focused window only
 
     def names(self) -> tuple[str, ...]:
         return tuple(n for n in (self.app, self.instance, self.process) if n)

@@ -160,6 +160,8 @@ def _search_args(f: Callable[..., Any]) -> Callable[..., Any]:
 @cli.command()
 @click.argument("query", required=False)
 @_search_args
+@click.option("--site", help="Only screens of browser tabs on this site (its subdomains too); "
+              "'site:example.com' in the query does the same.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of hits.")
 @click.option("--batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help='JSON Lines file of {"query": ..., "now": ...}: one JSON line of hits each.')
@@ -167,16 +169,17 @@ def _search_args(f: Callable[..., Any]) -> Callable[..., Any]:
 def search(
     ctx: click.Context, query: str | None, since: str | None, until: str | None,
     app: str | None, kinds: tuple[str, ...], limit: int | None, now: str | None,
-    as_json: bool, batch: Path | None,
+    site: str | None, as_json: bool, batch: Path | None,
 ) -> None:
     """Hybrid keyword + semantic search over everything Memlane remembers.
 
-    Time expressions in the query ("yesterday", "in May 2023", "two days ago") become a filter.
+    Time expressions in the query ("yesterday", "in May 2023", "two days ago") become a filter,
+    and so does "site:example.com" (the browser address a screen showed).
     It never waits for the semantic index: records not yet in it are found by their words, and
     how many there are is said after the results.
     """
-    if not query and not batch:
-        raise click.UsageError("give a QUERY or --batch FILE")
+    if not query and not batch and not site:
+        raise click.UsageError("give a QUERY, --site SITE or --batch FILE")
     with open_engine(ctx) as engine:
         if batch:
             _run_batch(engine, batch, kinds, limit)
@@ -186,7 +189,7 @@ def search(
             query or "",
             since=parse_time(since, ref, end=False, hint="--since"),
             until=parse_time(until, ref, end=True, hint="--until"),
-            app=app, kinds=kinds or KINDS, limit=limit, now=ref,
+            app=app, kinds=kinds or KINDS, limit=limit, now=ref, site=site,
         )
     if as_json:
         click.echo(json.dumps([h.to_json() for h in result.hits], ensure_ascii=False, indent=2))

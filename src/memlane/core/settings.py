@@ -53,6 +53,10 @@ exclude_apps = [
 exclude_titles = [
     'Private Browsing', '\\bIncognito\\b', '\\bInPrivate\\b', 'Private Window', 'Tor Browser',
 ]
+# Browser tabs at these addresses are never stored, like an excluded title: a domain
+# ("bank.example" covers its subdomains too) or a pattern with * ("*://*/checkout*"). The address
+# is the focused Firefox or Chromium tab's, read from the accessibility bus.
+exclude_urls = []
 # No capture after this many seconds without keyboard or mouse input (0 = always capture).
 idle_seconds = 300.0
 # Blank card numbers, IBANs, API keys/tokens and password values in OCR text and images.
@@ -219,6 +223,7 @@ DEFAULT_EXCLUDED_TITLES = (
 class PrivacySettings:
     exclude_apps: list[str] = field(default_factory=lambda: list(DEFAULT_EXCLUDED_APPS))
     exclude_titles: list[str] = field(default_factory=lambda: list(DEFAULT_EXCLUDED_TITLES))
+    exclude_urls: list[str] = field(default_factory=list)
     idle_seconds: float = 300.0
     redact: bool = True
     vectors_in_memory: bool = False

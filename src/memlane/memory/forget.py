@@ -115,8 +115,8 @@ def _matching_text(store: Store, kind: str, text: str) -> set[int]:
                       " ON b.id = ocr_blocks_fts.rowid WHERE ocr_blocks_fts MATCH ?", [phrase]),
                      ("SELECT rowid FROM frames_fts WHERE frames_fts MATCH ?", [phrase])]
         like_parts = [(f"SELECT frame_id FROM ocr_blocks WHERE text {contains}", [like]),
-                      (f"SELECT id FROM frames WHERE title {contains} OR app {contains}",
-                       [like, like])]
+                      (f"SELECT id FROM frames WHERE title {contains} OR app {contains}"
+                       f" OR url {contains}", [like, like, like])]
     else:
         table = KIND_TABLES[kind]
         cols = FTS_TABLES[table]

@@ -161,7 +161,7 @@ def m003_housekeeping() -> str:
 FTS_TABLES: dict[str, list[str]] = {
     "messages": ["speaker", "text"],
     "ocr_blocks": ["text"],
-    "frames": ["app", "title"],
+    "frames": ["app", "title"],  # and url since m012
     "episodes": ["titles", "key_phrases", "summary"],
     "facts": ["text"],
     "conversations": ["title"],
@@ -331,3 +331,14 @@ def m011_cjk_index() -> str:
     # Chinese, Japanese and Korean text becomes findable by any word of two or more characters
     # (core/text.py says how); the existing rows are filed once here.
     return "\n".join(cjk_sql(table, columns) for table, columns in FTS_TABLES.items())
+
+
+@migration
+def m012_frame_url() -> str:
+    """The browser address a frame showed (its focused tab), searchable with app and title."""
+    return (
+        "ALTER TABLE frames ADD COLUMN url TEXT NOT NULL DEFAULT '';"
+        " DROP TRIGGER IF EXISTS frames_ai; DROP TRIGGER IF EXISTS frames_ad;"
+        " DROP TRIGGER IF EXISTS frames_au; DROP TABLE IF EXISTS frames_fts;"
+        + fts_sql("frames", ["app", "title", "url"])
+    )

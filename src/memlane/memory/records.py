@@ -90,6 +90,7 @@ class FrameIn:
     monitor: int = 0
     origin: str = "capture"
     blocks: tuple[OcrBlockIn, ...] = ()
+    url: str = ""  # the focused browser tab's address, when the desktop told it
 
 
 def vector_ids(kind: str, rowid: int, count: int) -> list[str]:

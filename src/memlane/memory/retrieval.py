@@ -22,6 +22,7 @@ from typing import Any
 
 from memlane.core.settings import SearchSettings
 from memlane.core.text import STOP_WORDS, WORD, cjk_query, terms
+from memlane.core.urls import host_of, on_site, split_site
 from memlane.memory.database import record_filter
 from memlane.memory.records import ASSISTANT_SOURCE, KIND_TABLES, KINDS, Hit
 from memlane.memory.store import Store
@@ -163,9 +164,16 @@ class Retriever:
         limit: int | None = None,
         now: datetime | None = None,
         parse_time: bool = True,
+        site: str | None = None,
     ) -> SearchResult:
+        """Hybrid search. ``site`` (or ``site:example.com`` in ``text``) keeps frames whose
+        browser address is on that site; with no other words, its latest frames."""
         limit = limit or self.settings.limit
         timings: dict[str, float] = {}
+        named_site, text = split_site(text)
+        site = site or named_site
+        if site:  # only frames know the address they showed
+            kinds = [k for k in kinds if k == "frame"]
         rng = parse_time_expression(text, now) if parse_time else None
         query = text
         if rng is not None:
@@ -193,6 +201,8 @@ class Retriever:
                 vector_error = f"semantic search is unavailable ({type(exc).__name__})"
             timings["vector_ms"] = (time.perf_counter() - t1) * 1000
         fused = self._fuse(keyword, vector, now, named)
+        if site:
+            fused = self._on_site(fused, site, query, since, until, depth)
         if app != ASSISTANT_SOURCE:  # questions to Memlane and its answers: only when asked for
             for rowid in _assistant_messages(self.store, [r for k, r in fused if k == "message"]):
                 fused.pop(("message", rowid), None)
@@ -214,6 +224,27 @@ class Retriever:
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
         return SearchResult(hits, query, rng, since, until, timings, named,
                             self.store.count_unembedded(), vector_error)
+
+    def _on_site(self, fused: dict[tuple[str, int], float], site: str, query: str,
+                 since: float | None, until: float | None, depth: int
+                 ) -> dict[tuple[str, int], float]:
+        """The fused hits whose frame was on ``site``; the site's latest frames for no words."""
+        if not query.strip():
+            source, where, params = record_filter("frame", since, until, None)
+            rows = self.store.sql(
+                f"SELECT r.id, r.url FROM {source} WHERE r.url LIKE ?"
+                + "".join(f" AND {w}" for w in where) + " ORDER BY r.time DESC LIMIT ?",
+                [f"%{host_of(site)}%", *params, depth * 4])
+            ids = [int(r[0]) for r in rows if on_site(str(r[1]), site)][:depth]
+            return {("frame", rowid): 1.0 / (1 + i) for i, rowid in enumerate(ids)}
+        frames = [rowid for kind, rowid in fused if kind == "frame"]
+        urls: dict[int, str] = {}
+        for start in range(0, len(frames), 500):
+            chunk = frames[start:start + 500]
+            urls.update((int(r[0]), str(r[1])) for r in self.store.sql(
+                f"SELECT id, url FROM frames WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+        return {key: score for key, score in fused.items()
+                if key[0] == "frame" and on_site(urls.get(key[1], ""), site)}
 
     def _fuse(
         self,

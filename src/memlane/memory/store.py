@@ -111,13 +111,13 @@ class Store(VectorMarks, HitReads, StateTable):
         with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT OR IGNORE INTO frames (time, monitor, app, title, image_path, thumb_path,"
-                " width, height, bytes, change_hash, content_sha256, origin, ocr)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " width, height, bytes, change_hash, content_sha256, origin, ocr, url)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     frame.time, frame.monitor, frame.app, frame.title, frame.image_path,
                     frame.thumb_path, frame.width, frame.height, frame.bytes, frame.change_hash,
                     frame.content_sha256, frame.origin,
-                    "pending" if ocr_job is not None else "done",
+                    "pending" if ocr_job is not None else "done", frame.url,
                 ),
             )
             if cur.rowcount == 0:

@@ -32,6 +32,7 @@ class FrameRow:
     monitor: int
     ocr: str  # pending | done | failed
     origin: str = "capture"  # capture | import (a screenshot file)
+    url: str = ""  # the focused browser tab's address, when it was known
 
     @property
     def where(self) -> str:
@@ -82,12 +83,12 @@ def day_bounds(day: date) -> tuple[float, float]:
     return start.timestamp(), end.timestamp()
 
 
-_FRAME_COLUMNS = "id, time, app, title, thumb_path, image_path, monitor, ocr, origin"
+_FRAME_COLUMNS = "id, time, app, title, thumb_path, image_path, monitor, ocr, origin, url"
 
 
 def _frame(row: Sequence[Any]) -> FrameRow:
     return FrameRow(int(row[0]), float(row[1]), row[2] or "", row[3] or "", row[4], row[5],
-                    int(row[6]), row[7] or "done", row[8] or "capture")
+                    int(row[6]), row[7] or "done", row[8] or "capture", row[9] or "")
 
 
 def frames_between(store: Store, since: float, until: float) -> list[FrameRow]:

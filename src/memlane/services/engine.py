@@ -302,12 +302,13 @@ class Engine:
     def search(
         self, query: str, *, since: float | None = None, until: float | None = None,
         app: str | None = None, kinds: Sequence[str] = KINDS, limit: int | None = None,
-        now: datetime | None = None,
+        now: datetime | None = None, site: str | None = None,
     ) -> SearchResult:
         if self.settings.privacy.vectors_in_memory:  # records other processes added meanwhile
             self.index.repair()
         return self.retriever.search(
-            query, since=since, until=until, app=app, kinds=kinds, limit=limit, now=now
+            query, since=since, until=until, app=app, kinds=kinds, limit=limit, now=now,
+            site=site,
         )
 
     def forget(

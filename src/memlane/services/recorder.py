@@ -167,7 +167,8 @@ class CaptureService:
         self.detector = ChangeDetector(cap.min_change_percent)
         try:
             covered = (os.environ if env is None else env).get(SELF_COVERED) == "1"
-            rules = ExclusionRules(priv.exclude_apps, priv.exclude_titles, self_covered=covered)
+            rules = ExclusionRules(priv.exclude_apps, priv.exclude_titles, self_covered=covered,
+                                   urls=priv.exclude_urls)
         except ValueError as exc:
             raise MemlaneError(f"settings: [privacy] {exc}") from None
         idle = priv.idle_seconds if priv.idle_seconds > 0 else float("inf")
@@ -253,6 +254,7 @@ class CaptureService:
             image_path=stored.image_path, thumb_path=stored.thumb_path, width=stored.width,
             height=stored.height, bytes=stored.bytes, change_hash=dhash(image),
             content_sha256=None, monitor=shot.monitor, origin="capture",
+            url=window.url if window else "",
         )
         try:
             frame_id = self.store.add_frame(frame, ocr_job=job)

@@ -76,6 +76,8 @@ class SearchPanel(QWidget):
 
         self.query = QLineEdit(self)
         self.query.setPlaceholderText("Search your memory: words, or e.g. \"flights yesterday\"")
+        self.query.setToolTip("Words, a time (\"last week\") and a site: \"site:github.com\" "
+                              "keeps screens of browser tabs on that site")
         self.query.setClearButtonEnabled(True)
         self.range = QComboBox(self)
         self.range.addItems(RANGES)

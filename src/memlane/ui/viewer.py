@@ -155,9 +155,10 @@ class FrameViewer(QWidget):
         when = datetime.fromtimestamp(row.time)
         state = {"pending": "  ·  text is still being read", "failed": "  ·  OCR failed"}.get(
             row.ocr, "")
+        url = f"  —  {row.url}" if row.url else ""
         self._header_parts = (f"{when:%a %d %b %Y, %H:%M:%S}",
-                              f"{row.where}  —  {row.title}{state}")
-        self.header.setToolTip(f"{row.where} — {row.title}")
+                              f"{row.where}  —  {row.title}{url}{state}")
+        self.header.setToolTip(f"{row.where} — {row.title}" + (f"\n{row.url}" if row.url else ""))
         self._fit_header()
         if image is None or image.isNull():
             self.scene.addText("The image file of this frame is missing or unreadable.")
