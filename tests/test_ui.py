@@ -1268,3 +1268,51 @@ def test_the_app_loads_the_model_before_the_first_question(qtbot: QtBot, demo: P
     assert app.engine.model.pid is not None
     idle(qtbot, app.tasks, timeout=120)
     assert chat.turns[-1].state in ("done", "abstained") and chat.turns[-1].answer
+
+
+def test_a_missing_wayland_grant_is_offered_in_the_status_bar(qtbot: QtBot) -> None:
+    from memlane.ui.status import StatusWidget
+
+    tasks = Tasks()
+    info = {"state": "error", "needs_grant": True, "ocr_backlog": 0,
+            "reason": "screen recording is not allowed yet on this Wayland desktop"}
+    asked: list[int] = []
+
+    def grant() -> int:
+        asked.append(1)
+        info.update(state="recording", needs_grant=False, reason="")
+        return 2
+
+    status = StatusWidget(tasks, lambda: dict(info), lambda _p, _m: None, grant_fn=grant)
+    qtbot.addWidget(status)
+    status.setVisible(True)  # (its show() shows a status)
+    status.refresh()
+    idle(qtbot, tasks)
+    assert status.allow.isVisible() and "Not allowed yet" in status.label.text()
+    status.allow.click()
+    idle(qtbot, tasks)
+    qtbot.waitUntil(lambda: status.info.get("state") == "recording", timeout=10000)
+    assert asked == [1] and not status.allow.isVisible()
+    status.timer.stop()
+    tasks.wait(5000)
+
+
+def test_memlanes_windows_are_covered_while_another_app_has_focus(qtbot: QtBot) -> None:
+    from PySide6.QtWidgets import QApplication, QLabel, QWidget
+
+    from memlane.ui.cover import PrivacyCover, needed
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    window = QWidget()
+    QLabel("a memory on screen", window)
+    qtbot.addWidget(window)
+    window.resize(400, 300)
+    window.show()
+    cover = PrivacyCover(app)
+    cover._changed(Qt.ApplicationState.ApplicationInactive)
+    shown = cover.covers[id(window)]
+    assert shown.isVisible() and shown.geometry() == window.rect()
+    cover._changed(Qt.ApplicationState.ApplicationActive)
+    assert not shown.isVisible()
+    assert needed("wayland") and not needed("xcb") and not needed("offscreen")

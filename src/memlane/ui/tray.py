@@ -34,6 +34,11 @@ class Tray(QObject):
         self.pause_for = QMenu("Pause for…", menu)
         pause_menu(self.pause_for, lambda minutes: self.window.status.set_pause(True, minutes))
         quit_action = QAction("Quit Memlane", menu)
+        # Wayland: the desktop's dialog shows for a focused window, so the window comes first
+        self.allow_action = QAction("Allow screen recording…", menu)
+        self.allow_action.setVisible(False)
+        self.allow_action.triggered.connect(self.allow_recording)
+        menu.addAction(self.allow_action)
         menu.addAction(self.open_action)
         menu.addAction(self.pause_action)
         menu.addMenu(self.pause_for)
@@ -57,6 +62,10 @@ class Tray(QObject):
         self.window.raise_()
         self.window.activateWindow()
 
+    def allow_recording(self) -> None:
+        self.show_window()
+        self.window.status.ask_grant()
+
     def toggle_pause(self) -> None:
         paused = self.window.status.info.get("state") == "paused"
         self.window.status.set_pause(not paused, None)
@@ -65,6 +74,7 @@ class Tray(QObject):
         state = str(info.get("state", ""))
         self.pause_action.setText("Resume recording" if state == "paused" else "Pause recording")
         self.pause_for.menuAction().setVisible(state != "paused")
+        self.allow_action.setVisible(self.window.status.allow.isVisibleTo(self.window.status))
         self.icon.setToolTip(f"Memlane: {self.window.status.label.text()}".replace(
             "<b>", "").replace("</b>", ""))
 
