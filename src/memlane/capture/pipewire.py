@@ -4,10 +4,10 @@
 (``pipewiresrc`` into an ``appsink`` that keeps only the newest frame, converted to BGRx, the
 byte order every grabber returns). The stream stays negotiated between ticks but asks the
 compositor for few frames (``max-framerate``), and the compositor sends one only when the screen
-changed, so a static screen costs nearly nothing. :meth:`frame` answers with the newest frame,
-the last one when nothing new arrived (the screen did not change), and raises
-:class:`StreamError` when the compositor ended the stream; :func:`remote_alive` tells whether
-PipeWire itself is still there.
+changed, so a static screen costs nearly nothing. :meth:`PipeWireStream.frame` answers with a
+frame no older than the moment it is asked about (waiting out the rate limit when a newer one
+may be on its way), and raises :class:`StreamError` when the compositor ended the stream;
+:func:`remote_alive` tells whether PipeWire itself is still there.
 """
 
 from __future__ import annotations
@@ -43,12 +43,21 @@ def _gst() -> Any:
     return Gst
 
 
+MARGIN_S = 0.15  # how late a frame may arrive after the compositor's rate limit allows it
+
+
 class PipeWireStream:
-    """One monitor's stream; :meth:`frame` from one thread at a time."""
+    """One monitor's stream; :meth:`frame` from one thread at a time.
+
+    A reader thread keeps the newest frame and when it arrived (it wakes once per frame the
+    compositor sends, at most ``max_fps`` a second); :meth:`frame` turns it into pixels.
+    """
 
     def __init__(self, fd: int, node: int, *, max_fps: float = 1.0) -> None:
+        # (GNOME accepts no less than one frame a second)
         Gst = _gst()
         self.node = node
+        self.period_s = 1.0 / max_fps
         num, den = max(1, round(max_fps * 1000)), 1000
         # always-copy: the compositor's buffers go back to it at once instead of waiting in
         # the appsink queue; videoconvert passes BGRx through untouched.
@@ -59,38 +68,54 @@ class PipeWireStream:
             "! appsink name=sink max-buffers=1 drop=true sync=false enable-last-sample=false")
         self._sink = self._pipeline.get_by_name("sink")
         self._bus = self._pipeline.get_bus()
-        self._last: np.ndarray | None = None
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._sample: Any = None
+        self._arrived = 0.0  # time.monotonic() when the newest frame came
+        self._stopping = False
         if self._pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
             self.close()
             raise StreamError(f"PipeWire node {node} could not be played")
+        self._reader = threading.Thread(target=self._read, name=f"pipewire-{node}", daemon=True)
+        self._reader.start()
 
-    def frame(self, first_wait_s: float = 5.0) -> np.ndarray:
-        """The newest frame as HxW uint32 (BGRX); waits for the first one up to ``first_wait_s``."""
+    def _read(self) -> None:
         Gst = _gst()
-        with self._lock:
+        while not self._stopping:
+            sample = self._sink.emit("try-pull-sample", Gst.SECOND // 2)
+            if sample is None:
+                if self._sink.is_eos():
+                    return
+                continue
+            with self._cond:
+                self._sample, self._arrived = sample, time.monotonic()
+                self._cond.notify_all()
+
+    def frame(self, since: float | None = None, first_wait_s: float = 5.0) -> np.ndarray:
+        """The screen as it was at ``since`` (``time.monotonic()``; default now) or later, as
+        HxW uint32 (BGRX).
+
+        A change before ``since`` reaches us within one frame period of the previous frame (the
+        compositor's rate limit) plus a margin, so this waits that long for a newer frame when
+        the newest one is older than ``since``; on a static screen that is only the margin.
+        """
+        Gst = _gst()
+        since = time.monotonic() if since is None else since
+        with self._cond:
             self._check(Gst)
-            deadline = time.monotonic() + (first_wait_s if self._last is None else 0.0)
-            while True:
-                sample = self._sink.emit("try-pull-sample", 0)
-                if sample is not None:
-                    # drain: only the newest frame counts
-                    while (newer := self._sink.emit("try-pull-sample", 0)) is not None:
-                        sample = newer
-                    self._last = _pixels(sample)
-                    break
-                if self._last is not None:
-                    break
+            deadline = time.monotonic() + first_wait_s
+            while self._sample is None:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise StreamError(f"no frame from PipeWire node {self.node} within "
                                       f"{first_wait_s:.0f} s")
-                sample = self._sink.emit("try-pull-sample", int(min(left, 0.25) * Gst.SECOND))
-                if sample is not None:
-                    self._last = _pixels(sample)
-                    break
+                self._cond.wait(min(left, 0.25))
                 self._check(Gst)
-            return self._last.copy()
+            settle = max(since, self._arrived + self.period_s) + MARGIN_S
+            while self._arrived < since and (left := settle - time.monotonic()) > 0:
+                self._cond.wait(left)
+            self._check(Gst)
+            sample = self._sample
+        return _pixels(sample)
 
     def _check(self, Gst: Any) -> None:
         while True:
@@ -103,6 +128,10 @@ class PipeWireStream:
             raise StreamError(f"PipeWire stream {self.node}: {err.message}")
 
     def close(self) -> None:
+        self._stopping = True
+        reader = getattr(self, "_reader", None)
+        if reader is not None:
+            reader.join(2.0)
         try:
             Gst = _gst()
             self._pipeline.set_state(Gst.State.NULL)

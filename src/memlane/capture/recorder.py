@@ -205,6 +205,13 @@ class Recorder:
             self.grabber.reset()
             log.warning("screen grab failed: %s", exc)
             return Tick("error", f"screen grab failed: {exc}", active=snapshot.active)
+        if tick.shots and self._changed_meanwhile(snapshot, excluded):
+            tick.shots.clear()
+            tick.private += 1
+            tick.state = "excluded"
+            tick.reason = ("an excluded window appeared or moved while the screen was read: "
+                           "nothing stored this tick")
+            return tick
         if tick.private and not tick.shots and not tick.unchanged:
             tick.state, tick.reason = "excluded", "excluded windows cover the screen"
             unplaced = [excluded[w.id] for w in snapshot.windows
@@ -213,6 +220,22 @@ class Recorder:
                 tick.reason = (f"an excluded window is open ({unplaced[0]}) and this desktop "
                                "does not say where: nothing is stored while it shows")
         return tick
+
+    def _changed_meanwhile(self, before: Snapshot, excluded: dict[int, str]) -> bool:
+        """Whether the privacy plan no longer holds after the grab: an excluded window gained
+        focus, appeared or moved (a grab is not instant: grim takes a while, and a stream's
+        frame may be up to one frame period younger than the window list)."""
+        try:
+            after = with_url(self.windows.snapshot(), self.urls)
+        except XError:
+            return True  # cannot confirm: store nothing
+        now = self.rules.excluded(after)
+        if after.active is not None and after.active.id in now:
+            return True
+        if set(now) - set(excluded):
+            return True
+        where = {w.id: w.rect for w in before.windows}
+        return any(w.id in now and where.get(w.id) != w.rect for w in after.windows)
 
     def _gate(self, snapshot: Snapshot, excluded: dict[int, str]) -> Tick | None:
         if snapshot.locked:

@@ -84,6 +84,7 @@ class PortalGrabber:
         self.backoff = Backoff()
         self._grant: Grant | None = None
         self._streams: dict[Rect, PipeWireStream] = {}
+        self._since: float | None = None  # when the tick read the windows
 
     def _open(self) -> None:
         if self._grant is not None:
@@ -126,6 +127,7 @@ class PortalGrabber:
         log.info("recording %d monitor(s) through the ScreenCast portal", len(self._streams))
 
     def prepare(self) -> None:
+        self._since = time.monotonic()  # frames must show the screen from here on
         self._open()
 
     def monitors(self) -> list[Rect]:
@@ -137,7 +139,7 @@ class PortalGrabber:
         if stream is None:
             raise CaptureUnavailable("that monitor is no longer shared")
         try:
-            return stream.frame()
+            return stream.frame(self._since)
         except StreamError as exc:
             self.reset()
             raise self.backoff.failed(CaptureUnavailable(

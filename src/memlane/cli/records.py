@@ -60,6 +60,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     cap = info["capture"]
     reason = f" - {cap['reason']}" if cap["reason"] else ""
     click.echo(f"Capture:       {cap['state']}{reason}")
+    if cap.get("backend"):
+        click.echo(f"               recording with {cap['backend']}")
     today = cap["today"]
     click.echo(
         f"               today {today['stored']} frame(s) stored, {today['skipped_unchanged']}"
