@@ -163,6 +163,22 @@ def test_two_monitors_are_both_recorded(tmp_path: Path) -> None:
     assert sorted(sizes) == [(1, 1024, 640), (2, 800, 600)]
 
 
+def test_a_window_that_keeps_changing_is_stored_at_every_tick(tmp_path: Path) -> None:
+    # one stream serves the whole recording: its frames must keep coming after quiet spells
+    home = tmp_path / "home"
+    with GnomeSession(tmp_path / "desk") as session:
+        env = home_env(session, home, interval_seconds=2)
+        window = show_window(session.env, "Tally", "count", MEMLANE_TEST_COUNT_MS="1500")
+        try:
+            grant(env)
+            done = memlane(env, "capture", "--for", "12")
+        finally:
+            window.kill()
+    assert done.returncode == 0, done.stderr
+    frames = db(home, "SELECT count(*) FROM frames")[0][0]
+    assert frames >= 4, f"{frames} frames in 12 s of a window that changed every 1.5 s"
+
+
 def _wait(what: str, check: Any, seconds: float = 40) -> None:
     deadline = time.monotonic() + seconds
     while not check():

@@ -12,6 +12,7 @@ refuses root) with a socket the root test process can reach. Windows for either 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -89,24 +90,41 @@ class GnomeSession:
         self._start("wireplumber", ["wireplumber"])
 
     def start_portal(self) -> None:
+        """Start the portal and wait until it answers. Only name-owner queries are used while
+        waiting: a call to the portal itself would make the bus activate a second one, and the
+        test could then kill the one that does not serve."""
         self._start("portal", [PORTAL])
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            probe = subprocess.run(
-                ["gdbus", "call", "--session", "--dest", "org.freedesktop.portal.Desktop",
-                 "--object-path", "/org/freedesktop/portal/desktop", "--method",
-                 "org.freedesktop.DBus.Properties.Get", "org.freedesktop.portal.ScreenCast",
-                 "AvailableSourceTypes"], env=self.env, capture_output=True, timeout=10)
-            if probe.returncode == 0:
+            if self.owner_pid("org.freedesktop.portal.Desktop") is not None:
                 return
-            time.sleep(0.3)
+            time.sleep(0.2)
         raise RuntimeError("the portal did not come up: " + self.log("portal")[-2000:])
+
+    def owner_pid(self, name: str) -> int | None:
+        """The process that owns ``name`` on the session bus (asking starts nothing)."""
+        probe = subprocess.run(
+            ["gdbus", "call", "--session", "--dest", "org.freedesktop.DBus", "--object-path",
+             "/org/freedesktop/DBus", "--method", "org.freedesktop.DBus.GetConnectionUnixProcessID",
+             name], env=self.env, capture_output=True, text=True, timeout=10, check=False)
+        if probe.returncode != 0:
+            return None
+        return int(probe.stdout.strip().strip("(),").removeprefix("uint32 "))
 
     def stop(self, name: str) -> None:
         proc = self.procs.pop(name, None)
         if proc is not None and proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
+        if name == "portal":  # whichever process serves the portal, it goes too
+            pid = self.owner_pid("org.freedesktop.portal.Desktop")
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while self.owner_pid("org.freedesktop.portal.Desktop") is not None:
+                assert time.monotonic() < deadline, "the portal did not go away"
+                time.sleep(0.1)
 
     def log(self, name: str) -> str:
         path = self.root / f"{name}.log"
@@ -117,7 +135,8 @@ class GnomeSession:
             self.stop(name)
         # what the bus activated (the portal back ends, the permission store) went with it
         subprocess.run(["pkill", "-KILL", "-f", "xdg-desktop-portal-gnome|xdg-permission-store|"
-                        "xdg-document-portal|xdg-desktop-portal-gtk|at-spi"],
+                        "xdg-document-portal|xdg-desktop-portal-gtk|at-spi|"
+                        "libexec/xdg-desktop-portal$"],
                        check=False, env=self.env)
         # the document portal's FUSE mount outlives it; unmounted, the folder can be removed
         doc = Path(self.env["XDG_RUNTIME_DIR"]) / "doc"
@@ -210,8 +229,8 @@ def approve_dialog(env: dict[str, str], timeout_s: float = 30.0) -> subprocess.P
 
 
 WINDOW = r"""
-import sys
-from PySide6.QtCore import Qt
+import os, sys
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QApplication, QLabel, QVBoxLayout, QWidget
 app = QApplication([])
@@ -225,6 +244,14 @@ label.setAlignment(Qt.AlignmentFlag.AlignCenter)
 QVBoxLayout(window).addWidget(label)
 window.resize(int(sys.argv[4]), int(sys.argv[5]))
 window.show()
+count = [0]
+def tick():  # MEMLANE_TEST_COUNT_MS: the text gains a number at that pace, as if typed
+    count[0] += 1
+    label.setText(f"{sys.argv[2]} {count[0]}")
+if os.environ.get("MEMLANE_TEST_COUNT_MS"):
+    timer = QTimer()
+    timer.timeout.connect(tick)
+    timer.start(int(os.environ["MEMLANE_TEST_COUNT_MS"]))
 print("shown", flush=True)
 app.exec()
 """

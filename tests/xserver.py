@@ -42,7 +42,8 @@ class XServer:
         self.windows: list[Window] = []
         read, write = os.pipe()
         xvfb = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write), "-screen", "0", f"{size}x24", "-nolisten", "tcp"],
+            ["Xvfb", "-displayfd", str(write), "-screen", "0", f"{size}x24", "-nolisten", "tcp",
+             "-s", "0"],  # no screen saver: a long run is not a locked screen
             pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
         )
         os.close(write)

@@ -72,6 +72,7 @@ class PipeWireStream:
         self._sample: Any = None
         self._arrived = 0.0  # time.monotonic() when the newest frame came
         self._stopping = False
+        self._reading = True
         if self._pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
             self.close()
             raise StreamError(f"PipeWire node {node} could not be played")
@@ -80,14 +81,21 @@ class PipeWireStream:
 
     def _read(self) -> None:
         Gst = _gst()
-        while not self._stopping:
-            sample = self._sink.emit("try-pull-sample", Gst.SECOND // 2)
-            if sample is None:
-                if self._sink.is_eos():
-                    return
-                continue
+        try:
+            while not self._stopping:
+                sample = self._sink.emit("try-pull-sample", Gst.SECOND // 2)
+                if sample is None:
+                    if self._sink.get_property("eos"):
+                        return
+                    continue
+                with self._cond:
+                    self._sample, self._arrived = sample, time.monotonic()
+                    self._cond.notify_all()
+        except Exception:  # a reader that stopped must not look like a static screen
+            log.exception("reading PipeWire node %s", self.node)
+        finally:
             with self._cond:
-                self._sample, self._arrived = sample, time.monotonic()
+                self._reading = False
                 self._cond.notify_all()
 
     def frame(self, since: float | None = None, first_wait_s: float = 5.0) -> np.ndarray:
@@ -121,11 +129,13 @@ class PipeWireStream:
         while True:
             msg = self._bus.pop_filtered(Gst.MessageType.ERROR | Gst.MessageType.EOS)
             if msg is None:
-                return
+                break
             if msg.type == Gst.MessageType.EOS:
                 raise StreamError(f"the screen cast ended (PipeWire node {self.node})")
             err, _debug = msg.parse_error()
             raise StreamError(f"PipeWire stream {self.node}: {err.message}")
+        if not self._reading:
+            raise StreamError(f"reading PipeWire node {self.node} stopped")
 
     def close(self) -> None:
         self._stopping = True
