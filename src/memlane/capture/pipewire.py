@@ -73,6 +73,7 @@ class PipeWireStream:
         self._arrived = 0.0  # time.monotonic() when the newest frame came
         self._stopping = False
         self._reading = True
+        self._converted: tuple[Any, np.ndarray] | None = None  # the newest sample, as pixels
         if self._pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
             self.close()
             raise StreamError(f"PipeWire node {node} could not be played")
@@ -83,7 +84,7 @@ class PipeWireStream:
         Gst = _gst()
         try:
             while not self._stopping:
-                sample = self._sink.emit("try-pull-sample", Gst.SECOND // 2)
+                sample = self._sink.emit("try-pull-sample", 10 * Gst.SECOND)
                 if sample is None:
                     if self._sink.get_property("eos"):
                         return
@@ -123,7 +124,10 @@ class PipeWireStream:
                 self._cond.wait(left)
             self._check(Gst)
             sample = self._sample
-        return _pixels(sample)
+        if self._converted is None or self._converted[0] is not sample:
+            # a new frame; an old one (the screen did not change) is not converted again
+            self._converted = (sample, _pixels(sample))
+        return self._converted[1].copy()  # the caller may paint on it
 
     def _check(self, Gst: Any) -> None:
         while True:
@@ -139,14 +143,15 @@ class PipeWireStream:
 
     def close(self) -> None:
         self._stopping = True
-        reader = getattr(self, "_reader", None)
-        if reader is not None:
-            reader.join(2.0)
-        try:
+        self._converted = None
+        try:  # a stopped pipeline also wakes the reader from its wait for a frame
             Gst = _gst()
             self._pipeline.set_state(Gst.State.NULL)
         except Exception:  # already torn down
             log.debug("closing a PipeWire stream", exc_info=True)
+        reader = getattr(self, "_reader", None)
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(2.0)
 
 
 def remote_alive(fd: int) -> bool:
