@@ -13,7 +13,9 @@ may be on its way), and raises :class:`StreamError` when the compositor ended th
 from __future__ import annotations
 
 import logging
+import os
 import select
+import sys
 import threading
 import time
 from typing import Any
@@ -36,11 +38,26 @@ def _gst() -> Any:
     except (ImportError, ValueError) as exc:
         raise StreamError(f"GStreamer's Python bindings are missing: {exc}") from None
     if not Gst.is_initialized():
+        _registry_outside_the_bundle()
         Gst.init(None)
     if Gst.ElementFactory.find("pipewiresrc") is None:
         raise StreamError("GStreamer's PipeWire plugin is missing "
                           "(sudo apt-get install gstreamer1.0-pipewire)")
     return Gst
+
+
+def _registry_outside_the_bundle() -> None:
+    """In the packaged app, keep GStreamer's plugin cache in the person's cache folder.
+
+    PyInstaller's runtime hook points ``GST_REGISTRY`` into the installed bundle, which a person
+    cannot write to (so the plugins are scanned at every start), and which root would litter with
+    a file the package does not own (left behind after purge).
+    """
+    bundle = getattr(sys, "_MEIPASS", None)
+    registry = os.environ.get("GST_REGISTRY", "")
+    if bundle and registry.startswith(str(bundle)):
+        cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        os.environ["GST_REGISTRY"] = os.path.join(cache, "memlane", "gstreamer-registry.bin")
 
 
 MARGIN_S = 0.15  # how late a frame may arrive after the compositor's rate limit allows it
