@@ -7,7 +7,9 @@
 # first-run dialog is accepted, another window gets focus and the app's recorder stores a frame of
 # it that OCR reads; the app quits on SIGTERM leaving no process behind; a second start, after the
 # page cache is dropped when allowed, is timed to first paint and its memory read after 15 s idle;
-# then the package is removed and purged, and the data folder must still hold the frame.
+# on a headless GNOME Wayland desktop the installed CLI is granted, records and finds a window
+# (packaging/smoke_wayland.py); then the package is removed and purged, and the data folder must
+# still hold the frame.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DEB=$(realpath "${1:-$(ls -t "$ROOT"/dist/memlane_*.deb | head -1)}")
@@ -64,8 +66,11 @@ xmessage -geometry 1000x300+100+200 -fn '-*-*-bold-r-*-*-34-*-*-*-*-*-*-*' \
     "Smoke test: cheapest flight to Lisbon 89 EUR" >/dev/null 2>&1 &
 memlane gui > gui.out 2>&1 &
 GUI=$!
-wait_for 60 "the first-run dialog" xdotool search --name "Welcome to Memlane"
-xdotool search --name "Welcome to Memlane" windowactivate --sync key Return
+wait_for 60 "the first-run dialog" xdotool search --onlyvisible --name "Welcome to Memlane"
+# Qt may map the dialog a moment after the name is set: activate the visible one, retrying.
+wait_for 20 "the first-run dialog to take focus" \
+    xdotool search --onlyvisible --name "Welcome to Memlane" windowactivate --sync
+xdotool key Return
 wait_for 30 "the main window" xdotool search --name "^Memlane$"
 sleep 2
 xdotool search --name "Smoke test" windowactivate --sync 2>/dev/null \
@@ -94,6 +99,13 @@ REC=$(pgrep -f -- "--memlane-module memlane .*capture" | head -1 || true)
 REC_RSS=$([ -n "$REC" ] && rss_mb "$REC" || echo 0)
 kill -TERM $GUI
 wait $GUI || fail "the app exited with $? on SIGTERM"
+
+say "Wayland: the installed app records a headless GNOME desktop through the portal"
+if [ -x "$ROOT/.venv/bin/python" ]; then
+    "$ROOT/.venv/bin/python" "$ROOT/packaging/smoke_wayland.py" || fail "recording on Wayland"
+else
+    echo "skipped: no project virtual environment to run the desktop with"
+fi
 
 say "remove and purge: the memory stays"
 apt-get remove -y -q memlane
