@@ -16,8 +16,10 @@ APT_PACKAGES := build-essential cmake tesseract-ocr tesseract-ocr-eng tesseract-
 TEST_APT_PACKAGES := mutter xdg-desktop-portal-gnome sway foot dbus-daemon firefox-esr
 # llama.cpp is built from source here, for this machine's CPU: on the 2-core CI VM (AVX-512/VNNI)
 # that processes prompts about 1.5x faster than the portable build (benchmarks/llama_build.py).
-# The package (`make package`) builds its own portable copy.
-export CMAKE_ARGS ?= -DGGML_NATIVE=ON
+# The package (`make package`) builds its own portable copy. Without llama.cpp's AMX code: on a
+# CPU with AMX (Sapphire Rapids and later) the native build repacked the models for AMX and the
+# model process died with SIGSEGV at the first prompt.
+export CMAKE_ARGS ?= -DGGML_NATIVE=ON -DCMAKE_C_FLAGS=-mno-amx-int8 -DCMAKE_CXX_FLAGS=-mno-amx-int8
 
 .PHONY: install system-deps run test test-fast lint bench screenshots package package-test clean
 
