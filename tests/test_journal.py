@@ -172,6 +172,22 @@ def test_demo_rebuild_keeps_the_app_lock(tmp_path: Path) -> None:
     store.close()
 
 
+@pytest.mark.parametrize("clock", ["00:00:30", "00:40", "02:08", "15:00"])
+def test_the_demos_today_stays_today_just_after_midnight(clock: str) -> None:
+    """The sample memory's frames "of today" are today and in the past at any hour, so its
+    yesterday always holds exactly yesterday's frames (CI once ran at 02:08)."""
+    from memlane.services.demo import SCHEDULE, _when
+
+    now = datetime.fromisoformat(f"2026-12-04T{clock}").astimezone()
+    times = [datetime.fromtimestamp(_when(now.date(), o, h, m, now)).astimezone()
+             for o, h, m, _, _ in SCHEDULE]
+    yesterday = [t for (o, *_), t in zip(SCHEDULE, times, strict=True) if o == -1]
+    today = [t for (o, *_), t in zip(SCHEDULE, times, strict=True) if o == 0]
+    assert all(t.date() == date(2026, 12, 3) for t in yesterday)
+    assert all(t.date() == now.date() and t <= now for t in today)
+    assert today == sorted(today)
+
+
 def test_date_helpers() -> None:
     from memlane.memory.timeparse import day_span
 

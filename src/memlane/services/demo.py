@@ -148,8 +148,11 @@ def render(scene: Scene, shown: int) -> Image.Image:
 
 
 def _when(day: date, offset: int, hour: int, minute: int, now: datetime) -> float:
-    if hour < 0:  # hours before now, today
-        return (now + timedelta(hours=hour, minutes=minute)).timestamp()
+    if hour < 0:  # before now, today; early in the morning squeezed into the time since midnight
+        earliest = max(-timedelta(hours=h, minutes=m) for _, h, m, _, _ in SCHEDULE if h < 0)
+        since_midnight = now - datetime.combine(now.date(), time(0), now.tzinfo)
+        scale = min(1.0, since_midnight / (earliest + timedelta(minutes=10)))
+        return (now + timedelta(hours=hour, minutes=minute) * scale).timestamp()
     return datetime.combine(day + timedelta(days=offset), time(hour, minute)).timestamp()
 
 
