@@ -341,6 +341,51 @@ def test_the_desktop_app_runs_the_recorder_and_never_records_itself(xs: XServer,
                                            text=True).stdout
 
 
+def _model_processes(home: Path) -> list[str]:
+    """Command lines of the model processes serving ``home``'s models."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        line = " ".join(a.decode(errors="replace") for a in args)
+        if "memlane.models.worker" in line and str(home) in line:
+            found.append(line)
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_the_app_quits_at_once_while_it_measures_the_machine(xs: XServer, home: Path) -> None:
+    # GIVEN the app measuring this machine with the larger model, as it does at its first start
+    from memlane.models.registry import LARGE, installed
+
+    if not installed(LARGE, Paths(home).models):
+        pytest.skip("the larger model's packages are not installed")
+    app = _start_app(xs, home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(LARGE.file_name in line for line in _model_processes(home)):
+            assert time.monotonic() < deadline, "the app never measured the larger model"
+            assert app.poll() is None
+            time.sleep(0.2)
+        time.sleep(1)  # loading it, or reading the measurement's long prompt
+        # WHEN the session ends
+        app.send_signal(signal.SIGTERM)
+        output, _ = app.communicate(timeout=30)  # a logout does not wait long
+    finally:
+        if app.poll() is None:
+            app.kill()
+    # THEN the app quits without waiting for the measurement, leaves no model process behind,
+    # and saves no half-measured choice (the next start measures again)
+    assert app.returncode == 0, output
+    assert _model_processes(home) == []
+    assert not Paths(home).model_choice.exists()
+    log = Paths(home).gui_log.read_text(encoding="utf-8")
+    assert "Traceback" not in log + output, log + output
+
+
 @pytest.mark.slow
 def test_the_apps_recorder_stops_when_the_app_is_killed(xs: XServer, home: Path) -> None:
     # GIVEN the app running with its recorder child

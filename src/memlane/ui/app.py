@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # Qt and the window load inside run(), after the command line
 
 log = logging.getLogger(__name__)
 FIRST_RUN_KEY = "ui.first_run_done"
+QUIT_GRACE_MS = 2500  # quitting waits this long for running work, twice at most
 
 
 def _log_to(home: Path) -> Path:
@@ -266,14 +267,31 @@ def _open(home: Path, *, demo: bool, record: bool, hidden: bool, quit_after_ms: 
     tray = Tray(window, services, tasks)
     window.hide_on_close = tray.available
 
+    quitting: list[bool] = []
+
     def quit_app() -> None:
+        if quitting:  # SIGTERM and the tray's Quit, say
+            return
+        quitting.append(True)
         window.status.timer.stop()
         window.hide()
         tray.hide()
         if supervisor is not None:
             supervisor.stop()
-        tasks.cancel_all()
-        tasks.wait(15000)
+        tasks.cancel_all()  # work that checks between its steps stops within the grace
+        if not tasks.wait(QUIT_GRACE_MS):
+            # A prompt being read (an answer, the machine's measurement, consolidation) does
+            # not look up until it is read: end the model processes it waits on.
+            from memlane.models.runtime import stop_all
+
+            log.info("quitting: stopped %d model process(es) for %s", stop_all(),
+                     ", ".join(tasks.names()))
+            if not tasks.wait(QUIT_GRACE_MS):
+                # What is stored is committed transaction by transaction: leaving now loses
+                # no more than a killed process would, and a logout is not held up.
+                log.warning("quitting without waiting for %s", ", ".join(tasks.names()))
+                logging.shutdown()
+                os._exit(0)
         services.close()
         app.quit()
 

@@ -107,7 +107,8 @@ class ChatPane(QWidget):
         super().__init__(parent)
         self.warm_fn = warm_fn or (lambda: 0.0)  # loads the model ahead of the first question
         # Measure the machine once to pick the model ("auto"), then switch to the pick.
-        self.measure_fn: Callable[[Callable[[str], None]], Any] | None = None
+        # measure_fn(progress, cancelled): the machine's model choice, or None
+        self.measure_fn: Callable[[Callable[[str], None], Callable[[], bool]], Any] | None = None
         self.switch_fn: Callable[[], float] | None = None
         self.measuring: Task | None = None
         self.tasks = tasks
@@ -252,7 +253,8 @@ class ChatPane(QWidget):
                                                         f"loaded: {exc}"))
 
         self.measuring = self.tasks.run(
-            "measure machine", lambda task: measure(task.progress), on_progress=say,
+            "measure machine", lambda task: measure(task.progress, lambda: task.cancelled),
+            on_progress=say,
             on_done=done, on_error=lambda exc: log.warning("measuring the machine: %s", exc),
             lane="background", owner=self)
         return self.measuring

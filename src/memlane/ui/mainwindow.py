@@ -110,14 +110,15 @@ class Services:
 
         return warm(self.engine.model)
 
-    def measure_model(self, progress: Callable[[str], None]) -> Any:
+    def measure_model(self, progress: Callable[[str], None],
+                      cancelled: Callable[[], bool] | None = None) -> Any:
         """With ``[model] path = "auto"`` and no pick yet: measure this machine once (background
         lane; the models load in their own processes) and return the Choice, else None."""
         from memlane.services.model_setup import measure, needs_measuring
 
         if not needs_measuring(self.paths, self.engine.settings):
             return None
-        return measure(self.paths, self.engine.settings, progress=progress)
+        return measure(self.paths, self.engine.settings, progress=progress, cancelled=cancelled)
 
     def use_measured_model(self) -> float:
         """Engine lane, after a measurement: load the model it picked (and its prompt prefix)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -76,7 +77,7 @@ class _Runnable(QRunnable):
             self.task.check()  # stopped while it waited in its lane
             result = self.fn(self.task)
         except Exception as exc:  # every failure is delivered, never lost in a thread
-            if not isinstance(exc, Cancelled):
+            if not (isinstance(exc, Cancelled) or self.task.cancelled):
                 log.warning("task %s failed: %s", self.task.name, exc)
                 log.debug("%s", traceback.format_exc())
             self.task._relay.failed.emit(exc, traceback.format_exc())
@@ -162,10 +163,17 @@ class Tasks(QObject):
     def busy(self) -> int:
         return len(self._live)
 
+    def names(self) -> list[str]:
+        """The tasks queued or running (logged when quitting has to leave some behind)."""
+        return sorted(task.name for task in self._live)
+
     def cancel_all(self) -> None:
         for task in list(self._live):
             task.cancel()
 
     def wait(self, timeout_ms: int = 30000) -> bool:
-        """Cancel nothing, wait for queued work to finish (used on quit)."""
-        return all(pool.waitForDone(timeout_ms) for pool in self._pools.values())
+        """Cancel nothing, wait at most ``timeout_ms`` in all for queued work to finish (used
+        on quit); whether every lane is idle."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        return all(pool.waitForDone(max(0, int((deadline - time.monotonic()) * 1000)))
+                   for pool in self._pools.values())
