@@ -477,6 +477,35 @@ def test_portal_grabber_without_a_token_needs_a_grant_and_backs_off() -> None:
     assert grabber.backoff.delay == 2.0
 
 
+def test_the_compositor_is_told_by_who_holds_the_displays_lock(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from memlane.capture.wayland import compositor
+
+    env = {"XDG_RUNTIME_DIR": str(tmp_path), "WAYLAND_DISPLAY": "wayland-7"}
+    assert compositor(env) is None  # no display at all
+    lock = tmp_path / "wayland-7.lock"
+    lock.touch()
+    assert compositor(env) is None  # left behind by a compositor that died
+    # GIVEN a process holding the lock as a Wayland compositor does
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1]); "
+         "fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB); print('held', flush=True); time.sleep(60)",
+         str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        # THEN it is the compositor, by relative or absolute display name
+        assert compositor(env) == (holder.pid, lock.stat().st_ino)
+        assert compositor({"WAYLAND_DISPLAY": str(tmp_path / "wayland-7")}) == (
+            holder.pid, lock.stat().st_ino)
+    finally:
+        holder.kill()
+        holder.wait()
+    # WHEN it dies, nothing serves the display any more
+    assert compositor(env) is None
+
+
 def test_sway_tree_gives_visible_windows_with_rects_and_focus(tmp_path: Path) -> None:
     import json
     import socket

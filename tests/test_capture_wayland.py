@@ -186,8 +186,8 @@ def _wait(what: str, check: Any, seconds: float = 40) -> None:
         time.sleep(0.5)
 
 
-@pytest.mark.parametrize("killed", ["portal", "pipewire"])
-def test_portal_or_pipewire_killed_mid_recording_is_said_then_recording_resumes(
+@pytest.mark.parametrize("killed", ["portal", "pipewire", "compositor"])
+def test_portal_pipewire_or_compositor_killed_mid_recording_is_said_then_recording_resumes(
     killed: str, tmp_path: Path,
 ) -> None:
     home = tmp_path / "home"
@@ -204,18 +204,23 @@ def test_portal_or_pipewire_killed_mid_recording_is_said_then_recording_resumes(
             _wait("nothing was recorded", lambda: count() >= 1)
             if killed == "portal":
                 session.stop("portal")
-            else:
+            elif killed == "pipewire":
                 session.stop("wireplumber")
                 session.stop("pipewire")
+            else:  # its stream goes quiet, like a static screen's: that must not pass for one
+                session.stop("mutter")
             # within a tick or two the state says so (the interval is 1 s)
             _wait("the failure was not reported",
                   lambda: last_tick(home).get("state") == "error", seconds=10)
             reason = last_tick(home)["reason"]
-            assert ("portal" in reason) if killed == "portal" else ("PipeWire" in reason), reason
+            assert {"portal": "portal", "pipewire": "PipeWire",
+                    "compositor": "compositor"}[killed] in reason, reason
             if killed == "portal":
                 session.start_portal()
-            else:
+            elif killed == "pipewire":
                 session.start_pipewire()
+            else:
+                session.restart_compositor()
             window.kill()
             window = show_window(session.env, "Tide table", "highwater")
             _wait("recording did not come back",

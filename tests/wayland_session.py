@@ -75,14 +75,26 @@ class GnomeSession:
                              f"--address={self.env['DBUS_SESSION_BUS_ADDRESS']}"])
         _wait_for(run / "bus", 10)
         self.start_pipewire()
+        self.start_compositor()
+        self.start_portal()
+        return self
+
+    def start_compositor(self) -> None:
         args = ["mutter", "--headless", "--wayland", "--no-x11",
                 f"--wayland-display={self.env['WAYLAND_DISPLAY']}"]
         for size in self.monitors:
             args += ["--virtual-monitor", size]
         self._start("mutter", args)
-        _wait_for(run / self.env["WAYLAND_DISPLAY"], 20)
-        self.start_portal()
-        return self
+        _wait_for(Path(self.env["XDG_RUNTIME_DIR"]) / self.env["WAYLAND_DISPLAY"], 20)
+
+    def restart_compositor(self) -> None:
+        """Kill mutter (a crash, or the shell restarting) and start it again; the portal's
+        GNOME back end goes with it and is started again by the next request."""
+        self.stop("mutter")
+        socket = Path(self.env["XDG_RUNTIME_DIR"]) / self.env["WAYLAND_DISPLAY"]
+        socket.unlink(missing_ok=True)
+        socket.with_name(socket.name + ".lock").unlink(missing_ok=True)
+        self.start_compositor()
 
     def start_pipewire(self) -> None:
         self._start("pipewire", ["pipewire"])

@@ -6,18 +6,22 @@ newest frame of each. It never asks the person by itself: without a saved restor
 :class:`GrantNeeded` (the app's visible window asks, see :func:`grant`), and a token the desktop
 no longer honours (its dialog came up instead) is dropped the same way. Each start hands back a
 new token, saved through the :class:`TokenSlot` the caller gives (the caller keeps it with its
-other secrets). A portal that went away or a stream that ended closes everything; the next tries
-come with backoff, each failure a clear message. :class:`GrimGrabber` is the fallback on wlroots
-compositors without a ScreenCast portal: one ``grim`` run per output and tick.
+other secrets). A portal that went away, a stream that ended or a compositor that stopped or
+restarted (:func:`compositor`: a dead compositor's stream goes quiet, like a static screen)
+closes everything; the next tries come with backoff, each failure a clear message.
+:class:`GrimGrabber` is the fallback on wlroots compositors without a ScreenCast portal: one
+``grim`` run per output and tick.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -70,6 +74,43 @@ class Backoff:
         self.delay, self.error = 0.0, None
 
 
+COMPOSITOR_GONE = ("the desktop's compositor stopped or restarted; recording resumes when it "
+                   "is back")
+
+
+def compositor(env: Mapping[str, str] | None = None,
+               locks: Path = Path("/proc/locks")) -> tuple[int, int] | None:
+    """Which process serves this session's Wayland display: (its pid, the inode of the display's
+    lock file), or None when that cannot be told. A Wayland compositor holds an exclusive
+    ``flock`` on ``$XDG_RUNTIME_DIR/$WAYLAND_DISPLAY.lock`` while it runs; the kernel's lock
+    table names the holder, read without touching the lock or the compositor."""
+    if env is None:
+        env = os.environ
+    display = env.get("WAYLAND_DISPLAY") or "wayland-0"
+    socket = Path(display) if os.path.isabs(display) else (
+        Path(env.get("XDG_RUNTIME_DIR", "/nonexistent")) / display)
+    try:
+        st = os.stat(socket.with_name(socket.name + ".lock"))
+        table = locks.read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    for line in table.splitlines():
+        # "1: FLOCK  ADVISORY  WRITE 1234 00:1a:5678 0 EOF" (device numbers in hex)
+        fields = line.split()
+        if len(fields) < 6 or fields[1] != "FLOCK" or fields[3] != "WRITE":
+            continue
+        try:
+            major, minor, inode = fields[5].split(":")
+            pid = int(fields[4])
+            same = (int(inode) == st.st_ino and int(major, 16) == os.major(st.st_dev)
+                    and int(minor, 16) == os.minor(st.st_dev))
+        except ValueError:
+            continue
+        if same and pid > 0:
+            return pid, st.st_ino
+    return None
+
+
 class PortalGrabber:
     """Monitors from the ScreenCast portal's PipeWire streams. Use from one thread."""
 
@@ -83,6 +124,7 @@ class PortalGrabber:
         self.max_fps = max_fps
         self.backoff = Backoff()
         self._grant: Grant | None = None
+        self._compositor: tuple[int, int] | None = None  # serving the display when granted
         self._streams: dict[Rect, PipeWireStream] = {}
         self._since: float | None = None  # when the tick read the windows
 
@@ -92,6 +134,9 @@ class PortalGrabber:
                 self.reset()
                 raise self.backoff.failed(CaptureUnavailable(
                     "PipeWire went away; recording resumes when it is back"))
+            if self._compositor is not None and compositor() != self._compositor:
+                self.reset()
+                raise self.backoff.failed(CaptureUnavailable(COMPOSITOR_GONE))
             if self.portal.alive(self._grant):
                 return
             self.reset()
@@ -101,6 +146,8 @@ class PortalGrabber:
         if isinstance(self.backoff.error, GrantNeeded) and token:
             self.backoff.succeeded()  # the person just allowed it: no need to wait
         self.backoff.check()
+        if self._compositor is not None and compositor() is None:  # not back yet
+            raise self.backoff.failed(CaptureUnavailable(COMPOSITOR_GONE))
         if not token:
             raise self.backoff.failed(GrantNeeded(
                 f"screen recording is not allowed yet on this Wayland desktop: {GRANT_HINT}"))
@@ -123,6 +170,7 @@ class PortalGrabber:
             self.portal.close(grant)
             raise self.backoff.failed(CaptureUnavailable(f"PipeWire: {exc}")) from None
         self._grant = grant
+        self._compositor = compositor()
         self.backoff.succeeded()
         log.info("recording %d monitor(s) through the ScreenCast portal", len(self._streams))
 
