@@ -236,6 +236,53 @@ def test_rules_changed_in_the_settings_apply_to_a_running_session(tmp_path: Path
     assert got["day_after"]["days"][0]["frames"] == 2  # the screens stay
 
 
+def test_an_address_rule_hides_screens_stored_before_it_and_site_keeps_that_sites(
+    tmp_path: Path, memory: Path,
+) -> None:
+    import shutil
+    import sqlite3
+
+    # GIVEN the invoice screen was a browser tab on a site, recorded before any rule named it
+    home = tmp_path / "home"
+    shutil.copytree(memory, home)
+    with sqlite3.connect(home / "memlane.db") as db:
+        (invoice,) = db.execute("SELECT DISTINCT frame_id FROM ocr_blocks "
+                                "WHERE text LIKE '%Invoice%'").fetchone()
+        db.execute("UPDATE frames SET url = 'https://shop.bikes.example/invoices/4471' "
+                   "WHERE id = ?", [invoice])
+
+    def exclude_site() -> None:  # what the person does in the app's Settings meanwhile
+        settings = load_settings(home / "settings.toml")
+        settings.privacy.exclude_urls = ["bikes.example"]
+        save_settings(home / "settings.toml", settings)
+
+    async def body(client: ClientSession) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "site": payload(await client.call_tool("search", {"query": "invoice",
+                                                              "site": "bikes.example"})),
+            "other_site": payload(await client.call_tool("search", {"query": "invoice",
+                                                                    "site": "ferries.example"})),
+            "before": payload(await client.call_tool("search", {"query": "invoice rental"}))}
+        exclude_site()
+        out["after"] = payload(await client.call_tool("search", {"query": "invoice rental"}))
+        out["frame"] = await client.call_tool("frame", {"id": f"frame:{invoice}"})
+        out["day"] = payload(await client.call_tool("timeline", {"day": "2024-05-01"}))
+        out["ferry"] = payload(await client.call_tool("search", {"query": "ferry timetable"}))
+        return out
+
+    got = session(home, body)
+    # THEN site keeps that site's screens only, as `search --site` does
+    assert [h["id"] for h in got["site"]["hits"]] == [f"frame:{invoice}"]
+    assert got["other_site"]["hits"] == []
+    assert f"frame:{invoice}" in [h["id"] for h in got["before"]["hits"]]
+    # and once the address is excluded the screen is gone from every tool, the others stay
+    after = json.dumps([got["after"], got["day"]])
+    assert f"frame:{invoice}" not in after and "Invoice 4471" not in after
+    assert got["frame"].is_error and "no frame" in text(got["frame"])
+    assert got["day"]["days"][0]["frames"] == 1  # the ferry timetable (the private one was gone)
+    assert any("Ferry timetable" in h["snippet"] for h in got["ferry"]["hits"])
+
+
 def test_a_locked_encrypted_home_is_refused(tmp_path: Path) -> None:
     home = tmp_path / "home"
     run = Cli(home)

@@ -77,12 +77,14 @@ class ExclusionRules:
                 return f"address matches {rule!r}"
         return None
 
-    def hides(self, app: str, title: str) -> bool:
-        """Whether a stored record of this app and window title falls under the rules now (for
-        records kept from before a rule was added, shown to programs outside the app)."""
+    def hides(self, app: str, title: str, url: str = "") -> bool:
+        """Whether a stored record of this app, window title and address falls under the rules
+        now (for records kept from before a rule was added, shown to programs outside the app)."""
         if app and _norm(app) in self._apps:
             return True
-        return bool(title) and any(p.search(title) for p in self._titles)
+        if title and any(p.search(title) for p in self._titles):
+            return True
+        return bool(url) and url_rule(url, self.urls) is not None
 
     def excluded(self, snapshot: Snapshot) -> dict[int, str]:
         """Window id -> reason, for every excluded window in the snapshot (with its pop-ups)."""

@@ -97,8 +97,9 @@ def build_server(tools: Tools) -> MCPServer[Any]:
                                                        "'last week', '3 days ago'...")] = None,
         until: Annotated[str | None, Field(description="Only before this.")] = None,
         app: Annotated[str | None, Field(description="Only this app (or chat source).")] = None,
-        site: Annotated[str | None, Field(description="Only screens whose window title or text "
-                                                      "names this site, e.g. github.com.")] = None,
+        site: Annotated[str | None, Field(
+            description="Only screens of browser tabs on this site or its subdomains, e.g. "
+                        "github.com.")] = None,
         kind: Annotated[list[Kind] | None, Field(description="Only these record kinds.")] = None,
         limit: Annotated[int | None, Field(ge=1, le=100)] = None,
         ctx: Context | None = None,

@@ -123,7 +123,7 @@ class ExternalAccess:
         self._engine: Engine | None = None
         self._settings_stamp: tuple[int, int] | None = None
         self._plans: dict[str, tuple[float, Plan]] = {}  # forget plans shown, by token
-        self._rules_for: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+        self._rules_for: tuple[tuple[str, ...], ...] | None = None
         self._built_rules = ExclusionRules()
 
     def close(self) -> None:
@@ -169,22 +169,27 @@ class ExternalAccess:
     def _rules(self) -> ExclusionRules:
         """The privacy rules of the settings in use, built once per version of them."""
         priv = self.engine.settings.privacy
-        key = (tuple(priv.exclude_apps), tuple(priv.exclude_titles))
+        key = (tuple(priv.exclude_apps), tuple(priv.exclude_titles), tuple(priv.exclude_urls))
         if self._rules_for != key:
-            self._rules_for, self._built_rules = key, ExclusionRules(*key)
+            self._rules_for, self._built_rules = key, ExclusionRules(
+                key[0], key[1], urls=key[2])
         return self._built_rules
 
-    def hide(self, app: str, title: str) -> bool:
-        return self._rules().hides(app, title)  # per record: the rules are built once
+    def hide(self, app: str, title: str, url: str = "") -> bool:
+        return self._rules().hides(app, title, url)  # per record: the rules are built once
 
     def _visible(self, result: SearchResult, limit: int) -> SearchResult:
-        """The hits the rules do not exclude: screens and chats by app (or source) and title,
-        episodes and facts also by everything they were derived from."""
+        """The hits the rules do not exclude: screens by app, title and address, chats by
+        source and title, episodes and facts also by everything they were derived from."""
         hide = self.hide
         store = self.engine.store
-        derived = {kind: hidden_derived(store, kind, [int(h.id.split(":")[1]) for h in
-                                                      result.hits if h.kind == kind], hide)
+        ids = {kind: [int(h.id.split(":")[1]) for h in result.hits if h.kind == kind]
+               for kind in ("episode", "fact", "frame")}
+        derived = {kind: hidden_derived(store, kind, ids[kind], hide)
                    for kind in ("episode", "fact")}
+        derived["frame"] = {int(i.split(":")[1])
+                            for i in hidden_sources(store, (f"frame:{n}" for n in ids["frame"]),
+                                                    hide)}
         result.hits = [h for h in result.hits if not hide(h.app, h.title)
                        and int(h.id.split(":")[1]) not in derived.get(h.kind, ())][:limit]
         return result
@@ -201,9 +206,8 @@ class ExternalAccess:
                app: str | None = None, site: str | None = None,
                kinds: Sequence[str] | None = None, limit: int | None = None,
                now: datetime | None = None) -> list[dict[str, Any]]:
-        """Hits as ``memlane search --json`` prints them, without excluded apps and windows.
-
-        ``site`` keeps hits whose window title or text names it (addresses are not recorded)."""
+        """Hits as ``memlane search --json`` prints them, without excluded apps, windows and
+        addresses. ``site`` keeps screens of browser tabs on that site, as ``--site`` does."""
         if not query.strip():
             raise InputError("search needs a query")
         for kind in kinds or ():
@@ -211,17 +215,11 @@ class ExternalAccess:
                 raise InputError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
         if limit is not None and not 1 <= limit <= MAX_LIMIT:
             raise InputError(f"limit must be from 1 to {MAX_LIMIT}")
-        want = limit or self.engine.settings.search.limit
         result = self._search(
             query, since=_moment(since, now, end=False, name="since"),
             until=_moment(until, now, end=True, name="until"), app=app,
-            kinds=tuple(kinds) if kinds else KINDS, limit=min(want * 4 if site else want, 250),
-            now=now)
-        hits = result.hits
-        if site:
-            needle = site.lower().removeprefix("www.")
-            hits = [h for h in hits if needle in h.title.lower() or needle in h.snippet.lower()]
-        return [h.to_json() for h in hits[:want]]
+            kinds=tuple(kinds) if kinds else KINDS, limit=limit, now=now, site=site or None)
+        return [h.to_json() for h in result.hits]
 
     def ask(self, question: str, *, now: datetime | None = None) -> dict[str, Any]:
         """The answer as ``memlane ask --json`` gives it, from visible memories only. The

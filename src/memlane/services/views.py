@@ -3,15 +3,15 @@
 The CLI's ``--json`` outputs, the MCP server and the Markdown journal all describe records through
 these functions, so a fact or an episode reads the same wherever it is asked for. Every derived
 record carries its ``sources`` (the frames and messages it came from, with their external ids and
-ISO times); times are local ISO 8601. An optional ``hide(app, title)`` predicate drops records the
-privacy rules exclude (for clients outside the app, which must never see them).
+ISO times); times are local ISO 8601. An optional ``hide(app, title, url)`` predicate drops
+records the privacy rules exclude (for clients outside the app, which must never see them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from memlane.memory import facts as fx
 from memlane.memory.episodes import EpisodeRow, episodes_between, sources_of
@@ -25,10 +25,14 @@ from memlane.memory.timeline import (
     segment,
 )
 
-Hide = Callable[[str, str], bool]  # (app, title) -> True when the privacy rules exclude it
+
+class Hide(Protocol):
+    """(app, title, address) -> True when the privacy rules exclude such a record."""
+
+    def __call__(self, app: str, title: str, url: str = "") -> bool: ...
 
 
-def show_all(_app: str, _title: str) -> bool:
+def show_all(app: str, title: str, url: str = "") -> bool:
     """The ``hide`` of clients that see everything (the person's own CLI and app)."""
     return False
 
@@ -42,7 +46,7 @@ def iso_source(source: dict[str, Any]) -> dict[str, Any]:
 
 def hidden_sources(store: Store, ids: Iterable[str], hide: Hide) -> set[str]:
     """Which of these frames and messages ("frame:3", "message:9") the rules exclude: a frame
-    by its app and window title, a message by its conversation's source and title."""
+    by its app, window title and address, a message by its conversation's source and title."""
     if hide is show_all:
         return set()
     wanted: dict[str, list[int]] = {"frame": [], "message": []}
@@ -51,15 +55,15 @@ def hidden_sources(store: Store, ids: Iterable[str], hide: Hide) -> set[str]:
         if kind in wanted and rowid.isdigit():
             wanted[kind].append(int(rowid))
     out: set[str] = set()
-    queries = {"frame": "SELECT id, app, title FROM frames WHERE id IN ({})",
-               "message": "SELECT m.id, c.source, c.title FROM messages m JOIN conversations c"
-                          " ON c.id = m.conversation_id WHERE m.id IN ({})"}
+    queries = {"frame": "SELECT id, app, title, url FROM frames WHERE id IN ({})",
+               "message": "SELECT m.id, c.source, c.title, '' FROM messages m JOIN conversations"
+                          " c ON c.id = m.conversation_id WHERE m.id IN ({})"}
     for kind, rowids in wanted.items():
         for start in range(0, len(rowids), 500):
             chunk = rowids[start : start + 500]
-            for rowid, app, title in store.sql(queries[kind].format(",".join("?" * len(chunk))),
-                                               chunk):
-                if hide(app or "", title or ""):
+            for rowid, app, title, url in store.sql(
+                    queries[kind].format(",".join("?" * len(chunk))), chunk):
+                if hide(app or "", title or "", url or ""):
                     out.add(f"{kind}:{rowid}")
     return out
 
@@ -119,7 +123,7 @@ def episode_dicts(store: Store, since: float | None, until: float | None, *,
 def frame_dict(store: Store, frame_id: int, *, hide: Hide = show_all) -> dict[str, Any] | None:
     """One frame: time, app, title, size, OCR state and text; None when absent or hidden."""
     detail = frame_detail(store, frame_id)
-    if detail is None or hide(detail.row.app, detail.row.title):
+    if detail is None or hide(detail.row.app, detail.row.title, detail.row.url):
         return None
     row = detail.row
     return {
@@ -148,7 +152,7 @@ def timeline(store: Store, first: date, last: date, *, hide: Hide = show_all,
                   if d["start"][:10] == day.isoformat()]
         episodes = [e for e in episode_dicts(store, lo, hi, hide=hide)
                     if lo <= datetime.fromisoformat(e["start"]).timestamp() < hi]
-        frames = [f for f in frames_between(store, lo, hi) if not hide(f.app, f.title)]
+        frames = [f for f in frames_between(store, lo, hi) if not hide(f.app, f.title, f.url)]
         activities = [{"start": iso(run.start), "end": iso(run.end), "app": run.app,
                        "title": run.title, "frames": len(run.frames),
                        "first_frame": f"frame:{run.frames[0].id}"}
