@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from memlane.capture.windows import Rect, Snapshot, WindowInfo
+from memlane.core.settings import PrivacySettings
 from memlane.core.urls import on_site
 
 # A monitor at least this much covered by excluded windows is skipped, not painted.
@@ -62,6 +63,13 @@ class ExclusionRules:
             except re.error as exc:
                 raise ValueError(f"exclusion title pattern {pattern!r}: {exc}") from None
         self._titles = tuple(compiled)
+
+    @classmethod
+    def of(cls, privacy: PrivacySettings, *, self_covered: bool = False) -> ExclusionRules:
+        """The rules ``[privacy]`` sets: apps, titles and addresses (every user of the rules
+        takes all three from here, so none is forgotten)."""
+        return cls(privacy.exclude_apps, privacy.exclude_titles, self_covered=self_covered,
+                   urls=privacy.exclude_urls)
 
     def why(self, window: WindowInfo) -> str | None:
         """The rule that excludes ``window`` (for logs: the rule, never the title), or ``None``."""

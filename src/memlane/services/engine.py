@@ -426,8 +426,7 @@ class Engine:
     def write_journal(self, folder: Path, first: date | None = None,
                       last: date | None = None) -> JournalReport:
         """Write the Markdown journal (one file per day) into ``folder``; see services.journal."""
-        priv = self.settings.privacy
-        rules = ExclusionRules(priv.exclude_apps, priv.exclude_titles, urls=priv.exclude_urls)
+        rules = ExclusionRules.of(self.settings.privacy)
         return write_journal(self.store, folder, first, last, hide=rules.hides)
 
     def reindex(self, progress: Progress | None = None) -> int:

@@ -171,8 +171,7 @@ class ExternalAccess:
         priv = self.engine.settings.privacy
         key = (tuple(priv.exclude_apps), tuple(priv.exclude_titles), tuple(priv.exclude_urls))
         if self._rules_for != key:
-            self._rules_for, self._built_rules = key, ExclusionRules(
-                key[0], key[1], urls=key[2])
+            self._rules_for, self._built_rules = key, ExclusionRules.of(priv)
         return self._built_rules
 
     def hide(self, app: str, title: str, url: str = "") -> bool:
@@ -183,14 +182,11 @@ class ExternalAccess:
         source and title, episodes and facts also by everything they were derived from."""
         hide = self.hide
         store = self.engine.store
-        ids = {kind: [int(h.id.split(":")[1]) for h in result.hits if h.kind == kind]
-               for kind in ("episode", "fact", "frame")}
-        derived = {kind: hidden_derived(store, kind, ids[kind], hide)
+        derived = {kind: hidden_derived(store, kind, [int(h.id.split(":")[1]) for h in
+                                                      result.hits if h.kind == kind], hide)
                    for kind in ("episode", "fact")}
-        derived["frame"] = {int(i.split(":")[1])
-                            for i in hidden_sources(store, (f"frame:{n}" for n in ids["frame"]),
-                                                    hide)}
-        result.hits = [h for h in result.hits if not hide(h.app, h.title)
+        screens = hidden_sources(store, (h.id for h in result.hits if h.kind == "frame"), hide)
+        result.hits = [h for h in result.hits if not hide(h.app, h.title) and h.id not in screens
                        and int(h.id.split(":")[1]) not in derived.get(h.kind, ())][:limit]
         return result
 

@@ -87,9 +87,9 @@ def measure(paths: Paths, settings: Settings, *,
     """Measure this machine with each embedded model, save the pick and return it. When
     ``cancelled()`` is true by the end (the app quits and stopped the model processes), nothing
     is saved and :class:`ModelError` says so."""
-    def stop_if_cancelled() -> None:
+    def stop_if_cancelled(why: str = "the measurement was stopped") -> None:
         if cancelled is not None and cancelled():
-            raise ModelError("the measurement was stopped")
+            raise ModelError(why)
 
     def open_model(model: EmbeddedModel) -> ModelProcess:  # closed by choose()'s ``with``
         stop_if_cancelled()
@@ -99,8 +99,7 @@ def measure(paths: Paths, settings: Settings, *,
 
     choice = choose(open_model, settings.model.latency_budget_s,
                     settings.answer.evidence_tokens, progress=progress)
-    if cancelled is not None and cancelled():
-        raise ModelError("the measurement was stopped before it finished; nothing was saved")
+    stop_if_cancelled("the measurement was stopped before it finished; nothing was saved")
     save_choice(paths.model_choice, choice)
     return choice
 

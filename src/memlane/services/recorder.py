@@ -167,8 +167,7 @@ class CaptureService:
         self.detector = ChangeDetector(cap.min_change_percent)
         try:
             covered = (os.environ if env is None else env).get(SELF_COVERED) == "1"
-            rules = ExclusionRules(priv.exclude_apps, priv.exclude_titles, self_covered=covered,
-                                   urls=priv.exclude_urls)
+            rules = ExclusionRules.of(priv, self_covered=covered)
         except ValueError as exc:
             raise MemlaneError(f"settings: [privacy] {exc}") from None
         idle = priv.idle_seconds if priv.idle_seconds > 0 else float("inf")

@@ -257,7 +257,7 @@ class SettingsDialog(QDialog):
 
         candidate = self.result_settings(copy.deepcopy(self.settings))
         try:
-            ExclusionRules(candidate.privacy.exclude_apps, candidate.privacy.exclude_titles)
+            ExclusionRules.of(candidate.privacy)
         except ValueError as exc:
             return f"Windows titled: {exc}. Fix the pattern or remove it.", self.titles
         try:
