@@ -41,7 +41,10 @@ def terminal(env: dict[str, str], title: str, text: str) -> subprocess.Popen[byt
 
 def frames(home: Path) -> list[tuple[Any, ...]]:
     with sqlite3.connect(home / "memlane.db") as db:
-        return list(db.execute("SELECT app, title, monitor, image_path FROM frames"))
+        try:
+            return list(db.execute("SELECT app, title, monitor, image_path FROM frames"))
+        except sqlite3.OperationalError:  # a recorder that started is still creating its store
+            return []
 
 
 @pytest.fixture
@@ -107,3 +110,55 @@ def test_two_outputs_are_both_recorded(tmp_path: Path) -> None:
             term.kill()
     assert done.returncode == 0, done.stderr
     assert sorted(m for _, _, m, _ in frames(tmp_path / "home")) == [1, 2]
+
+
+def _wait(what: str, ready: Any, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        time.sleep(0.5)
+    raise AssertionError(what)
+
+
+def last_tick(home: Path) -> dict[str, Any]:
+    with sqlite3.connect(home / "memlane.db") as db:
+        try:
+            rows = list(db.execute("SELECT value FROM state WHERE key = 'capture.last_tick'"))
+        except sqlite3.OperationalError:
+            return {}
+    return json.loads(rows[0][0]) if rows else {}
+
+
+def test_sway_restarting_mid_recording_is_said_then_recording_resumes_with_window_names(
+    sway: SwaySession, tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "settings.toml").write_text("[capture]\ninterval_seconds = 1\n")
+    env = {**sway.env, "MEMLANE_HOME": str(home)}
+    term = terminal(sway.env, "Ledger notes", "lowtidequokka")
+    recorder = subprocess.Popen([sys.executable, "-m", "memlane", "capture", "--for", "90"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait("nothing was recorded", lambda: len(frames(home)) >= 1)
+        sway.kill()  # a crash: its IPC socket file stays, and nobody answers on it
+        _wait("the failure was not reported",
+              lambda: last_tick(home).get("state") == "error", seconds=10)
+        assert "compositor" in last_tick(home)["reason"], last_tick(home)
+        time.sleep(2)  # still said while sway is away, without a traceback
+        assert "compositor stopped or restarted" in last_tick(home)["reason"], last_tick(home)
+        sway.restart()  # a new IPC socket; the recorder's SWAYSOCK names the dead one
+        term = terminal(sway.env, "Harbour log", "hightidewalrus")
+        _wait("recording did not come back with window names",
+              lambda: any(t == "Harbour log" for _, t, _, _ in frames(home)), 60)
+        assert last_tick(home).get("state") == "recording", last_tick(home)
+    finally:
+        term.kill()
+        recorder.terminate()
+        recorder.wait(60)
+    assert recorder.returncode == 0
+    found = json.loads(memlane(env, "search", "lowtidequokka", "--json").stdout)
+    assert found, "a frame stored before the crash was lost"
+    later = json.loads(memlane(env, "search", "hightidewalrus", "--json").stdout)
+    assert later and (later[0]["app"], later[0]["title"]) == ("foot", "Harbour log")

@@ -330,17 +330,30 @@ class SwaySession:
             lines.append(f"exec swaymsg create_output  # output {i}")
         config.write_text("\n".join(lines) + "\n")
         config.chmod(0o644)
-        env = {"PATH": os.environ["PATH"], "HOME": str(self.run), "XDG_RUNTIME_DIR": str(self.run),
-               "WLR_BACKENDS": "headless", "WLR_LIBINPUT_NO_DEVICES": "1",
-               "WLR_RENDERER": "pixman", "WLR_HEADLESS_OUTPUTS": "1"}
-        log = open(self.root / "sway.log", "ab")
+        self._sway_env = {"PATH": os.environ["PATH"], "HOME": str(self.run),
+                          "XDG_RUNTIME_DIR": str(self.run), "WLR_BACKENDS": "headless",
+                          "WLR_LIBINPUT_NO_DEVICES": "1", "WLR_RENDERER": "pixman",
+                          "WLR_HEADLESS_OUTPUTS": "1"}
+        self._config = config
+        self._start()
+        self.env = {**{k: v for k, v in os.environ.items()
+                       if k not in ("DISPLAY", "DBUS_SESSION_BUS_ADDRESS", "QT_QPA_PLATFORM")},
+                    "WAYLAND_DISPLAY": self.display, "SWAYSOCK": self.swaysock,
+                    "XDG_SESSION_TYPE": "wayland", "XDG_CURRENT_DESKTOP": "sway",
+                    "DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent/memlane-test-bus"}
+        return self
+
+    def _start(self) -> None:
+        stale = set(self.run.glob("sway-ipc.*.sock"))  # a killed sway leaves its socket behind
+        log = open(self.root / "sway.log", "ab")  # noqa: SIM115 - the process owns it
         # sway refuses to run as root; as anyone else it runs as that user
         prefix = ["runuser", "-u", self.USER, "--"] if os.geteuid() == 0 else []
-        self.proc = subprocess.Popen([*prefix, "sway", "-c", str(config)],
-                                     env=env, stdout=log, stderr=log, start_new_session=True)
+        self.proc = subprocess.Popen([*prefix, "sway", "-c", str(self._config)],
+                                     env=self._sway_env, stdout=log, stderr=log,
+                                     start_new_session=True)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            sockets = list(self.run.glob("sway-ipc.*.sock"))
+            sockets = [p for p in self.run.glob("sway-ipc.*.sock") if p not in stale]
             displays = [p for p in self.run.glob("wayland-*") if not p.name.endswith(".lock")]
             if sockets and displays:
                 self.swaysock, self.display = str(sockets[0]), str(displays[0])
@@ -349,12 +362,17 @@ class SwaySession:
         else:
             raise RuntimeError("sway did not start: " + (self.root / "sway.log").read_text())
         time.sleep(0.5)
-        self.env = {**{k: v for k, v in os.environ.items()
-                       if k not in ("DISPLAY", "DBUS_SESSION_BUS_ADDRESS", "QT_QPA_PLATFORM")},
-                    "WAYLAND_DISPLAY": self.display, "SWAYSOCK": self.swaysock,
-                    "XDG_SESSION_TYPE": "wayland", "XDG_CURRENT_DESKTOP": "sway",
-                    "DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent/memlane-test-bus"}
-        return self
+
+    def kill(self) -> None:
+        """sway crashes: killed with everything it started; its sockets stay behind."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def restart(self) -> None:
+        """sway starts again after :meth:`kill`: a new IPC socket (its name has the new pid);
+        ``self.env`` keeps the old one, as a recorder started before the crash does."""
+        self._start()
 
     def msg(self, *args: str) -> str:
         done = subprocess.run(["swaymsg", "-s", self.swaysock, *args], capture_output=True,
@@ -362,7 +380,5 @@ class SwaySession:
         return done.stdout
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        self.kill()
         shutil.rmtree(self.base, ignore_errors=True)

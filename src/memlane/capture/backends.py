@@ -73,11 +73,9 @@ def choose_backend(env: dict[str, str] | None = None, tokens: object = None) -> 
     if shutil.which("grim") and (env.get("SWAYSOCK") or _wlroots(env)):
         log.warning("no ScreenCast portal answers on this session: capturing with grim "
                     "(wlr-screencopy) instead")
-        outputs = None
-        if windows_name == "sway":
-            from memlane.capture.wayland_windows import SwayIpc
+        from memlane.capture.wayland_windows import SwayWindows
 
-            outputs = SwayIpc(env.get("SWAYSOCK")).outputs
+        outputs = windows.ipc.outputs if isinstance(windows, SwayWindows) else None
         return Backend(server, GrimGrabber(outputs), windows, windows_name,
                        f"{note}, wlr-screencopy (grim): no ScreenCast portal answered")
     return Backend(server, None, windows, windows_name, (
@@ -90,7 +88,7 @@ def _wayland_windows(env: dict[str, str]) -> tuple[WindowProvider, str]:
     from memlane.capture.wayland_windows import AtspiWindows, SwayIpc, SwayWindows, UnknownWindows
 
     if env.get("SWAYSOCK") and os.path.exists(env["SWAYSOCK"]):
-        return SwayWindows(SwayIpc(env["SWAYSOCK"])), "sway"
+        return SwayWindows(SwayIpc(env["SWAYSOCK"], env=env)), "sway"
     if _has_gi():
         try:
             return AtspiWindows(), "at-spi"

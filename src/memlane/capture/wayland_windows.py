@@ -17,9 +17,11 @@ import logging
 import os
 import socket
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
+from memlane.capture.wayland import COMPOSITOR_GONE, compositor
 from memlane.capture.windows import LockProbe, Rect, Snapshot, WindowInfo, _comm
 
 log = logging.getLogger(__name__)
@@ -29,20 +31,51 @@ GET_TREE, GET_OUTPUTS = 4, 3
 
 
 class SwayIpc:
-    """A short-lived connection per request to sway's IPC socket."""
+    """A short-lived connection per request to sway's IPC socket. A sway that restarted listens
+    on a new socket (its name carries the new pid) while ``SWAYSOCK`` still names the old one:
+    when the known socket does not answer, the one of whoever now serves the Wayland display
+    is used instead."""
 
-    def __init__(self, path: str | None = None, timeout_s: float = 2.0) -> None:
-        self.path = path or os.environ.get("SWAYSOCK", "")
+    def __init__(self, path: str | None = None, timeout_s: float = 2.0,
+                 env: Mapping[str, str] | None = None) -> None:
+        self.env = os.environ if env is None else env
+        self.path = path or self.env.get("SWAYSOCK", "")
         self.timeout_s = timeout_s
 
     def request(self, kind: int, payload: bytes = b"") -> Any:
+        try:
+            return self._ask(self.path, kind, payload)
+        except OSError:
+            moved = self._find()
+            if moved is None or moved == self.path:
+                if compositor(self.env) is None:
+                    raise CompositorGone(COMPOSITOR_GONE) from None
+                raise
+        log.info("sway's IPC socket is now %s (the compositor restarted)", moved)
+        self.path = moved
+        return self._ask(moved, kind, payload)
+
+    def _ask(self, path: str, kind: int, payload: bytes) -> Any:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(self.timeout_s)
-            sock.connect(self.path)
+            sock.connect(path)
             sock.sendall(IPC_MAGIC + struct.pack("=II", len(payload), kind) + payload)
             header = _read(sock, len(IPC_MAGIC) + 8)
             size, _ = struct.unpack("=II", header[len(IPC_MAGIC):])
             return json.loads(_read(sock, size))
+
+    def _find(self) -> str | None:
+        """The IPC socket of the sway serving this display: ``sway-ipc.<uid>.<pid>.sock`` in
+        the folder of the old one, the runtime folder or ``/tmp`` (where sway puts it)."""
+        holder = compositor(self.env)
+        if holder is None:
+            return None
+        folders = [Path(self.path).parent] if self.path else []
+        folders += [Path(self.env.get("XDG_RUNTIME_DIR") or "/nonexistent"), Path("/tmp")]
+        for folder in folders:
+            for found in sorted(folder.glob(f"sway-ipc.*.{holder[0]}.sock")):
+                return str(found)
+        return None
 
     def outputs(self) -> list[tuple[str, Rect]]:
         return [(str(o["name"]), _rect(o["rect"])) for o in self.request(GET_OUTPUTS)
@@ -64,6 +97,10 @@ def _rect(r: dict[str, Any]) -> Rect:
     return Rect(int(r["x"]), int(r["y"]), int(r["width"]), int(r["height"]))
 
 
+class CompositorGone(OSError):
+    """Nobody serves the Wayland display any more."""
+
+
 class SwayWindows:
     """Windows from sway's tree: tiled ones below floating ones, each with its rectangle."""
 
@@ -74,6 +111,10 @@ class SwayWindows:
     def snapshot(self) -> Snapshot:
         try:
             tree = self.ipc.request(GET_TREE)
+        except CompositorGone:
+            from memlane.capture.xlib import XError
+
+            raise XError(COMPOSITOR_GONE) from None
         except (OSError, ValueError) as exc:
             from memlane.capture.xlib import XError
 
