@@ -234,6 +234,80 @@ def test_portal_pipewire_or_compositor_killed_mid_recording_is_said_then_recordi
     assert found, "a frame stored before the failure was lost"
 
 
+def revoke(session: GnomeSession, restore_token: str) -> None:
+    """What a desktop's privacy settings (or ``flatpak permission-remove``) do: the portal's
+    permission store forgets the grant."""
+    done = subprocess.run(
+        ["gdbus", "call", "--session", "--dest", "org.freedesktop.impl.portal.PermissionStore",
+         "--object-path", "/org/freedesktop/impl/portal/PermissionStore", "--method",
+         "org.freedesktop.impl.portal.PermissionStore.Delete", "screencast", restore_token],
+        env=session.env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_grant_revoked_while_recording_stops_it_without_a_dialog_until_granted_again(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    with GnomeSession(tmp_path / "desk") as session:
+        env = home_env(session, home, interval_seconds=1)
+        window = show_window(session.env, "Tide table", "lowwater",
+                             MEMLANE_TEST_COUNT_MS="400")
+        recorder = None
+        try:
+            grant(env)
+            recorder = subprocess.Popen([sys.executable, "-m", "memlane", "capture", "--for", "90"],
+                                        env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+            count = lambda: db(home, "SELECT count(*) FROM frames")[0][0]  # noqa: E731
+            _wait("nothing was recorded", lambda: count() >= 2)
+            kept = token(home)
+            assert kept
+            revoke(session, kept)
+            # the desktop lets the stream run on; the recorder stops within a tick and says so
+            _wait("the revoked grant was not noticed",
+                  lambda: "withdrew" in last_tick(home).get("reason", ""), seconds=10)
+            assert last_tick(home).get("needs_grant"), last_tick(home)
+            stopped_at = count()
+            time.sleep(4)  # the window keeps changing: nothing more is stored, nothing asked
+            assert count() == stopped_at
+            assert not dialog_open(session.env)
+            assert token(home) is None
+            grant(env)  # the person allows it again, from the app or the CLI
+            _wait("recording did not come back after the new grant",
+                  lambda: last_tick(home).get("state") == "recording" and count() > stopped_at,
+                  60)
+        finally:
+            window.kill()
+            if recorder is not None:
+                recorder.terminate()
+                recorder.wait(60)
+    found = json.loads(memlane({**env, "WAYLAND_DISPLAY": ""}, "search", "lowwater", "--json").stdout)
+    assert found, "frames stored before the grant was revoked were lost"
+
+
+def test_a_grant_revoked_between_starts_is_said_without_showing_a_dialog(
+    gnome: GnomeSession, tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    env = home_env(gnome, home)
+    window = show_window(gnome.env, "Reef chart", "coralquokka")
+    try:
+        grant(env)
+        revoke(gnome, token(home) or "")
+        started = time.monotonic()
+        done = memlane(env, "capture", "--once")
+        took = time.monotonic() - started
+    finally:
+        window.kill()
+    assert done.returncode != 0
+    assert "withdrew the permission" in done.stderr and "Allow screen recording" in done.stderr
+    # the token was checked before Start: no dialog came up and waited out its seconds
+    assert took < 5, took
+    assert not dialog_open(gnome.env)
+    assert db(home, "SELECT count(*) FROM frames") == [(0,)]
+
+
 def test_the_app_asks_from_its_status_bar_then_records_other_windows_never_itself(
     gnome: GnomeSession, tmp_path: Path,
 ) -> None:

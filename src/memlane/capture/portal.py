@@ -27,6 +27,10 @@ PORTAL_PATH = "/org/freedesktop/portal/desktop"
 SCREENCAST = "org.freedesktop.portal.ScreenCast"
 MONITOR = 1  # AvailableSourceTypes / types bit for monitors
 PERSIST_UNTIL_REVOKED = 2
+# where xdg-desktop-portal keeps the grants that persist: one entry per restore token
+STORE = "org.freedesktop.impl.portal.PermissionStore"
+STORE_PATH = "/org/freedesktop/impl/portal/PermissionStore"
+SCREENCAST_TABLE = "screencast"
 CURSOR_HIDDEN = 1
 USER_CANCELLED, OTHER_ERROR = 1, 2
 
@@ -113,6 +117,31 @@ class ScreenCastPortal:
             log.info("no ScreenCast portal: %s", _message(exc))
             return False
         return bool(int(reply.unpack()[0]) & MONITOR)
+
+    def kept(self, restore_token: str) -> bool | None:
+        """Whether the desktop still keeps the grant that ``restore_token`` restores.
+
+        xdg-desktop-portal keeps each persistent ScreenCast grant in its permission store (the
+        ``screencast`` table, the token as the entry's id) and removes it when the grant is
+        revoked (``flatpak permission-remove screencast TOKEN``, a desktop's privacy settings).
+        A token without its entry brings up the permission dialog, so the recorder asks here
+        first. ``None`` when the store cannot tell (not running, or another portal).
+        """
+        Gio, GLib = _gi()
+        try:
+            self._connect().call_sync(
+                STORE, STORE_PATH, STORE, "Lookup",
+                GLib.Variant("(ss)", (SCREENCAST_TABLE, restore_token)), None,
+                Gio.DBusCallFlags.NONE, 2000, None)
+        except PortalError:
+            return None
+        except Exception as exc:
+            if "portal.Error.NotFound" in str(getattr(exc, "message", exc)):
+                return False  # no such entry (or no screencast grant was ever kept)
+            log.info("cannot ask the permission store about the screen-cast grant: %s",
+                     _message(exc))
+            return None
+        return True
 
     def start(self, restore_token: str | None, *, dialog_s: float) -> Grant:
         """Start a session on every monitor the desktop grants.

@@ -6,9 +6,11 @@ newest frame of each. It never asks the person by itself: without a saved restor
 :class:`GrantNeeded` (the app's visible window asks, see :func:`grant`), and a token the desktop
 no longer honours (its dialog came up instead) is dropped the same way. Each start hands back a
 new token, saved through the :class:`TokenSlot` the caller gives (the caller keeps it with its
-other secrets). A portal that went away, a stream that ended or a compositor that stopped or
-restarted (:func:`compositor`: a dead compositor's stream goes quiet, like a static screen)
-closes everything; the next tries come with backoff, each failure a clear message.
+other secrets). A grant revoked in the desktop's permission store is noticed before a start
+(no dialog flashes up) and while recording (the desktop itself lets the stream run on). A
+portal that went away, a stream that ended or a compositor that stopped or restarted
+(:func:`compositor`: a dead compositor's stream goes quiet, like a static screen) closes
+everything; the next tries come with backoff, each failure a clear message.
 :class:`GrimGrabber` is the fallback on wlroots compositors without a ScreenCast portal: one
 ``grim`` run per output and tick.
 """
@@ -74,6 +76,7 @@ class Backoff:
         self.delay, self.error = 0.0, None
 
 
+WITHDRAWN = f"the desktop withdrew the permission to record the screen: {GRANT_HINT}"
 COMPOSITOR_GONE = ("the desktop's compositor stopped or restarted; recording resumes when it "
                    "is back")
 
@@ -125,6 +128,7 @@ class PortalGrabber:
         self.backoff = Backoff()
         self._grant: Grant | None = None
         self._compositor: tuple[int, int] | None = None  # serving the display when granted
+        self._kept: bool | None = None  # whether the permission store kept the running grant
         self._streams: dict[Rect, PipeWireStream] = {}
         self._since: float | None = None  # when the tick read the windows
 
@@ -138,6 +142,10 @@ class PortalGrabber:
                 self.reset()
                 raise self.backoff.failed(CaptureUnavailable(COMPOSITOR_GONE))
             if self.portal.alive(self._grant):
+                if self._kept and self.portal.kept(self._grant.restore_token or "") is False:
+                    self.reset()  # revoked while it ran (the desktop keeps the stream going)
+                    self.tokens.save(None)
+                    raise self.backoff.failed(GrantNeeded(WITHDRAWN))
                 return
             self.reset()
             raise self.backoff.failed(CaptureUnavailable(
@@ -151,15 +159,16 @@ class PortalGrabber:
         if not token:
             raise self.backoff.failed(GrantNeeded(
                 f"screen recording is not allowed yet on this Wayland desktop: {GRANT_HINT}"))
+        if self.portal.kept(token) is False:  # revoked: Start would bring up the dialog
+            self.tokens.save(None)
+            raise self.backoff.failed(GrantNeeded(WITHDRAWN))
         try:
             grant = self.portal.start(token, dialog_s=self.dialog_s)
         except PortalError as exc:
             if exc.kind in ("dialog", "refused"):
                 # the desktop no longer honours the token (it asked instead): ask from the app
                 self.tokens.save(None)
-                raise self.backoff.failed(GrantNeeded(
-                    f"the desktop withdrew the permission to record the screen: {GRANT_HINT}"
-                )) from None
+                raise self.backoff.failed(GrantNeeded(WITHDRAWN)) from None
             raise self.backoff.failed(
                 CaptureUnavailable(f"the screen-cast portal: {exc}")) from None
         if grant.restore_token:
@@ -171,6 +180,8 @@ class PortalGrabber:
             raise self.backoff.failed(CaptureUnavailable(f"PipeWire: {exc}")) from None
         self._grant = grant
         self._compositor = compositor()
+        # a grant the store keeps can be told revoked later; a one-time one cannot
+        self._kept = bool(grant.restore_token) and self.portal.kept(grant.restore_token or "")
         self.backoff.succeeded()
         log.info("recording %d monitor(s) through the ScreenCast portal", len(self._streams))
 
