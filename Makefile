@@ -12,8 +12,9 @@ APT_PACKAGES := build-essential cmake tesseract-ocr tesseract-ocr-eng tesseract-
 	pipewire wireplumber gstreamer1.0-pipewire gstreamer1.0-plugins-base gir1.2-gstreamer-1.0 \
 	xdg-desktop-portal at-spi2-core gir1.2-atspi-2.0 grim \
 	libgirepository1.0-dev libcairo2-dev pkg-config
-# What the tests start as real Wayland desktops: GNOME's compositor and portal, sway, a terminal.
-TEST_APT_PACKAGES := mutter xdg-desktop-portal-gnome sway foot dbus-daemon firefox-esr
+# What the tests start as real Wayland desktops: GNOME's compositor, shell and portal, sway, a
+# terminal.
+TEST_APT_PACKAGES := mutter gnome-shell xdg-desktop-portal-gnome sway foot dbus-daemon firefox-esr
 # llama.cpp is built from source here, for this machine's CPU: on the 2-core CI VM (AVX-512/VNNI)
 # that processes prompts about 1.5x faster than the portable build (benchmarks/llama_build.py).
 # The package (`make package`) builds its own portable copy. Without llama.cpp's AMX code: on a

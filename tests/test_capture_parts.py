@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -544,3 +545,100 @@ def test_sway_tree_gives_visible_windows_with_rects_and_focus(tmp_path: Path) ->
                                                               (6, "XTerm", "Float")]
     assert snap.active is not None and snap.active.id == 4
     assert snap.windows[1].rect == Rect(100, 100, 300, 200) and snap.stacking_known
+
+
+class _Slot:
+    def __init__(self, token: str | None) -> None:
+        self.token = token
+
+    def load(self) -> str | None:
+        return self.token
+
+    def save(self, token: str | None) -> None:
+        self.token = token
+
+
+class _DesktopPortal:
+    """The portal's answers as the desktop would give them; ``shield`` is its lock screen."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.shield: bool | None = False
+        self.starts = 0
+        self._pipes: list[Any] = []
+        self.grant: Any = None
+        self.socket = socket
+
+    def start(self, token: str | None, *, dialog_s: float) -> Any:
+        from memlane.capture.portal import Grant
+
+        self.starts += 1
+        ours, theirs = self.socket.socketpair()  # the PipeWire remote: alive while both ends are
+        self._pipes += [ours, theirs]
+        self.grant = Grant(f"/session/{self.starts}", ours.fileno(), [], token, ":1.7")
+        return self.grant
+
+    def kept(self, token: str) -> bool:
+        return True
+
+    def alive(self, grant: Any) -> bool:
+        return not grant.closed
+
+    def owner(self) -> str:
+        return ":1.7"
+
+    def close(self, grant: Any) -> None:
+        grant.closed = True
+
+    def shield_up(self) -> bool | None:
+        return self.shield
+
+
+def test_a_screen_cast_the_desktop_ends_on_locking_resumes_after_unlock_and_one_the_person_stops_stays_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from memlane.capture import wayland
+    from memlane.capture.wayland import CaptureUnavailable, GrantNeeded, PortalGrabber, ScreenLocked
+
+    monkeypatch.setattr(wayland, "ENDED_WAIT_S", 0.3)
+    portal = _DesktopPortal()
+    slot = _Slot("tok")
+    grabber = PortalGrabber(slot, portal=portal)  # type: ignore[arg-type]
+    grabber.prepare()
+    assert portal.starts == 1
+    # GNOME locks: its shield goes up and every screen cast is ended
+    portal.grant.closed = True
+    portal.shield = True
+    with pytest.raises(ScreenLocked, match="locked"):
+        grabber.prepare()
+    with pytest.raises(ScreenLocked):
+        grabber.prepare()  # no new start while locked: the desktop would refuse it
+    assert portal.starts == 1
+    portal.shield = False  # unlocked: the same grant restores without asking
+    grabber.prepare()
+    assert portal.starts == 2 and slot.token == "tok"
+    # the lock screen can show a moment after the cast ended: still a lock
+    portal.grant.closed = True
+    with pytest.raises(CaptureUnavailable, match="ended the screen cast"):
+        grabber.prepare()
+    portal.shield = True
+    with pytest.raises(ScreenLocked):
+        grabber.prepare()
+    portal.shield = False
+    grabber.prepare()
+    assert portal.starts == 3
+    # the person clicks "Stop Screen Sharing": no lock follows, and Memlane obeys
+    portal.grant.closed = True
+    with pytest.raises(CaptureUnavailable, match="ended the screen cast"):
+        grabber.prepare()
+    time.sleep(0.4)
+    with pytest.raises(GrantNeeded, match="stopped from the desktop"):
+        grabber.prepare()
+    assert slot.token is None and portal.starts == 3
+    with pytest.raises(GrantNeeded):
+        grabber.prepare()
+    assert portal.starts == 3
+    slot.token = "tok2"  # the person allows it again from the app
+    grabber.prepare()
+    assert portal.starts == 4

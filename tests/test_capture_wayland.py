@@ -21,8 +21,11 @@ from wayland_session import (
     GnomeSession,
     approve_dialog,
     click_button,
+    click_in_shell,
     gnome_missing,
+    shell_missing,
     show_window,
+    showing,
 )
 
 pytestmark = [
@@ -232,6 +235,53 @@ def test_portal_pipewire_or_compositor_killed_mid_recording_is_said_then_recordi
                 recorder.wait(60)
     found = json.loads(memlane({**env, "WAYLAND_DISPLAY": ""}, "search", "lowwater", "--json").stdout)
     assert found, "a frame stored before the failure was lost"
+
+
+@pytest.mark.skipif(shell_missing() is not None, reason=str(shell_missing()))
+def test_stop_screen_sharing_in_gnome_shell_stops_recording_until_allowed_again(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    with GnomeSession(tmp_path / "desk", shell=True) as session:
+        env = home_env(session, home, interval_seconds=1)
+        window = show_window(session.env, "Tide table", "lowwater",
+                             MEMLANE_TEST_COUNT_MS="400")
+        recorder = None
+        try:
+            grant(env)
+            recorder = subprocess.Popen([sys.executable, "-m", "memlane", "capture", "--for",
+                                         "120"], env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+            count = lambda: db(home, "SELECT count(*) FROM frames")[0][0]  # noqa: E731
+            _wait("nothing was recorded", lambda: count() >= 2, 60)
+            # the shell's indicator says the screen is shared; the person clicks its stop
+            assert showing(session.env, "Stop Screen Sharing")
+            assert click_in_shell(session.env, "Stop Screen Sharing")
+            _wait("the ended screen cast was not said",
+                  lambda: "ended the screen cast" in last_tick(home).get("reason", ""),
+                  seconds=10)
+            # no lock screen followed: the person stopped it, and Memlane does not restart it
+            _wait("the stop was not obeyed",
+                  lambda: "stopped from the desktop" in last_tick(home).get("reason", ""),
+                  seconds=30)
+            assert last_tick(home).get("needs_grant"), last_tick(home)
+            stopped_at = count()
+            time.sleep(4)
+            assert count() == stopped_at
+            assert not showing(session.env, "Stop Screen Sharing")
+            assert token(home) is None
+            grant(env)  # the person allows it again
+            _wait("recording did not come back after the new grant",
+                  lambda: last_tick(home).get("state") == "recording" and count() > stopped_at,
+                  60)
+            assert showing(session.env, "Stop Screen Sharing")
+        finally:
+            window.kill()
+            if recorder is not None:
+                recorder.terminate()
+                recorder.wait(60)
+    found = json.loads(memlane({**env, "WAYLAND_DISPLAY": ""}, "search", "lowwater", "--json").stdout)
+    assert found, "frames stored before the stop were lost"
 
 
 def revoke(session: GnomeSession, restore_token: str) -> None:

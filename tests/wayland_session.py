@@ -3,7 +3,9 @@
 :class:`GnomeSession` starts a private D-Bus session bus, PipeWire and WirePlumber, mutter on its
 headless back end with one or more virtual monitors, and xdg-desktop-portal (which activates
 xdg-desktop-portal-gnome and the permission store on the bus), all under a temporary
-``XDG_RUNTIME_DIR`` and data folder so the grants stay inside the test. :func:`approve_dialog`
+``XDG_RUNTIME_DIR`` and data folder so the grants stay inside the test. With ``shell=True`` the
+compositor is GNOME Shell itself (headless), with its panel and screen-sharing indicator, on a
+private system bus of its own. :func:`approve_dialog`
 answers the portal's "Screen Share" dialog through the accessibility bus, as a person would
 click it. :class:`SwaySession` runs sway's headless back end as an unprivileged user (sway
 refuses root) with a socket the root test process can reach. Windows for either come from
@@ -41,12 +43,35 @@ def gnome_missing() -> str | None:
     return None
 
 
-class GnomeSession:
-    """A headless GNOME (mutter) Wayland session with the ScreenCast portal."""
+def shell_missing() -> str | None:
+    return gnome_missing() or (None if shutil.which("gnome-shell") else
+                               "gnome-shell is not installed")
 
-    def __init__(self, root: Path, monitors: tuple[str, ...] = ("1024x640",)) -> None:
+
+SYSTEM_BUS = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={path}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+    <allow own="*"/>
+    <allow user="*"/>
+  </policy>
+</busconfig>
+"""
+
+
+class GnomeSession:
+    """A headless GNOME Wayland session with the ScreenCast portal: mutter, or GNOME Shell."""
+
+    def __init__(self, root: Path, monitors: tuple[str, ...] = ("1024x640",),
+                 shell: bool = False) -> None:
         self.root = root
         self.monitors = monitors
+        self.shell = shell
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         run = root / "run"
         run.mkdir(parents=True, exist_ok=True)
@@ -74,18 +99,29 @@ class GnomeSession:
         self._start("dbus", ["dbus-daemon", "--session", "--nofork", "--nopidfile",
                              f"--address={self.env['DBUS_SESSION_BUS_ADDRESS']}"])
         _wait_for(run / "bus", 10)
-        self.start_pipewire()
-        self.start_compositor()
-        self.start_portal()
+        if self.shell:  # GNOME Shell will not start without a system bus; this one is empty
+            config = self.root / "system-bus.conf"
+            config.write_text(SYSTEM_BUS.format(path=run / "system_bus"))
+            self._start("system-dbus", ["dbus-daemon", f"--config-file={config}", "--nofork",
+                                        "--nopidfile"])
+            _wait_for(run / "system_bus", 10)
+            self.env["DBUS_SYSTEM_BUS_ADDRESS"] = f"unix:path={run}/system_bus"
+        try:
+            self.start_pipewire()
+            self.start_compositor()
+            self.start_portal()
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def start_compositor(self) -> None:
-        args = ["mutter", "--headless", "--wayland", "--no-x11",
+        args = ["gnome-shell" if self.shell else "mutter", "--headless", "--wayland", "--no-x11",
                 f"--wayland-display={self.env['WAYLAND_DISPLAY']}"]
         for size in self.monitors:
             args += ["--virtual-monitor", size]
         self._start("mutter", args)
-        _wait_for(Path(self.env["XDG_RUNTIME_DIR"]) / self.env["WAYLAND_DISPLAY"], 20)
+        _wait_for(Path(self.env["XDG_RUNTIME_DIR"]) / self.env["WAYLAND_DISPLAY"], 30)
 
     def restart_compositor(self) -> None:
         """Kill mutter (a crash, or the shell restarting) and start it again; the portal's
@@ -225,6 +261,84 @@ while time.time() < deadline:
     time.sleep(0.5)
 sys.exit(1)
 """
+
+
+SHELL_CLICK = r"""
+import sys, time
+import gi
+gi.require_version("Atspi", "2.0")
+from gi.repository import Atspi, Gio, GLib
+
+def walk(acc, depth=0):
+    if acc is None or depth > 25:
+        return
+    yield acc
+    for i in range(acc.get_child_count()):
+        yield from walk(acc.get_child_at_index(i), depth + 1)
+
+target = None
+for acc in walk(Atspi.get_desktop(0)):
+    if acc.get_name() == sys.argv[1] and acc.get_state_set().contains(Atspi.StateType.SHOWING):
+        target = acc
+        break
+if target is None:
+    sys.exit(1)
+box = target.get_component_iface().get_extents(Atspi.CoordType.SCREEN)
+bus = Gio.bus_get_sync(Gio.BusType.SESSION, None)
+RD, SC = "org.gnome.Mutter.RemoteDesktop", "org.gnome.Mutter.ScreenCast"
+
+def call(dest, path, iface, method, args=None, reply=None):
+    return bus.call_sync(dest, path, iface, method, args,
+                         GLib.VariantType(reply) if reply else None, 0, 5000, None)
+
+session = call(RD, "/org/gnome/Mutter/RemoteDesktop", RD, "CreateSession", None, "(o)")[0]
+sid = call(RD, session, "org.freedesktop.DBus.Properties", "Get",
+           GLib.Variant("(ss)", (RD + ".Session", "SessionId")), "(v)")[0]
+cast = call(SC, "/org/gnome/Mutter/ScreenCast", SC, "CreateSession",
+            GLib.Variant("(a{sv})", ({"remote-desktop-session-id": GLib.Variant("s", sid)},)),
+            "(o)")[0]
+stream = call(SC, cast, SC + ".Session", "RecordMonitor", GLib.Variant("(sa{sv})", ("", {})),
+              "(o)")[0]
+call(RD, session, RD + ".Session", "Start")
+time.sleep(1.0)
+call(RD, session, RD + ".Session", "NotifyPointerMotionAbsolute",
+     GLib.Variant("(sdd)", (stream, box.x + box.width / 2, box.y + box.height / 2)))
+time.sleep(0.3)
+for pressed in (True, False):
+    try:  # the click may end this very session (a stop button ends every screen cast)
+        call(RD, session, RD + ".Session", "NotifyPointerButton",
+             GLib.Variant("(ib)", (272, pressed)))
+    except GLib.Error:
+        break
+    time.sleep(0.1)
+try:
+    call(RD, session, RD + ".Session", "Stop")
+except GLib.Error:
+    pass
+"""
+
+
+def click_in_shell(env: dict[str, str], name: str) -> bool:
+    """Click GNOME Shell's showing control named ``name`` (St buttons offer AT-SPI no action):
+    the pointer is moved there and pressed through mutter's RemoteDesktop API, as a person's
+    mouse would."""
+    done = subprocess.run([sys.executable, "-c", SHELL_CLICK, name], env=env,
+                          capture_output=True, text=True, timeout=60)
+    return done.returncode == 0
+
+
+def showing(env: dict[str, str], name: str) -> bool:
+    """Whether an accessible named ``name`` shows on the desktop now."""
+    code = ("import sys, gi; gi.require_version('Atspi', '2.0'); from gi.repository import Atspi\n"
+            "def walk(a, d=0):\n"
+            "    if a is None or d > 25: return\n"
+            "    yield a\n"
+            "    for i in range(a.get_child_count()): yield from walk(a.get_child_at_index(i), d + 1)\n"
+            "print(any(a.get_name() == sys.argv[1] and a.get_state_set().contains("
+            "Atspi.StateType.SHOWING) for a in walk(Atspi.get_desktop(0))))")
+    done = subprocess.run([sys.executable, "-c", code, name], env=env, capture_output=True,
+                          text=True, timeout=60)
+    return done.stdout.strip() == "True"
 
 
 def click_button(env: dict[str, str], name: str, timeout_s: float = 30.0) -> bool:

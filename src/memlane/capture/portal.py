@@ -143,6 +143,24 @@ class ScreenCastPortal:
             return None
         return True
 
+    def shield_up(self) -> bool | None:
+        """Whether the desktop's screen shield is up: the lock screen, or the curtain of an idle
+        session. GNOME ends every screen cast when it goes up and refuses new ones until it is
+        down. GNOME's ``org.gnome.ScreenSaver``, else the freedesktop one (KDE); ``None`` when
+        neither answers (nothing is started to ask)."""
+        Gio, GLib = _gi()
+        for name in ("org.gnome.ScreenSaver", "org.freedesktop.ScreenSaver"):
+            try:
+                reply = self._connect().call_sync(
+                    name, "/" + name.replace(".", "/"), name, "GetActive", None,
+                    GLib.VariantType("(b)"), Gio.DBusCallFlags.NO_AUTO_START, 1000, None)
+            except PortalError:
+                return None
+            except Exception:  # not on this desktop
+                continue
+            return bool(reply.unpack()[0])
+        return None
+
     def start(self, restore_token: str | None, *, dialog_s: float) -> Grant:
         """Start a session on every monitor the desktop grants.
 

@@ -24,7 +24,7 @@ from memlane.capture.backends import Grabber
 from memlane.capture.browser import BrowserUrls, with_url
 from memlane.capture.change import Change, ChangeDetector
 from memlane.capture.privacy import ExclusionRules, paint_out, plan_monitor
-from memlane.capture.wayland import CaptureUnavailable, GrantNeeded
+from memlane.capture.wayland import CaptureUnavailable, GrantNeeded, ScreenLocked
 from memlane.capture.windows import Rect, Snapshot, WindowInfo, WindowProvider, X11Windows
 from memlane.capture.xlib import XError
 
@@ -167,6 +167,8 @@ class Recorder:
         excluded = self.rules.excluded(snapshot)
         try:  # a missing permission is said even while nothing would be grabbed
             self.grabber.prepare()
+        except ScreenLocked as exc:
+            return Tick("locked", str(exc))
         except CaptureUnavailable as exc:
             return Tick("error", str(exc), active=snapshot.active,
                         needs_grant=isinstance(exc, GrantNeeded))

@@ -46,6 +46,10 @@ class GrantNeeded(CaptureUnavailable):
     """Recording on this desktop needs the person's permission, asked from a visible window."""
 
 
+class ScreenLocked(CaptureUnavailable):
+    """The desktop's lock screen (or idle curtain) is up: it allows no screen cast meanwhile."""
+
+
 class TokenSlot(Protocol):
     def load(self) -> str | None: ...
 
@@ -76,6 +80,13 @@ class Backoff:
         self.delay, self.error = 0.0, None
 
 
+LOCKED = ("the screen is locked: the desktop pauses screen recording until it is unlocked, "
+          "then recording resumes")
+ENDED = ("the desktop ended the screen cast (the screen locking, its \"Stop Screen Sharing\" "
+         "button, or a monitor it showed went away)")
+STOPPED = ("screen recording was stopped from the desktop (its \"Stop Screen Sharing\" button, "
+           f"or a monitor it showed went away); to record again, {GRANT_HINT}")
+ENDED_WAIT_S = 10.0  # how long a screen lock may take to show after the desktop ended the cast
 WITHDRAWN = f"the desktop withdrew the permission to record the screen: {GRANT_HINT}"
 COMPOSITOR_GONE = ("the desktop's compositor stopped or restarted; recording resumes when it "
                    "is back")
@@ -129,6 +140,8 @@ class PortalGrabber:
         self._grant: Grant | None = None
         self._compositor: tuple[int, int] | None = None  # serving the display when granted
         self._kept: bool | None = None  # whether the permission store kept the running grant
+        # when the desktop ended the last session, and whether a screen lock has shown since
+        self._ended: tuple[float, bool] | None = None
         self._streams: dict[Rect, PipeWireStream] = {}
         self._since: float | None = None  # when the tick read the windows
 
@@ -147,9 +160,16 @@ class PortalGrabber:
                     self.tokens.save(None)
                     raise self.backoff.failed(GrantNeeded(WITHDRAWN))
                 return
+            ended = self._grant.closed and self.portal.owner() == self._grant.owner
             self.reset()
-            raise self.backoff.failed(CaptureUnavailable(
-                "the desktop portal went away; recording resumes when it is back"))
+            if ended:  # the same portal closed the session: the desktop or the person did
+                self._ended = (time.monotonic(), False)
+                self.backoff.succeeded()
+            else:
+                raise self.backoff.failed(CaptureUnavailable(
+                    "the desktop portal went away; recording resumes when it is back"))
+        if self._ended is not None:
+            self._after_ended()
         token = self.tokens.load()
         if isinstance(self.backoff.error, GrantNeeded) and token:
             self.backoff.succeeded()  # the person just allowed it: no need to wait
@@ -184,6 +204,27 @@ class PortalGrabber:
         self._kept = bool(grant.restore_token) and self.portal.kept(grant.restore_token or "")
         self.backoff.succeeded()
         log.info("recording %d monitor(s) through the ScreenCast portal", len(self._streams))
+
+    def _after_ended(self) -> None:
+        """After the desktop ended the running session: a screen lock (GNOME ends every cast
+        when its shield goes up) pauses until it is down; anything else, once no lock has
+        shown for :data:`ENDED_WAIT_S`, was the person's "Stop Screen Sharing" (or a monitor
+        gone), which Memlane obeys: the token is dropped, and recording waits for a new
+        grant. Restarting at once would undo the person's click within two seconds."""
+        assert self._ended is not None
+        since, was_locked = self._ended
+        shield = self.portal.shield_up()
+        if shield:
+            self._ended = (since, True)
+            raise ScreenLocked(LOCKED)
+        if was_locked:  # unlocked: the same grant restores without asking
+            self._ended = None
+            return
+        if time.monotonic() - since < ENDED_WAIT_S:
+            raise CaptureUnavailable(ENDED)
+        self._ended = None
+        self.tokens.save(None)
+        raise self.backoff.failed(GrantNeeded(STOPPED))
 
     def prepare(self) -> None:
         self._since = time.monotonic()  # frames must show the screen from here on
