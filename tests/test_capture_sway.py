@@ -143,9 +143,9 @@ def test_sway_restarting_mid_recording_is_said_then_recording_resumes_with_windo
     try:
         _wait("nothing was recorded", lambda: len(frames(home)) >= 1)
         sway.kill()  # a crash: its IPC socket file stays, and nobody answers on it
-        _wait("the failure was not reported",
-              lambda: last_tick(home).get("state") == "error", seconds=10)
-        assert "compositor" in last_tick(home)["reason"], last_tick(home)
+        # within a tick or two (one may still be a grim run that sway's death cut short)
+        _wait("the stopped compositor was not reported",
+              lambda: "compositor" in last_tick(home).get("reason", ""), seconds=10)
         time.sleep(2)  # still said while sway is away, without a traceback
         assert "compositor stopped or restarted" in last_tick(home)["reason"], last_tick(home)
         sway.restart()  # a new IPC socket; the recorder's SWAYSOCK names the dead one

@@ -17,6 +17,10 @@ import contextlib
 import itertools
 import logging
 import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +64,8 @@ class Grant:
     restore_token: str | None
     owner: str  # the portal's unique bus name when the session started
     closed: bool = field(default=False)
-    watch: Any = None  # (main context, subscription) that notices the desktop closing it
+    closed_at: float | None = None  # time.monotonic() when the desktop closed it
+    watch: Any = None  # the subscription that notices the desktop closing it
 
 
 def _gi() -> tuple[Any, Any]:
@@ -73,6 +78,60 @@ def _gi() -> tuple[Any, Any]:
     return Gio, GLib
 
 
+class _Signals:
+    """The desktop's signals that a recording cares about, noted as they arrive: each session's
+    ``Closed`` and the screen shield going up. A daemon thread owns their GLib main context, so
+    a signal gets its time when it comes, also between ticks and while recording is paused."""
+
+    SHIELDS = ("org.gnome.ScreenSaver", "org.freedesktop.ScreenSaver")
+
+    def __init__(self, bus: Any) -> None:
+        _, GLib = _gi()
+        self.bus = bus
+        self.context = GLib.MainContext.new()
+        self.shield_ups: deque[float] = deque(maxlen=64)  # time.monotonic() of each
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="portal-signals", daemon=True)
+        self._thread.start()
+        for name in self.SHIELDS:
+            self.subscribe(name, name, "ActiveChanged", "/" + name.replace(".", "/"),
+                           self._shield)
+
+    def _run(self) -> None:
+        self.context.push_thread_default()  # what this thread subscribes is dispatched here
+        while not self._stop:
+            self.context.iteration(True)
+
+    def _shield(self, *args: Any) -> None:
+        if args[-1].unpack()[0]:
+            self.shield_ups.append(time.monotonic())
+
+    def subscribe(self, sender: str, interface: str, member: str, path: str,
+                  callback: Callable[..., None]) -> int:
+        """Subscribe from the signal thread (a subscription dispatches on the context that is
+        the subscribing thread's default); the subscription's id."""
+        Gio, GLib = _gi()
+        done = threading.Event()
+        result: list[int] = []
+
+        def run(*_: Any) -> bool:
+            try:
+                result.append(self.bus.signal_subscribe(
+                    sender, interface, member, path, None, Gio.DBusSignalFlags.NONE, callback))
+            finally:
+                done.set()
+            return False
+
+        self.context.invoke_full(GLib.PRIORITY_DEFAULT, run)
+        if not done.wait(5.0) or not result:
+            raise PortalError("failed", f"cannot watch {member} on the session bus")
+        return result[0]
+
+    def stop(self) -> None:
+        self._stop = True
+        self.context.wakeup()
+
+
 class ScreenCastPortal:
     """One connection to the session bus and the ScreenCast handshake over it. One thread."""
 
@@ -81,6 +140,7 @@ class ScreenCastPortal:
     def __init__(self, call_timeout_s: float = 10.0) -> None:
         self.call_timeout_s = call_timeout_s
         self._bus: Any = None
+        self._signals: _Signals | None = None
 
     def _connect(self) -> Any:
         if self._bus is None or self._bus.is_closed():
@@ -203,33 +263,33 @@ class ScreenCastPortal:
         return grant
 
     def _watch(self, grant: Grant) -> None:
-        """Note the desktop closing the session (the compositor restarted, the grant revoked)."""
-        Gio, GLib = _gi()
-        context = GLib.MainContext.new()
-        context.push_thread_default()
-        try:
-            def closed(*_: Any) -> None:
-                grant.closed = True
+        """Note the desktop closing the session: the person's stop, a screen lock, a revoked
+        grant or a monitor gone (a compositor that dies sends nothing, see ``wayland``)."""
+        if self._signals is None:
+            self._signals = _Signals(self._connect())
 
-            sub = self._connect().signal_subscribe(
-                PORTAL, "org.freedesktop.portal.Session", "Closed", grant.session, None,
-                Gio.DBusSignalFlags.NONE, closed)
-        finally:
-            context.pop_thread_default()
-        grant.watch = (context, sub)
+        def closed(*_: Any) -> None:
+            grant.closed_at = time.monotonic()
+            grant.closed = True
+
+        grant.watch = self._signals.subscribe(PORTAL, "org.freedesktop.portal.Session", "Closed",
+                                              grant.session, closed)
+
+    def shield_seen(self, start: float, end: float) -> bool:
+        """Whether the screen shield went up between ``start`` and ``end`` (``time.monotonic``),
+        as far as the signals since the first session tell."""
+        return self._signals is not None and any(
+            start <= t <= end for t in list(self._signals.shield_ups))
 
     def alive(self, grant: Grant) -> bool:
         """Whether ``grant``'s session still stands: not closed by the desktop, and the portal
         that started it still runs (a restarted one lost it)."""
-        if grant.watch is not None:
-            while grant.watch[0].iteration(False):
-                pass
         return not grant.closed and self.owner() == grant.owner
 
     def close(self, grant: Grant) -> None:
         if grant.watch is not None:
             with contextlib.suppress(Exception):
-                self._connect().signal_unsubscribe(grant.watch[1])
+                self._connect().signal_unsubscribe(grant.watch)
             grant.watch = None
         if not grant.closed:
             grant.closed = True
@@ -246,7 +306,23 @@ class ScreenCastPortal:
         except Exception as exc:  # the portal or the session is already gone
             log.debug("closing the portal session: %s", _message(exc))
 
+    def forget(self, restore_token: str) -> None:
+        """Delete the desktop's record of a grant Memlane gave up. The portal writes the grant
+        back to its store whenever a session closes, Memlane's own Close too, so a grant the
+        person revoked or stopped would otherwise come back."""
+        Gio, GLib = _gi()
+        try:
+            self._connect().call_sync(
+                STORE, STORE_PATH, STORE, "Delete",
+                GLib.Variant("(ss)", (SCREENCAST_TABLE, restore_token)), None,
+                Gio.DBusCallFlags.NONE, 2000, None)
+        except Exception as exc:  # already gone, or no store
+            log.debug("forgetting the screen-cast grant: %s", _message(exc))
+
     def shutdown(self) -> None:
+        if self._signals is not None:
+            self._signals.stop()
+            self._signals = None
         self._bus = None
 
     def _remote(self, session: str) -> int:

@@ -200,6 +200,8 @@ class Recorder:
                     tick.unchanged += 1
                     continue
                 tick.shots.append(Shot(index, rect, pixels, change, plan.covered))
+        except ScreenLocked as exc:  # the session ended under the lock screen meanwhile
+            return Tick("locked", str(exc))
         except CaptureUnavailable as exc:  # the grabber said why, and retries by itself
             return Tick("error", str(exc), active=snapshot.active,
                         needs_grant=isinstance(exc, GrantNeeded))

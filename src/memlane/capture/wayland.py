@@ -24,7 +24,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 import numpy as np
 
@@ -85,8 +85,8 @@ LOCKED = ("the screen is locked: the desktop pauses screen recording until it is
 ENDED = ("the desktop ended the screen cast (the screen locking, its \"Stop Screen Sharing\" "
          "button, or a monitor it showed went away)")
 STOPPED = ("screen recording was stopped from the desktop (its \"Stop Screen Sharing\" button, "
-           f"or a monitor it showed went away); to record again, {GRANT_HINT}")
-ENDED_WAIT_S = 10.0  # how long a screen lock may take to show after the desktop ended the cast
+           f"or a monitor it showed went away): {GRANT_HINT}")
+ENDED_WAIT_S = 5.0  # how far apart a screen lock and the end of the cast it caused may be
 WITHDRAWN = f"the desktop withdrew the permission to record the screen: {GRANT_HINT}"
 COMPOSITOR_GONE = ("the desktop's compositor stopped or restarted; recording resumes when it "
                    "is back")
@@ -140,6 +140,7 @@ class PortalGrabber:
         self._grant: Grant | None = None
         self._compositor: tuple[int, int] | None = None  # serving the display when granted
         self._kept: bool | None = None  # whether the permission store kept the running grant
+        self._missing_since: float | None = None  # when its store entry was first seen missing
         # when the desktop ended the last session, and whether a screen lock has shown since
         self._ended: tuple[float, bool] | None = None
         self._streams: dict[Rect, PipeWireStream] = {}
@@ -155,23 +156,24 @@ class PortalGrabber:
                 self.reset()
                 raise self.backoff.failed(CaptureUnavailable(COMPOSITOR_GONE))
             if self.portal.alive(self._grant):
-                if self._kept and self.portal.kept(self._grant.restore_token or "") is False:
-                    self.reset()  # revoked while it ran (the desktop keeps the stream going)
-                    self.tokens.save(None)
-                    raise self.backoff.failed(GrantNeeded(WITHDRAWN))
+                if self._revoked(self._grant.restore_token):
+                    self._give_up(WITHDRAWN)  # GNOME lets the stream run on after a revoke
                 return
-            ended = self._grant.closed and self.portal.owner() == self._grant.owner
+            grant = self._grant
+            ended = grant.closed and self.portal.owner() == grant.owner
             self.reset()
-            if ended:  # the same portal closed the session: the desktop or the person did
-                self._ended = (time.monotonic(), False)
-                self.backoff.succeeded()
-            else:
+            if not ended:
                 raise self.backoff.failed(CaptureUnavailable(
                     "the desktop portal went away; recording resumes when it is back"))
+            # the same portal closed the session: a screen lock, or the person's stop
+            self._ended = (grant.closed_at or time.monotonic(), False)
+            self.backoff.succeeded()
         if self._ended is not None:
             self._after_ended()
         token = self.tokens.load()
-        if isinstance(self.backoff.error, GrantNeeded) and token:
+        if isinstance(self.backoff.error, GrantNeeded):
+            if not token:  # the reason stays what it was until the person allows it
+                raise GrantNeeded(str(self.backoff.error))
             self.backoff.succeeded()  # the person just allowed it: no need to wait
         self.backoff.check()
         if self._compositor is not None and compositor() is None:  # not back yet
@@ -179,16 +181,16 @@ class PortalGrabber:
         if not token:
             raise self.backoff.failed(GrantNeeded(
                 f"screen recording is not allowed yet on this Wayland desktop: {GRANT_HINT}"))
-        if self.portal.kept(token) is False:  # revoked: Start would bring up the dialog
-            self.tokens.save(None)
-            raise self.backoff.failed(GrantNeeded(WITHDRAWN))
+        if self.portal.shield_up():  # GNOME refuses every screen cast while it is locked
+            raise ScreenLocked(LOCKED)
+        if self._revoked(token, wait_s=1.0):  # Start would bring up the dialog
+            self._give_up(WITHDRAWN)
         try:
             grant = self.portal.start(token, dialog_s=self.dialog_s)
         except PortalError as exc:
             if exc.kind in ("dialog", "refused"):
                 # the desktop no longer honours the token (it asked instead): ask from the app
-                self.tokens.save(None)
-                raise self.backoff.failed(GrantNeeded(WITHDRAWN)) from None
+                self._give_up(WITHDRAWN)
             raise self.backoff.failed(
                 CaptureUnavailable(f"the screen-cast portal: {exc}")) from None
         if grant.restore_token:
@@ -202,29 +204,64 @@ class PortalGrabber:
         self._compositor = compositor()
         # a grant the store keeps can be told revoked later; a one-time one cannot
         self._kept = bool(grant.restore_token) and self.portal.kept(grant.restore_token or "")
+        self._missing_since = None
         self.backoff.succeeded()
         log.info("recording %d monitor(s) through the ScreenCast portal", len(self._streams))
+
+    def _revoked(self, token: str | None, wait_s: float = 0.0) -> bool:
+        """Whether the desktop's permission store no longer keeps ``token``'s grant. The
+        portal deletes the entry while it restores a session and writes it back in Start's
+        reply, so another Memlane process starting from the same token leaves a short gap:
+        a missing entry counts only when it is still missing a moment later (``wait_s``
+        before a start; across two checks at least 1 s apart while recording)."""
+        if not token:
+            return False
+        if wait_s == 0.0 and not self._kept:
+            return False  # a one-time grant was never in the store
+        if self.portal.kept(token) is not False:
+            self._missing_since = None
+            return False
+        if wait_s:
+            time.sleep(wait_s)
+            return self.portal.kept(token) is False
+        now = time.monotonic()
+        if self._missing_since is None:
+            self._missing_since = now
+        return now - self._missing_since >= 1.0
+
+    def _give_up(self, reason: str) -> NoReturn:
+        """Stop and forget the grant (the desktop writes it back when a session closes, so it is
+        deleted there too); recording waits for the person to allow it again."""
+        token = self.tokens.load() or (self._grant.restore_token if self._grant else None)
+        self.reset()
+        self.tokens.save(None)
+        if token:
+            self.portal.forget(token)
+        raise self.backoff.failed(GrantNeeded(reason))
 
     def _after_ended(self) -> None:
         """After the desktop ended the running session: a screen lock (GNOME ends every cast
         when its shield goes up) pauses until it is down; anything else, once no lock has
-        shown for :data:`ENDED_WAIT_S`, was the person's "Stop Screen Sharing" (or a monitor
-        gone), which Memlane obeys: the token is dropped, and recording waits for a new
-        grant. Restarting at once would undo the person's click within two seconds."""
+        shown within :data:`ENDED_WAIT_S` of the end, was the person's "Stop Screen Sharing"
+        (or a monitor gone), which Memlane obeys: the grant is given up, and recording waits
+        for a new one. Restarting at once would undo the person's click within two seconds."""
         assert self._ended is not None
         since, was_locked = self._ended
-        shield = self.portal.shield_up()
-        if shield:
-            self._ended = (since, True)
-            raise ScreenLocked(LOCKED)
-        if was_locked:  # unlocked: the same grant restores without asking
-            self._ended = None
+        if not was_locked:
+            near = self.portal.shield_seen(since - ENDED_WAIT_S, since + ENDED_WAIT_S)
+            polled = time.monotonic() - since < ENDED_WAIT_S and bool(self.portal.shield_up())
+            if near or polled:
+                self._ended = (since, True)
+                was_locked = True
+        if was_locked:
+            if self.portal.shield_up():
+                raise ScreenLocked(LOCKED)
+            self._ended = None  # unlocked: the same grant restores without asking
             return
         if time.monotonic() - since < ENDED_WAIT_S:
             raise CaptureUnavailable(ENDED)
         self._ended = None
-        self.tokens.save(None)
-        raise self.backoff.failed(GrantNeeded(STOPPED))
+        self._give_up(STOPPED)
 
     def prepare(self) -> None:
         self._since = time.monotonic()  # frames must show the screen from here on
@@ -294,6 +331,7 @@ def grant(tokens: TokenSlot, *, portal: ScreenCastPortal | None = None,
     except PortalError as exc:
         raise CaptureUnavailable(f"the permission was not given: {exc}") from None
     portal.close(started)
+    portal.shutdown()  # its signal thread is not needed any more
     if not started.restore_token:
         raise CaptureUnavailable("the desktop gave no restore token, so it would ask again at "
                                  "every start")

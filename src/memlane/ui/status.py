@@ -198,7 +198,10 @@ class StatusWidget(QWidget):
         self.dot.setStyleSheet(f"color: {COLOURS.get(state, '#7a7a7a')}; font-size: 16px")
         label = {"unchanged": "recording", "recording": "recording"}.get(state, state)
         if info.get("needs_grant") and state == "error" and not self.demo:
-            label, reason = "not allowed yet", "your desktop has not allowed Memlane to record"
+            # the recorder's reason says why; the button beside says what to do
+            label = "not allowed"
+            reason = reason.split(": click", 1)[0] if ": click" in reason else (
+                "your desktop has not allowed Memlane to record")
         backlog = int(info.get("ocr_backlog", 0))
         parts = [f"<b>{label.capitalize()}</b>"]
         if reason and state not in ("recording", "unchanged"):
