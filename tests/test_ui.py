@@ -1321,4 +1321,16 @@ def test_memlanes_windows_are_covered_while_another_app_has_focus(qtbot: QtBot) 
     assert shown.isVisible() and shown.geometry() == window.rect()
     cover._changed(Qt.ApplicationState.ApplicationActive)
     assert not shown.isVisible()
+    # an app that never had focus (started from GNOME's overview): its state never changes,
+    # and the windows it opened are covered all the same once the event loop runs
+    later = QWidget()
+    QLabel("another memory", later)
+    qtbot.addWidget(later)
+    later.resize(300, 200)
+    later.show()
+    unfocused = PrivacyCover(app)
+    unfocused._active = lambda: False  # type: ignore[method-assign]
+    qtbot.waitUntil(lambda: id(later) in unfocused.covers
+                    and unfocused.covers[id(later)].isVisible())
+    assert unfocused.covers[id(later)].geometry() == later.rect()
     assert needed("wayland") and not needed("xcb") and not needed("offscreen")

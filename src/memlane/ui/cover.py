@@ -12,7 +12,7 @@ Memlane window shows nothing of the memory; the recorder, told so by the session
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
@@ -21,13 +21,28 @@ TEXT = ("Memlane hides its contents while you work in other windows, so your mem
 
 
 class PrivacyCover(QObject):
-    """Covers every visible top-level Memlane window while the application is not active."""
+    """Covers every visible top-level Memlane window while the application is not active.
+
+    An app started from GNOME's overview never gets focus, so its state never changes: the
+    windows are also checked once the event loop runs, and a second later (Wayland hands focus
+    over a moment after a window maps; if it comes, the cover goes).
+    """
 
     def __init__(self, app: QApplication) -> None:
         super().__init__(app)
         self.app = app
         self.covers: dict[int, QLabel] = {}
         app.applicationStateChanged.connect(self._changed)
+        for delay_ms in (0, 1000):
+            QTimer.singleShot(delay_ms, self.check)
+
+    def _active(self) -> bool:
+        return self.app.applicationState() == Qt.ApplicationState.ApplicationActive
+
+    def check(self) -> None:
+        """Cover the open windows now if the app does not have focus."""
+        if not self._active():
+            self._changed(Qt.ApplicationState.ApplicationInactive)
 
     def _changed(self, state: Qt.ApplicationState) -> None:
         if state == Qt.ApplicationState.ApplicationActive:
