@@ -6,6 +6,7 @@ run it; the portal's permission dialog is answered through the accessibility bus
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sqlite3
@@ -61,6 +62,23 @@ def last_tick(home: Path) -> dict[str, Any]:
 def token(home: Path) -> str | None:
     rows = db(home, "SELECT value FROM state WHERE key = 'capture.portal_token'")
     return rows[0][0] if rows else None
+
+
+def frame_count(home: Path) -> int:
+    return int(db(home, "SELECT count(*) FROM frames")[0][0])
+
+
+@contextlib.contextmanager
+def running_recorder(env: dict[str, str], seconds: int) -> Iterator[subprocess.Popen[bytes]]:
+    """``memlane capture`` recording in the background, stopped (as by a logout) at the end."""
+    recorder = subprocess.Popen([sys.executable, "-m", "memlane", "capture", "--for",
+                                 str(seconds)], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    try:
+        yield recorder
+    finally:
+        recorder.terminate()
+        recorder.wait(60)
 
 
 def grant(env: dict[str, str]) -> None:
@@ -198,42 +216,36 @@ def test_portal_pipewire_or_compositor_killed_mid_recording_is_said_then_recordi
     with GnomeSession(tmp_path / "desk") as session:
         env = home_env(session, home, interval_seconds=1)
         window = show_window(session.env, "Tide table", "lowwater")
-        recorder = None
         try:
             grant(env)
-            recorder = subprocess.Popen([sys.executable, "-m", "memlane", "capture", "--for", "90"],
-                                        env=env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
-            count = lambda: db(home, "SELECT count(*) FROM frames")[0][0]  # noqa: E731
-            _wait("nothing was recorded", lambda: count() >= 1)
-            if killed == "portal":
-                session.stop("portal")
-            elif killed == "pipewire":
-                session.stop("wireplumber")
-                session.stop("pipewire")
-            else:  # its stream goes quiet, like a static screen's: that must not pass for one
-                session.stop("mutter")
-            # within a tick or two the state says so (the interval is 1 s)
-            _wait("the failure was not reported",
-                  lambda: last_tick(home).get("state") == "error", seconds=10)
-            reason = last_tick(home)["reason"]
-            assert {"portal": "portal", "pipewire": "PipeWire",
-                    "compositor": "compositor"}[killed] in reason, reason
-            if killed == "portal":
-                session.start_portal()
-            elif killed == "pipewire":
-                session.start_pipewire()
-            else:
-                session.restart_compositor()
-            window.kill()
-            window = show_window(session.env, "Tide table", "highwater")
-            _wait("recording did not come back",
-                  lambda: last_tick(home).get("state") == "recording" and count() >= 2, 90)
+            with running_recorder(env, 90):
+                _wait("nothing was recorded", lambda: frame_count(home) >= 1)
+                if killed == "portal":
+                    session.stop("portal")
+                elif killed == "pipewire":
+                    session.stop("wireplumber")
+                    session.stop("pipewire")
+                else:  # its stream goes quiet, like a static screen's: that must not pass for one
+                    session.stop("mutter")
+                # within a tick or two the state says so (the interval is 1 s)
+                _wait("the failure was not reported",
+                      lambda: last_tick(home).get("state") == "error", seconds=10)
+                reason = last_tick(home)["reason"]
+                assert {"portal": "portal", "pipewire": "PipeWire",
+                        "compositor": "compositor"}[killed] in reason, reason
+                if killed == "portal":
+                    session.start_portal()
+                elif killed == "pipewire":
+                    session.start_pipewire()
+                else:
+                    session.restart_compositor()
+                window.kill()
+                window = show_window(session.env, "Tide table", "highwater")
+                _wait("recording did not come back",
+                      lambda: last_tick(home).get("state") == "recording"
+                      and frame_count(home) >= 2, 90)
         finally:
             window.kill()
-            if recorder is not None:
-                recorder.terminate()
-                recorder.wait(60)
     found = json.loads(memlane({**env, "WAYLAND_DISPLAY": ""}, "search", "lowwater", "--json").stdout)
     assert found, "a frame stored before the failure was lost"
 
@@ -247,40 +259,34 @@ def test_stop_screen_sharing_in_gnome_shell_stops_recording_until_allowed_again(
         env = home_env(session, home, interval_seconds=1)
         window = show_window(session.env, "Tide table", "lowwater",
                              MEMLANE_TEST_COUNT_MS="400")
-        recorder = None
         try:
             grant(env)
-            recorder = subprocess.Popen([sys.executable, "-m", "memlane", "capture", "--for",
-                                         "120"], env=env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
-            count = lambda: db(home, "SELECT count(*) FROM frames")[0][0]  # noqa: E731
-            _wait("nothing was recorded", lambda: count() >= 2, 60)
-            # the shell's indicator says the screen is shared; the person clicks its stop
-            assert showing(session.env, "Stop Screen Sharing")
-            assert click_in_shell(session.env, "Stop Screen Sharing")
-            _wait("the ended screen cast was not said",
-                  lambda: "ended the screen cast" in last_tick(home).get("reason", ""),
-                  seconds=10)
-            # no lock screen followed: the person stopped it, and Memlane does not restart it
-            _wait("the stop was not obeyed",
-                  lambda: "stopped from the desktop" in last_tick(home).get("reason", ""),
-                  seconds=30)
-            assert last_tick(home).get("needs_grant"), last_tick(home)
-            stopped_at = count()
-            time.sleep(4)
-            assert count() == stopped_at
-            assert not showing(session.env, "Stop Screen Sharing")
-            assert token(home) is None and stored_grants(session) == []
-            grant(env)  # the person allows it again
-            _wait("recording did not come back after the new grant",
-                  lambda: last_tick(home).get("state") == "recording" and count() > stopped_at,
-                  60)
-            assert showing(session.env, "Stop Screen Sharing")
+            with running_recorder(env, 120):
+                _wait("nothing was recorded", lambda: frame_count(home) >= 2, 60)
+                # the shell's indicator says the screen is shared; the person clicks its stop
+                assert showing(session.env, "Stop Screen Sharing")
+                assert click_in_shell(session.env, "Stop Screen Sharing")
+                _wait("the ended screen cast was not said",
+                      lambda: "ended the screen cast" in last_tick(home).get("reason", ""),
+                      seconds=10)
+                # no lock screen followed: the person stopped it, and Memlane does not restart it
+                _wait("the stop was not obeyed",
+                      lambda: "stopped from the desktop" in last_tick(home).get("reason", ""),
+                      seconds=30)
+                assert last_tick(home).get("needs_grant"), last_tick(home)
+                stopped_at = frame_count(home)
+                time.sleep(4)
+                assert frame_count(home) == stopped_at
+                assert not showing(session.env, "Stop Screen Sharing")
+                assert token(home) is None and stored_grants(session) == []
+                grant(env)  # the person allows it again
+                _wait("recording did not come back after the new grant",
+                      lambda: last_tick(home).get("state") == "recording"
+                      and frame_count(home) > stopped_at,
+                      60)
+                assert showing(session.env, "Stop Screen Sharing")
         finally:
             window.kill()
-            if recorder is not None:
-                recorder.terminate()
-                recorder.wait(60)
     found = json.loads(memlane({**env, "WAYLAND_DISPLAY": ""}, "search", "lowwater", "--json").stdout)
     assert found, "frames stored before the stop were lost"
 
@@ -314,37 +320,31 @@ def test_a_grant_revoked_while_recording_stops_it_without_a_dialog_until_granted
         env = home_env(session, home, interval_seconds=1)
         window = show_window(session.env, "Tide table", "lowwater",
                              MEMLANE_TEST_COUNT_MS="400")
-        recorder = None
         try:
             grant(env)
-            recorder = subprocess.Popen([sys.executable, "-m", "memlane", "capture", "--for", "90"],
-                                        env=env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
-            count = lambda: db(home, "SELECT count(*) FROM frames")[0][0]  # noqa: E731
-            _wait("nothing was recorded", lambda: count() >= 2)
-            kept = token(home)
-            assert kept
-            revoke(session, kept)
-            # the desktop lets the stream run on; the recorder stops within a tick and says so
-            _wait("the revoked grant was not noticed",
-                  lambda: "withdrew" in last_tick(home).get("reason", ""), seconds=10)
-            assert last_tick(home).get("needs_grant"), last_tick(home)
-            stopped_at = count()
-            time.sleep(4)  # the window keeps changing: nothing more is stored, nothing asked
-            assert count() == stopped_at
-            assert not dialog_open(session.env)
-            assert token(home) is None
-            # closing a session writes its grant back to the store; Memlane deleted it again
-            assert kept not in stored_grants(session)
-            grant(env)  # the person allows it again, from the app or the CLI
-            _wait("recording did not come back after the new grant",
-                  lambda: last_tick(home).get("state") == "recording" and count() > stopped_at,
-                  60)
+            with running_recorder(env, 90):
+                _wait("nothing was recorded", lambda: frame_count(home) >= 2)
+                kept = token(home)
+                assert kept
+                revoke(session, kept)
+                # the desktop lets the stream run on; the recorder stops within a tick and says so
+                _wait("the revoked grant was not noticed",
+                      lambda: "withdrew" in last_tick(home).get("reason", ""), seconds=10)
+                assert last_tick(home).get("needs_grant"), last_tick(home)
+                stopped_at = frame_count(home)
+                time.sleep(4)  # the window keeps changing: nothing more is stored, nothing asked
+                assert frame_count(home) == stopped_at
+                assert not dialog_open(session.env)
+                assert token(home) is None
+                # closing a session writes its grant back to the store; Memlane deleted it again
+                assert kept not in stored_grants(session)
+                grant(env)  # the person allows it again, from the app or the CLI
+                _wait("recording did not come back after the new grant",
+                      lambda: last_tick(home).get("state") == "recording"
+                      and frame_count(home) > stopped_at,
+                      60)
         finally:
             window.kill()
-            if recorder is not None:
-                recorder.terminate()
-                recorder.wait(60)
     found = json.loads(memlane({**env, "WAYLAND_DISPLAY": ""}, "search", "lowwater", "--json").stdout)
     assert found, "frames stored before the grant was revoked were lost"
 

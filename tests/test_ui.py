@@ -1310,24 +1310,25 @@ def test_memlanes_windows_are_covered_while_another_app_has_focus(qtbot: QtBot) 
 
     app = QApplication.instance()
     assert isinstance(app, QApplication)
-    window = QWidget()
-    QLabel("a memory on screen", window)
-    qtbot.addWidget(window)
-    window.resize(400, 300)
-    window.show()
+
+    def shown(text: str, width: int, height: int) -> QWidget:
+        window = QWidget()
+        QLabel(text, window)
+        qtbot.addWidget(window)
+        window.resize(width, height)
+        window.show()
+        return window
+
+    window = shown("a memory on screen", 400, 300)
     cover = PrivacyCover(app)
     cover._changed(Qt.ApplicationState.ApplicationInactive)
-    shown = cover.covers[id(window)]
-    assert shown.isVisible() and shown.geometry() == window.rect()
+    panel = cover.covers[id(window)]
+    assert panel.isVisible() and panel.geometry() == window.rect()
     cover._changed(Qt.ApplicationState.ApplicationActive)
-    assert not shown.isVisible()
+    assert not panel.isVisible()
     # an app that never had focus (started from GNOME's overview): its state never changes,
     # and the windows it opened are covered all the same once the event loop runs
-    later = QWidget()
-    QLabel("another memory", later)
-    qtbot.addWidget(later)
-    later.resize(300, 200)
-    later.show()
+    later = shown("another memory", 300, 200)
     unfocused = PrivacyCover(app)
     unfocused._active = lambda: False  # type: ignore[method-assign]
     qtbot.waitUntil(lambda: id(later) in unfocused.covers

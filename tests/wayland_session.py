@@ -238,7 +238,8 @@ sys.exit(1)
 """
 
 
-CLICK = r"""
+# what the scripts below that look at the desktop over AT-SPI start with
+WALK = r"""
 import sys, time
 import gi
 gi.require_version("Atspi", "2.0")
@@ -250,7 +251,10 @@ def walk(acc, depth=0):
     yield acc
     for i in range(acc.get_child_count()):
         yield from walk(acc.get_child_at_index(i), depth + 1)
+"""
 
+
+CLICK = WALK + r"""
 deadline = time.time() + float(sys.argv[2])
 while time.time() < deadline:
     for acc in walk(Atspi.get_desktop(0)):
@@ -263,18 +267,8 @@ sys.exit(1)
 """
 
 
-SHELL_CLICK = r"""
-import sys, time
-import gi
-gi.require_version("Atspi", "2.0")
-from gi.repository import Atspi, Gio, GLib
-
-def walk(acc, depth=0):
-    if acc is None or depth > 25:
-        return
-    yield acc
-    for i in range(acc.get_child_count()):
-        yield from walk(acc.get_child_at_index(i), depth + 1)
+SHELL_CLICK = WALK + r"""
+from gi.repository import Gio, GLib
 
 target = None
 for acc in walk(Atspi.get_desktop(0)):
@@ -329,13 +323,8 @@ def click_in_shell(env: dict[str, str], name: str) -> bool:
 
 def showing(env: dict[str, str], name: str) -> bool:
     """Whether an accessible named ``name`` shows on the desktop now."""
-    code = ("import sys, gi; gi.require_version('Atspi', '2.0'); from gi.repository import Atspi\n"
-            "def walk(a, d=0):\n"
-            "    if a is None or d > 25: return\n"
-            "    yield a\n"
-            "    for i in range(a.get_child_count()): yield from walk(a.get_child_at_index(i), d + 1)\n"
-            "print(any(a.get_name() == sys.argv[1] and a.get_state_set().contains("
-            "Atspi.StateType.SHOWING) for a in walk(Atspi.get_desktop(0))))")
+    code = WALK + ("print(any(a.get_name() == sys.argv[1] and a.get_state_set().contains("
+                   "Atspi.StateType.SHOWING) for a in walk(Atspi.get_desktop(0))))")
     done = subprocess.run([sys.executable, "-c", code, name], env=env, capture_output=True,
                           text=True, timeout=60)
     return done.stdout.strip() == "True"

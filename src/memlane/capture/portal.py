@@ -35,6 +35,8 @@ PERSIST_UNTIL_REVOKED = 2
 STORE = "org.freedesktop.impl.portal.PermissionStore"
 STORE_PATH = "/org/freedesktop/impl/portal/PermissionStore"
 SCREENCAST_TABLE = "screencast"
+# who tells whether the screen shield (lock screen, idle curtain) is up: GNOME, else KDE & co.
+SHIELDS = ("org.gnome.ScreenSaver", "org.freedesktop.ScreenSaver")
 CURSOR_HIDDEN = 1
 USER_CANCELLED, OTHER_ERROR = 1, 2
 
@@ -83,8 +85,6 @@ class _Signals:
     ``Closed`` and the screen shield going up. A daemon thread owns their GLib main context, so
     a signal gets its time when it comes, also between ticks and while recording is paused."""
 
-    SHIELDS = ("org.gnome.ScreenSaver", "org.freedesktop.ScreenSaver")
-
     def __init__(self, bus: Any) -> None:
         _, GLib = _gi()
         self.bus = bus
@@ -93,7 +93,7 @@ class _Signals:
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="portal-signals", daemon=True)
         self._thread.start()
-        for name in self.SHIELDS:
+        for name in SHIELDS:
             self.subscribe(name, name, "ActiveChanged", "/" + name.replace(".", "/"),
                            self._shield)
 
@@ -187,12 +187,8 @@ class ScreenCastPortal:
         A token without its entry brings up the permission dialog, so the recorder asks here
         first. ``None`` when the store cannot tell (not running, or another portal).
         """
-        Gio, GLib = _gi()
         try:
-            self._connect().call_sync(
-                STORE, STORE_PATH, STORE, "Lookup",
-                GLib.Variant("(ss)", (SCREENCAST_TABLE, restore_token)), None,
-                Gio.DBusCallFlags.NONE, 2000, None)
+            self._store("Lookup", restore_token)
         except PortalError:
             return None
         except Exception as exc:
@@ -209,7 +205,7 @@ class ScreenCastPortal:
         down. GNOME's ``org.gnome.ScreenSaver``, else the freedesktop one (KDE); ``None`` when
         neither answers (nothing is started to ask)."""
         Gio, GLib = _gi()
-        for name in ("org.gnome.ScreenSaver", "org.freedesktop.ScreenSaver"):
+        for name in SHIELDS:
             try:
                 reply = self._connect().call_sync(
                     name, "/" + name.replace(".", "/"), name, "GetActive", None,
@@ -310,14 +306,18 @@ class ScreenCastPortal:
         """Delete the desktop's record of a grant Memlane gave up. The portal writes the grant
         back to its store whenever a session closes, Memlane's own Close too, so a grant the
         person revoked or stopped would otherwise come back."""
-        Gio, GLib = _gi()
         try:
-            self._connect().call_sync(
-                STORE, STORE_PATH, STORE, "Delete",
-                GLib.Variant("(ss)", (SCREENCAST_TABLE, restore_token)), None,
-                Gio.DBusCallFlags.NONE, 2000, None)
+            self._store("Delete", restore_token)
         except Exception as exc:  # already gone, or no store
             log.debug("forgetting the screen-cast grant: %s", _message(exc))
+
+    def _store(self, method: str, restore_token: str) -> None:
+        """Call the permission store's ``method`` on the screen-cast grant ``restore_token``."""
+        Gio, GLib = _gi()
+        self._connect().call_sync(
+            STORE, STORE_PATH, STORE, method,
+            GLib.Variant("(ss)", (SCREENCAST_TABLE, restore_token)), None,
+            Gio.DBusCallFlags.NONE, 2000, None)
 
     def shutdown(self) -> None:
         if self._signals is not None:

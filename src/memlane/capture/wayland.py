@@ -247,18 +247,18 @@ class PortalGrabber:
         for a new one. Restarting at once would undo the person's click within two seconds."""
         assert self._ended is not None
         since, was_locked = self._ended
-        if not was_locked:
-            near = self.portal.shield_seen(since - ENDED_WAIT_S, since + ENDED_WAIT_S)
-            polled = time.monotonic() - since < ENDED_WAIT_S and bool(self.portal.shield_up())
-            if near or polled:
-                self._ended = (since, True)
-                was_locked = True
+        up = bool(self.portal.shield_up())
+        waiting = time.monotonic() - since < ENDED_WAIT_S
+        if not was_locked and ((waiting and up) or self.portal.shield_seen(
+                since - ENDED_WAIT_S, since + ENDED_WAIT_S)):
+            self._ended = (since, True)
+            was_locked = True
         if was_locked:
-            if self.portal.shield_up():
+            if up:
                 raise ScreenLocked(LOCKED)
             self._ended = None  # unlocked: the same grant restores without asking
             return
-        if time.monotonic() - since < ENDED_WAIT_S:
+        if waiting:
             raise CaptureUnavailable(ENDED)
         self._ended = None
         self._give_up(STOPPED)

@@ -23,6 +23,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QToolButton, QWidget
 
+from memlane.capture.wayland import GRANT_HINT
 from memlane.core.errors import RecorderBusy, SettingsError
 from memlane.core.launch import module_command
 from memlane.memory.crypto import Keys
@@ -200,7 +201,8 @@ class StatusWidget(QWidget):
         if info.get("needs_grant") and state == "error" and not self.demo:
             # the recorder's reason says why; the button beside says what to do
             label = "not allowed"
-            reason = reason.split(": click", 1)[0] if ": click" in reason else (
+            hint = f": {GRANT_HINT}"
+            reason = reason.split(hint, 1)[0] if hint in reason else (
                 "your desktop has not allowed Memlane to record")
         backlog = int(info.get("ocr_backlog", 0))
         parts = [f"<b>{label.capitalize()}</b>"]
