@@ -559,11 +559,16 @@ class _Slot:
 
 
 class _DesktopPortal:
-    """The portal's answers as the desktop would give them; ``shield`` is its lock screen."""
+    """The portal's answers as the desktop would give them; ``shield`` is its lock screen,
+    ``granted`` the monitors its record of each grant names, ``connected`` its monitors now
+    (``None``: a desktop that does not tell), ``store`` the grants its permission store keeps."""
 
     def __init__(self) -> None:
         import socket
 
+        self.granted: dict[str, list[str]] = {}
+        self.connected: set[str] | None = None
+        self.store: set[str] | None = None  # None: it keeps every grant
         self.shield: bool | None = False
         self.shield_ups: list[float] = []  # when the shield's ActiveChanged(true) came
         self.forgotten: list[str] = []
@@ -582,7 +587,13 @@ class _DesktopPortal:
         return self.grant
 
     def kept(self, token: str) -> bool:
-        return True
+        return self.store is None or token in self.store
+
+    def granted_monitors(self, token: str) -> list[str] | None:
+        return self.granted.get(token) if self.kept(token) else None
+
+    def monitors_connected(self) -> set[str] | None:
+        return self.connected
 
     def alive(self, grant: Any) -> bool:
         return not grant.closed
@@ -666,3 +677,65 @@ def test_a_screen_cast_the_desktop_ends_on_locking_resumes_after_unlock_and_one_
     portal.shield = False
     grabber.prepare()
     assert portal.starts == 4
+
+
+def test_a_screen_cast_ended_by_unplugging_a_granted_monitor_waits_for_it_without_a_dialog() -> None:
+    from memlane.capture.wayland import GrantNeeded, MonitorsGone, PortalGrabber
+
+    portal = _DesktopPortal()
+    laptop, dock = "BOE:0x0a1c:0x00000000", "Dell Inc.:DELL U2720Q:7XC8N"
+    portal.granted = {"tok": [laptop, dock], "tok2": [laptop]}
+    portal.connected = {laptop, dock}
+    slot = _Slot("tok")
+    grabber = PortalGrabber(slot, portal=portal)  # type: ignore[arg-type]
+    grabber.prepare()
+    # the dock is unplugged: GNOME ends the cast, and would restore the grant only with both
+    portal.connected = {laptop}
+    portal.grant.closed, portal.grant.closed_at = True, time.monotonic()
+    for _ in range(3):  # said at once, and nothing is started (a start would show the dialog)
+        with pytest.raises(MonitorsGone, match=r"unplugged \(DELL U2720Q\): recording resumes"):
+            grabber.prepare()
+    assert portal.starts == 1 and slot.token == "tok" and portal.forgotten == []
+    # the recorder calls it waiting, not an error, and offers to allow the laptop alone
+    snap = Snapshot((win(1, "Notes", Rect(0, 0, 800, 300)),), None)
+    tick = Recorder(ExclusionRules(), ChangeDetector(), windows=FakeWindows(snap),
+                    grabber=grabber).tick()
+    assert (tick.state, tick.needs_grant) == ("waiting", True), tick
+    # plugged back in: the same grant restores without asking
+    portal.connected = {laptop, dock}
+    grabber.prepare()
+    assert portal.starts == 2 and slot.token == "tok"
+    # unplugged again, and the person allows recording of the laptop's screen meanwhile
+    portal.connected = {laptop}
+    portal.grant.closed, portal.grant.closed_at = True, time.monotonic()
+    with pytest.raises(MonitorsGone):
+        grabber.prepare()
+    slot.token = "tok2"
+    grabber.prepare()
+    assert portal.starts == 3
+    # unplugged, and the person asks to record the laptop alone: while the desktop's dialog is
+    # up, its record of the grant is gone (it writes it back, same token, once answered)
+    portal.granted["tok2"] = [laptop, dock]
+    portal.grant.closed, portal.grant.closed_at = True, time.monotonic()
+    with pytest.raises(MonitorsGone):
+        grabber.prepare()
+    portal.store = set()
+    for _ in range(2):  # not taken for a revoke: still waiting, nothing forgotten
+        with pytest.raises(MonitorsGone):
+            grabber.prepare()
+    assert slot.token == "tok2" and portal.forgotten == [] and portal.starts == 3
+    portal.store, portal.granted["tok2"] = {"tok2"}, [laptop]
+    grabber.prepare()
+    assert portal.starts == 4 and slot.token == "tok2"
+    # unplugged with the grant revoked meanwhile: said as withdrawn once the monitor is back
+    portal.granted["tok2"] = [laptop, dock]
+    portal.grant.closed, portal.grant.closed_at = True, time.monotonic()
+    with pytest.raises(MonitorsGone):
+        grabber.prepare()
+    portal.store = set()
+    with pytest.raises(MonitorsGone):
+        grabber.prepare()
+    portal.connected = {laptop, dock}
+    with pytest.raises(GrantNeeded, match="withdrew"):
+        grabber.prepare()
+    assert portal.starts == 4 and slot.token is None

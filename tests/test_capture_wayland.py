@@ -25,7 +25,11 @@ from wayland_session import (
     click_button,
     click_in_shell,
     gnome_missing,
+    monitors,
+    plug_monitor,
+    rename_granted_monitor,
     shell_missing,
+    show_full_screen,
     show_window,
     showing,
 )
@@ -411,3 +415,71 @@ def test_the_app_asks_from_its_status_bar_then_records_other_windows_never_itsel
             app.kill()
     apps = {a for (a,) in db(home, "SELECT app FROM frames")}
     assert apps == {"memlane-test-notes"}
+
+
+def test_a_monitor_unplugged_mid_recording_is_waited_for_then_recorded_again_without_asking(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    with GnomeSession(tmp_path / "desk") as session:
+        env = home_env(session, home, interval_seconds=1)
+        dock = plug_monitor(session.env, "800x600")
+        window = show_window(session.env, "Tide table", "lowwater", MEMLANE_TEST_COUNT_MS="400")
+        shown: list[subprocess.Popen[str]] = [dock, window]
+        try:
+            grant(env)
+            granted = token(home)
+            with running_recorder(env, 150):
+                _wait("nothing was recorded on either monitor", lambda: sorted(
+                    m for (m,) in db(home, "SELECT DISTINCT monitor FROM frames")) == [1, 2], 60)
+                # the person undocks: GNOME ends the cast, and restores its grant only with both
+                (gone,) = set(monitors(session.env)) - {"MetaVendor:MetaVirtualMonitor:0x00"}
+                dock.kill()
+                dock.wait(30)
+                _wait("the disconnected monitor was not said",
+                      lambda: last_tick(home).get("state") == "waiting", seconds=10)
+                tick = last_tick(home)
+                assert "unplugged (Virtual remote monitor)" in tick["reason"], tick
+                assert tick["needs_grant"], tick  # the app offers to record what is left
+                waited_at = frame_count(home)
+                time.sleep(4)
+                assert frame_count(home) == waited_at  # nothing started, no dialog shown
+                assert not dialog_open(env)
+                assert token(home) == granted and stored_grants(session) == [granted]
+                # docked again; the same monitor (mutter numbers each plug anew: the grant's
+                # record is told it is the same one, as a real monitor's serial would say)
+                dock = plug_monitor(session.env, "800x600")
+                shown.append(dock)
+                (back,) = set(monitors(session.env)) - {"MetaVendor:MetaVirtualMonitor:0x00"}
+                rename_granted_monitor(session.env, granted, gone, back)
+                docked_at = time.time()
+                harbour = show_full_screen(session.env, "Harbour", "breakwater", "800x600")
+                _wait("the monitor that came back was not recorded", lambda: db(
+                    home, "SELECT count(*) FROM frames WHERE monitor = 2 AND time > ?",
+                    (docked_at,))[0][0] > 0, 60)
+                harbour.kill()
+                assert not dialog_open(env)
+                # undocked again, and this time the person records the laptop's screen meanwhile
+                dock.kill()
+                _wait("the second unplug was not said",
+                      lambda: last_tick(home).get("state") == "waiting", seconds=10)
+                granted_at = frame_count(home)
+                asking = subprocess.Popen([sys.executable, "-m", "memlane", "capture", "--grant"],
+                                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                _wait("the desktop's dialog did not come up", lambda: dialog_open(env), 30)
+                # while it is up the desktop's record of the grant is gone: not a revoke
+                time.sleep(3)
+                assert stored_grants(session) == []
+                assert last_tick(home)["state"] == "waiting" and token(home) == granted
+                approver = approve_dialog(session.env)
+                assert asking.wait(60) == 0 and approver.wait(30) == 0
+                _wait("the screen left was not recorded after the new grant",
+                      lambda: last_tick(home).get("state") == "recording"
+                      and frame_count(home) > granted_at, 60)
+        finally:
+            for proc in shown:
+                proc.kill()
+    found = json.loads(memlane({**env, "WAYLAND_DISPLAY": ""}, "search", "lowwater", "--json").stdout)
+    assert found, "frames stored before the unplug were lost"
+    found = json.loads(memlane({**env, "WAYLAND_DISPLAY": ""}, "search", "breakwater", "--json").stdout)
+    assert found, "the monitor that came back was not read"

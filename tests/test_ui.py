@@ -1295,6 +1295,17 @@ def test_a_missing_wayland_grant_is_offered_in_the_status_bar(qtbot: QtBot) -> N
     text = status.label.text()
     assert status.allow.isVisible() and "Not allowed" in text
     assert "stopped from the desktop" in text and "status bar" not in text
+    # a recorded monitor unplugged: it waits by itself; the button records what is left
+    from memlane.capture.wayland import NOW_HINT, UNPLUGGED
+
+    info.update(state="waiting", reason=UNPLUGGED.format(names="DELL U2720Q", hint=NOW_HINT))
+    status.refresh()
+    idle(qtbot, tasks)
+    text = status.label.text()
+    assert status.allow.isVisible() and "Waiting" in text and "Not allowed" not in text
+    assert "unplugged (DELL U2720Q): recording resumes when it is back" in text
+    assert "status bar" not in text and "connected now" not in text
+    assert "recording resumes when it is back" in status.label.toolTip()  # all of it, to hover
     status.allow.click()
     idle(qtbot, tasks)
     qtbot.waitUntil(lambda: status.info.get("state") == "recording", timeout=10000)

@@ -10,6 +10,8 @@ answers the portal's "Screen Share" dialog through the accessibility bus, as a p
 click it. :class:`SwaySession` runs sway's headless back end as an unprivileged user (sway
 refuses root) with a socket the root test process can reach. Windows for either come from
 :func:`show_window` (a Qt window with a title and big text, exposed on AT-SPI).
+:func:`plug_monitor` plugs a monitor into running mutter (one of its virtual monitors, there
+while the returned process lives).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -337,6 +340,100 @@ def click_button(env: dict[str, str], name: str, timeout_s: float = 30.0) -> boo
     return done.returncode == 0
 
 
+PLUG = r"""
+import sys
+import gi
+gi.require_version("Gst", "1.0")
+from gi.repository import Gio, GLib, Gst
+
+width, height = (int(x) for x in sys.argv[1].split("x"))
+Gst.init(None)
+bus = Gio.bus_get_sync(Gio.BusType.SESSION, None)
+SC = "org.gnome.Mutter.ScreenCast"
+
+def call(path, iface, method, args=None, reply=None):
+    return bus.call_sync(SC, path, iface, method, args,
+                         GLib.VariantType(reply) if reply else None, 0, 5000, None)
+
+session = call("/org/gnome/Mutter/ScreenCast", SC, "CreateSession",
+               GLib.Variant("(a{sv})", ({},)), "(o)")[0]
+stream = call(session, SC + ".Session", "RecordVirtual",
+              GLib.Variant("(a{sv})", ({"cursor-mode": GLib.Variant("u", 0)},)), "(o)")[0]
+node = []
+bus.signal_subscribe(SC, SC + ".Stream", "PipeWireStreamAdded", stream, None, 0,
+                     lambda *args: node.append(args[5][0]))
+call(session, SC + ".Session", "Start")
+context = GLib.MainContext.default()
+while not node:
+    context.iteration(True)
+# mutter adds the monitor once a consumer has agreed on its size
+pipeline = Gst.parse_launch(f"pipewiresrc path={node[0]} ! "
+                            f"video/x-raw,width={width},height={height} ! fakesink")
+pipeline.set_state(Gst.State.PLAYING)
+print("plugged", flush=True)
+GLib.MainLoop().run()
+"""
+
+
+def plug_monitor(env: dict[str, str], size: str = "800x600") -> subprocess.Popen[str]:
+    """Plug a monitor of ``size`` into the running mutter: a virtual monitor of its ScreenCast
+    API, there while the returned process lives (kill it to unplug the monitor)."""
+    before = len(monitors(env))
+    proc = subprocess.Popen([sys.executable, "-c", PLUG, size], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    if "plugged" not in proc.stdout.readline():
+        proc.kill()
+        raise RuntimeError(f"no monitor was plugged: {proc.stderr.read() if proc.stderr else ''}")
+    deadline = time.monotonic() + 10
+    while len(monitors(env)) <= before:
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("mutter added no monitor")
+        time.sleep(0.2)
+    return proc
+
+
+def monitors(env: dict[str, str]) -> list[str]:
+    """The monitors mutter lays out now, named ``vendor:product:serial`` (as GNOME's portal
+    names them in its record of a grant)."""
+    done = subprocess.run(
+        ["gdbus", "call", "--session", "--dest", "org.gnome.Mutter.DisplayConfig",
+         "--object-path", "/org/gnome/Mutter/DisplayConfig", "--method",
+         "org.gnome.Mutter.DisplayConfig.GetCurrentState"],
+        env=env, capture_output=True, text=True, timeout=30)
+    specs = re.findall(r"\('Meta-\d+', '([^']*)', '([^']*)', '([^']*)'\)", done.stdout)
+    return sorted({":".join(spec) for spec in specs})
+
+
+RENAME = r"""
+import sys
+from gi.repository import Gio, GLib
+
+STORE = "org.freedesktop.impl.portal.PermissionStore"
+bus = Gio.bus_get_sync(Gio.BusType.SESSION, None)
+
+def call(method, args, reply=None):
+    return bus.call_sync(STORE, "/" + STORE.replace(".", "/"), STORE, method, args,
+                         GLib.VariantType(reply) if reply else None, 0, 5000, None)
+
+_, data = call("Lookup", GLib.Variant("(ss)", ("screencast", sys.argv[1])), "(a{sas}v)").unpack()
+name, version, (created, used, sources) = data
+sources = [(i, kind, GLib.Variant("s", sys.argv[3] if match == sys.argv[2] else match))
+           for i, kind, match in sources]
+call("SetValue", GLib.Variant("(sbsv)", ("screencast", True, sys.argv[1], GLib.Variant(
+    "(suv)", (name, version, GLib.Variant("(xxa(uuv))", (created, used, sources)))))))
+"""
+
+
+def rename_granted_monitor(env: dict[str, str], restore_token: str, old: str, new: str) -> None:
+    """Make the portal's record of a grant name monitor ``new`` where it named ``old``. Mutter
+    gives each virtual monitor it plugs a new serial; a real monitor plugged back keeps its
+    own, so a test that plugs "the same" monitor back renames it in the record."""
+    subprocess.run([sys.executable, "-c", RENAME, restore_token, old, new], env=env, check=True,
+                   capture_output=True, timeout=30)
+
+
 def approve_dialog(env: dict[str, str], timeout_s: float = 30.0) -> subprocess.Popen[str]:
     """In the background: pick every monitor in the portal's dialog and click Share."""
     return subprocess.Popen([sys.executable, "-c", APPROVE, str(timeout_s)], env=env,
@@ -385,6 +482,42 @@ def show_window(env: dict[str, str], title: str, text: str, app: str = "memlane-
     if "shown" not in line:
         proc.kill()
         raise RuntimeError(f"the test window did not open: {proc.stderr.read() if proc.stderr else ''}")
+    time.sleep(1.0)
+    return proc
+
+
+FULL_SCREEN = r"""
+import sys
+import gi
+gi.require_version("Gdk", "3.0")
+gi.require_version("Gtk", "3.0")
+from gi.repository import Gdk, Gtk
+
+window = Gtk.Window(title=sys.argv[1])
+label = Gtk.Label()
+label.set_markup(f"<span font='DejaVu Sans 40'>{sys.argv[2]}</span>")
+window.add(label)
+display = Gdk.Display.get_default()
+sizes = [display.get_monitor(i).get_geometry() for i in range(display.get_n_monitors())]
+monitor = [f"{g.width}x{g.height}" for g in sizes].index(sys.argv[3])
+window.show_all()
+window.fullscreen_on_monitor(window.get_screen(), monitor)
+print("shown", flush=True)
+Gtk.main()
+"""
+
+
+def show_full_screen(env: dict[str, str], title: str, text: str,
+                     monitor: str) -> subprocess.Popen[str]:
+    """A GTK window full screen on the monitor of size ``monitor`` (WxH): Qt cannot say which
+    monitor on Wayland, GTK names the output."""
+    proc = subprocess.Popen([sys.executable, "-c", FULL_SCREEN, title, text, monitor],
+                            env={**env, "GDK_BACKEND": "wayland"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    if "shown" not in proc.stdout.readline():
+        proc.kill()
+        raise RuntimeError(f"the window did not open: {proc.stderr.read() if proc.stderr else ''}")
     time.sleep(1.0)
     return proc
 

@@ -37,6 +37,8 @@ STORE_PATH = "/org/freedesktop/impl/portal/PermissionStore"
 SCREENCAST_TABLE = "screencast"
 # who tells whether the screen shield (lock screen, idle curtain) is up: GNOME, else KDE & co.
 SHIELDS = ("org.gnome.ScreenSaver", "org.freedesktop.ScreenSaver")
+# GNOME's monitors as its compositor lays them out now (mutter)
+DISPLAYS = "org.gnome.Mutter.DisplayConfig"
 CURSOR_HIDDEN = 1
 USER_CANCELLED, OTHER_ERROR = 1, 2
 
@@ -199,6 +201,32 @@ class ScreenCastPortal:
             return None
         return True
 
+    def granted_monitors(self, restore_token: str) -> list[str] | None:
+        """The monitors that ``restore_token``'s grant restores, named ``vendor:product:serial``,
+        where the desktop's record of the grant says (GNOME's back end keeps them with it and
+        restores the grant only while every one of them is connected); ``None`` where it does
+        not say, or the grant is not kept."""
+        try:
+            reply = self._store("Lookup", restore_token)
+        except Exception:  # no store, or no such grant
+            return None
+        return _gnome_monitors(reply.unpack()[1])
+
+    def monitors_connected(self) -> set[str] | None:
+        """The monitors in use now (connected and lit), named as in :meth:`granted_monitors`,
+        from GNOME's display configuration; ``None`` where nobody answers for it."""
+        Gio, _ = _gi()
+        try:
+            reply = self._connect().call_sync(
+                DISPLAYS, "/org/gnome/Mutter/DisplayConfig", DISPLAYS, "GetCurrentState", None,
+                None, Gio.DBusCallFlags.NO_AUTO_START, 2000, None)
+            logical = reply.unpack()[2]
+            return {f"{vendor}:{product}:{serial}"
+                    for lm in logical for _connector, vendor, product, serial in lm[5]}
+        except Exception as exc:  # not GNOME, or mutter is restarting
+            log.debug("cannot read the desktop's monitors: %s", _message(exc))
+            return None
+
     def shield_up(self) -> bool | None:
         """Whether the desktop's screen shield is up: the lock screen, or the curtain of an idle
         session. GNOME ends every screen cast when it goes up and refuses new ones until it is
@@ -311,10 +339,11 @@ class ScreenCastPortal:
         except Exception as exc:  # already gone, or no store
             log.debug("forgetting the screen-cast grant: %s", _message(exc))
 
-    def _store(self, method: str, restore_token: str) -> None:
-        """Call the permission store's ``method`` on the screen-cast grant ``restore_token``."""
+    def _store(self, method: str, restore_token: str) -> Any:
+        """Call the permission store's ``method`` on the screen-cast grant ``restore_token``;
+        its reply."""
         Gio, GLib = _gi()
-        self._connect().call_sync(
+        return self._connect().call_sync(
             STORE, STORE_PATH, STORE, method,
             GLib.Variant("(ss)", (SCREENCAST_TABLE, restore_token)), None,
             Gio.DBusCallFlags.NONE, 2000, None)
@@ -398,6 +427,21 @@ def _stream(node: int, props: dict[str, Any]) -> Stream:
     return Stream(int(node),
                   (int(pos[0]), int(pos[1])) if pos else None,
                   (int(size[0]), int(size[1])) if size else None)
+
+
+def _gnome_monitors(data: Any) -> list[str] | None:
+    """The monitors in xdg-desktop-portal-gnome's record of a screen-cast grant:
+    ``("GNOME", 1, (created, last used, [(stream id, source type, "vendor:product:serial")]))``
+    (unpacked); ``None`` for any other back end's record, or a shape this does not know."""
+    try:
+        name, _version, body = data
+        if name != "GNOME":
+            return None
+        sources = body[-1] if isinstance(body, tuple) else body
+        return [str(match) for _id, kind, match in sources
+                if kind == MONITOR and isinstance(match, str)]
+    except (TypeError, ValueError):
+        return None
 
 
 def _message(exc: BaseException) -> str:

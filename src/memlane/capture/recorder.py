@@ -24,7 +24,7 @@ from memlane.capture.backends import Grabber
 from memlane.capture.browser import BrowserUrls, with_url
 from memlane.capture.change import Change, ChangeDetector
 from memlane.capture.privacy import ExclusionRules, paint_out, plan_monitor
-from memlane.capture.wayland import CaptureUnavailable, GrantNeeded, ScreenLocked
+from memlane.capture.wayland import CaptureUnavailable, GrantNeeded, ScreenLocked, Waiting
 from memlane.capture.windows import Rect, Snapshot, WindowInfo, WindowProvider, X11Windows
 from memlane.capture.xlib import XError
 
@@ -52,7 +52,7 @@ class Shot:
 
 @dataclass
 class Tick:
-    state: str  # recording | excluded | idle | locked | error
+    state: str  # recording | excluded | idle | locked | waiting | error
     reason: str = ""
     shots: list[Shot] = field(default_factory=list)
     unchanged: int = 0  # monitors not stored because nothing changed
@@ -169,6 +169,8 @@ class Recorder:
             self.grabber.prepare()
         except ScreenLocked as exc:
             return Tick("locked", str(exc))
+        except Waiting as exc:
+            return Tick("waiting", str(exc), active=snapshot.active, needs_grant=exc.grant_helps)
         except CaptureUnavailable as exc:
             return Tick("error", str(exc), active=snapshot.active,
                         needs_grant=isinstance(exc, GrantNeeded))
@@ -202,6 +204,8 @@ class Recorder:
                 tick.shots.append(Shot(index, rect, pixels, change, plan.covered))
         except ScreenLocked as exc:  # the session ended under the lock screen meanwhile
             return Tick("locked", str(exc))
+        except Waiting as exc:  # ended meanwhile: a monitor unplugged, or not told apart yet
+            return Tick("waiting", str(exc), active=snapshot.active, needs_grant=exc.grant_helps)
         except CaptureUnavailable as exc:  # the grabber said why, and retries by itself
             return Tick("error", str(exc), active=snapshot.active,
                         needs_grant=isinstance(exc, GrantNeeded))

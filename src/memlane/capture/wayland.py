@@ -10,7 +10,9 @@ other secrets). A grant revoked in the desktop's permission store is noticed bef
 (no dialog flashes up) and while recording (the desktop itself lets the stream run on). A
 portal that went away, a stream that ended or a compositor that stopped or restarted
 (:func:`compositor`: a dead compositor's stream goes quiet, like a static screen) closes
-everything; the next tries come with backoff, each failure a clear message.
+everything; the next tries come with backoff, each failure a clear message. A cast the desktop
+ends is told apart as a screen lock, a granted monitor disconnected (waited for, where the
+desktop tells its monitors) or the person's stop (obeyed).
 :class:`GrimGrabber` is the fallback on wlroots compositors without a ScreenCast portal: one
 ``grim`` run per output and tick.
 """
@@ -50,6 +52,21 @@ class ScreenLocked(CaptureUnavailable):
     """The desktop's lock screen (or idle curtain) is up: it allows no screen cast meanwhile."""
 
 
+class Waiting(CaptureUnavailable):
+    """The desktop took the screen away for something that passes without the person (a cast
+    it just ended, a monitor disconnected); ``grant_helps``: allowing recording anew would
+    record now what can be recorded."""
+
+    grant_helps = False
+
+
+class MonitorsGone(Waiting):
+    """A monitor the grant covers is disconnected: the desktop ended the cast and restores the
+    grant only once it is back."""
+
+    grant_helps = True
+
+
 class TokenSlot(Protocol):
     def load(self) -> str | None: ...
 
@@ -87,6 +104,9 @@ ENDED = ("the desktop ended the screen cast (the screen locking, its \"Stop Scre
 STOPPED = ("screen recording was stopped from the desktop (its \"Stop Screen Sharing\" button, "
            f"or a monitor it showed went away): {GRANT_HINT}")
 ENDED_WAIT_S = 5.0  # how far apart a screen lock and the end of the cast it caused may be
+UNPLUGGED = ("a monitor Memlane records is unplugged ({names}): recording resumes when it is "
+             "back{hint}")
+NOW_HINT = f"; to record the monitors connected now, {GRANT_HINT}"  # the status bar has a button
 WITHDRAWN = f"the desktop withdrew the permission to record the screen: {GRANT_HINT}"
 COMPOSITOR_GONE = ("the desktop's compositor stopped or restarted; recording resumes when it "
                    "is back")
@@ -143,6 +163,9 @@ class PortalGrabber:
         self._missing_since: float | None = None  # when its store entry was first seen missing
         # when the desktop ended the last session, and whether a screen lock has shown since
         self._ended: tuple[float, bool] | None = None
+        # the grant that waits for its disconnected monitors: its token, its monitors, the
+        # ones missing
+        self._unplugged: tuple[str, list[str], list[str]] | None = None
         self._streams: dict[Rect, PipeWireStream] = {}
         self._since: float | None = None  # when the tick read the windows
 
@@ -171,6 +194,8 @@ class PortalGrabber:
         if self._ended is not None:
             self._after_ended()
         token = self.tokens.load()
+        if self._unplugged is not None:
+            self._wait_for_monitors(token)
         if isinstance(self.backoff.error, GrantNeeded):
             if not token:  # the reason stays what it was until the person allows it
                 raise GrantNeeded(str(self.backoff.error))
@@ -241,10 +266,12 @@ class PortalGrabber:
 
     def _after_ended(self) -> None:
         """After the desktop ended the running session: a screen lock (GNOME ends every cast
-        when its shield goes up) pauses until it is down; anything else, once no lock has
-        shown within :data:`ENDED_WAIT_S` of the end, was the person's "Stop Screen Sharing"
-        (or a monitor gone), which Memlane obeys: the grant is given up, and recording waits
-        for a new one. Restarting at once would undo the person's click within two seconds."""
+        when its shield goes up) pauses until it is down; a granted monitor disconnected
+        (GNOME ends the cast, and restores the grant once the monitor is back) waits for it;
+        anything else, once no lock has shown within :data:`ENDED_WAIT_S` of the end, was the
+        person's "Stop Screen Sharing" (or, where the desktop does not tell its monitors, a
+        monitor gone), which Memlane obeys: the grant is given up, and recording waits for a
+        new one. Restarting at once would undo the person's click within two seconds."""
         assert self._ended is not None
         since, was_locked = self._ended
         up = bool(self.portal.shield_up())
@@ -258,10 +285,50 @@ class PortalGrabber:
                 raise ScreenLocked(LOCKED)
             self._ended = None  # unlocked: the same grant restores without asking
             return
+        token = self.tokens.load()
+        if token and self._missing_monitors(token):  # unplugged: GNOME ends the cast
+            self._ended = None
+            granted = self.portal.granted_monitors(token) or []
+            connected = self.portal.monitors_connected() or set()
+            self._unplugged = (token, granted, [m for m in granted if m not in connected])
+            return
         if waiting:
-            raise CaptureUnavailable(ENDED)
+            raise Waiting(ENDED)
         self._ended = None
         self._give_up(STOPPED)
+
+    def _missing_monitors(self, token: str | None) -> list[str] | None:
+        """The granted monitors not connected now (``vendor:product:serial``), where the desktop
+        tells which monitors a grant covers and which are connected (GNOME); ``None`` when that
+        cannot be told."""
+        granted = self.portal.granted_monitors(token) if token else None
+        if not granted:
+            return None
+        connected = self.portal.monitors_connected()
+        return None if connected is None else [m for m in granted if m not in connected]
+
+    def _wait_for_monitors(self, token: str | None) -> None:
+        """While a granted monitor is disconnected: say so until every monitor of the grant is
+        back (then it restores without asking, or, if it was revoked meanwhile, that is said
+        at the start), or until the person allows recording anew. The desktop's record of the
+        grant is missing while its dialog is up for a new grant, so a missing record is not
+        taken for a revoke here."""
+        assert self._unplugged is not None
+        waited_for, granted, missing = self._unplugged
+        if token != waited_for:  # a new grant (for the monitors there are now) replaced it
+            self._unplugged = None
+            return
+        granted = self.portal.granted_monitors(token) or granted  # a re-grant may change it
+        connected = self.portal.monitors_connected()  # None: the compositor cannot say now
+        if connected is not None:
+            missing = [m for m in granted if m not in connected]
+        self._unplugged = (waited_for, granted, missing)
+        if not missing:
+            self._unplugged = None
+            log.info("recording resumes: the disconnected monitor is back, or the grant changed")
+            return
+        names = ", ".join(m.split(":")[1] or m.split(":")[0] for m in missing)
+        raise MonitorsGone(UNPLUGGED.format(names=names, hint=NOW_HINT))
 
     def prepare(self) -> None:
         self._since = time.monotonic()  # frames must show the screen from here on

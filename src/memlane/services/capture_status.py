@@ -75,6 +75,7 @@ def capture_status(
             "ticks_excluded": int(day.get("excluded", 0)),
             "ticks_idle": int(day.get("idle", 0)),
             "ticks_locked": int(day.get("locked", 0)),
+            "ticks_waiting": int(day.get("waiting", 0)),
             "ticks_paused": int(day.get("paused", 0)),
             "errors": int(day.get("error", 0)),
         },

@@ -2,9 +2,9 @@
 
 :class:`StatusWidget` polls :func:`~memlane.services.capture_status.capture_status` every few
 seconds on the browse lane and shows recording / paused / excluded window / idle / locked /
-stopped / error with the reason the recorder gave, the time since the last stored frame and the
-OCR backlog, with a one-click pause/resume (stored in the database, so the recorder and the CLI
-see it too).
+waiting / stopped / error with the reason the recorder gave, the time since the last stored
+frame and the OCR backlog, with a one-click pause/resume (stored in the database, so the
+recorder and the CLI see it too).
 :class:`RecorderSupervisor` runs ``memlane capture`` as a child process (capture and OCR never share
 the UI's process or threads), restarts it when it dies - at most a few times in a row, then it says
 so instead of looping - and stops it with SIGTERM on quit.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QMenu, QToolButton, QWidget
 
-from memlane.capture.wayland import GRANT_HINT
+from memlane.capture.wayland import GRANT_HINT, NOW_HINT
 from memlane.core.errors import RecorderBusy, SettingsError
 from memlane.core.launch import module_command
 from memlane.memory.crypto import Keys
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 COLOURS = {"recording": "#2e9d4f", "unchanged": "#2e9d4f", "paused": "#c08a00",
            "excluded": "#7a5bbf", "idle": "#7a7a7a", "locked": "#7a7a7a",
+           "waiting": "#7a7a7a",
            "stopped": "#7a7a7a", "error": "#c0392b", "wayland": "#c0392b", "starting": "#2e7dbf"}
 MAX_RESTARTS = 3
 RESTART_WINDOW_S = 600.0
@@ -198,12 +200,15 @@ class StatusWidget(QWidget):
             state, reason = "stopped", "sample memory; nothing is recorded in the demo"
         self.dot.setStyleSheet(f"color: {COLOURS.get(state, '#7a7a7a')}; font-size: 16px")
         label = {"unchanged": "recording", "recording": "recording"}.get(state, state)
-        if info.get("needs_grant") and state == "error" and not self.demo:
+        if info.get("needs_grant") and state in ("error", "waiting") and not self.demo:
             # the recorder's reason says why; the button beside says what to do
-            label = "not allowed"
             hint = f": {GRANT_HINT}"
-            reason = reason.split(hint, 1)[0] if hint in reason else (
-                "your desktop has not allowed Memlane to record")
+            if state == "error":
+                label = "not allowed"
+                reason = reason.split(hint, 1)[0] if hint in reason else (
+                    "your desktop has not allowed Memlane to record")
+            else:  # it resumes by itself; the button records what can be recorded meanwhile
+                reason = reason.split(NOW_HINT, 1)[0].split(hint, 1)[0]
         backlog = int(info.get("ocr_backlog", 0))
         parts = [f"<b>{label.capitalize()}</b>"]
         if reason and state not in ("recording", "unchanged"):
@@ -220,6 +225,7 @@ class StatusWidget(QWidget):
         if info.get("ocr_failed"):
             parts.append(f"{info['ocr_failed']} frame(s) could not be read")
         self.label.setText(" · ".join(parts))
+        self.label.setToolTip(" · ".join(re.sub(r"<[^>]+>", "", part) for part in parts))
         paused = state == "paused"
         self.toggle.setText("Resume" if paused else "Pause")
         self.toggle.setPopupMode(QToolButton.ToolButtonPopupMode.DelayedPopup if paused
