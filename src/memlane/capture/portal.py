@@ -84,20 +84,24 @@ def _gi() -> tuple[Any, Any]:
 
 class _Signals:
     """The desktop's signals that a recording cares about, noted as they arrive: each session's
-    ``Closed`` and the screen shield going up. A daemon thread owns their GLib main context, so
-    a signal gets its time when it comes, also between ticks and while recording is paused."""
+    ``Closed``, the screen shield going up and GNOME's monitors changing. A daemon thread owns
+    their GLib main context, so a signal gets its time when it comes, also between ticks and
+    while recording is paused."""
 
     def __init__(self, bus: Any) -> None:
         _, GLib = _gi()
         self.bus = bus
         self.context = GLib.MainContext.new()
         self.shield_ups: deque[float] = deque(maxlen=64)  # time.monotonic() of each
+        self.monitor_changes: deque[float] = deque(maxlen=64)  # GNOME's, likewise
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="portal-signals", daemon=True)
         self._thread.start()
         for name in SHIELDS:
             self.subscribe(name, name, "ActiveChanged", "/" + name.replace(".", "/"),
                            self._shield)
+        self.subscribe(DISPLAYS, DISPLAYS, "MonitorsChanged", "/org/gnome/Mutter/DisplayConfig",
+                       lambda *_: self.monitor_changes.append(time.monotonic()))
 
     def _run(self) -> None:
         self.context.push_thread_default()  # what this thread subscribes is dispatched here
@@ -304,6 +308,13 @@ class ScreenCastPortal:
         as far as the signals since the first session tell."""
         return self._signals is not None and any(
             start <= t <= end for t in list(self._signals.shield_ups))
+
+    def monitors_changed(self, start: float, end: float) -> bool:
+        """Whether GNOME's monitors changed (one plugged, unplugged or set up anew) between
+        ``start`` and ``end`` (``time.monotonic``), as far as the signals since the first
+        session tell."""
+        return self._signals is not None and any(
+            start <= t <= end for t in list(self._signals.monitor_changes))
 
     def alive(self, grant: Grant) -> bool:
         """Whether ``grant``'s session still stands: not closed by the desktop, and the portal

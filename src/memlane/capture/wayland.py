@@ -104,6 +104,7 @@ ENDED = ("the desktop ended the screen cast (the screen locking, its \"Stop Scre
 STOPPED = ("screen recording was stopped from the desktop (its \"Stop Screen Sharing\" button, "
            f"or a monitor it showed went away): {GRANT_HINT}")
 ENDED_WAIT_S = 5.0  # how far apart a screen lock and the end of the cast it caused may be
+PLUG_WAIT_S = 1.0  # and a monitor change and the end it caused (mutter's own, milliseconds)
 UNPLUGGED = ("a monitor Memlane records is unplugged ({names}): recording resumes when it is "
              "back{hint}")
 NOW_HINT = f"; to record the monitors connected now, {GRANT_HINT}"  # the status bar has a button
@@ -194,8 +195,6 @@ class PortalGrabber:
         if self._ended is not None:
             self._after_ended()
         token = self.tokens.load()
-        if self._unplugged is not None:
-            self._wait_for_monitors(token)
         if isinstance(self.backoff.error, GrantNeeded):
             if not token:  # the reason stays what it was until the person allows it
                 raise GrantNeeded(str(self.backoff.error))
@@ -208,6 +207,7 @@ class PortalGrabber:
                 f"screen recording is not allowed yet on this Wayland desktop: {GRANT_HINT}"))
         if self.portal.shield_up():  # GNOME refuses every screen cast while it is locked
             raise ScreenLocked(LOCKED)
+        self._check_monitors(token)  # as would a granted monitor that is not connected
         if self._revoked(token, wait_s=1.0):  # Start would bring up the dialog
             self._give_up(WITHDRAWN)
         try:
@@ -266,12 +266,14 @@ class PortalGrabber:
 
     def _after_ended(self) -> None:
         """After the desktop ended the running session: a screen lock (GNOME ends every cast
-        when its shield goes up) pauses until it is down; a granted monitor disconnected
-        (GNOME ends the cast, and restores the grant once the monitor is back) waits for it;
-        anything else, once no lock has shown within :data:`ENDED_WAIT_S` of the end, was the
-        person's "Stop Screen Sharing" (or, where the desktop does not tell its monitors, a
-        monitor gone), which Memlane obeys: the grant is given up, and recording waits for a
-        new one. Restarting at once would undo the person's click within two seconds."""
+        when its shield goes up) pauses until it is down; a monitor change within
+        :data:`ENDED_WAIT_S` of the end, or a granted monitor missing now, was a monitor
+        unplugged (GNOME ends the cast; the next start waits for the monitor, see
+        :meth:`_check_monitors`); anything else, once neither has shown within
+        :data:`ENDED_WAIT_S`, was the person's "Stop Screen Sharing" (or, where the desktop does
+        not tell its monitors, a monitor gone), which Memlane obeys: the grant is given up, and
+        recording waits for a new one. Restarting at once would undo the person's click within
+        two seconds."""
         assert self._ended is not None
         since, was_locked = self._ended
         up = bool(self.portal.shield_up())
@@ -285,48 +287,48 @@ class PortalGrabber:
                 raise ScreenLocked(LOCKED)
             self._ended = None  # unlocked: the same grant restores without asking
             return
-        token = self.tokens.load()
-        if token and self._missing_monitors(token):  # unplugged: GNOME ends the cast
+        if self.portal.monitors_changed(since - PLUG_WAIT_S, since + PLUG_WAIT_S) or (
+                self._missing_monitors(self.tokens.load())[1]):
+            # GNOME ends a cast when a monitor it shows goes away; the start that follows
+            # waits for the monitor, or restores at once if it is already back
             self._ended = None
-            granted = self.portal.granted_monitors(token) or []
-            connected = self.portal.monitors_connected() or set()
-            self._unplugged = (token, granted, [m for m in granted if m not in connected])
             return
         if waiting:
             raise Waiting(ENDED)
         self._ended = None
         self._give_up(STOPPED)
 
-    def _missing_monitors(self, token: str | None) -> list[str] | None:
-        """The granted monitors not connected now (``vendor:product:serial``), where the desktop
-        tells which monitors a grant covers and which are connected (GNOME); ``None`` when that
-        cannot be told."""
+    def _missing_monitors(self, token: str | None) -> tuple[list[str] | None, list[str]]:
+        """The monitors ``token``'s grant covers (``vendor:product:serial``; ``None`` where the
+        desktop does not say), and those of them not connected now (none where that cannot
+        be told)."""
         granted = self.portal.granted_monitors(token) if token else None
-        if not granted:
-            return None
-        connected = self.portal.monitors_connected()
-        return None if connected is None else [m for m in granted if m not in connected]
+        connected = self.portal.monitors_connected() if granted else None
+        if not granted or connected is None:
+            return granted, []
+        return granted, [m for m in granted if m not in connected]
 
-    def _wait_for_monitors(self, token: str | None) -> None:
-        """While a granted monitor is disconnected: say so until every monitor of the grant is
-        back (then it restores without asking, or, if it was revoked meanwhile, that is said
-        at the start), or until the person allows recording anew. The desktop's record of the
-        grant is missing while its dialog is up for a new grant, so a missing record is not
-        taken for a revoke here."""
-        assert self._unplugged is not None
-        waited_for, granted, missing = self._unplugged
-        if token != waited_for:  # a new grant (for the monitors there are now) replaced it
-            self._unplugged = None
+    def _check_monitors(self, token: str) -> None:
+        """Before a start: GNOME restores a grant only while every monitor its record names is
+        connected (else Start brings up its dialog), so while one is not, say so and wait
+        (each tick looks again) until it is back, or until the person allows recording anew.
+        The record is missing while the desktop's dialog is up for a new grant, so a missing
+        record does not end a wait; a grant revoked meanwhile is said once its monitors are
+        back (the start finds no record)."""
+        waited = self._unplugged if self._unplugged and self._unplugged[0] == token else None
+        granted = self.portal.granted_monitors(token) or (waited[1] if waited else None)
+        connected = self.portal.monitors_connected() if granted else None
+        if not granted or (connected is None and waited is None):
+            self._unplugged = None  # cannot be told: the start tries
             return
-        granted = self.portal.granted_monitors(token) or granted  # a re-grant may change it
-        connected = self.portal.monitors_connected()  # None: the compositor cannot say now
-        if connected is not None:
-            missing = [m for m in granted if m not in connected]
-        self._unplugged = (waited_for, granted, missing)
+        missing = ([m for m in granted if m not in connected] if connected is not None
+                   else waited[2] if waited else [])  # (the compositor cannot say just now)
         if not missing:
+            if waited:
+                log.info("the unplugged monitor is back, or the grant changed: recording resumes")
             self._unplugged = None
-            log.info("recording resumes: the disconnected monitor is back, or the grant changed")
             return
+        self._unplugged = (token, granted, missing)
         names = ", ".join(m.split(":")[1] or m.split(":")[0] for m in missing)
         raise MonitorsGone(UNPLUGGED.format(names=names, hint=NOW_HINT))
 
