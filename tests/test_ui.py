@@ -1303,7 +1303,7 @@ def test_a_missing_wayland_grant_is_offered_in_the_status_bar(qtbot: QtBot) -> N
     idle(qtbot, tasks)
     text = status.label.text()
     assert status.allow.isVisible() and "Waiting" in text and "Not allowed" not in text
-    assert "unplugged (DELL U2720Q): recording resumes when it is back" in text
+    assert "unplugged or off (DELL U2720Q): recording resumes when it is back" in text
     assert "status bar" not in text and "connected now" not in text
     assert "recording resumes when it is back" in status.label.toolTip()  # all of it, to hover
     status.allow.click()

@@ -105,8 +105,8 @@ STOPPED = ("screen recording was stopped from the desktop (its \"Stop Screen Sha
            f"or a monitor it showed went away): {GRANT_HINT}")
 ENDED_WAIT_S = 5.0  # how far apart a screen lock and the end of the cast it caused may be
 PLUG_WAIT_S = 1.0  # and a monitor change and the end it caused (mutter's own, milliseconds)
-UNPLUGGED = ("a monitor Memlane records is unplugged ({names}): recording resumes when it is "
-             "back{hint}")
+UNPLUGGED = ("a monitor Memlane records is unplugged or off ({names}): recording resumes when it "
+             "is back{hint}")
 NOW_HINT = f"; to record the monitors connected now, {GRANT_HINT}"  # the status bar has a button
 WITHDRAWN = f"the desktop withdrew the permission to record the screen: {GRANT_HINT}"
 COMPOSITOR_GONE = ("the desktop's compositor stopped or restarted; recording resumes when it "
