@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from wayland_session import (
     click_in_shell,
     gnome_missing,
     monitors,
+    plug_keyboard,
     plug_monitor,
     rename_granted_monitor,
     shell_missing,
@@ -522,3 +524,63 @@ def test_a_monitor_replugged_while_recording_is_paused_restores_the_same_grant(
         finally:
             for proc in shown:
                 proc.kill()
+
+
+FIREFOX = shutil.which("firefox-esr") or shutil.which("firefox")
+
+
+def _firefox(env: dict[str, str], tmp: Path, page: Path) -> subprocess.Popen[bytes]:
+    profile = tmp / "profile"
+    profile.mkdir(exist_ok=True)
+    return subprocess.Popen(
+        [str(FIREFOX), "--no-remote", "--profile", str(profile), "--new-window", page.as_uri()],
+        env={**env, "HOME": str(tmp), "MOZ_ENABLE_WAYLAND": "1", "GNOME_ACCESSIBILITY": "1",
+             "MOZ_CRASHREPORTER_DISABLE": "1"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.mark.skipif(FIREFOX is None, reason="Firefox is not installed")
+def test_firefox_tab_address_is_stored_and_excluded_on_wayland(tmp_path: Path) -> None:
+    page = tmp_path / "tide-notes.html"
+    page.write_text("<html><head><title>Tide notes</title></head><body style='font-size:40px'>"
+                    "<h1>Lisbon lowwater at 06:12</h1></body></html>")
+    secret = tmp_path / "secret-ledger.html"
+    secret.write_text("<html><head><title>Ledger</title></head><body style='font-size:40px'>"
+                      "<h1>walrusvault balance</h1></body></html>")
+    home = tmp_path / "home"
+    with GnomeSession(tmp_path / "desk") as session:
+        env = home_env(session, home)
+        (home / "settings.toml").write_text('[privacy]\nexclude_urls = ["*secret-ledger*"]\n')
+        keyboard = plug_keyboard(session.env)  # a seat without one gives Firefox no focus
+        browser = _firefox(session.env, tmp_path, page)
+        try:
+            grant(env)
+            deadline = time.monotonic() + 90
+            while not any(url for (url,) in db(home, "SELECT url FROM frames")):
+                assert time.monotonic() < deadline, "no frame with the tab's address was stored"
+                memlane(env, "capture", "--once")
+                time.sleep(1)
+            app, title, url = db(home, "SELECT app, title, url FROM frames WHERE url != '' "
+                                       "ORDER BY id DESC LIMIT 1")[0]
+            assert (app, url) == ("Firefox", page.as_uri()) and "Tide notes" in title
+            found = json.loads(memlane({**env, "WAYLAND_DISPLAY": ""}, "search", "tide-notes",
+                                       "--json").stdout)
+            assert found and found[0]["title"].startswith("Tide notes")
+            # the same browser on an excluded address: nothing stored, and the reason says why
+            browser.terminate()
+            browser.wait(30)
+            browser = _firefox(session.env, tmp_path, secret)
+            deadline = time.monotonic() + 90
+            while True:
+                done = memlane(env, "capture", "--once")
+                if "address matches" in done.stderr:
+                    break
+                assert time.monotonic() < deadline, done.stderr
+                time.sleep(1)
+            assert all("Ledger" not in t for (t,) in db(home, "SELECT title FROM frames"))
+            read = " ".join(t for (t,) in db(home, "SELECT text FROM ocr_blocks"))
+            assert "lowwater" in read and "walrusvault" not in read
+        finally:
+            browser.kill()
+            browser.wait(30)
+            keyboard.kill()

@@ -11,7 +11,7 @@ click it. :class:`SwaySession` runs sway's headless back end as an unprivileged 
 refuses root) with a socket the root test process can reach. Windows for either come from
 :func:`show_window` (a Qt window with a title and big text, exposed on AT-SPI).
 :func:`plug_monitor` plugs a monitor into running mutter (one of its virtual monitors, there
-while the returned process lives).
+while the returned process lives), :func:`plug_keyboard` a keyboard.
 """
 
 from __future__ import annotations
@@ -432,6 +432,41 @@ def rename_granted_monitor(env: dict[str, str], restore_token: str, old: str, ne
     own, so a test that plugs "the same" monitor back renames it in the record."""
     subprocess.run([sys.executable, "-c", RENAME, restore_token, old, new], env=env, check=True,
                    capture_output=True, timeout=30)
+
+
+KEYBOARD = r"""
+import sys, time
+from gi.repository import Gio, GLib
+
+bus = Gio.bus_get_sync(Gio.BusType.SESSION, None)
+RD = "org.gnome.Mutter.RemoteDesktop"
+
+def call(path, iface, method, args=None, reply=None):
+    return bus.call_sync(RD, path, iface, method, args,
+                         GLib.VariantType(reply) if reply else None, 0, 5000, None)
+
+session = call("/org/gnome/Mutter/RemoteDesktop", RD, "CreateSession", None, "(o)")[0]
+call(session, RD + ".Session", "Start")
+time.sleep(0.5)
+for pressed in (True, False):  # a Shift press and release: the seat now has a keyboard
+    call(session, RD + ".Session", "NotifyKeyboardKeycode", GLib.Variant("(ub)", (42, pressed)))
+    time.sleep(0.1)
+print("keyboard", flush=True)
+GLib.MainLoop().run()
+"""
+
+
+def plug_keyboard(env: dict[str, str]) -> subprocess.Popen[str]:
+    """Give headless mutter a keyboard (a virtual one, from its RemoteDesktop API), there while
+    the returned process lives. Without one its seat has no keyboard focus, and apps that take
+    focus from the keyboard (Firefox) never become the active window."""
+    proc = subprocess.Popen([sys.executable, "-c", KEYBOARD], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    if "keyboard" not in proc.stdout.readline():
+        proc.kill()
+        raise RuntimeError(f"no keyboard: {proc.stderr.read() if proc.stderr else ''}")
+    return proc
 
 
 def approve_dialog(env: dict[str, str], timeout_s: float = 30.0) -> subprocess.Popen[str]:
