@@ -267,9 +267,9 @@ class PortalGrabber:
     def _after_ended(self) -> None:
         """After the desktop ended the running session: a screen lock (GNOME ends every cast
         when its shield goes up) pauses until it is down; a monitor change within
-        :data:`ENDED_WAIT_S` of the end, or a granted monitor missing now, was a monitor
+        :data:`PLUG_WAIT_S` of the end, or a granted monitor missing now, was a monitor
         unplugged (GNOME ends the cast; the next start waits for the monitor, see
-        :meth:`_check_monitors`); anything else, once neither has shown within
+        :meth:`_check_monitors`); anything else, once no lock has shown within
         :data:`ENDED_WAIT_S`, was the person's "Stop Screen Sharing" (or, where the desktop does
         not tell its monitors, a monitor gone), which Memlane obeys: the grant is given up, and
         recording waits for a new one. Restarting at once would undo the person's click within
