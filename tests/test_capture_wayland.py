@@ -26,6 +26,7 @@ from wayland_session import (
     click_button,
     click_in_shell,
     gnome_missing,
+    lock_missing,
     monitors,
     plug_keyboard,
     plug_monitor,
@@ -584,3 +585,44 @@ def test_firefox_tab_address_is_stored_and_excluded_on_wayland(tmp_path: Path) -
             browser.kill()
             browser.wait(30)
             keyboard.kill()
+
+
+def screensaver(session: GnomeSession, method: str, *args: str) -> str:
+    done = subprocess.run(["gdbus", "call", "--session", "--dest", "org.gnome.ScreenSaver",
+                           "--object-path", "/org/gnome/ScreenSaver", "--method",
+                           f"org.gnome.ScreenSaver.{method}", *args],
+                          env=session.env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.skipif(lock_missing() is not None, reason=str(lock_missing()))
+def test_gnome_shells_lock_screen_pauses_recording_and_the_unlock_resumes_the_same_grant(
+    tmp_path: Path,
+) -> None:
+    # GNOME Shell, not headless (nested in an X server), ends every screen cast when its lock
+    # screen comes up and refuses new ones until it is down
+    home = tmp_path / "home"
+    with GnomeSession(tmp_path / "desk", lockable=True) as session:
+        env = home_env(session, home, interval_seconds=1)
+        window = show_window(session.env, "Tide table", "lowwater", MEMLANE_TEST_COUNT_MS="400")
+        try:
+            grant(env)
+            granted = token(home)
+            with running_recorder(env, 120):
+                _wait("nothing was recorded", lambda: frame_count(home) >= 2, 60)
+                screensaver(session, "Lock")
+                _wait("the lock was not said", lambda: last_tick(home).get("state") == "locked",
+                      seconds=15)
+                assert screensaver(session, "GetActive") == "(true,)"
+                locked_at = frame_count(home)
+                time.sleep(4)
+                assert frame_count(home) == locked_at and last_tick(home)["state"] == "locked"
+                screensaver(session, "SetActive", "false")  # unlocked
+                _wait("recording did not resume after the unlock",
+                      lambda: last_tick(home).get("state") == "recording"
+                      and frame_count(home) > locked_at, 40)
+                assert token(home) == granted and stored_grants(session) == [granted]
+                assert not dialog_open(env)
+        finally:
+            window.kill()

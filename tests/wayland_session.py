@@ -71,10 +71,13 @@ class GnomeSession:
     """A headless GNOME Wayland session with the ScreenCast portal: mutter, or GNOME Shell."""
 
     def __init__(self, root: Path, monitors: tuple[str, ...] = ("1024x640",),
-                 shell: bool = False) -> None:
+                 shell: bool = False, lockable: bool = False) -> None:
         self.root = root
         self.monitors = monitors
-        self.shell = shell
+        self.shell = shell or lockable
+        self.lockable = lockable
+        self.display: str | None = None  # the X display a lockable shell runs nested in
+        self.made_seats = False
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         run = root / "run"
         run.mkdir(parents=True, exist_ok=True)
@@ -90,9 +93,10 @@ class GnomeSession:
             NO_AT_BRIDGE="0", GSETTINGS_BACKEND="memory",
         )
 
-    def _start(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def _start(self, name: str, args: list[str],
+               env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - the process owns it
-        proc = subprocess.Popen(args, env=self.env, stdout=log, stderr=log,
+        proc = subprocess.Popen(args, env=env or self.env, stdout=log, stderr=log,
                                 start_new_session=True)
         self.procs[name] = proc
         return proc
@@ -109,6 +113,12 @@ class GnomeSession:
                                         "--nopidfile"])
             _wait_for(run / "system_bus", 10)
             self.env["DBUS_SYSTEM_BUS_ADDRESS"] = f"unix:path={run}/system_bus"
+        if self.lockable:
+            try:
+                self._make_lockable()
+            except BaseException:
+                self.__exit__()
+                raise
         try:
             self.start_pipewire()
             self.start_compositor()
@@ -118,7 +128,41 @@ class GnomeSession:
             raise
         return self
 
+    def _make_lockable(self) -> None:
+        """What GNOME Shell needs to lock the screen, and a display that is not headless (a
+        headless shell neither locks nor ends screen casts for a lock): an X server to run
+        nested in, a display manager answering on the system bus, systemd's seats folder."""
+        read, write = os.pipe()
+        xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0",
+                                 f"{self.monitors[0]}x24", "-nolisten", "tcp", "-s", "0"],
+                                pass_fds=(write,), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        os.close(write)
+        self.procs["xvfb"] = xvfb
+        with os.fdopen(read) as fh:
+            number = fh.readline().strip()
+        if not number:
+            raise RuntimeError("Xvfb did not start")
+        self.display = f":{number}"
+        seats = Path("/run/systemd/seats")  # where GNOME Shell looks for systemd
+        if not seats.exists():
+            seats.mkdir(parents=True)
+            self.made_seats = True
+        gdm = self._start("gdm", [sys.executable, "-c", FAKE_GDM])
+        deadline = time.monotonic() + 10
+        while "answering" not in (self.root / "gdm.log").read_text():
+            if gdm.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the display manager stand-in did not start: "
+                                   + (self.root / "gdm.log").read_text())
+            time.sleep(0.1)
+
     def start_compositor(self) -> None:
+        if self.lockable:
+            args = ["gnome-shell", "--nested", "--wayland",
+                    f"--wayland-display={self.env['WAYLAND_DISPLAY']}"]
+            self._start("mutter", args, env={**self.env, "DISPLAY": str(self.display)})
+            _wait_for(Path(self.env["XDG_RUNTIME_DIR"]) / self.env["WAYLAND_DISPLAY"], 30)
+            return
         args = ["gnome-shell" if self.shell else "mutter", "--headless", "--wayland", "--no-x11",
                 f"--wayland-display={self.env['WAYLAND_DISPLAY']}"]
         for size in self.monitors:
@@ -192,6 +236,38 @@ class GnomeSession:
         # the document portal's FUSE mount outlives it; unmounted, the folder can be removed
         doc = Path(self.env["XDG_RUNTIME_DIR"]) / "doc"
         subprocess.run(["umount", "-l", str(doc)], check=False, capture_output=True)
+        if self.made_seats:
+            with contextlib.suppress(OSError):
+                Path("/run/systemd/seats").rmdir()
+                Path("/run/systemd").rmdir()  # only if it is empty, as before
+
+
+FAKE_GDM = r"""
+from gi.repository import Gio, GLib
+
+XML = ("<node><interface name='org.gnome.DisplayManager.Manager'>"
+       "<method name='RegisterSession'><arg type='a{sv}' direction='in'/></method>"
+       "<property name='Version' type='s' access='read'/></interface></node>")
+bus = Gio.bus_get_sync(Gio.BusType.SYSTEM, None)
+bus.register_object("/org/gnome/DisplayManager/Manager",
+                    Gio.DBusNodeInfo.new_for_xml(XML).interfaces[0],
+                    lambda conn, sender, path, iface, method, params, call: call.return_value(None),
+                    lambda conn, sender, path, iface, prop: GLib.Variant("s", "43.0"), None)
+Gio.bus_own_name_on_connection(bus, "org.gnome.DisplayManager", 0, None, None)
+print("answering", flush=True)
+GLib.MainLoop().run()
+"""
+
+
+def lock_missing() -> str | None:
+    """Why a lockable GNOME Shell cannot run here, or None."""
+    if shell_missing():
+        return shell_missing()
+    if shutil.which("Xvfb") is None:
+        return "Xvfb is not installed"
+    if not Path("/run/systemd/seats").exists() and os.geteuid() != 0:
+        return "GNOME Shell locks only where /run/systemd/seats exists, and only root may make it"
+    return None
 
 
 def _wait_for(path: Path, seconds: float) -> None:
