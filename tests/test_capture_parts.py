@@ -812,3 +812,75 @@ def test_a_monitor_unplugged_around_a_lock_or_a_restart_is_waited_for_and_a_quic
     with pytest.raises(GrantNeeded, match="stopped from the desktop"):
         grabber.prepare()
     assert portal.starts == 3 and slot.token is None and portal.forgotten == ["tok"]
+
+
+def test_an_application_gone_from_the_accessibility_bus_is_skipped_not_every_tick_lost() -> None:
+    # seen on GNOME Shell: the recorder's AT-SPI view kept an application that had left the bus,
+    # and every tick failed with "The application no longer exists" (nothing was recorded).
+    # Here the desktop's answers are scripted; what they raise is the bindings' own error.
+    from gi.repository import GLib
+
+    from memlane.capture.wayland_windows import AtspiWindows
+    from memlane.capture.xlib import XError
+
+    def error(domain: str, code: int, text: str) -> GLib.Error:
+        return GLib.Error.new_literal(GLib.quark_from_string(domain), text, code)
+
+    class States:
+        def contains(self, state: object) -> bool:
+            return True
+
+    class Window:
+        def get_state_set(self) -> States:
+            return States()
+
+        def get_name(self) -> str:
+            return "Trip plan"
+
+    class App:
+        def __init__(self, name: str, fails: GLib.Error | None = None) -> None:
+            self.name, self.fails = name, fails
+
+        def get_name(self) -> str:
+            if self.fails is not None:
+                raise self.fails
+            return self.name
+
+        def get_process_id(self) -> int:
+            return 0
+
+        def get_child_count(self) -> int:
+            return 1
+
+        def get_child_at_index(self, i: int) -> Window:
+            return Window()
+
+    class Desktop:
+        def __init__(self, apps: list[App]) -> None:
+            self.apps = apps
+
+        def get_child_count(self) -> int:
+            return len(self.apps)
+
+        def get_child_at_index(self, i: int) -> App:
+            return self.apps[i]
+
+    windows = AtspiWindows()
+    real = windows._atspi
+    gone = App("calendar", error("atspi_error", 0, "The application no longer exists"))
+
+    class Bus:
+        StateType = real.StateType
+        desktop = Desktop([gone, App("notes")])
+
+        @classmethod
+        def get_desktop(cls, i: int) -> Desktop:
+            return cls.desktop
+
+    windows._atspi = Bus
+    snap = windows.snapshot()
+    assert [w.title for w in snap.windows] == ["Trip plan"] and snap.active is not None
+    # an application that is there but does not answer may show an excluded window: no tick
+    Bus.desktop = Desktop([App("vault", error("g-dbus-error-quark", 24, "Timeout")), App("notes")])
+    with pytest.raises(XError, match="Timeout"):
+        windows.snapshot()

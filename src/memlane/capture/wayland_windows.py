@@ -174,7 +174,16 @@ class AtspiWindows:
                 app = desktop.get_child_at_index(a)
                 if app is None:
                     continue
-                for info, is_active in self._frames(app):
+                try:
+                    frames = list(self._frames(app))
+                except Exception as exc:
+                    if not _gone(exc):
+                        raise
+                    # listed, but its process has left the bus: it shows no window (the same
+                    # as an app that never spoke AT-SPI); one such entry stopped every tick
+                    log.debug("skipping an application that left the accessibility bus")
+                    continue
+                for info, is_active in frames:
                     windows.append(info)
                     if is_active:
                         active = info
@@ -207,6 +216,12 @@ class AtspiWindows:
 
     def close(self) -> None:
         pass
+
+
+def _gone(exc: BaseException) -> bool:
+    """Whether an AT-SPI error says the application asked is no longer there
+    (``ATSPI_ERROR_APPLICATION_GONE``)."""
+    return getattr(exc, "domain", None) == "atspi_error" and getattr(exc, "code", None) == 0
 
 
 class UnknownWindows:
