@@ -1,8 +1,11 @@
-"""Small chat exports in every supported format, written by the tests themselves."""
+"""Small chat exports in every supported format, and the web pages and Firefox the browser tests
+open, written and started by the tests themselves."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +86,29 @@ def write_samples(folder: Path) -> dict[str, Path]:
     files["jsonl"].write_text("\n".join(json.dumps(r) for r in JSONL_ROWS) + "\n")
     files["text"].write_text(TEXT)
     return files
+
+
+FIREFOX = shutil.which("firefox-esr") or shutil.which("firefox")
+
+
+def browser_pages(folder: Path) -> tuple[Path, Path]:
+    """A page to record ("Tide notes", "lowwater") and one whose address the tests exclude
+    ("secret-ledger", "walrusvault")."""
+    page = folder / "tide-notes.html"
+    page.write_text("<html><head><title>Tide notes</title></head><body style='font-size:40px'>"
+                    "<h1>Lisbon lowwater at 06:12</h1></body></html>")
+    secret = folder / "secret-ledger.html"
+    secret.write_text("<html><head><title>Ledger</title></head><body style='font-size:40px'>"
+                      "<h1>walrusvault balance</h1></body></html>")
+    return page, secret
+
+
+def firefox(env: dict[str, str], tmp: Path, page: Path, **extra: str) -> subprocess.Popen[bytes]:
+    """Firefox showing ``page`` in a profile under ``tmp``, speaking AT-SPI."""
+    profile = tmp / "profile"
+    profile.mkdir(exist_ok=True)
+    return subprocess.Popen(
+        [str(FIREFOX), "--no-remote", "--profile", str(profile), "--new-window", page.as_uri()],
+        env={**env, "HOME": str(tmp), "GNOME_ACCESSIBILITY": "1", "MOZ_CRASHREPORTER_DISABLE": "1",
+             **extra},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

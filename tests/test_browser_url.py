@@ -21,6 +21,7 @@ from memlane.capture.windows import WindowInfo
 from memlane.core.urls import host_of, on_site, split_site
 from memlane.memory.records import FrameIn
 from memlane.services.engine import Engine
+from samples import FIREFOX, browser_pages, firefox
 from xserver import XServer, have_x
 
 
@@ -58,7 +59,6 @@ def test_search_by_site_and_by_address_words(engine: Engine) -> None:
 
 # -- a real browser ---------------------------------------------------------------------------
 
-FIREFOX = shutil.which("firefox-esr") or shutil.which("firefox")
 
 
 @pytest.fixture
@@ -83,15 +83,6 @@ def desktop(tmp_path: Path) -> Iterator[tuple[XServer, dict[str, str]]]:
         subprocess.run(["pkill", "-f", f"{tmp_path}/profile"], check=False)
 
 
-def _firefox(env: dict[str, str], tmp: Path, page: Path) -> subprocess.Popen[bytes]:
-    profile = tmp / "profile"
-    profile.mkdir(exist_ok=True)
-    return subprocess.Popen(
-        [str(FIREFOX), "--no-remote", "--profile", str(profile), "--new-window", page.as_uri()],
-        env={**env, "HOME": str(tmp), "GNOME_ACCESSIBILITY": "1", "MOZ_CRASHREPORTER_DISABLE": "1"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 def _frames(home: Path) -> list[tuple[str, str, str]]:
     with sqlite3.connect(home / "memlane.db") as db:
         return list(db.execute("SELECT app, title, url FROM frames"))
@@ -105,17 +96,12 @@ def test_firefox_tab_address_is_stored_found_and_excluded(
     desktop: tuple[XServer, dict[str, str]], tmp_path: Path,
 ) -> None:
     _xs, env = desktop
-    page = tmp_path / "tide-notes.html"
-    page.write_text("<html><head><title>Tide notes</title></head><body style='font-size:40px'>"
-                    "<h1>Lisbon lowwater at 06:12</h1></body></html>")
-    secret = tmp_path / "secret-ledger.html"
-    secret.write_text("<html><head><title>Ledger</title></head><body style='font-size:40px'>"
-                      "<h1>walrusvault balance</h1></body></html>")
+    page, secret = browser_pages(tmp_path)
     home = tmp_path / "home"
     home.mkdir()
     (home / "settings.toml").write_text('[privacy]\nexclude_urls = ["*secret-ledger*"]\n')
     menv = {**env, "MEMLANE_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    browser = _firefox(env, tmp_path, page)
+    browser = firefox(env, tmp_path, page)
     try:
         deadline = time.monotonic() + 60
         while not any(url for _, _, url in (_frames(home) if (home / "memlane.db").exists()
@@ -134,7 +120,7 @@ def test_firefox_tab_address_is_stored_found_and_excluded(
         before = len(_frames(home))
         browser.terminate()
         browser.wait(30)
-        browser = _firefox(env, tmp_path, secret)
+        browser = firefox(env, tmp_path, secret)
         deadline = time.monotonic() + 60
         while True:
             done = subprocess.run([sys.executable, "-m", "memlane", "capture", "--once"],

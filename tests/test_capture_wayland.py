@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from samples import FIREFOX, browser_pages, firefox
 from wayland_session import (
     GnomeSession,
     approve_dialog,
@@ -420,69 +420,93 @@ def test_the_app_asks_from_its_status_bar_then_records_other_windows_never_itsel
     assert apps == {"memlane-test-notes"}
 
 
-def test_a_monitor_unplugged_mid_recording_is_waited_for_then_recorded_again_without_asking(
-    tmp_path: Path,
-) -> None:
+FIRST = "MetaVendor:MetaVirtualMonitor:0x00"  # the session's own monitor; the dock is the other
+
+
+@contextlib.contextmanager
+def docked(tmp_path: Path) -> Iterator[tuple[GnomeSession, dict[str, str], Path, list[Any]]]:
+    """Headless GNOME with a second monitor plugged (the dock, ``shown[0]``) and a window
+    counting on the first, recording of both allowed; what is in ``shown`` is closed at the end."""
     home = tmp_path / "home"
     with GnomeSession(tmp_path / "desk") as session:
         env = home_env(session, home, interval_seconds=1)
-        dock = plug_monitor(session.env, "800x600")
-        window = show_window(session.env, "Tide table", "lowwater", MEMLANE_TEST_COUNT_MS="400")
-        shown: list[subprocess.Popen[str]] = [dock, window]
+        shown: list[Any] = [plug_monitor(session.env, "800x600")]
         try:
+            shown.append(show_window(session.env, "Tide table", "lowwater",
+                                     MEMLANE_TEST_COUNT_MS="400"))
             grant(env)
-            granted = token(home)
-            with running_recorder(env, 150):
-                _wait("nothing was recorded on either monitor", lambda: sorted(
-                    m for (m,) in db(home, "SELECT DISTINCT monitor FROM frames")) == [1, 2], 60)
-                # the person undocks: GNOME ends the cast, and restores its grant only with both
-                (gone,) = set(monitors(session.env)) - {"MetaVendor:MetaVirtualMonitor:0x00"}
-                dock.kill()
-                dock.wait(30)
-                _wait("the unplugged monitor was not said",
-                      lambda: "unplugged" in last_tick(home).get("reason", ""), seconds=10)
-                tick = last_tick(home)
-                assert tick["state"] == "waiting", tick
-                assert "unplugged or off (Virtual remote monitor)" in tick["reason"], tick
-                assert tick["needs_grant"], tick  # the app offers to record what is left
-                waited_at = frame_count(home)
-                time.sleep(4)
-                assert frame_count(home) == waited_at  # nothing started, no dialog shown
-                assert not dialog_open(env)
-                assert token(home) == granted and stored_grants(session) == [granted]
-                # docked again; the same monitor (mutter numbers each plug anew: the grant's
-                # record is told it is the same one, as a real monitor's serial would say)
-                dock = plug_monitor(session.env, "800x600")
-                shown.append(dock)
-                (back,) = set(monitors(session.env)) - {"MetaVendor:MetaVirtualMonitor:0x00"}
-                rename_granted_monitor(session.env, granted, gone, back)
-                docked_at = time.time()
-                harbour = show_full_screen(session.env, "Harbour", "breakwater", "800x600")
-                _wait("the monitor that came back was not recorded", lambda: db(
-                    home, "SELECT count(*) FROM frames WHERE monitor = 2 AND time > ?",
-                    (docked_at,))[0][0] > 0, 60)
-                harbour.kill()
-                assert not dialog_open(env)
-                # undocked again, and this time the person records the laptop's screen meanwhile
-                dock.kill()
-                _wait("the second unplug was not said",
-                      lambda: "unplugged" in last_tick(home).get("reason", ""), seconds=10)
-                granted_at = frame_count(home)
-                asking = subprocess.Popen([sys.executable, "-m", "memlane", "capture", "--grant"],
-                                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                _wait("the desktop's dialog did not come up", lambda: dialog_open(env), 30)
-                # while it is up the desktop's record of the grant is gone: not a revoke
-                time.sleep(3)
-                assert stored_grants(session) == []
-                assert last_tick(home)["state"] == "waiting" and token(home) == granted
-                approver = approve_dialog(session.env)
-                assert asking.wait(60) == 0 and approver.wait(30) == 0
-                _wait("the screen left was not recorded after the new grant",
-                      lambda: last_tick(home).get("state") == "recording"
-                      and frame_count(home) > granted_at, 60)
+            yield session, env, home, shown
         finally:
             for proc in shown:
                 proc.kill()
+
+
+def unplug(session: GnomeSession, dock: subprocess.Popen[str]) -> str:
+    """Unplug the dock's monitor; its name as the grant's record has it."""
+    (gone,) = set(monitors(session.env)) - {FIRST}
+    dock.kill()
+    dock.wait(30)
+    return gone
+
+
+def plug_back(session: GnomeSession, restore_token: str | None, gone: str,
+              shown: list[Any]) -> subprocess.Popen[str]:
+    """Plug the dock's monitor back. Mutter numbers each plug anew, where a real monitor keeps
+    its serial, so the grant's record is told it is the same one."""
+    dock = plug_monitor(session.env, "800x600")
+    shown.append(dock)
+    (back,) = set(monitors(session.env)) - {FIRST}
+    rename_granted_monitor(session.env, str(restore_token), gone, back)
+    return dock
+
+
+def test_a_monitor_unplugged_mid_recording_is_waited_for_then_recorded_again_without_asking(
+    tmp_path: Path,
+) -> None:
+    with docked(tmp_path) as (session, env, home, shown):
+        granted = token(home)
+        with running_recorder(env, 150):
+            _wait("nothing was recorded on either monitor", lambda: sorted(
+                m for (m,) in db(home, "SELECT DISTINCT monitor FROM frames")) == [1, 2], 60)
+            # the person undocks: GNOME ends the cast, and restores its grant only with both
+            gone = unplug(session, shown[0])
+            _wait("the unplugged monitor was not said",
+                  lambda: "unplugged" in last_tick(home).get("reason", ""), seconds=10)
+            tick = last_tick(home)
+            assert tick["state"] == "waiting", tick
+            assert "unplugged or off (Virtual remote monitor)" in tick["reason"], tick
+            assert tick["needs_grant"], tick  # the app offers to record what is left
+            waited_at = frame_count(home)
+            time.sleep(4)
+            assert frame_count(home) == waited_at  # nothing started, no dialog shown
+            assert not dialog_open(env)
+            assert token(home) == granted and stored_grants(session) == [granted]
+            # docked again: the same monitor
+            dock = plug_back(session, granted, gone, shown)
+            docked_at = time.time()
+            harbour = show_full_screen(session.env, "Harbour", "breakwater", "800x600")
+            _wait("the monitor that came back was not recorded", lambda: db(
+                home, "SELECT count(*) FROM frames WHERE monitor = 2 AND time > ?",
+                (docked_at,))[0][0] > 0, 60)
+            harbour.kill()
+            assert not dialog_open(env)
+            # undocked again, and this time the person records the laptop's screen meanwhile
+            dock.kill()
+            _wait("the second unplug was not said",
+                  lambda: "unplugged" in last_tick(home).get("reason", ""), seconds=10)
+            granted_at = frame_count(home)
+            asking = subprocess.Popen([sys.executable, "-m", "memlane", "capture", "--grant"],
+                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            _wait("the desktop's dialog did not come up", lambda: dialog_open(env), 30)
+            # while it is up the desktop's record of the grant is gone: not a revoke
+            time.sleep(3)
+            assert stored_grants(session) == []
+            assert last_tick(home)["state"] == "waiting" and token(home) == granted
+            approver = approve_dialog(session.env)
+            assert asking.wait(60) == 0 and approver.wait(30) == 0
+            _wait("the screen left was not recorded after the new grant",
+                  lambda: last_tick(home).get("state") == "recording"
+                  and frame_count(home) > granted_at, 60)
     found = json.loads(memlane({**env, "WAYLAND_DISPLAY": ""}, "search", "lowwater", "--json").stdout)
     assert found, "frames stored before the unplug were lost"
     found = json.loads(memlane({**env, "WAYLAND_DISPLAY": ""}, "search", "breakwater", "--json").stdout)
@@ -494,66 +518,32 @@ def test_a_monitor_replugged_while_recording_is_paused_restores_the_same_grant(
 ) -> None:
     # the cast ends with the unplug, and by the time recording resumes the monitor is back:
     # only mutter's MonitorsChanged at that moment tells it from the person's Stop
-    home = tmp_path / "home"
-    with GnomeSession(tmp_path / "desk") as session:
-        env = home_env(session, home, interval_seconds=1)
-        dock = plug_monitor(session.env, "800x600")
-        window = show_window(session.env, "Tide table", "lowwater", MEMLANE_TEST_COUNT_MS="400")
-        shown: list[subprocess.Popen[str]] = [dock, window]
-        try:
-            grant(env)
-            granted = token(home)
-            with running_recorder(env, 90):
-                _wait("nothing was recorded", lambda: frame_count(home) >= 1)
-                assert memlane(env, "capture", "--pause").returncode == 0
-                _wait("the pause was not taken", lambda: last_tick(home).get("state") == "paused")
-                (gone,) = set(monitors(session.env)) - {"MetaVendor:MetaVirtualMonitor:0x00"}
-                dock.kill()
-                dock.wait(30)
-                dock = plug_monitor(session.env, "800x600")
-                shown.append(dock)
-                (back,) = set(monitors(session.env)) - {"MetaVendor:MetaVirtualMonitor:0x00"}
-                rename_granted_monitor(session.env, granted, gone, back)
-                time.sleep(6)  # longer than a lock or a stop takes to be told apart
-                resumed_at = frame_count(home)
-                assert memlane(env, "capture", "--resume").returncode == 0
-                _wait("recording did not resume from the same grant",
-                      lambda: last_tick(home).get("state") == "recording"
-                      and frame_count(home) > resumed_at, 30)
-                assert token(home) == granted and stored_grants(session) == [granted]
-                assert not dialog_open(env)
-        finally:
-            for proc in shown:
-                proc.kill()
-
-
-FIREFOX = shutil.which("firefox-esr") or shutil.which("firefox")
-
-
-def _firefox(env: dict[str, str], tmp: Path, page: Path) -> subprocess.Popen[bytes]:
-    profile = tmp / "profile"
-    profile.mkdir(exist_ok=True)
-    return subprocess.Popen(
-        [str(FIREFOX), "--no-remote", "--profile", str(profile), "--new-window", page.as_uri()],
-        env={**env, "HOME": str(tmp), "MOZ_ENABLE_WAYLAND": "1", "GNOME_ACCESSIBILITY": "1",
-             "MOZ_CRASHREPORTER_DISABLE": "1"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with docked(tmp_path) as (session, env, home, shown):
+        granted = token(home)
+        with running_recorder(env, 90):
+            _wait("nothing was recorded", lambda: frame_count(home) >= 1)
+            assert memlane(env, "capture", "--pause").returncode == 0
+            _wait("the pause was not taken", lambda: last_tick(home).get("state") == "paused")
+            plug_back(session, granted, unplug(session, shown[0]), shown)
+            time.sleep(6)  # longer than a lock or a stop takes to be told apart
+            resumed_at = frame_count(home)
+            assert memlane(env, "capture", "--resume").returncode == 0
+            _wait("recording did not resume from the same grant",
+                  lambda: last_tick(home).get("state") == "recording"
+                  and frame_count(home) > resumed_at, 30)
+            assert token(home) == granted and stored_grants(session) == [granted]
+            assert not dialog_open(env)
 
 
 @pytest.mark.skipif(FIREFOX is None, reason="Firefox is not installed")
 def test_firefox_tab_address_is_stored_and_excluded_on_wayland(tmp_path: Path) -> None:
-    page = tmp_path / "tide-notes.html"
-    page.write_text("<html><head><title>Tide notes</title></head><body style='font-size:40px'>"
-                    "<h1>Lisbon lowwater at 06:12</h1></body></html>")
-    secret = tmp_path / "secret-ledger.html"
-    secret.write_text("<html><head><title>Ledger</title></head><body style='font-size:40px'>"
-                      "<h1>walrusvault balance</h1></body></html>")
+    page, secret = browser_pages(tmp_path)
     home = tmp_path / "home"
     with GnomeSession(tmp_path / "desk") as session:
         env = home_env(session, home)
         (home / "settings.toml").write_text('[privacy]\nexclude_urls = ["*secret-ledger*"]\n')
         keyboard = plug_keyboard(session.env)  # a seat without one gives Firefox no focus
-        browser = _firefox(session.env, tmp_path, page)
+        browser = firefox(session.env, tmp_path, page, MOZ_ENABLE_WAYLAND="1")
         try:
             grant(env)
             deadline = time.monotonic() + 90
@@ -570,7 +560,7 @@ def test_firefox_tab_address_is_stored_and_excluded_on_wayland(tmp_path: Path) -
             # the same browser on an excluded address: nothing stored, and the reason says why
             browser.terminate()
             browser.wait(30)
-            browser = _firefox(session.env, tmp_path, secret)
+            browser = firefox(session.env, tmp_path, secret, MOZ_ENABLE_WAYLAND="1")
             deadline = time.monotonic() + 90
             while True:
                 done = memlane(env, "capture", "--once")
