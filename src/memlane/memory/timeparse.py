@@ -160,13 +160,15 @@ def _past_n(m: re.Match[str], now: datetime) -> tuple[datetime, datetime]:
     return now - delta, now
 
 
-@rule(_NUM + r"\s+(?P<unit>day|week|month|year)s?\s+ago")
+@rule(_NUM + r"\s+(?P<unit>day|weekend|week|month|year)s?\s+ago")
 def _ago(m: re.Match[str], now: datetime) -> tuple[datetime, datetime]:
     n, unit = _num(m["num"]), m["unit"].lower()
     if unit == "day":
         return _day(now.date() - timedelta(days=n), now)
-    if unit == "week":
-        return _week(now.date() - timedelta(weeks=n), now)
+    if unit in ("week", "weekend"):
+        start, end = _week(now.date() - timedelta(weeks=n), now)
+        # "two weekends ago" said on a Monday: the Saturday and Sunday of the week before last
+        return (start + timedelta(days=5), end) if unit == "weekend" else (start, end)
     if unit == "month":
         index = now.year * 12 + now.month - 1 - n
         return _month(index // 12, index % 12 + 1, now)
