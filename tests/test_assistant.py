@@ -226,6 +226,74 @@ def test_an_answer_from_a_line_about_something_else_abstains() -> None:
     assert not off_topic("What did Caroline do in July?", ["Caroline"], [hike])  # nothing to test
 
 
+def test_a_when_answer_takes_the_date_of_the_line_about_it(
+        memories: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    from memlane.cli.answers import _print_revision
+
+    # The model gives the day the line was said; the line says the day before.
+    model = FakeModel("On 8 May 2024 [1].", "She went on 7 May 2024 [1].")
+    assistant = memories.assistant(model=model, settings=AnswerSettings(remember=False))
+    answer = assistant.ask("When did Caroline go to the support group?", now=NOW)
+    assert "yesterday (7 May 2024)" in answer.evidence[0].line
+    assert answer.text == "On 7 May 2024 [1]." and not answer.abstained
+    assert answer.reason == "dated" and answer.draft == "On 8 May 2024 [1]."
+    assert [e.n for e in answer.citations] == [1]
+    _print_revision(answer, "On 8 May 2024 [1].")
+    assert capsys.readouterr().out.splitlines() == [
+        "  (the draft above gave another date than the memory it is about)",
+        "On 7 May 2024 [1]."]
+    # the model's own words stand when its date is the line's
+    right = assistant.ask("When did Caroline go to the support group?", now=NOW)
+    assert right.text == "She went on 7 May 2024 [1]." and right.reason == ""
+
+
+def test_a_when_answer_moves_to_the_persons_line_about_the_question() -> None:
+    from memlane.services.answer_checks import Evidence, check_answer, date_answer
+
+    def ev(n: int, speaker: str, line: str) -> Evidence:
+        return Evidence(n, Hit(f"message:{n}", "message", 0.0, "chat", "", line,
+                               0.0, speaker=speaker), f"[{n}] {line}")
+
+    given = [
+        ev(1, "Caroline", "Thu 25 May 2023, Caroline: Researching adoption agencies, it's a dream."),
+        ev(2, "Melanie", "Fri 7 Jul 2023, Melanie: You applied to adoption agencies? Wow!"),
+        ev(3, "Caroline", "Wed 23 Aug 2023, Caroline: I took the first step - I applied to "
+                          "adoption agencies last week (week of 14 August 2023)! Big day."),
+        ev(4, "Caroline", "Mon 11 Sep 2023, Caroline: Next month (October 2023) I meet them."),
+    ]
+    question = "When did Caroline apply to adoption agencies?"
+    verdict = check_answer(question, "On 25 May 2023 [1].", given, ["Caroline"])
+    # Caroline's line with all of the topic, dated by what she said, not Melanie's line
+    assert verdict.text == "In the week of 14 August 2023 [3]." and verdict.reason == "dated"
+    assert verdict.cited == {3: "overlap"}
+    # an answer already giving that date keeps its words; the citation moves to the line
+    kept = check_answer(question, "The week of 14 August 2023 [1].", given, ["Caroline"])
+    assert kept.text == "The week of 14 August 2023 [3]." and kept.reason == ""
+    # not asking when, or nothing of the person's about the topic: the other checks decide
+    assert date_answer("Why did Caroline apply to adoption agencies?", "A dream [1].", given,
+                       ["Caroline"]) is None
+    assert date_answer("When did Melanie go camping?", "On 7 July 2023 [2].", given,
+                       ["Melanie"]) is None
+    assert date_answer("When Caroline applied to adoption agencies, how did she feel?",
+                       "Ready [3].", given, ["Caroline"]) is None
+    # a month in the question: a date in that month comes first
+    july = date_answer("When did Melanie talk about adoption agencies in July?",
+                       "On 7 July 2023 [2].", given, [])
+    assert july == ("On 7 July 2023 [2].", 2, False)
+    # a time the line itself writes stands: a future appointment is not the day it was said
+    dentist = ev(5, "me", "Thu 9 May 2024, me: Dentist appointment moved to Thursday at 3pm.")
+    assert date_answer("When is my dentist appointment?", "Thursday at 3pm [5].", [dentist],
+                       []) == ("Thursday at 3pm [5].", 5, False)
+    assert date_answer("When is my dentist appointment?", "Next week [5].", [dentist],
+                       []) == ("On 9 May 2024 [5].", 5, True)
+    # a screen's text is as it was read: a year in brackets there is not a resolved date
+    frame = Evidence(1, Hit("frame:1", "frame", 0.0, "Firefox", "Tax form", "", 0.0),
+                     "[1] Thu 9 May 2024, 14:05-14:20, (screen, Firefox - Tax form) Tax form: "
+                     "income (2023)")
+    assert date_answer("When did I fill in the tax form?", "Yesterday [1].", [frame], []) == (
+        "On 9 May 2024, 14:05-14:20 [1].", 1, True)
+
+
 def test_an_answer_citing_the_other_speaker_moves_to_the_named_persons_line(engine: Engine) -> None:
     # Gina asked, Jon answered; the model cites Gina's question for what Jon said.
     said = [("Gina", "When are you opening the studio?"),

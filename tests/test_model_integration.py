@@ -70,6 +70,18 @@ def test_answers_from_the_right_memory_with_a_citation(remembered: Engine, model
     assert answer.usage.prompt_tokens > 0 and answer.timings["first_token_ms"] > 0
 
 
+def test_a_when_answer_gives_the_date_the_memory_means(remembered: Engine,
+                                                       model: ModelProcess) -> None:
+    assistant = remembered.assistant(model=model, settings=AnswerSettings(remember=False))
+    # "tonight", said on 14 March: the day the memory means, whatever the model read
+    book = assistant.ask("When did I finish reading 'The Left Hand of Darkness'?", now=NOW)
+    assert not book.abstained and "14 March 2024" in book.text, book.to_json()
+    assert [e.hit.source["external_id"] for e in book.citations] == ["4"]
+    # a time the memory writes out stands, not the day it was written
+    dentist = assistant.ask("When is my dentist appointment?", now=NOW)
+    assert "11 March" not in dentist.text and "Friday" in dentist.text, dentist.to_json()
+
+
 def test_question_without_a_memory_abstains(remembered: Engine, model: ModelProcess) -> None:
     answer = remembered.assistant(model=model, settings=AnswerSettings(remember=False)).ask(
         "What is the name of my landlord's dog?", now=NOW)

@@ -4,7 +4,8 @@
 lines the model was shown, it returns a :class:`Verdict`: the answer to show, or the abstention
 and why (the model abstained, the draft only restates the question, its words are in no memory,
 it cites only someone other than the person asked about, or what it cites says nothing of what
-the question is about). Citations are moved to the lines
+the question is about). An answer to a question asking when is dated by the line about it
+(:func:`date_answer`), not by the model's reading. Citations are moved to the lines
 that hold the answer, unrelated ones removed, missing ones added, and words restating the
 question cut from the front.
 """
@@ -148,6 +149,136 @@ def cited_numbers(text: str) -> set[int]:
     return {int(n) for m in CITATION.finditer(text) for n in m[1].split(",")}
 
 
+# A question asking for a time: "When did ...", "What day/year ...". ("How long ago" asks for
+# a duration, which a date does not answer as asked.)
+ASKS_WHEN = re.compile(
+    r"^\W*(?:when\b|(?:on|in)?\s*(?:what|which)\s+(?:day|date|month|year|week(?:end)?|"
+    r"time)\b)", re.IGNORECASE)
+# "When I was in Lisbon, which museum did I see?" asks which, not when.
+_ASKS_ELSE = re.compile(r"[,;]\s*(?:what|which|who|whom|where|why|how)\b", re.IGNORECASE)
+# The date a line was said or seen: "[3] Thu 22 Dec 2022, ..." or "[3] Thu 22 Dec 2022, 14:05-..."
+_LINE_DATE = re.compile(r"^\[\d+\]\s+\w{3}\s+(\d{1,2})\s+([A-Z][a-z]{2})\s+(\d{4})"
+                        r"(?:,\s+(\d\d:\d\d(?:-\d\d:\d\d)?))?")
+# A relative expression's date as the evidence gives it (timeparse.describe_range), in brackets.
+_SAID_DATE = re.compile(
+    r"\(((?:week of )?\d{1,2} [A-Z][a-z]+ \d{4}(?: to \d{1,2} [A-Z][a-z]+ \d{4})?"
+    r"|[A-Z][a-z]+ \d{4}|\d{4})\)")
+_MONTH_NUMBER = {m.lower(): i for i, m in enumerate(
+    "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), start=1)}  # noqa: SIM905
+_WEEKDAY_NUMBER = {d: i for i, d in enumerate("mon tue wed thu fri sat sun".split())}  # noqa: SIM905
+
+
+def _date_words(text: str) -> set[str]:
+    """The words of ``text`` that say when: numbers ("15th" as "15"), months as their number
+    ("m12"), weekdays ("d0" for Monday) and times ("3pm"); what two ways of writing a date must
+    share to be the same date."""
+    out = set()
+    for w in PLAIN_WORD.findall(CITATION.sub("", text)):
+        low = w.lower()
+        number = re.fullmatch(r"(\d+)(?:st|nd|rd|th)?", low)
+        if number:
+            out.add(str(int(number[1])))
+        elif any(ch.isdigit() for ch in low):
+            out.add(low)
+        elif low[:3] in _MONTH_NUMBER and (len(low) == 3 or low.startswith(
+                ("janu", "febr", "marc", "apri", "may", "june", "july", "augu", "sept", "octo",
+                 "nove", "dece"))):
+            out.add(f"m{_MONTH_NUMBER[low[:3]]}")
+        elif low[:3] in _WEEKDAY_NUMBER and (len(low) == 3 or low.endswith("day")):
+            out.add(f"d{_WEEKDAY_NUMBER[low[:3]]}")
+    return out
+
+
+def _line_date(line: str) -> str:
+    m = _LINE_DATE.match(line)
+    if m is None:
+        return ""
+    months = "January February March April May June July August September October November December"
+    day = f"{int(m[1])} {months.split()[_MONTH_NUMBER[m[2].lower()] - 1]} {m[3]}"
+    return f"{day}, {m[4]}" if m[4] else day  # a screen or an activity: its time of day too
+
+
+def _said(e: Evidence) -> bool:
+    """Whether a line is what someone said, whose relative dates the evidence resolved (a
+    screen's text is left as it was read: evidence.evidence_line)."""
+    return e.hit.kind != "frame" and e.hit.source.get("episode_kind") != "screen"
+
+
+def _when_said(e: Evidence, about: set[str]) -> str:
+    """The date a line gives for what ``about`` names: the bracketed date of a relative
+    expression in a sentence about it, the one nearest its words ("I donated my car yesterday
+    (21 December 2022)"), else the day (and for a screen or an activity the time) it was said or
+    seen. A date in another sentence is about something else ("I got into the program! Next
+    month (February 2024) I'm off to Ireland")."""
+    body = _LINE_DATE.sub("", e.line)
+    if _said(e):
+        for sentence in re.split(r"(?<=[.!?])\s+", body):
+            spots = [m.start() for m in PLAIN_WORD.finditer(sentence) if _stem(m[0]) in about]
+            dates = list(_SAID_DATE.finditer(sentence))
+            if spots and dates:
+                return min(dates, key=lambda d: min(abs(d.start() - s) for s in spots))[1]
+    return _line_date(e.line)
+
+
+def _on(date: str) -> str:
+    if date[:1].isdigit() and " to " in date:
+        return f"From {date}"
+    if date[:1].isdigit() and len(date) > 4:
+        return f"On {date}"
+    return f"In the {date}" if date.startswith("week") else f"In {date}"
+
+
+def date_answer(question: str, answer: str, given: Sequence[Evidence],
+                named: Sequence[str]) -> tuple[str, int, bool] | None:
+    """For a question asking when, the answer dated by the line that is about it.
+
+    A small model asked "When did Caroline apply to adoption agencies?" cites the line where
+    she was only researching them, or gives the day a line was said when it says "yesterday
+    (21 December 2022)". Dates are not the model's to work out. The line answering is, among
+    the lines sharing the question's topic (the person's own, when the question names one):
+    one whose date is within what the question names ("in July"), then the one sharing most of
+    the topic, then one saying when ("two weekends ago (8 July 2023 to 9 July 2023)"), then the
+    one the model cited. Its date is the bracketed date of the relative expression nearest the
+    topic's words, else the day the line was said. The model's answer stands when the words it
+    adds to the question about time (numbers, months, weekdays) are that date's or written in
+    the line ("Thursday at 3pm"); otherwise the answer becomes that date. Returns the answer,
+    its line and whether the date is not the model's, or ``None`` when the question does not ask
+    when or no line shares the topic.
+    """
+    if not ASKS_WHEN.search(question) or _ASKS_ELSE.search(question):
+        return None
+    about = topic(question, named)
+    if not about:
+        return None
+    cited = cited_numbers(answer)
+    asked = _date_words(question)  # "When did Melanie go camping in July?": a July date
+    scored = []
+    for e in given:
+        if len(named) == 1 and not _theirs(named[0], e):
+            continue
+        score = len(about & affirmed(_LINE_DATE.sub("", e.line)))
+        date = _when_said(e, about)
+        if score and date:
+            scored.append(({w for w in asked if w[0] != "d"} <= _date_words(date), score,
+                           date != _line_date(e.line),
+                           e.n in cited, e.n, date))
+    if not scored:
+        return None
+    *_, line, date = max(scored)
+    chosen = next(e for e in given if e.n == line)
+    # what the line's own text says of time ("moved to Thursday at 3pm"), less resolved dates
+    text = _LINE_DATE.sub("", chosen.line)
+    written = _date_words(_SAID_DATE.sub("", text) if _said(chosen) else text)
+    meant = _date_words(date)
+    if date == _line_date(chosen.line):  # the day it was said: its weekday too ("Thu")
+        meant |= _date_words(chosen.line.split()[1])
+    new = _date_words(answer) - asked  # "in July" for "... in July?" says nothing
+    if new and (new <= meant or new <= written):
+        kept = " ".join(CITATION.sub("", answer).split()).rstrip(" .")
+        return f"{kept} [{line}].", line, False
+    return f"{_on(date)} [{line}].", line, True
+
+
 @dataclass(frozen=True)
 class Verdict:
     """What the checks made of a draft: the answer to show, or the abstention and why.
@@ -169,10 +300,11 @@ def check_answer(question: str, draft: str, given: Sequence[Evidence],
     """Check a model's draft against the numbered evidence it was ``given`` (left unchanged).
 
     In order: the model abstained; the draft only restates the question; its words are in no
-    memory; then citations are moved to the lines holding the answer, unrelated ones removed and
-    missing ones added; an answer citing only someone other than the person the question
-    ``named`` moves to that person's line or abstains; finally the words restating the question
-    are cut from the front of the answer.
+    memory; a question asking when is answered with the date of the line about it
+    (:func:`date_answer`, which also places the citation); then citations are moved to the
+    lines holding the answer, unrelated ones removed and missing ones added; an answer citing
+    only someone other than the person the question ``named`` moves to that person's line or
+    abstains; finally the words restating the question are cut from the front of the answer.
     """
     lines = [e.line for e in given]
     if is_abstention(draft):
@@ -183,6 +315,16 @@ def check_answer(question: str, draft: str, given: Sequence[Evidence],
     if support(draft, question, lines) < MIN_SUPPORT:
         log.info("answer not supported by the evidence, abstaining: %r", draft)
         return Verdict(ABSTAIN, True, "unsupported", draft=draft)
+    dated = date_answer(question, draft, given, named)
+    if dated is not None:
+        text, line, redated = dated
+        cited = {line: "model" if line in cited_numbers(draft) else "overlap"}
+        if redated:
+            log.info("dated the answer by the line about the question: %r -> %r", draft, text)
+            return Verdict(text, False, "dated", draft=draft, cited=cited)
+        led = lead_with_answer(text, question)
+        return Verdict(led, False, draft=text if led != text else "", led=led != text,
+                       cited=cited)
     text, moved = recite(draft, question, lines)
     if moved:
         log.info("moved citations to the lines holding the answer: %s", moved)

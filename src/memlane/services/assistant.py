@@ -73,6 +73,7 @@ REPLACED_BECAUSE = {
     "unsupported": "used words found in no memory",
     "about someone else": "cited only someone else's memories",
     "off topic": "cited memories about something else",
+    "dated": "gave another date than the memory it is about",
 }
 
 
@@ -87,7 +88,8 @@ class Answer:
     usage: Usage = field(default_factory=Usage)
     # Why it abstained: "no relevant memories", "model", "no answer in the evidence" (the answer
     # only restated the question), "unsupported" (its words are in no memory) or "about someone
-    # else" (the question names one person, every cited memory is another's).
+    # else" (the question names one person, every cited memory is another's); or, answered,
+    # "dated" (the draft's date was replaced by the date of the memory it is about).
     reason: str = ""
     stopped: bool = False  # the person stopped it; ``text`` is what had streamed by then
     # What the model said, when a check replaced it with the abstention or cut the words that

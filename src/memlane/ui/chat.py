@@ -280,7 +280,8 @@ class ChatPane(QWidget):
             for e in answer.citations])
         took = answer.timings.get("total_ms", 0) / 1000
         turn.note = f"{answer.model} · {took:.1f} s" + (" · stopped" if answer.stopped else "")
-        if answer.draft and answer.abstained:  # the draft the person saw was not kept
+        if answer.draft and (answer.abstained or answer.reason == "dated"):
+            # the draft the person saw was not kept
             from memlane.services.assistant import REPLACED_BECAUSE
 
             turn.note += f" · the draft {REPLACED_BECAUSE.get(answer.reason, 'did not hold up')}"
