@@ -2,9 +2,10 @@
 
 Reads a ``locomo_qa.py`` result (its rows keep, for every draft a check replaced, what that
 draft would have scored, ``f1_kept``, and the evidence lines the model was shown) and tries each
-combination of the four checks that replace drafts ("no answer in the evidence", "unsupported",
-"about someone else", "off topic"), on or off; "off topic" is re-run on the stored evidence of
-answered rows, so a result from before it existed can be judged.
+combination of the checks that replace drafts ("no answer in the evidence", "unsupported",
+"about someone else", "off topic", and "dated", which replaces a date rather than abstaining), on
+or off; "off topic" is re-run on the stored evidence of answered rows, so a result from before it
+existed can be judged.
 For each conversation in turn, the combination is chosen on the *other* conversations (highest
 F1 on categories 1-4 whose adversarial correct rate is not below the one with every check on),
 then scored on the held-out one: the leave-one-conversation-out figure, next to the figure for
@@ -27,7 +28,8 @@ from typing import Any
 
 from _common import table, write_result
 
-CHECKS = ("no answer in the evidence", "unsupported", "about someone else", "off topic")
+CHECKS = ("no answer in the evidence", "unsupported", "about someone else", "off topic",
+          "dated")
 
 
 def off_topic(row: dict[str, Any]) -> bool:
@@ -44,7 +46,7 @@ def outcome(row: dict[str, Any], on: Sequence[str]) -> tuple[float, bool]:
     reason = row.get("abstain_reason", "")
     if not row["abstained"] and "off topic" in on and "evidence" in row and off_topic(row):
         return (1.0 if row["category"] == 5 else 0.0), True
-    if (row["abstained"] and reason in CHECKS and reason not in on
+    if ((row["abstained"] or reason == "dated") and reason in CHECKS and reason not in on
             and row.get("f1_kept") is not None):
         if row["category"] == 5:
             return 0.0, False  # an adversarial question answered: wrong

@@ -13,8 +13,9 @@ as shown, after the words restating the question were cut from their front, and 
 model said them ("F1 uncut"), so that cut is measured in the same run.
 
 The same questions are also answered with the gold evidence turns given as the only evidence
-("oracle"), so retrieval failures and generation failures can be told apart. By default a fixed,
-seeded sample of ``--per-category`` questions per category is used (2 cores are slow); ``--all``
+("oracle"), through the same checks, so retrieval failures and generation failures can be told
+apart (``--oracle raw``: as the model said it, the definition used before December 2026). By
+default a fixed, seeded sample of ``--per-category`` questions per category is used (2 cores are slow); ``--all``
 asks every question.
 """
 
@@ -43,11 +44,13 @@ from memlane.models.embedder import OnnxEmbedder
 from memlane.models.prompts import (
     ANSWER_STOP,
     CITATION,
+    CitationFilter,
     build_messages,
     is_abstention,
     lead_with_answer,
 )
 from memlane.models.runtime import Usage
+from memlane.services.answer_checks import check_answer
 from memlane.services.assistant import Assistant, Evidence, today_text
 from memlane.services.engine import Engine
 from memlane.services.evidence import evidence_line
@@ -120,21 +123,28 @@ def choose(samples: list[dict[str, Any]], per_category: int | None,
 
 
 def oracle(assistant: Assistant, engine: Engine, item: dict[str, Any], now: datetime,
-           usage: Usage) -> tuple[str, bool, float]:
+           usage: Usage, raw: bool = False) -> tuple[str, bool, float]:
     gold = {p.strip() for ev in item.get("evidence", []) for p in str(ev).split(";")}
     marks = ",".join("?" * len(gold))
     rows = engine.store.sql(f"SELECT id FROM messages WHERE external_id IN ({marks})", list(gold))
     hits: list[Hit] = sorted(engine.store.hits([("message", r[0]) for r in rows]).values(),
                              key=lambda h: h.time)
-    query = engine.search(item["question"], limit=1, now=now).query
-    evidence = [Evidence(i, h, evidence_line(i, h, query)) for i, h in enumerate(hits, start=1)]
+    searched = engine.search(item["question"], limit=1, now=now)
+    evidence = [Evidence(i, h, evidence_line(i, h, searched.query))
+                for i, h in enumerate(hits, start=1)]
     messages = build_messages(item["question"], [e.line for e in evidence], today_text(now))
     t0 = time.perf_counter()
     text = "".join(assistant.model.stream(messages, max_tokens=assistant.settings.max_tokens,
                                           usage=usage, stop=ANSWER_STOP))
-    abstained = is_abstention(text)
-    return (text if abstained else lead_with_answer(text, item["question"]), abstained,
-            (time.perf_counter() - t0) * 1000)
+    ms = (time.perf_counter() - t0) * 1000
+    if raw:  # the model's answer as it came, only the words restating the question cut
+        abstained = is_abstention(text)
+        return (text if abstained else lead_with_answer(text, item["question"]), abstained, ms)
+    # through the same checks as an answer from retrieval, so the two differ only in evidence
+    check = CitationFilter(len(evidence))
+    shown = check.feed(text) + check.flush()
+    verdict = check_answer(item["question"], " ".join(shown.split()), evidence, searched.named)
+    return verdict.text, verdict.abstained, ms
 
 
 def main() -> int:
@@ -145,6 +155,9 @@ def main() -> int:
     parser.add_argument("--categories", default="1,2,3,4,5",
                         help="comma-separated categories to ask (default: all five)")
     parser.add_argument("--no-oracle", action="store_true")
+    parser.add_argument("--oracle", choices=("checked", "raw"), default="checked",
+                        help="the gold-evidence answer through the same checks as the answer "
+                             "from retrieval (default), or as the model said it (before 2026-12)")
     parser.add_argument("--model", help="small, large, or a GGUF file (default: small)")
     parser.add_argument("--base", type=Path,
                         help="an earlier result (JSON) to compare with, question by question: "
@@ -201,7 +214,8 @@ def main() -> int:
                                       answer.abstained, gold),
                     # what the answer would have scored had no check replaced its draft
                     "f1_kept": score(cat, lead_with_answer(answer.draft, item["question"]),
-                                     False, gold) if answer.abstained and answer.draft
+                                     False, gold)
+                    if answer.draft and (answer.abstained or answer.reason == "dated")
                     else None,
                     "first_token_ms": answer.timings.get("first_token_ms"),
                     "total_ms": answer.timings.get("total_ms"),
@@ -219,7 +233,8 @@ def main() -> int:
                 }
                 if not args.no_oracle:
                     usage = Usage()
-                    text, abstained, ms = oracle(assistant, engine, item, now, usage)
+                    text, abstained, ms = oracle(assistant, engine, item, now, usage,
+                                                 raw=args.oracle == "raw")
                     row.update(oracle_answer=text,
                                oracle_f1=score(cat, text, abstained, gold), oracle_ms=ms)
                 rows.append(row)
