@@ -284,7 +284,10 @@ def test_a_when_answer_moves_to_the_persons_line_about_the_question() -> None:
     dentist = ev(5, "me", "Thu 9 May 2024, me: Dentist appointment moved to Thursday at 3pm.")
     assert date_answer("When is my dentist appointment?", "Thursday at 3pm [5].", [dentist],
                        []) == ("Thursday at 3pm [5].", 5, False)
+    # ... and the day it was said is no answer to when it is: the other checks decide
     assert date_answer("When is my dentist appointment?", "Next week [5].", [dentist],
+                       []) is None
+    assert date_answer("When did I move my dentist appointment?", "Next week [5].", [dentist],
                        []) == ("On 9 May 2024 [5].", 5, True)
     # a screen's text is as it was read: a year in brackets there is not a resolved date
     frame = Evidence(1, Hit("frame:1", "frame", 0.0, "Firefox", "Tax form", "", 0.0),
@@ -292,6 +295,12 @@ def test_a_when_answer_moves_to_the_persons_line_about_the_question() -> None:
                      "income (2023)")
     assert date_answer("When did I fill in the tax form?", "Yesterday [1].", [frame], []) == (
         "On 9 May 2024, 14:05-14:20 [1].", 1, True)
+    # the dates a screen shows are not when the person looked at it
+    flights = Evidence(2, Hit("frame:2", "frame", 0.0, "Firefox", "Flights", "", 0.0),
+                       "[2] Thu 3 Dec 2026, 09:49, (screen, Firefox - Flights to Lisbon) "
+                       "Berlin to Lisbon Fri 12 Dec Ryanair 06:25-09:05 EUR 89")
+    assert date_answer("When did I look at flights to Lisbon?", "Fri 12 Dec 06:25 [2].",
+                       [flights], []) == ("On 3 December 2026, 09:49 [2].", 2, True)
 
 
 def test_an_answer_citing_the_other_speaker_moves_to_the_named_persons_line(engine: Engine) -> None:

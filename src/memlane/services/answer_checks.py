@@ -154,6 +154,8 @@ def cited_numbers(text: str) -> set[int]:
 ASKS_WHEN = re.compile(
     r"^\W*(?:when\b|(?:on|in)?\s*(?:what|which)\s+(?:day|date|month|year|week(?:end)?|"
     r"time)\b)", re.IGNORECASE)
+# A question about what happened ("When did ...", "When was ..."), not about what is to come.
+_PAST = re.compile(r"\b(?:did|was|were|had|has|have)\b", re.IGNORECASE)
 # "When I was in Lisbon, which museum did I see?" asks which, not when.
 _ASKS_ELSE = re.compile(r"[,;]\s*(?:what|which|who|whom|where|why|how)\b", re.IGNORECASE)
 # The date a line was said or seen: "[3] Thu 22 Dec 2022, ..." or "[3] Thu 22 Dec 2022, 14:05-..."
@@ -241,9 +243,11 @@ def date_answer(question: str, answer: str, given: Sequence[Evidence],
     one the model cited. Its date is the bracketed date of the relative expression nearest the
     topic's words, else the day the line was said. The model's answer stands when the words it
     adds to the question about time (numbers, months, weekdays) are that date's or written in
-    the line ("Thursday at 3pm"); otherwise the answer becomes that date. Returns the answer,
-    its line and whether the date is not the model's, or ``None`` when the question does not ask
-    when or no line shares the topic.
+    the line ("Thursday at 3pm"; a screen's text only for what is to come); otherwise the answer
+    becomes that date, except that the day a line was said never answers when something to come
+    ("When is ...") happens: the model's answer then goes on to the other checks. Returns the
+    answer, its line and whether the date is not the model's, or ``None`` when the question does
+    not ask when, no line shares the topic, or the model's answer is left to the other checks.
     """
     if not ASKS_WHEN.search(question) or _ASKS_ELSE.search(question):
         return None
@@ -266,16 +270,23 @@ def date_answer(question: str, answer: str, given: Sequence[Evidence],
         return None
     *_, line, date = max(scored)
     chosen = next(e for e in given if e.n == line)
-    # what the line's own text says of time ("moved to Thursday at 3pm"), less resolved dates
+    past = bool(_PAST.search(question))
+    # What the line's own text says of time ("moved to Thursday at 3pm"), less resolved dates;
+    # a screen's text does not say when the person did something ("Fri 12 Dec" on a flights
+    # page is the flight, not when they looked).
     text = _LINE_DATE.sub("", chosen.line)
-    written = _date_words(_SAID_DATE.sub("", text) if _said(chosen) else text)
+    written = (_date_words(_SAID_DATE.sub("", text)) if _said(chosen)
+               else set() if past else _date_words(text))
+    said_on = date == _line_date(chosen.line)
     meant = _date_words(date)
-    if date == _line_date(chosen.line):  # the day it was said: its weekday too ("Thu")
+    if said_on:  # the day it was said: its weekday too ("Thu")
         meant |= _date_words(chosen.line.split()[1])
     new = _date_words(answer) - asked  # "in July" for "... in July?" says nothing
     if new and (new <= meant or new <= written):
         kept = " ".join(CITATION.sub("", answer).split()).rstrip(" .")
         return f"{kept} [{line}].", line, False
+    if said_on and not past:
+        return None  # the day it was said is not when something to come happens
     return f"{_on(date)} [{line}].", line, True
 
 
