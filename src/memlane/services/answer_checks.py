@@ -165,8 +165,9 @@ _LINE_DATE = re.compile(r"^\[\d+\]\s+\w{3}\s+(\d{1,2})\s+([A-Z][a-z]{2})\s+(\d{4
 _SAID_DATE = re.compile(
     r"\(((?:week of )?\d{1,2} [A-Z][a-z]+ \d{4}(?: to \d{1,2} [A-Z][a-z]+ \d{4})?"
     r"|[A-Z][a-z]+ \d{4}|\d{4})\)")
-_MONTH_NUMBER = {m.lower(): i for i, m in enumerate(
-    "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), start=1)}  # noqa: SIM905
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+_MONTH_NUMBER = {m[:3].lower(): i for i, m in enumerate(_MONTHS, start=1)}
 _WEEKDAY_NUMBER = {d: i for i, d in enumerate("mon tue wed thu fri sat sun".split())}  # noqa: SIM905
 
 
@@ -182,9 +183,8 @@ def _date_words(text: str) -> set[str]:
             out.add(str(int(number[1])))
         elif any(ch.isdigit() for ch in low):
             out.add(low)
-        elif low[:3] in _MONTH_NUMBER and (len(low) == 3 or low.startswith(
-                ("janu", "febr", "marc", "apri", "may", "june", "july", "augu", "sept", "octo",
-                 "nove", "dece"))):
+        elif low[:3] in _MONTH_NUMBER and (len(low) == 3 or low == "sept" or any(
+                m.lower().startswith(low) for m in _MONTHS)):
             out.add(f"m{_MONTH_NUMBER[low[:3]]}")
         elif low[:3] in _WEEKDAY_NUMBER and (len(low) == 3 or low.endswith("day")):
             out.add(f"d{_WEEKDAY_NUMBER[low[:3]]}")
@@ -195,8 +195,7 @@ def _line_date(line: str) -> str:
     m = _LINE_DATE.match(line)
     if m is None:
         return ""
-    months = "January February March April May June July August September October November December"
-    day = f"{int(m[1])} {months.split()[_MONTH_NUMBER[m[2].lower()] - 1]} {m[3]}"
+    day = f"{int(m[1])} {_MONTHS[_MONTH_NUMBER[m[2].lower()] - 1]} {m[3]}"
     return f"{day}, {m[4]}" if m[4] else day  # a screen or an activity: its time of day too
 
 
@@ -240,14 +239,15 @@ def date_answer(question: str, answer: str, given: Sequence[Evidence],
     the lines sharing the question's topic (the person's own, when the question names one):
     one whose date is within what the question names ("in July"), then the one sharing most of
     the topic, then one saying when ("two weekends ago (8 July 2023 to 9 July 2023)"), then the
-    one the model cited. Its date is the bracketed date of the relative expression nearest the
-    topic's words, else the day the line was said. The model's answer stands when the words it
-    adds to the question about time (numbers, months, weekdays) are that date's or written in
-    the line ("Thursday at 3pm"; a screen's text only for what is to come); otherwise the answer
-    becomes that date, except that the day a line was said never answers when something to come
-    ("When is ...") happens: the model's answer then goes on to the other checks. Returns the
-    answer, its line and whether the date is not the model's, or ``None`` when the question does
-    not ask when, no line shares the topic, or the model's answer is left to the other checks.
+    one the model cited. Its date is the bracketed date of a relative expression in its sentence
+    about the topic (:func:`_when_said`), else the day the line was said. The model's answer
+    stands when the words it adds to the question about time (numbers, months, weekdays) are
+    that date's or written in the line ("Thursday at 3pm"; a screen's text only for what is to
+    come); otherwise the answer becomes that date, except that the day a line was said never
+    answers when something to come ("When is ...") happens: the model's answer then goes on to
+    the other checks. Returns the answer, its line and whether the date is not the model's, or
+    ``None`` when the question does not ask when, no line shares the topic, or the model's
+    answer is left to the other checks.
     """
     if not ASKS_WHEN.search(question) or _ASKS_ELSE.search(question):
         return None
