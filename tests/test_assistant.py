@@ -250,17 +250,21 @@ def test_a_when_answer_takes_the_date_of_the_line_about_it(
 def test_a_when_answer_moves_to_the_persons_line_about_the_question() -> None:
     from memlane.services.answer_checks import Evidence, check_answer, date_answer
 
-    def ev(n: int, speaker: str, line: str) -> Evidence:
-        return Evidence(n, Hit(f"message:{n}", "message", 0.0, "chat", "", line,
-                               0.0, speaker=speaker), f"[{n}] {line}")
+    def ev(n: int, speaker: str, when: str, text: str, kind: str = "message",
+           **source: object) -> Evidence:
+        hit = Hit(f"{kind}:{n}", kind, _ts(when), "chat" if kind == "message" else "Firefox",
+                  "" if kind == "message" else "Flights to Lisbon",
+                  f"{speaker}: {text}" if speaker else text, 0.0, dict(source), speaker=speaker)
+        return Evidence(n, hit, evidence_line(n, hit))
 
     given = [
-        ev(1, "Caroline", "Thu 25 May 2023, Caroline: Researching adoption agencies, it's a dream."),
-        ev(2, "Melanie", "Fri 7 Jul 2023, Melanie: You applied to adoption agencies? Wow!"),
-        ev(3, "Caroline", "Wed 23 Aug 2023, Caroline: I took the first step - I applied to "
-                          "adoption agencies last week (week of 14 August 2023)! Big day."),
-        ev(4, "Caroline", "Mon 11 Sep 2023, Caroline: Next month (October 2023) I meet them."),
+        ev(1, "Caroline", "2023-05-25T10:00", "Researching adoption agencies, it's a dream."),
+        ev(2, "Melanie", "2023-07-07T10:00", "You applied to adoption agencies? Wow!"),
+        ev(3, "Caroline", "2023-08-23T10:00", "I took the first step - I applied to adoption "
+                                              "agencies last week! Big day."),
+        ev(4, "Caroline", "2023-09-11T10:00", "Next month I meet them."),
     ]
+    assert "last week (week of 14 August 2023)" in given[2].line
     question = "When did Caroline apply to adoption agencies?"
     verdict = check_answer(question, "On 25 May 2023 [1].", given, ["Caroline"])
     # Caroline's line with all of the topic, dated by what she said, not Melanie's line
@@ -280,27 +284,48 @@ def test_a_when_answer_moves_to_the_persons_line_about_the_question() -> None:
     july = date_answer("When did Melanie talk about adoption agencies in July?",
                        "On 7 July 2023 [2].", given, [])
     assert july == ("On 7 July 2023 [2].", 2, False)
+    # a number naming a thing is no date to look within ("my 2023 tax return")
+    tax = [ev(1, "me", "2023-12-15T10:00", "Started collecting receipts for the tax return."),
+           ev(2, "me", "2024-04-10T10:00", "Finally filed my 2023 tax return today.")]
+    assert date_answer("When did I file my 2023 tax return?", "Today [2].", tax, []) == (
+        "On 10 April 2024 [2].", 2, True)
+
     # a time the line itself writes stands: a future appointment is not the day it was said
-    dentist = ev(5, "me", "Thu 9 May 2024, me: Dentist appointment moved to Thursday at 3pm.")
-    assert date_answer("When is my dentist appointment?", "Thursday at 3pm [5].", [dentist],
+    dentist = [ev(5, "me", "2024-05-09T10:00", "Dentist appointment moved to Thursday at 3pm.")]
+    assert date_answer("When is my dentist appointment?", "Thursday at 3pm [5].", dentist,
                        []) == ("Thursday at 3pm [5].", 5, False)
     # ... and the day it was said is no answer to when it is: the other checks decide
-    assert date_answer("When is my dentist appointment?", "Next week [5].", [dentist],
-                       []) is None
-    assert date_answer("When did I move my dentist appointment?", "Next week [5].", [dentist],
+    assert date_answer("When is my dentist appointment?", "Next week [5].", dentist, []) is None
+    assert date_answer("When did I move my dentist appointment?", "Next week [5].", dentist,
                        []) == ("On 9 May 2024 [5].", 5, True)
+    # a date on the wrong side of the day it was said is about something else
+    called = [ev(6, "me", "2024-03-04T10:00", "Called the dentist yesterday, the appointment "
+                                              "is next week.")]
+    assert "yesterday (3 March 2024)" in called[0].line
+    assert date_answer("When is my dentist appointment?", "On 3 March 2024 [6].", called,
+                       []) == ("In the week of 11 March 2024 [6].", 6, True)
+    booked = [ev(7, "me", "2026-12-01T10:00", "Booked my flight to Lisbon for next week.")]
+    assert date_answer("When did I book my flight to Lisbon?", "On 1 December 2026 [7].",
+                       booked, []) == ("On 1 December 2026 [7].", 7, False)
+    # a day is no answer to what time, however the model wrote the time
+    left = [ev(8, "me", "2024-05-09T10:00", "I left the office at 6pm.")]
+    assert date_answer("What time did I leave the office?", "At 6 pm [8].", left, []) == (
+        "At 6 pm [8].", 8, False)
+    assert date_answer("What time did I leave the office?", "Late [8].", left, []) is None
+    # a fact is dated by when it was last confirmed: no date of its own
+    fact = [ev(9, "", "2024-06-20T13:56", "I renewed my passport.", kind="fact")]
+    assert date_answer("When did I renew my passport?", "In June [9].", fact, []) is None
+
     # a screen's text is as it was read: a year in brackets there is not a resolved date
-    frame = Evidence(1, Hit("frame:1", "frame", 0.0, "Firefox", "Tax form", "", 0.0),
-                     "[1] Thu 9 May 2024, 14:05-14:20, (screen, Firefox - Tax form) Tax form: "
-                     "income (2023)")
-    assert date_answer("When did I fill in the tax form?", "Yesterday [1].", [frame], []) == (
+    frame = [ev(1, "", "2024-05-09T14:05", "Tax form: income (2023)", kind="frame",
+                folded_until=_ts("2024-05-09T14:20"))]
+    assert date_answer("When did I fill in the tax form?", "Yesterday [1].", frame, []) == (
         "On 9 May 2024, 14:05-14:20 [1].", 1, True)
     # the dates a screen shows are not when the person looked at it
-    flights = Evidence(2, Hit("frame:2", "frame", 0.0, "Firefox", "Flights", "", 0.0),
-                       "[2] Thu 3 Dec 2026, 09:49, (screen, Firefox - Flights to Lisbon) "
-                       "Berlin to Lisbon Fri 12 Dec Ryanair 06:25-09:05 EUR 89")
+    flights = [ev(2, "", "2026-12-03T09:49", "Berlin to Lisbon Fri 12 Dec Ryanair 06:25-09:05 "
+                                             "EUR 89", kind="frame")]
     assert date_answer("When did I look at flights to Lisbon?", "Fri 12 Dec 06:25 [2].",
-                       [flights], []) == ("On 3 December 2026, 09:49 [2].", 2, True)
+                       flights, []) == ("On 3 December 2026, 09:49 [2].", 2, True)
 
 
 def test_an_answer_citing_the_other_speaker_moves_to_the_named_persons_line(engine: Engine) -> None:

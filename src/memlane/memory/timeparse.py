@@ -29,6 +29,10 @@ MONTHS = {
     )
     for name in names
 }
+# English names whatever the locale: these dates are read by the model in an English prompt.
+MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August",
+               "September", "October", "November", "December")
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 WEEKDAYS = {
     name: i
     for i, names in enumerate(
@@ -329,7 +333,7 @@ def describe_range(since: datetime, until: datetime) -> str:
     days = (until.date() - since.date()).days
 
     def day(d: datetime) -> str:
-        return f"{d.day} {d:%B %Y}"
+        return f"{d.day} {MONTH_NAMES[d.month - 1]} {d.year}"
 
     if since.time() != datetime.min.time() and until.time() != datetime.min.time():
         return f"{day(since)} to {day(last)}" if days else day(since)
@@ -338,7 +342,7 @@ def describe_range(since: datetime, until: datetime) -> str:
     if days == 7 and since.weekday() == 0:
         return f"week of {day(since)}"
     if since.day == 1 and last.day == (until - timedelta(days=1)).day and days in range(28, 32):
-        return f"{since:%B %Y}"
+        return f"{MONTH_NAMES[since.month - 1]} {since.year}"
     if since.month == 1 and since.day == 1 and days in (365, 366):
         return f"{since.year}"
     return f"{day(since)} to {day(last)}"

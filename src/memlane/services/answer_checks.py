@@ -16,10 +16,12 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from memlane.core.text import PLAIN_WORD, content_words
-from memlane.memory.records import Hit, iso
+from memlane.memory.records import ASSISTANT_SOURCE, Hit, iso
+from memlane.memory.timeparse import MONTH_NAMES, WEEKDAY_NAMES
 from memlane.models.prompts import (
     ABSTAIN,
     CITATION,
@@ -31,6 +33,7 @@ from memlane.models.prompts import (
     support,
     uncite_unrelated,
 )
+from memlane.services.evidence import FOLDED
 from memlane.services.periods import ACCOUNT_WORDS
 
 log = logging.getLogger(__name__)
@@ -152,51 +155,72 @@ def cited_numbers(text: str) -> set[int]:
 # A question asking for a time: "When did ...", "What day/year ...". ("How long ago" asks for
 # a duration, which a date does not answer as asked.)
 ASKS_WHEN = re.compile(
-    r"^\W*(?:when\b|(?:on|in)?\s*(?:what|which)\s+(?:day|date|month|year|week(?:end)?|"
+    r"^\W*(?:when\b|(?:on|in|at)?\s*(?:what|which)\s+(?:day|date|month|year|week(?:end)?|"
     r"time)\b)", re.IGNORECASE)
+_ASKS_TIME = re.compile(r"\bwhat\s+time\b", re.IGNORECASE)
 # A question about what happened ("When did ...", "When was ..."), not about what is to come.
 _PAST = re.compile(r"\b(?:did|was|were|had|has|have)\b", re.IGNORECASE)
 # "When I was in Lisbon, which museum did I see?" asks which, not when.
 _ASKS_ELSE = re.compile(r"[,;]\s*(?:what|which|who|whom|where|why|how)\b", re.IGNORECASE)
-# The date a line was said or seen: "[3] Thu 22 Dec 2022, ..." or "[3] Thu 22 Dec 2022, 14:05-..."
-_LINE_DATE = re.compile(r"^\[\d+\]\s+\w{3}\s+(\d{1,2})\s+([A-Z][a-z]{2})\s+(\d{4})"
-                        r"(?:,\s+(\d\d:\d\d(?:-\d\d:\d\d)?))?")
+# The date (and time) that starts an evidence line: "[3] Thu 22 Dec 2022, " or
+# "[3] Thu 22 Dec 2022, 14:05-14:20, " (evidence.evidence_line)
+_LINE_DATE = re.compile(r"^\[\d+\]\s+\S+\s+\d{1,2}\s+\S+\s+\d{4}"
+                        r"(?:,\s+\d\d:\d\d(?:-\d\d:\d\d| to \S+ \d\d:\d\d)?)?")
 # A relative expression's date as the evidence gives it (timeparse.describe_range), in brackets.
 _SAID_DATE = re.compile(
     r"\(((?:week of )?\d{1,2} [A-Z][a-z]+ \d{4}(?: to \d{1,2} [A-Z][a-z]+ \d{4})?"
     r"|[A-Z][a-z]+ \d{4}|\d{4})\)")
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December")
-_MONTH_NUMBER = {m[:3].lower(): i for i, m in enumerate(_MONTHS, start=1)}
-_WEEKDAY_NUMBER = {d: i for i, d in enumerate("mon tue wed thu fri sat sun".split())}  # noqa: SIM905
+_MONTH_NUMBER = {m[:3].lower(): i for i, m in enumerate(MONTH_NAMES, start=1)}
+_WEEKDAY_NUMBER = {d[:3].lower(): i for i, d in enumerate(WEEKDAY_NAMES)}
+# A year the question asks within ("in 2023", "May 2023"), not one naming a thing ("my 2023 tax
+# return").
+_ASKED_YEAR = re.compile(r"(?:\b(?:in|during|of|since)\s+|\b(?:" + "|".join(
+    m[:3] for m in MONTH_NAMES) + r")[a-z]*\.?,?\s+)((?:19|20)\d\d)\b", re.IGNORECASE)
 
 
 def _date_words(text: str) -> set[str]:
-    """The words of ``text`` that say when: numbers ("15th" as "15"), months as their number
-    ("m12"), weekdays ("d0" for Monday) and times ("3pm"); what two ways of writing a date must
+    """The words of ``text`` that say when: numbers ("15th" and "6pm" as "15" and "6"), months
+    as their number ("m12"), weekdays ("d0" for Monday); what two ways of writing a date must
     share to be the same date."""
     out = set()
     for w in PLAIN_WORD.findall(CITATION.sub("", text)):
         low = w.lower()
-        number = re.fullmatch(r"(\d+)(?:st|nd|rd|th)?", low)
+        number = re.fullmatch(r"(\d+)(?:st|nd|rd|th|am|pm)?", low)
         if number:
             out.add(str(int(number[1])))
         elif any(ch.isdigit() for ch in low):
             out.add(low)
         elif low[:3] in _MONTH_NUMBER and (len(low) == 3 or low == "sept" or any(
-                m.lower().startswith(low) for m in _MONTHS)):
+                m.lower().startswith(low) for m in MONTH_NAMES)):
             out.add(f"m{_MONTH_NUMBER[low[:3]]}")
         elif low[:3] in _WEEKDAY_NUMBER and (len(low) == 3 or low.endswith("day")):
             out.add(f"d{_WEEKDAY_NUMBER[low[:3]]}")
     return out
 
 
-def _line_date(line: str) -> str:
-    m = _LINE_DATE.match(line)
-    if m is None:
-        return ""
-    day = f"{int(m[1])} {_MONTHS[_MONTH_NUMBER[m[2].lower()] - 1]} {m[3]}"
-    return f"{day}, {m[4]}" if m[4] else day  # a screen or an activity: its time of day too
+def _asked_when(question: str) -> set[str]:
+    """The months and years a question asks within ("When did Melanie go camping in July?")."""
+    return ({w for w in _date_words(question) if w.startswith("m")}
+            | {m[1] for m in _ASKED_YEAR.finditer(question)})
+
+
+def _day(when: datetime) -> str:
+    return f"{when.day} {MONTH_NAMES[when.month - 1]} {when.year}"
+
+
+def _seen(e: Evidence) -> str:
+    """The day a line was said or seen, with the time of day where the line gives one (a
+    screen, an activity, the chat with Memlane; evidence.evidence_line)."""
+    when = datetime.fromtimestamp(e.hit.time).astimezone()
+    chat = e.hit.kind == "message" and e.hit.app != ASSISTANT_SOURCE
+    if chat:
+        return _day(when)
+    clock = f"{when:%H:%M}"
+    until = e.hit.source.get(FOLDED)
+    if until:
+        end = datetime.fromtimestamp(float(until)).astimezone()
+        clock += f"-{end:%H:%M}" if end.date() == when.date() else ""
+    return f"{_day(when)}, {clock}"
 
 
 def _said(e: Evidence) -> bool:
@@ -205,28 +229,52 @@ def _said(e: Evidence) -> bool:
     return e.hit.kind != "frame" and e.hit.source.get("episode_kind") != "screen"
 
 
-def _when_said(e: Evidence, about: set[str]) -> str:
+def _span(label: str) -> tuple[date, date] | None:
+    """The first and last day a bracketed date means ("week of 1 May 2023", "May 2023")."""
+    days = [date(int(y), _MONTH_NUMBER[m[:3].lower()], int(d)) for d, m, y in re.findall(
+        r"(\d{1,2}) ([A-Z][a-z]+) (\d{4})", label) if m[:3].lower() in _MONTH_NUMBER]
+    if days:
+        last = days[-1] + timedelta(days=6) if label.startswith("week of") else days[-1]
+        return days[0], last
+    month = re.fullmatch(r"([A-Z][a-z]+) (\d{4})", label)
+    if month and month[1][:3].lower() in _MONTH_NUMBER:
+        first = date(int(month[2]), _MONTH_NUMBER[month[1][:3].lower()], 1)
+        return first, (first + timedelta(days=31)).replace(day=1) - timedelta(days=1)
+    if label.isdigit():
+        return date(int(label), 1, 1), date(int(label), 12, 31)
+    return None
+
+
+def _when_said(e: Evidence, about: set[str], past: bool) -> str:
     """The date a line gives for what ``about`` names: the bracketed date of a relative
     expression in a sentence about it, the one nearest its words ("I donated my car yesterday
-    (21 December 2022)"), else the day (and for a screen or an activity the time) it was said or
+    (21 December 2022)"), else the day (and time, where the line gives one) it was said or
     seen. A date in another sentence is about something else ("I got into the program! Next
-    month (February 2024) I'm off to Ireland")."""
+    month (February 2024) I'm off to Ireland"), and so is one on the wrong side of the day it
+    was said: a past question is not answered by "next week", nor one about what is to come
+    by "yesterday". A fact is dated by when it was last confirmed and a day's summary by its
+    first activity, so neither gives a date without a bracketed one ("")."""
     body = _LINE_DATE.sub("", e.line)
+    said_on = datetime.fromtimestamp(e.hit.time).astimezone().date()
     if _said(e):
         for sentence in re.split(r"(?<=[.!?])\s+", body):
             spots = [m.start() for m in PLAIN_WORD.finditer(sentence) if _stem(m[0]) in about]
-            dates = list(_SAID_DATE.finditer(sentence))
+            dates = [d for d in _SAID_DATE.finditer(sentence)
+                     if (span := _span(d[1])) is not None
+                     and (span[0] <= said_on if past else span[1] >= said_on)]
             if spots and dates:
                 return min(dates, key=lambda d: min(abs(d.start() - s) for s in spots))[1]
-    return _line_date(e.line)
+    if e.hit.kind == "fact" or e.hit.source.get("episode_kind") == "day":
+        return ""
+    return _seen(e)
 
 
-def _on(date: str) -> str:
-    if date[:1].isdigit() and " to " in date:
-        return f"From {date}"
-    if date[:1].isdigit() and len(date) > 4:
-        return f"On {date}"
-    return f"In the {date}" if date.startswith("week") else f"In {date}"
+def _on(when: str) -> str:
+    if when[:1].isdigit() and " to " in when:
+        return f"From {when}"
+    if when[:1].isdigit() and len(when) > 4:
+        return f"On {when}"
+    return f"In the {when}" if when.startswith("week") else f"In {when}"
 
 
 def date_answer(question: str, answer: str, given: Sequence[Evidence],
@@ -237,17 +285,18 @@ def date_answer(question: str, answer: str, given: Sequence[Evidence],
     she was only researching them, or gives the day a line was said when it says "yesterday
     (21 December 2022)". Dates are not the model's to work out. The line answering is, among
     the lines sharing the question's topic (the person's own, when the question names one):
-    one whose date is within what the question names ("in July"), then the one sharing most of
-    the topic, then one saying when ("two weekends ago (8 July 2023 to 9 July 2023)"), then the
-    one the model cited. Its date is the bracketed date of a relative expression in its sentence
-    about the topic (:func:`_when_said`), else the day the line was said. The model's answer
-    stands when the words it adds to the question about time (numbers, months, weekdays) are
-    that date's or written in the line ("Thursday at 3pm"; a screen's text only for what is to
-    come); otherwise the answer becomes that date, except that the day a line was said never
-    answers when something to come ("When is ...") happens: the model's answer then goes on to
-    the other checks. Returns the answer, its line and whether the date is not the model's, or
-    ``None`` when the question does not ask when, no line shares the topic, or the model's
-    answer is left to the other checks.
+    one whose date is within the month or year the question names ("in July"), then the one
+    sharing most of the topic, then one whose sentence about the topic says when ("two weekends
+    ago (8 July 2023 to 9 July 2023)"), then the one the model cited. Its date is the bracketed
+    date of a relative expression in its sentence about the topic (:func:`_when_said`), else the
+    day the line was said. The model's answer stands when the words it adds to the question
+    about time (numbers, months, weekdays) are that date's or written in the line ("Thursday at
+    3pm"; a screen's text only for what is to come); otherwise the answer becomes that date,
+    except that the day a line was said never answers when something to come ("When is ...")
+    happens, and a day without a time never answers "what time": the model's answer then goes
+    on to the other checks. Returns the answer, its line and whether the date is not the
+    model's, or ``None`` when the question does not ask when, no line shares the topic, or the
+    model's answer is left to the other checks.
     """
     if not ASKS_WHEN.search(question) or _ASKS_ELSE.search(question):
         return None
@@ -255,39 +304,41 @@ def date_answer(question: str, answer: str, given: Sequence[Evidence],
     if not about:
         return None
     cited = cited_numbers(answer)
-    asked = _date_words(question)  # "When did Melanie go camping in July?": a July date
+    past = bool(_PAST.search(question))
+    within = _asked_when(question)  # "When did Melanie go camping in July?": a July date
     scored = []
     for e in given:
         if len(named) == 1 and not _theirs(named[0], e):
             continue
         score = len(about & affirmed(_LINE_DATE.sub("", e.line)))
-        date = _when_said(e, about)
-        if score and date:
-            scored.append(({w for w in asked if w[0] != "d"} <= _date_words(date), score,
-                           date != _line_date(e.line),
-                           e.n in cited, e.n, date))
+        when = _when_said(e, about, past) if score else ""
+        if when:
+            scored.append((within <= _date_words(when), score, when != _seen(e),
+                           e.n in cited, e.n, when))
     if not scored:
         return None
-    *_, line, date = max(scored)
+    *_, line, when = max(scored)
     chosen = next(e for e in given if e.n == line)
-    past = bool(_PAST.search(question))
     # What the line's own text says of time ("moved to Thursday at 3pm"), less resolved dates;
     # a screen's text does not say when the person did something ("Fri 12 Dec" on a flights
     # page is the flight, not when they looked).
     text = _LINE_DATE.sub("", chosen.line)
     written = (_date_words(_SAID_DATE.sub("", text)) if _said(chosen)
                else set() if past else _date_words(text))
-    said_on = date == _line_date(chosen.line)
-    meant = _date_words(date)
+    said_on = when == _seen(chosen)
+    meant = _date_words(when)
     if said_on:  # the day it was said: its weekday too ("Thu")
-        meant |= _date_words(chosen.line.split()[1])
-    new = _date_words(answer) - asked  # "in July" for "... in July?" says nothing
+        weekday = datetime.fromtimestamp(chosen.hit.time).astimezone().weekday()
+        meant.add(f"d{weekday}")
+    new = _date_words(answer) - _date_words(question)  # "in July" for "... in July?" says nothing
     if new and (new <= meant or new <= written):
         kept = " ".join(CITATION.sub("", answer).split()).rstrip(" .")
         return f"{kept} [{line}].", line, False
     if said_on and not past:
         return None  # the day it was said is not when something to come happens
-    return f"{_on(date)} [{line}].", line, True
+    if _ASKS_TIME.search(question) and ":" not in when:
+        return None  # a day does not say what time
+    return f"{_on(when)} [{line}].", line, True
 
 
 @dataclass(frozen=True)

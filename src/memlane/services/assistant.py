@@ -31,6 +31,7 @@ from memlane.memory.records import (
 )
 from memlane.memory.retrieval import SearchResult
 from memlane.memory.store import Store
+from memlane.memory.timeparse import MONTH_NAMES, WEEKDAY_NAMES
 from memlane.models.prompts import (
     ABSTAIN,
     ANSWER_STOP,
@@ -130,7 +131,8 @@ def warm(model: ChatModel) -> float:
 
 
 def today_text(now: datetime) -> str:
-    return f"{now:%A}, {now.day} {now:%B %Y}, {now:%H:%M}"
+    return (f"{WEEKDAY_NAMES[now.weekday()]}, {now.day} {MONTH_NAMES[now.month - 1]} "
+            f"{now.year}, {now:%H:%M}")
 
 
 class Assistant:

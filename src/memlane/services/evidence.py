@@ -30,6 +30,8 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 FOLD_WINDOW_S = 15 * 60.0
 FOLD_OVERLAP = 0.5
 FOLDED = "folded_until"
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def where_text(hit: Hit) -> str:
@@ -117,8 +119,11 @@ def evidence_line(n: int, hit: Hit, query: str = "") -> str:
     until = hit.source.get(FOLDED)
     if until:
         end = datetime.fromtimestamp(float(until)).astimezone()
-        clock += f"-{end:%H:%M}" if end.date() == when.date() else f" to {end:%a} {end:%H:%M}"
-    return f"[{n}] {when:%a} {when.day} {when:%b %Y}{clock},{where} {text}"
+        clock += (f"-{end:%H:%M}" if end.date() == when.date()
+                  else f" to {WEEKDAYS[end.weekday()]} {end:%H:%M}")
+    # English names whatever the locale (the prompt is English; the app's locale may not be)
+    return (f"[{n}] {WEEKDAYS[when.weekday()]} {when.day} {MONTHS[when.month - 1]} "
+            f"{when.year}{clock},{where} {text}")
 
 
 def screen_text(text: str, query: str, limit: int = EVIDENCE_WORDS) -> str:
