@@ -96,10 +96,11 @@ def _year(year: int, tz: datetime) -> tuple[datetime, datetime]:
     return start, start.replace(year=year + 1)
 
 
-def _week(d: date, tz: datetime) -> tuple[datetime, datetime]:
+def _week(d: date, tz: datetime, unit: str = "week") -> tuple[datetime, datetime]:
+    """The week (Monday on) holding ``d``, or its Saturday and Sunday for ``unit`` "weekend"."""
     monday = d - timedelta(days=d.weekday())
     start, _ = _day(monday, tz)
-    return start, start + timedelta(days=7)
+    return start + timedelta(days=5 if unit == "weekend" else 0), start + timedelta(days=7)
 
 
 def _num(value: str) -> int:
@@ -170,9 +171,8 @@ def _ago(m: re.Match[str], now: datetime) -> tuple[datetime, datetime]:
     if unit == "day":
         return _day(now.date() - timedelta(days=n), now)
     if unit in ("week", "weekend"):
-        start, end = _week(now.date() - timedelta(weeks=n), now)
         # "two weekends ago" said on a Monday: the Saturday and Sunday of the week before last
-        return (start + timedelta(days=5), end) if unit == "weekend" else (start, end)
+        return _week(now.date() - timedelta(weeks=n), now, unit)
     if unit == "month":
         index = now.year * 12 + now.month - 1 - n
         return _month(index // 12, index % 12 + 1, now)
@@ -184,8 +184,7 @@ def _relative_unit(m: re.Match[str], now: datetime) -> tuple[datetime, datetime]
     step = {"last": -1, "this": 0, "next": 1}[m["which"].lower()]
     unit = m["unit"].lower()
     if unit in ("week", "weekend"):
-        start, end = _week(now.date() + timedelta(weeks=step), now)
-        return (start + timedelta(days=5), end) if unit == "weekend" else (start, end)
+        return _week(now.date() + timedelta(weeks=step), now, unit)
     if unit == "month":
         index = now.year * 12 + now.month - 1 + step
         return _month(index // 12, index % 12 + 1, now)

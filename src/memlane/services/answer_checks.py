@@ -20,8 +20,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from memlane.core.text import PLAIN_WORD, content_words
-from memlane.memory.records import ASSISTANT_SOURCE, Hit, iso
-from memlane.memory.timeparse import MONTH_NAMES, WEEKDAY_NAMES
+from memlane.memory.records import Hit, iso
+from memlane.memory.timeparse import MONTH_NAMES, MONTHS, WEEKDAY_NAMES
 from memlane.models.prompts import (
     ABSTAIN,
     CITATION,
@@ -33,7 +33,7 @@ from memlane.models.prompts import (
     support,
     uncite_unrelated,
 )
-from memlane.services.evidence import FOLDED
+from memlane.services.evidence import clock_text
 from memlane.services.periods import ACCOUNT_WORDS
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,6 @@ _LINE_DATE = re.compile(r"^\[\d+\]\s+\S+\s+\d{1,2}\s+\S+\s+\d{4}"
 _SAID_DATE = re.compile(
     r"\(((?:week of )?\d{1,2} [A-Z][a-z]+ \d{4}(?: to \d{1,2} [A-Z][a-z]+ \d{4})?"
     r"|[A-Z][a-z]+ \d{4}|\d{4})\)")
-_MONTH_NUMBER = {m[:3].lower(): i for i, m in enumerate(MONTH_NAMES, start=1)}
 _WEEKDAY_NUMBER = {d[:3].lower(): i for i, d in enumerate(WEEKDAY_NAMES)}
 # A year the question asks within ("in 2023", "May 2023"), not one naming a thing ("my 2023 tax
 # return").
@@ -190,9 +189,8 @@ def _date_words(text: str) -> set[str]:
             out.add(str(int(number[1])))
         elif any(ch.isdigit() for ch in low):
             out.add(low)
-        elif low[:3] in _MONTH_NUMBER and (len(low) == 3 or low == "sept" or any(
-                m.lower().startswith(low) for m in MONTH_NAMES)):
-            out.add(f"m{_MONTH_NUMBER[low[:3]]}")
+        elif low in MONTHS:
+            out.add(f"m{MONTHS[low]}")
         elif low[:3] in _WEEKDAY_NUMBER and (len(low) == 3 or low.endswith("day")):
             out.add(f"d{_WEEKDAY_NUMBER[low[:3]]}")
     return out
@@ -210,17 +208,10 @@ def _day(when: datetime) -> str:
 
 def _seen(e: Evidence) -> str:
     """The day a line was said or seen, with the time of day where the line gives one (a
-    screen, an activity, the chat with Memlane; evidence.evidence_line)."""
-    when = datetime.fromtimestamp(e.hit.time).astimezone()
-    chat = e.hit.kind == "message" and e.hit.app != ASSISTANT_SOURCE
-    if chat:
-        return _day(when)
-    clock = f"{when:%H:%M}"
-    until = e.hit.source.get(FOLDED)
-    if until:
-        end = datetime.fromtimestamp(float(until)).astimezone()
-        clock += f"-{end:%H:%M}" if end.date() == when.date() else ""
-    return f"{_day(when)}, {clock}"
+    screen, an activity, the chat with Memlane: evidence.clock_text)."""
+    day = _day(datetime.fromtimestamp(e.hit.time).astimezone())
+    clock = clock_text(e.hit)
+    return f"{day}, {clock}" if clock else day
 
 
 def _said(e: Evidence) -> bool:
@@ -231,14 +222,14 @@ def _said(e: Evidence) -> bool:
 
 def _span(label: str) -> tuple[date, date] | None:
     """The first and last day a bracketed date means ("week of 1 May 2023", "May 2023")."""
-    days = [date(int(y), _MONTH_NUMBER[m[:3].lower()], int(d)) for d, m, y in re.findall(
-        r"(\d{1,2}) ([A-Z][a-z]+) (\d{4})", label) if m[:3].lower() in _MONTH_NUMBER]
+    days = [date(int(y), MONTHS[m.lower()], int(d)) for d, m, y in re.findall(
+        r"(\d{1,2}) ([A-Z][a-z]+) (\d{4})", label) if m.lower() in MONTHS]
     if days:
         last = days[-1] + timedelta(days=6) if label.startswith("week of") else days[-1]
         return days[0], last
     month = re.fullmatch(r"([A-Z][a-z]+) (\d{4})", label)
-    if month and month[1][:3].lower() in _MONTH_NUMBER:
-        first = date(int(month[2]), _MONTH_NUMBER[month[1][:3].lower()], 1)
+    if month and month[1].lower() in MONTHS:
+        first = date(int(month[2]), MONTHS[month[1].lower()], 1)
         return first, (first + timedelta(days=31)).replace(day=1) - timedelta(days=1)
     if label.isdigit():
         return date(int(label), 1, 1), date(int(label), 12, 31)

@@ -18,7 +18,12 @@ from datetime import datetime
 
 from memlane.core.text import PLAIN_WORD, content_words
 from memlane.memory.records import ASSISTANT_SOURCE, Hit
-from memlane.memory.timeparse import relative_dates, resolve_relative
+from memlane.memory.timeparse import (
+    MONTH_NAMES,
+    WEEKDAY_NAMES,
+    relative_dates,
+    resolve_relative,
+)
 from memlane.services.periods import APP_MINUTES, MINUTES, app_minutes_text
 
 # Longest evidence text, in words: a longer one keeps the sentences that share most words with
@@ -30,8 +35,6 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 FOLD_WINDOW_S = 15 * 60.0
 FOLD_OVERLAP = 0.5
 FOLDED = "folded_until"
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def where_text(hit: Hit) -> str:
@@ -115,15 +118,27 @@ def evidence_line(n: int, hit: Hit, query: str = "") -> str:
         text = prefix + resolve_relative(focus(body, query), when)
     chat = hit.kind == "message" and hit.app != ASSISTANT_SOURCE
     where = "" if chat else f" ({where_text(hit)})"
-    clock = "" if chat else f", {when:%H:%M}"
+    clock = clock_text(hit)
+    # English names whatever the locale (the prompt is English; the app's locale may not be)
+    return (f"[{n}] {WEEKDAY_NAMES[when.weekday()][:3]} {when.day} "
+            f"{MONTH_NAMES[when.month - 1][:3]} {when.year}{', ' + clock if clock else ''},"
+            f"{where} {text}")
+
+
+def clock_text(hit: Hit) -> str:
+    """The time of day a memory's line gives: "14:05", "14:05-14:20" for screens folded into one
+    moment (or "... to Fri 09:10" across days); "" for a chat message, whose imported time is
+    often the session's, not the message's."""
+    if hit.kind == "message" and hit.app != ASSISTANT_SOURCE:
+        return ""
+    when = datetime.fromtimestamp(hit.time).astimezone()
+    clock = f"{when:%H:%M}"
     until = hit.source.get(FOLDED)
     if until:
         end = datetime.fromtimestamp(float(until)).astimezone()
         clock += (f"-{end:%H:%M}" if end.date() == when.date()
-                  else f" to {WEEKDAYS[end.weekday()]} {end:%H:%M}")
-    # English names whatever the locale (the prompt is English; the app's locale may not be)
-    return (f"[{n}] {WEEKDAYS[when.weekday()]} {when.day} {MONTHS[when.month - 1]} "
-            f"{when.year}{clock},{where} {text}")
+                  else f" to {WEEKDAY_NAMES[end.weekday()][:3]} {end:%H:%M}")
+    return clock
 
 
 def screen_text(text: str, query: str, limit: int = EVIDENCE_WORDS) -> str:
