@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 from memlane.cli import cli
 from memlane.core.paths import Paths
 from memlane.models.embedder import OnnxEmbedder
+from memlane.models.registry import EMBEDDED, assemble
 from memlane.services.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +39,41 @@ def desktop_folders(tmp_path_factory: pytest.TempPathFactory,
 @pytest.fixture(scope="session")
 def embedder() -> OnnxEmbedder:
     return OnnxEmbedder()
+
+
+class ModelStore:
+    """Each embedded model assembled (and verified) once per test run; homes get hard links.
+
+    A model is half a gigabyte or more: a copy in every test's home filled a CI disk. The app
+    re-verifies a model's SHA-256 before each load, so a linked copy is checked as a real one is.
+    Tests of assembly itself (torn copies, killed writers) assemble their own.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._files: dict[str, Path] = {}
+
+    def file(self, key: str) -> Path:
+        if key not in self._files:
+            self._files[key] = assemble(EMBEDDED[key], self.folder)
+        return self._files[key]
+
+    def seed(self, models_dir: Path, *keys: str) -> Path:
+        """Put the models named by ``keys`` ("small", "large") into ``models_dir``."""
+        models_dir.mkdir(parents=True, exist_ok=True)
+        for key in keys or ("small",):
+            target = models_dir / EMBEDDED[key].file_name
+            if not target.exists():
+                try:
+                    target.hardlink_to(self.file(key))
+                except OSError:  # another file system: a copy
+                    shutil.copyfile(self.file(key), target)
+        return models_dir
+
+
+@pytest.fixture(scope="session")
+def model_store(tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
+    return ModelStore(tmp_path_factory.mktemp("model-store"))
 
 
 @pytest.fixture

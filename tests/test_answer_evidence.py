@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ModelStore
 from fakes import FakeModel
 from memlane.core.paths import Paths
 from memlane.memory.records import Hit
@@ -64,10 +65,11 @@ def test_period_questions_are_told_apart_from_questions_about_a_thing() -> None:
 
 
 @pytest.fixture
-def consolidated_demo(tmp_path: Path, embedder: OnnxEmbedder) -> Engine:
+def consolidated_demo(tmp_path: Path, embedder: OnnxEmbedder, model_store: ModelStore) -> Engine:
     from memlane.services.demo import build_demo
 
     home = build_demo(tmp_path / "demo")
+    model_store.seed(Paths(home).models, "small")
     engine = Engine(Paths(home), embedder=embedder)
     engine.consolidate(use_model=False)
     return engine

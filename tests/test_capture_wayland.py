@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from conftest import ModelStore
 from samples import FIREFOX, browser_pages, firefox
 from wayland_session import (
     GnomeSession,
@@ -381,14 +382,18 @@ def test_a_grant_revoked_between_starts_is_said_without_showing_a_dialog(
 
 
 def test_the_app_asks_from_its_status_bar_then_records_other_windows_never_itself(
-    gnome: GnomeSession, tmp_path: Path,
+    gnome: GnomeSession, tmp_path: Path, model_store: ModelStore,
 ) -> None:
     from memlane.core.paths import Paths
     from memlane.memory.store import Store
+    from memlane.models.registry import LARGE, installed
     from memlane.ui.app import FIRST_RUN_KEY
 
     home = tmp_path / "home"
     Paths(home).ensure()
+    # both models in place: at its first start the app measures this machine with them
+    model_store.seed(Paths(home).models, "small",
+                     *(["large"] if installed(LARGE, Paths(home).models) else []))
     store = Store(Paths(home).db)
     store.set_state(FIRST_RUN_KEY, "1")
     store.close()

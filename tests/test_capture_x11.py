@@ -18,11 +18,12 @@ import pytest
 from PIL import Image
 from pytestqt.qtbot import QtBot
 
-from conftest import memlane_subprocess_env
+from conftest import ModelStore, memlane_subprocess_env
 from memlane.capture.ocr import TesseractOcr
 from memlane.capture.windows import X11Windows
 from memlane.core.paths import Paths
 from memlane.models.embedder import OnnxEmbedder
+from memlane.models.registry import LARGE, installed
 from memlane.services import recorder as cap
 from memlane.services.capture_status import capture_status
 from memlane.services.engine import Engine
@@ -294,12 +295,15 @@ def _frames(home: Path) -> list[tuple[str, str]]:
         return [(a, t) for a, t in db.execute("SELECT app, title FROM frames WHERE origin = 'capture'")]
 
 
-def _start_app(xs: XServer, home: Path, **popen: Any) -> subprocess.Popen[str]:
-    """``memlane gui`` on the X display (like `make run`), in a home past the first-run screen."""
+def _start_app(xs: XServer, home: Path, models: ModelStore, **popen: Any) -> subprocess.Popen[str]:
+    """``memlane gui`` on the X display (like `make run`), in a home past the first-run screen,
+    with both models in place (at its first start the app measures this machine with them)."""
     from memlane.memory.store import Store
     from memlane.ui.app import FIRST_RUN_KEY
 
     Paths(home).ensure()
+    models.seed(Paths(home).models, "small", *(["large"] if installed(LARGE, Paths(home).models)
+                                                else []))
     store = Store(Paths(home).db)
     store.set_state(FIRST_RUN_KEY, "1")
     store.close()
@@ -310,9 +314,11 @@ def _start_app(xs: XServer, home: Path, **popen: Any) -> subprocess.Popen[str]:
 
 
 @pytest.mark.slow
-def test_the_desktop_app_runs_the_recorder_and_never_records_itself(xs: XServer, home: Path) -> None:
+def test_the_desktop_app_runs_the_recorder_and_never_records_itself(
+    xs: XServer, home: Path, model_store: ModelStore,
+) -> None:
     # GIVEN a home past the first-run screen, and the app on the X display (like `make run`)
-    app = _start_app(xs, home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    app = _start_app(xs, home, model_store, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 40
         while not any(title == "Memlane" for _, title in _frames_or_windows(xs)):
@@ -357,13 +363,13 @@ def _model_processes(home: Path) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.model
-def test_the_app_quits_at_once_while_it_measures_the_machine(xs: XServer, home: Path) -> None:
+def test_the_app_quits_at_once_while_it_measures_the_machine(
+    xs: XServer, home: Path, model_store: ModelStore,
+) -> None:
     # GIVEN the app measuring this machine with the larger model, as it does at its first start
-    from memlane.models.registry import LARGE, installed
-
     if not installed(LARGE, Paths(home).models):
         pytest.skip("the larger model's packages are not installed")
-    app = _start_app(xs, home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    app = _start_app(xs, home, model_store, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
         while not any(LARGE.file_name in line for line in _model_processes(home)):
@@ -387,9 +393,11 @@ def test_the_app_quits_at_once_while_it_measures_the_machine(xs: XServer, home: 
 
 
 @pytest.mark.slow
-def test_the_apps_recorder_stops_when_the_app_is_killed(xs: XServer, home: Path) -> None:
+def test_the_apps_recorder_stops_when_the_app_is_killed(
+    xs: XServer, home: Path, model_store: ModelStore,
+) -> None:
     # GIVEN the app running with its recorder child
-    app = _start_app(xs, home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    app = _start_app(xs, home, model_store, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 40
         while (recorder := cap.recorder_pid(Paths(home))) is None:

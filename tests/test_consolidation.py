@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Cli, memlane_subprocess_env
+from conftest import Cli, ModelStore, memlane_subprocess_env
 from memlane.core.settings import MemorySettings
 from memlane.memory import episodes as ep
 from memlane.memory import facts as fx
@@ -376,7 +376,8 @@ def test_killed_consolidation_resumes_without_duplicates(tmp_path: Path) -> None
 
 
 @pytest.mark.model
-def test_real_model_consolidates_a_chat(tmp_path: Path, engine: Engine) -> None:
+def test_real_model_consolidates_a_chat(tmp_path: Path, engine: Engine,
+                                       model_store: ModelStore) -> None:
     pytest.importorskip("llama_cpp")
     from memlane.models.registry import resolve_model
     from memlane.models.runtime import ModelProcess
@@ -386,7 +387,7 @@ def test_real_model_consolidates_a_chat(tmp_path: Path, engine: Engine) -> None:
         ("me", "Congrats! I'm planning a trip to Lisbon in June with my sister."),
         ("Ana", "I prefer tea over coffee these days, coffee keeps me awake."),
     ])
-    info = resolve_model("default", tmp_path / "models")
+    info = resolve_model("default", model_store.seed(tmp_path / "models", "small"))
     with ModelProcess(info.path, info.name, context_size=2048) as model:
         report = Consolidator(engine.store, engine.sync_index, model, MemorySettings()).run(now=LATER)
     assert report.chat_episodes == 1 and report.model_calls >= 2

@@ -16,7 +16,7 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp_types import CallToolResult
 
-from conftest import Cli, chat_file, memlane_subprocess_env, screenshots
+from conftest import Cli, ModelStore, chat_file, memlane_subprocess_env, screenshots
 from memlane.core.settings import load_settings, save_settings
 from memlane.services.engine import Engine
 
@@ -50,10 +50,11 @@ def payload(result: CallToolResult) -> Any:
 
 
 @pytest.fixture(scope="module")
-def memory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def memory(tmp_path_factory: pytest.TempPathFactory, model_store: ModelStore) -> Path:
     """Two chats and three screens on 1 May 2024 (one a private window), consolidated."""
     tmp = tmp_path_factory.mktemp("mcp")
     home = tmp / "home"
+    model_store.seed(home / "models", "small")
     chat = chat_file(tmp / "chat.jsonl", [
         ("2024-05-01T11:00:00", "Ana", "The ferry to Tavira leaves at 18:40 from pier 3.", "trip"),
         ("2024-05-01T11:01:00", "me", "Great, I will bring the bicycles and see you at the pier.",

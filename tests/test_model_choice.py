@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ModelStore
 from memlane.core.errors import ModelError
 from memlane.core.paths import Paths
 from memlane.core.settings import Settings
@@ -48,9 +49,10 @@ def test_too_little_memory_keeps_the_small_model_and_says_why() -> None:
 
 
 def test_the_larger_model_is_refused_with_a_message_when_memory_is_short(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_store: ModelStore,
 ) -> None:
     paths, settings = Paths(tmp_path), Settings()
+    model_store.seed(paths.models, "small", "large")
     monkeypatch.setattr(ch, "available_memory", lambda: 300 * 1024 * 1024)
     settings.model.path = "large"
     with pytest.raises(ModelError, match=r"needs more free memory.*choose the small model"):
@@ -77,9 +79,12 @@ def test_the_larger_model_is_assembled_and_verified(tmp_path: Path) -> None:
 
 @pytest.mark.model
 @pytest.mark.slow
-def test_the_machine_is_measured_with_both_models_and_the_pick_saved(tmp_path: Path) -> None:
+def test_the_machine_is_measured_with_both_models_and_the_pick_saved(
+    tmp_path: Path, model_store: ModelStore,
+) -> None:
     pytest.importorskip("llama_cpp")
     paths, settings = Paths(tmp_path), Settings()
+    model_store.seed(paths.models, "small", "large")
     settings.model.context_size = 2048
     settings.model.latency_budget_s = 0.001  # no machine is this fast: both are measured
     assert model_setup.needs_measuring(paths, settings)

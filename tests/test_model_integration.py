@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ModelStore
 from memlane.core.errors import ModelError
 from memlane.core.paths import Paths
 from memlane.core.settings import AnswerSettings
@@ -37,8 +38,9 @@ LINES = [
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelProcess]:
-    models = tmp_path_factory.mktemp("models")
+def model(tmp_path_factory: pytest.TempPathFactory,
+          model_store: ModelStore) -> Iterator[ModelProcess]:
+    models = model_store.seed(tmp_path_factory.mktemp("models"), "small")
     info = resolve_model("default", models)
     proc = ModelProcess(info.path, info.name, context_size=2048,
                         log_path=models / "model.log")
@@ -152,7 +154,8 @@ def test_a_corrupt_model_file_is_named_in_the_error(tmp_path: Path) -> None:
         resolve_model(str(tmp_path / "missing.gguf"), tmp_path)
 
 
-def test_ask_json_through_the_cli(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_ask_json_through_the_cli(run, tmp_path: Path, model_store: ModelStore) -> None:  # type: ignore[no-untyped-def]
+    model_store.seed(Paths(run.home).models, "small")
     notes = tmp_path / "notes.jsonl"
     notes.write_text("\n".join(
         json.dumps({"time": t, "speaker": "me", "text": text, "conversation": "notes"})

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ModelStore
 from memlane.core.errors import ModelError
 from memlane.models.registry import DEFAULT_SIZE, assemble_default, resolve_model
 
@@ -71,11 +72,11 @@ def test_user_model_paths_are_checked(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_the_packaged_apps_bundled_model_is_used_in_place_and_verified(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_store: ModelStore,
 ) -> None:
     from memlane.models import registry
 
-    real = resolve_model("default", tmp_path / "assembled").path
+    real = model_store.file("small")
     bundled = tmp_path / "bundle" / registry.DEFAULT_NAME
     bundled.parent.mkdir()
     bundled.hardlink_to(real)

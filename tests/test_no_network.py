@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import chat_file, memlane_subprocess_env
+from conftest import ModelStore, chat_file, memlane_subprocess_env
 
 pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
 
@@ -38,8 +38,9 @@ def traced(args: list[str], home: Path, tmp_path: Path, *, stdin: str = "",
 
 
 @pytest.fixture
-def memory(tmp_path: Path) -> Path:
+def memory(tmp_path: Path, model_store: ModelStore) -> Path:
     home = tmp_path / "home"
+    model_store.seed(home / "models", "small")
     chat = chat_file(tmp_path / "chat.jsonl", [
         ("2024-05-01T11:00:00", "Ana", "the ferry leaves at 18:40", "trip"),
         ("2024-05-01T11:01:00", "me", "see you at the pier", "trip"),

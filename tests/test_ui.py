@@ -25,6 +25,7 @@ from PySide6.QtCore import QEvent, Qt, QTimer, QUrl
 from PySide6.QtGui import QKeyEvent
 from pytestqt.qtbot import QtBot
 
+from conftest import ModelStore
 from fakes import FakeModel
 from memlane.core.paths import Paths
 from memlane.core.settings import load_settings
@@ -47,9 +48,10 @@ def demo_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def demo(tmp_path: Path, demo_source: Path) -> Path:
+def demo(tmp_path: Path, demo_source: Path, model_store: ModelStore) -> Path:
     home = tmp_path / "home"
     shutil.copytree(demo_source, home)
+    model_store.seed(Paths(home).models, "small")
     return home
 
 
@@ -469,11 +471,11 @@ def test_a_failing_model_is_reported_and_the_next_question_works(qtbot: QtBot, d
 
 
 @pytest.mark.model
-def test_chat_streams_from_the_real_default_model(qtbot: QtBot, demo: Path, make_app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_chat_streams_from_the_real_default_model(qtbot: QtBot, demo: Path, make_app) -> None:  # type: ignore[no-untyped-def]
     from memlane.models.registry import resolve_model
     from memlane.models.runtime import ModelProcess
 
-    info = resolve_model("default", tmp_path / "models")
+    info = resolve_model("default", Paths(demo).models)
     with ModelProcess(info.path, info.name, context_size=2048) as model:
         app = make_app(demo, model)
         chat = app.window.chat
