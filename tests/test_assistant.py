@@ -22,6 +22,7 @@ from memlane.models.prompts import (
     build_messages,
     is_abstention,
 )
+from memlane.services.answer_checks import Evidence
 from memlane.services.engine import Engine
 from memlane.services.evidence import dedupe, evidence_line, focus
 
@@ -209,6 +210,40 @@ def test_an_answer_about_the_wrong_person_abstains(memories: Engine) -> None:
     assert not right.abstained and [e.n for e in right.citations] == [1]
 
 
+def ev(n: int, speaker: str, when: str, text: str, kind: str = "message",
+       **source: object) -> Evidence:
+    """Evidence line ``n`` as the assistant writes it, for a message (or a screen)."""
+    hit = Hit(f"{kind}:{n}", kind, _ts(when), "chat" if kind == "message" else "Firefox",
+              "" if kind == "message" else "Flights to Lisbon",
+              f"{speaker}: {text}" if speaker else text, 0.0, dict(source), speaker=speaker)
+    return Evidence(n, hit, evidence_line(n, hit))
+
+
+def test_a_line_asking_or_thanking_someone_is_not_their_memory() -> None:
+    from memlane.services.answer_checks import check_answer
+
+    # Caroline asks Melanie about her running: the running is Melanie's, not Caroline's
+    asked = [ev(1, "Caroline", "2023-07-12T10:00", "Love that purple color! For walking or "
+                                                   "running? What got you into running?"),
+             ev(2, "Melanie", "2023-07-12T10:05", "Running to de-stress and clear my mind.")]
+    why = "What is Caroline's reason for getting into running?"
+    wrong = check_answer(why, "She loved the purple color [1].", asked, ["Caroline"])
+    assert wrong.abstained and wrong.reason == "about someone else"
+    # ... while what she says of it herself is hers
+    told = [ev(1, "Caroline", "2023-07-12T10:00", "I got into running to clear my mind.")]
+    assert not check_answer(why, "To clear her mind [1].", told, ["Caroline"]).abstained
+    # John thanks Maria, then speaks of his own run for office
+    thanked = [ev(1, "John", "2023-02-25T10:00", "Thanks, Maria! After my last run, I saw the "
+                                                 "impact I could make through politics.")]
+    office = "Why did Maria decide to run for office again?"
+    assert check_answer(office, "To make an impact [1].", thanked, ["Maria"]).abstained
+    # a line speaking to her of her, or naming her in what it tells, is still hers
+    for text in ("Congrats, Maria! You ran for office again to make an impact.",
+                 "I heard Maria ran for office again to make an impact."):
+        line = [ev(1, "John", "2023-02-25T10:00", text)]
+        assert not check_answer(office, "To make an impact [1].", line, ["Maria"]).abstained
+
+
 def test_an_answer_from_a_line_about_something_else_abstains() -> None:
     from memlane.services.answer_checks import off_topic, topic
 
@@ -248,14 +283,7 @@ def test_a_when_answer_takes_the_date_of_the_line_about_it(
 
 
 def test_a_when_answer_moves_to_the_persons_line_about_the_question() -> None:
-    from memlane.services.answer_checks import Evidence, check_answer, date_answer
-
-    def ev(n: int, speaker: str, when: str, text: str, kind: str = "message",
-           **source: object) -> Evidence:
-        hit = Hit(f"{kind}:{n}", kind, _ts(when), "chat" if kind == "message" else "Firefox",
-                  "" if kind == "message" else "Flights to Lisbon",
-                  f"{speaker}: {text}" if speaker else text, 0.0, dict(source), speaker=speaker)
-        return Evidence(n, hit, evidence_line(n, hit))
+    from memlane.services.answer_checks import check_answer, date_answer
 
     given = [
         ev(1, "Caroline", "2023-05-25T10:00", "Researching adoption agencies, it's a dream."),

@@ -3,7 +3,8 @@
 :func:`check_answer` is pure: given the question, the draft and the numbered :class:`Evidence`
 lines the model was shown, it returns a :class:`Verdict`: the answer to show, or the abstention
 and why (the model abstained, the draft only restates the question, its words are in no memory,
-it cites only someone other than the person asked about, or what it cites says nothing of what
+it cites only someone other than the person asked about (a line where they only ask about it,
+or one naming them only to speak to them, is not theirs), or what it cites says nothing of what
 the question is about). An answer to a question asking when is dated by the line about it
 (:func:`date_answer`), not by the model's reading. Citations are moved to the lines
 that hold the answer, unrelated ones removed, missing ones added, and words restating the
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -63,23 +65,59 @@ class Evidence:
                 "snippet": self.hit.snippet, "source": self.hit.source, "cited_by": self.cited_by}
 
 
+# Words that open a line spoken to someone: "Thanks, Maria!", "Hey Jon,".
+_GREETING = re.compile(r"\b(?:hi|hey|hello|thanks|thank you|congrats|congratulations|wow|oh|yes|"
+                       r"yeah|sorry|dear|bye|cheers|ok|okay|morning|evening|night)\W*$",
+                       re.IGNORECASE)
+_YOU = re.compile(r"\b(?:you|your|yours|yourself)\b", re.IGNORECASE)
+
+
+def _addressed(name: str, text: str) -> bool:
+    """Whether ``text`` names ``name`` only to speak to them ("Thanks, Maria! After my last run
+    I saw ..."), never about them ("I met Maria at the shelter")."""
+    for m in re.finditer(rf"\b{re.escape(name)}\b", text, re.IGNORECASE):
+        before = text[:m.start()].rstrip()
+        opens = not before or before[-1] in ".!?,:;" or bool(_GREETING.search(before))
+        if not (opens and text[m.end():m.end() + 1] in ("", ",", "!", "?", ".")):
+            return False
+    return True
+
 
 def _theirs(name: str, e: Evidence) -> bool:
-    """Whether a line counts for a person: they said it, or it names them."""
-    return e.hit.speaker.lower() == name.lower() or bool(re.search(
-        rf"\b{re.escape(name)}\b", e.hit.split_speaker()[1], re.IGNORECASE))
+    """Whether a line counts for a person: they said it, or it names them. A line that names
+    them only to speak to them counts when it speaks of them ("Congrats, Maria! You won"), not
+    when the speaker goes on about themself ("Thanks, Maria! After my last run I saw ...")."""
+    if e.hit.speaker.lower() == name.lower():
+        return True
+    text = e.hit.split_speaker()[1]
+    if not re.search(rf"\b{re.escape(name)}\b", text, re.IGNORECASE):
+        return False
+    return not _addressed(name, text) or bool(_YOU.search(text))
 
 
-def about_someone_else(named: Sequence[str], cited: Sequence[Evidence]) -> bool:
+def only_asks(e: Evidence, about: AbstractSet[str]) -> bool:
+    """Whether everything a line says about ``about`` is a question ("What got you into
+    running?"): it tells what the one asked did, not what the one asking did."""
+    if not about or not _said(e):
+        return False
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", e.hit.split_speaker()[1])
+                 if about & affirmed(s)]
+    return bool(sentences) and all(s.rstrip(" .\"')").endswith("?") for s in sentences)
+
+
+def about_someone_else(named: Sequence[str], cited: Sequence[Evidence],
+                       about: AbstractSet[str] = frozenset()) -> bool:
     """Whether the question names one person but every cited memory is someone else's.
 
     "What did Caroline realise after her charity race?" when only Melanie ran one: a small model
     answers from Melanie's line. ``named`` are the speakers of stored conversations the question
-    names; a cited line counts for the person when they said it or it names them.
+    names; a cited line counts for the person when they said it or it names them, unless all it
+    says of the question's topic ``about`` is a question (:func:`only_asks`): Caroline asking
+    Melanie "What got you into running?" is Melanie's running, not hers.
     """
     if len(named) != 1 or not cited:
         return False
-    return not any(_theirs(named[0], e) for e in cited)
+    return not any(_theirs(named[0], e) and not only_asks(e, about) for e in cited)
 
 
 def their_line(name: str, answer: str, question: str, evidence: Sequence[Evidence]) -> int:
@@ -389,14 +427,15 @@ def check_answer(question: str, draft: str, given: Sequence[Evidence],
     cited = {n: "overlap" if n in added else "model" for n in cited_numbers(text)
              if 1 <= n <= len(lines)}
     evidence = [replace(e, cited_by=cited.get(e.n, "")) for e in given]
-    if about_someone_else(named, [e for e in evidence if e.cited_by]) and (
+    about = topic(question, named)
+    if about_someone_else(named, [e for e in evidence if e.cited_by], about) and (
             own := their_line(named[0], text, question, evidence)):
         log.info("cited someone else's line; the answer is in %s's [%d]", named[0], own)
         text = " ".join(CITATION.sub("", text).split()).rstrip(" .") + f" [{own}]."
         cited = {own: "overlap"}
         for e in evidence:
             e.cited_by = cited.get(e.n, "")
-    if about_someone_else(named, [e for e in evidence if e.cited_by]):
+    if about_someone_else(named, [e for e in evidence if e.cited_by], about):
         log.info("answer cites only someone else's memories, abstaining: %r", text)
         return Verdict(ABSTAIN, True, "about someone else", draft=text)
     if off_topic(question, named, [e.line for e in evidence if e.cited_by]):
