@@ -237,11 +237,40 @@ def test_a_line_asking_or_thanking_someone_is_not_their_memory() -> None:
                                                  "impact I could make through politics.")]
     office = "Why did Maria decide to run for office again?"
     assert check_answer(office, "To make an impact [1].", thanked, ["Maria"]).abstained
+    assert check_answer(office, "To make an impact [1].", [ev(
+        1, "John", "2023-02-25T10:00", "Thank you, Maria! I ran for office again to make an "
+                                       "impact.")], ["Maria"]).abstained
     # a line speaking to her of her, or naming her in what it tells, is still hers
     for text in ("Congrats, Maria! You ran for office again to make an impact.",
-                 "I heard Maria ran for office again to make an impact."):
+                 "Congrats, Maria! Running for office again to make an impact, great job.",
+                 "I heard Maria ran for office again to make an impact.",
+                 "Maria, Ana and I ran for office again to make an impact.",
+                 "Who ran for office again to make an impact? Maria!"):
         line = [ev(1, "John", "2023-02-25T10:00", text)]
-        assert not check_answer(office, "To make an impact [1].", line, ["Maria"]).abstained
+        assert not check_answer(office, "To make an impact [1].", line, ["Maria"]).abstained, text
+    # her own statements with a question in them are hers
+    for text in ("I started running to de-stress, and it really works, you know?",
+                 "Running? I love it, it helps me de-stress!",
+                 "Why did I start running? To de-stress. [shared a photo: shoes]"):
+        line = [ev(1, "Caroline", "2023-07-12T10:00", text)]
+        assert not check_answer(why, "To de-stress [1].", line, ["Caroline"]).abstained, text
+    asking = [ev(1, "Caroline", "2023-07-12T10:00",
+                 "I run too...what got you into running? [shared a photo: a photo of shoes]")]
+    assert check_answer(why, "To de-stress [1].", asking, ["Caroline"]).abstained
+    # an answer moved to the person's own line moves to what they told, not what they asked
+    studio = [ev(1, "Gina", "2023-06-19T10:00", "Good luck with the dance studio opening!"),
+              ev(2, "Jon", "2023-06-19T10:01", "Gina, would you come to the opening of my "
+                                               "dance studio?"),
+              ev(3, "Jon", "2023-06-19T10:02", "Still working on opening a dance studio.")]
+    moved = check_answer("What is Jon working on opening?", "Opening a dance studio [1].",
+                         studio, ["Jon"])
+    assert not moved.abstained and moved.cited == {3: "overlap"}
+    # a "when" answer is not dated by her question about it, nor moved to it
+    dated = [ev(1, "John", "2023-07-12T10:00", "Maria, Ana and I did the marathon run "
+                                               "yesterday."),
+             ev(2, "Maria", "2023-08-01T10:00", "Marathon run? Would you do one again?")]
+    assert check_answer("When did Maria do the marathon run?", "On 11 July 2023 [1].", dated,
+                        ["Maria"]).text == "On 11 July 2023 [1]."
 
 
 def test_an_answer_from_a_line_about_something_else_abstains() -> None:

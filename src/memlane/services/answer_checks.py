@@ -4,10 +4,10 @@
 lines the model was shown, it returns a :class:`Verdict`: the answer to show, or the abstention
 and why (the model abstained, the draft only restates the question, its words are in no memory,
 it cites only someone other than the person asked about (a line where they only ask about it,
-or one naming them only to speak to them, is not theirs), or what it cites says nothing of what
-the question is about). An answer to a question asking when is dated by the line about it
-(:func:`date_answer`), not by the model's reading. Citations are moved to the lines
-that hold the answer, unrelated ones removed, missing ones added, and words restating the
+or one naming them only in an opening greeting, is not theirs), or what it cites says nothing
+of what the question is about). An answer to a question asking when is dated by the line about
+it (:func:`date_answer`), not by the model's reading. Citations are moved to the lines that hold
+the answer, unrelated ones removed, missing ones added, and words restating the
 question cut from the front.
 """
 
@@ -65,44 +65,70 @@ class Evidence:
                 "snippet": self.hit.snippet, "source": self.hit.source, "cited_by": self.cited_by}
 
 
-# Words that open a line spoken to someone: "Thanks, Maria!", "Hey Jon,".
-_GREETING = re.compile(r"\b(?:hi|hey|hello|thanks|thank you|congrats|congratulations|wow|oh|yes|"
-                       r"yeah|sorry|dear|bye|cheers|ok|okay|morning|evening|night)\W*$",
-                       re.IGNORECASE)
+# A line's opening that only greets or thanks ("Thanks,", "Hey", "Wow,"): a name after it, or
+# opening the line, is the person spoken to. Not "Congrats," or "Sorry,": what follows those is
+# about the person ("Congrats, Maria! Great job on the marathon").
+_GREETING = re.compile(r"^\W*(?:(?:hi|hey|hello|thanks|thank you|wow|oh|yes|yeah|dear|cool|ok|"
+                       r"okay|aw+|good morning|morning|evening)\b\W*)*$", re.IGNORECASE)
+# The name ends its greeting: "Maria!", "Maria," but not a list ("Maria, Ana and I").
+_AFTER_NAME = re.compile(r"^(?:[!?.]|,(?!\s*(?:and\b|or\b|&|(?!I\b)[A-Z])))")
 _YOU = re.compile(r"\b(?:you|your|yours|yourself)\b", re.IGNORECASE)
+# A question tagged onto a statement: "... it really works, you know?", "..., isn't it great?"
+_TAG = re.compile(r",\s*(?:you know|right|huh|eh|no|(?:is|are|was|were|do|does|did|have|has)"
+                  r"n'?t\s+(?:it|that|they|he|she|you|we|i)\b[^,?]*)\?$", re.IGNORECASE)
 
 
-def _addressed(name: str, text: str) -> bool:
-    """Whether ``text`` names ``name`` only to speak to them ("Thanks, Maria! After my last run
-    I saw ..."), never about them ("I met Maria at the shelter")."""
-    for m in re.finditer(rf"\b{re.escape(name)}\b", text, re.IGNORECASE):
-        before = text[:m.start()].rstrip()
-        opens = not before or before[-1] in ".!?,:;" or bool(_GREETING.search(before))
-        if not (opens and text[m.end():m.end() + 1] in ("", ",", "!", "?", ".")):
-            return False
-    return True
+def _opening_address(name: str, text: str) -> int:
+    """The length of ``text``'s opening that speaks to ``name`` ("Thanks, Maria! " in "Thanks,
+    Maria! After my last run I saw ..."), 0 when it does not open that way."""
+    m = re.search(rf"\b{re.escape(name)}\b", text, re.IGNORECASE)
+    if m is None or not _GREETING.match(text[:m.start()]):
+        return 0
+    after = _AFTER_NAME.match(text[m.end():])
+    return m.end() + 1 if after else 0
 
 
 def _theirs(name: str, e: Evidence) -> bool:
     """Whether a line counts for a person: they said it, or it names them. A line that names
-    them only to speak to them counts when it speaks of them ("Congrats, Maria! You won"), not
-    when the speaker goes on about themself ("Thanks, Maria! After my last run I saw ...")."""
+    them only in an opening greeting ("Thanks, Maria!", "Hey Jon,") counts when the rest speaks
+    to them ("You won"), not when the speaker goes on about themself ("Thanks, Maria! After my
+    last run I saw ...")."""
     if e.hit.speaker.lower() == name.lower():
         return True
-    text = e.hit.split_speaker()[1]
+    text = e.hit.split_speaker()[1].lstrip(". ")
     if not re.search(rf"\b{re.escape(name)}\b", text, re.IGNORECASE):
         return False
-    return not _addressed(name, text) or bool(_YOU.search(text))
+    opening = _opening_address(name, text)
+    rest = text[opening:]
+    if opening and not re.search(rf"\b{re.escape(name)}\b", rest, re.IGNORECASE):
+        return bool(_YOU.search(rest))
+    return True
+
+
+def _sentences(text: str) -> list[str]:
+    """``text`` cut after ``.``, ``!``, ``?`` and ellipses ("running...what about you?"), without
+    bracketed notes ("[shared a photo: ...]")."""
+    text = re.sub(r"\.{3}|\u2026", ". ", re.sub(r"\[[^\]]*\]", " ", text))  # no photo captions
+    return [s for s in re.split(r"(?<=[.!?])\s+", text) if s.strip(" .")]
+
+
+def _asks(sentence: str) -> bool:
+    s = sentence.rstrip(" .\"')")
+    return s.endswith("?") and not _TAG.search(s)
 
 
 def only_asks(e: Evidence, about: AbstractSet[str]) -> bool:
-    """Whether everything a line says about ``about`` is a question ("What got you into
-    running?"): it tells what the one asked did, not what the one asking did."""
+    """Whether a line only asks about ``about`` ("What got you into running?", "Love that purple
+    color! For walking or running?"): it tells what the one asked did, not what the one asking
+    did. Its sentences about the topic are questions and nothing after the first of them is a
+    statement ("Running? I love it, it clears my head!" tells; "..., you know?" is a statement)."""
     if not about or not _said(e):
         return False
-    sentences = [s for s in re.split(r"(?<=[.!?])\s+", e.hit.split_speaker()[1])
-                 if about & affirmed(s)]
-    return bool(sentences) and all(s.rstrip(" .\"')").endswith("?") for s in sentences)
+    sentences = _sentences(e.hit.split_speaker()[1])
+    first = next((i for i, s in enumerate(sentences) if about & affirmed(s)), None)
+    if first is None:
+        return False
+    return all(_asks(s) for s in sentences[first:])
 
 
 def about_someone_else(named: Sequence[str], cited: Sequence[Evidence],
@@ -113,7 +139,7 @@ def about_someone_else(named: Sequence[str], cited: Sequence[Evidence],
     answers from Melanie's line. ``named`` are the speakers of stored conversations the question
     names; a cited line counts for the person when they said it or it names them, unless all it
     says of the question's topic ``about`` is a question (:func:`only_asks`): Caroline asking
-    Melanie "What got you into running?" is Melanie's running, not hers.
+    Melanie "What got you into running?" is Melanie's running, not hers (:func:`_theirs`).
     """
     if len(named) != 1 or not cited:
         return False
@@ -129,10 +155,13 @@ def their_line(name: str, answer: str, question: str, evidence: Sequence[Evidenc
     word ("Guitar") is too often in some line of theirs, and an answer taken from someone
     else's memory must still abstain (LoCoMo's 237 adversarial questions ask about the wrong
     person: with one word allowed, 5 of their abstentions became answers; with two or more, 1).
-    0 when there is no such line.
+    A line of theirs that only asks about the topic (:func:`only_asks`) does not hold it. 0 when
+    there is no such line.
     """
     new = content_words(CITATION.sub("", answer)) - content_words(question)
+    about = topic(question, [name])
     return next((e.n for e in evidence if len(new) >= 2 and _theirs(name, e)
+                 and not only_asks(e, about)
                  and new <= content_words(e.hit.split_speaker()[1])), 0)
 
 
@@ -313,7 +342,8 @@ def date_answer(question: str, answer: str, given: Sequence[Evidence],
     A small model asked "When did Caroline apply to adoption agencies?" cites the line where
     she was only researching them, or gives the day a line was said when it says "yesterday
     (21 December 2022)". Dates are not the model's to work out. The line answering is, among
-    the lines sharing the question's topic (the person's own, when the question names one):
+    the lines sharing the question's topic (the person's own, not only asking about it, when
+    the question names one):
     one whose date is within the month or year the question names ("in July"), then the one
     sharing most of the topic, then one whose sentence about the topic says when ("two weekends
     ago (8 July 2023 to 9 July 2023)"), then the one the model cited. Its date is the bracketed
@@ -337,7 +367,7 @@ def date_answer(question: str, answer: str, given: Sequence[Evidence],
     within = _asked_when(question)  # "When did Melanie go camping in July?": a July date
     scored = []
     for e in given:
-        if len(named) == 1 and not _theirs(named[0], e):
+        if len(named) == 1 and (not _theirs(named[0], e) or only_asks(e, about)):
             continue
         score = len(about & affirmed(_LINE_DATE.sub("", e.line)))
         when = _when_said(e, about, past) if score else ""
