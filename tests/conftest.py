@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 from memlane.cli import cli
 from memlane.core.paths import Paths
 from memlane.models.embedder import OnnxEmbedder
-from memlane.models.registry import EMBEDDED, assemble
+from memlane.models.registry import EMBEDDED, LARGE, assemble, installed
 from memlane.services.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +61,7 @@ class ModelStore:
     def seed(self, models_dir: Path, *keys: str) -> Path:
         """Put the models named by ``keys`` ("small", "large") into ``models_dir``."""
         models_dir.mkdir(parents=True, exist_ok=True)
-        for key in keys or ("small",):
+        for key in keys:
             target = models_dir / EMBEDDED[key].file_name
             if not target.exists():
                 try:
@@ -69,6 +69,12 @@ class ModelStore:
                 except OSError:  # another file system: a copy
                     shutil.copyfile(self.file(key), target)
         return models_dir
+
+    def seed_for_app(self, models_dir: Path) -> Path:
+        """The models the desktop app measures this machine with at its first start: the small
+        one, and the larger one where its packages are installed."""
+        return self.seed(models_dir, "small",
+                         *(["large"] if installed(LARGE, models_dir) else []))
 
 
 @pytest.fixture(scope="session")

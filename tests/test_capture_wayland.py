@@ -386,14 +386,11 @@ def test_the_app_asks_from_its_status_bar_then_records_other_windows_never_itsel
 ) -> None:
     from memlane.core.paths import Paths
     from memlane.memory.store import Store
-    from memlane.models.registry import LARGE, installed
     from memlane.ui.app import FIRST_RUN_KEY
 
     home = tmp_path / "home"
     Paths(home).ensure()
-    # both models in place: at its first start the app measures this machine with them
-    model_store.seed(Paths(home).models, "small",
-                     *(["large"] if installed(LARGE, Paths(home).models) else []))
+    model_store.seed_for_app(Paths(home).models)
     store = Store(Paths(home).db)
     store.set_state(FIRST_RUN_KEY, "1")
     store.close()

@@ -302,8 +302,7 @@ def _start_app(xs: XServer, home: Path, models: ModelStore, **popen: Any) -> sub
     from memlane.ui.app import FIRST_RUN_KEY
 
     Paths(home).ensure()
-    models.seed(Paths(home).models, "small", *(["large"] if installed(LARGE, Paths(home).models)
-                                                else []))
+    models.seed_for_app(Paths(home).models)
     store = Store(Paths(home).db)
     store.set_state(FIRST_RUN_KEY, "1")
     store.close()

@@ -35,7 +35,7 @@ from memlane.models.prompts import (
     support,
     uncite_unrelated,
 )
-from memlane.services.evidence import clock_text
+from memlane.services.evidence import SENTENCE_END, clock_text
 from memlane.services.periods import ACCOUNT_WORDS
 
 log = logging.getLogger(__name__)
@@ -78,14 +78,12 @@ _TAG = re.compile(r",\s*(?:you know|right|huh|eh|no|(?:is|are|was|were|do|does|d
                   r"n'?t\s+(?:it|that|they|he|she|you|we|i)\b[^,?]*)\?$", re.IGNORECASE)
 
 
-def _opening_address(name: str, text: str) -> int:
-    """The length of ``text``'s opening that speaks to ``name`` ("Thanks, Maria! " in "Thanks,
-    Maria! After my last run I saw ..."), 0 when it does not open that way."""
-    m = re.search(rf"\b{re.escape(name)}\b", text, re.IGNORECASE)
-    if m is None or not _GREETING.match(text[:m.start()]):
+def _opening_address(m: re.Match[str], text: str) -> int:
+    """The length of ``text``'s opening that speaks to the name ``m`` found first ("Thanks,
+    Maria! " in "Thanks, Maria! After my last run I saw ..."), 0 when it does not open that way."""
+    if not _GREETING.match(text[:m.start()]) or not _AFTER_NAME.match(text[m.end():]):
         return 0
-    after = _AFTER_NAME.match(text[m.end():])
-    return m.end() + 1 if after else 0
+    return m.end() + 1
 
 
 def _theirs(name: str, e: Evidence) -> bool:
@@ -96,12 +94,12 @@ def _theirs(name: str, e: Evidence) -> bool:
     if e.hit.speaker.lower() == name.lower():
         return True
     text = e.hit.split_speaker()[1].lstrip(". ")
-    if not re.search(rf"\b{re.escape(name)}\b", text, re.IGNORECASE):
+    mentions = list(re.finditer(rf"\b{re.escape(name)}\b", text, re.IGNORECASE))
+    if not mentions:
         return False
-    opening = _opening_address(name, text)
-    rest = text[opening:]
-    if opening and not re.search(rf"\b{re.escape(name)}\b", rest, re.IGNORECASE):
-        return bool(_YOU.search(rest))
+    opening = _opening_address(mentions[0], text)
+    if opening and len(mentions) == 1:  # named only in the greeting: theirs if it says "you"
+        return bool(_YOU.search(text[opening:]))
     return True
 
 
@@ -109,7 +107,7 @@ def _sentences(text: str) -> list[str]:
     """``text`` cut after ``.``, ``!``, ``?`` and ellipses ("running...what about you?"), without
     bracketed notes ("[shared a photo: ...]")."""
     text = re.sub(r"\.{3}|\u2026", ". ", re.sub(r"\[[^\]]*\]", " ", text))  # no photo captions
-    return [s for s in re.split(r"(?<=[.!?])\s+", text) if s.strip(" .")]
+    return [s for s in SENTENCE_END.split(text) if s.strip(" .")]
 
 
 def _asks(sentence: str) -> bool:
@@ -315,7 +313,7 @@ def _when_said(e: Evidence, about: set[str], past: bool) -> str:
     body = _LINE_DATE.sub("", e.line)
     said_on = datetime.fromtimestamp(e.hit.time).astimezone().date()
     if _said(e):
-        for sentence in re.split(r"(?<=[.!?])\s+", body):
+        for sentence in SENTENCE_END.split(body):
             spots = [m.start() for m in PLAIN_WORD.finditer(sentence) if _stem(m[0]) in about]
             dates = [d for d in _SAID_DATE.finditer(sentence)
                      if (span := _span(d[1])) is not None

@@ -29,7 +29,7 @@ from memlane.services.periods import APP_MINUTES, MINUTES, app_minutes_text
 # Longest evidence text, in words: a longer one keeps the sentences that share most words with
 # the question (and their neighbours), so more memories fit the context budget.
 EVIDENCE_WORDS = 32
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")  # where one sentence ends and the next begins
 # Screens of one activity: the same window within this many seconds, or this much of their
 # words shared on one day (see fold_screens).
 FOLD_WINDOW_S = 15 * 60.0
@@ -70,7 +70,7 @@ def focus(text: str, query: str, limit: int = EVIDENCE_WORDS) -> str:
     if len(words) <= limit:
         return text
     asked = _stems(PLAIN_WORD.findall(query))
-    sentences = [s.split() for s in _SENTENCE.split(text) if s.strip()]
+    sentences = [s.split() for s in SENTENCE_END.split(text) if s.strip()]
 
     def shared(ws: Sequence[str]) -> int:
         return len(asked & _stems(PLAIN_WORD.findall(" ".join(ws))))
