@@ -311,6 +311,34 @@ def test_a_when_answer_takes_the_date_of_the_line_about_it(
     assert right.text == "She went on 7 May 2024 [1]." and right.reason == ""
 
 
+def test_a_date_answer_says_the_day_as_the_memory_said_it() -> None:
+    from memlane.services.answer_checks import check_answer
+
+    given = [
+        ev(1, "Caroline", "2023-10-22T10:00", "I passed the adoption interview last Friday!"),
+        ev(2, "Caroline", "2023-07-06T10:00", "We had a picnic last week, so fun."),
+        ev(3, "Melanie", "2023-07-17T10:00", "We went camping last weekend, so peaceful."),
+    ]
+    assert "last Friday (20 October 2023)" in given[0].line
+    # the person said "last Friday": the answer keeps the weekday, whoever wrote the date
+    kept = check_answer("When did Caroline pass the adoption interview?",
+                        "On 20 October 2023 [1].", given, ["Caroline"])
+    assert kept.text == "On Friday, 20 October 2023 [1]." and kept.reason == ""
+    dated = check_answer("When did Caroline pass the adoption interview?",
+                         "On 22 October 2023 [1].", given, ["Caroline"])
+    assert dated.text == "On Friday, 20 October 2023 [1]." and dated.reason == "dated"
+    # "last week" is a week, not the day it starts
+    week = check_answer("When did Caroline have a picnic?", "On 26 June 2023 [2].", given,
+                        ["Caroline"])
+    assert week.text == "In the week of 26 June 2023 [2]." and week.reason == "dated"
+    assert check_answer("When did Caroline have a picnic?", "The week of 26 June 2023 [2].",
+                        given, ["Caroline"]).text == "The week of 26 June 2023 [2]."
+    # a Saturday and the Sunday after it are a weekend
+    weekend = check_answer("When did Melanie go camping?", "On 17 July 2023 [3].", given,
+                           ["Melanie"])
+    assert weekend.text == "On the weekend of 15 July 2023 [3]." and weekend.reason == "dated"
+
+
 def test_a_when_answer_moves_to_the_persons_line_about_the_question() -> None:
     from memlane.services.answer_checks import check_answer, date_answer
 

@@ -236,6 +236,7 @@ _SAID_DATE = re.compile(
     r"\(((?:week of )?\d{1,2} [A-Z][a-z]+ \d{4}(?: to \d{1,2} [A-Z][a-z]+ \d{4})?"
     r"|[A-Z][a-z]+ \d{4}|\d{4})\)")
 _WEEKDAY_NUMBER = {d[:3].lower(): i for i, d in enumerate(WEEKDAY_NAMES)}
+_WEEKDAY_WORDS = frozenset(f"d{i}" for i in _WEEKDAY_NUMBER.values())  # as _date_words writes them
 # A year the question asks within ("in 2023", "May 2023"), not one naming a thing ("my 2023 tax
 # return").
 _ASKED_YEAR = re.compile(r"(?:\b(?:in|during|of|since)\s+|\b(?:" + "|".join(
@@ -325,8 +326,22 @@ def _when_said(e: Evidence, about: set[str], past: bool) -> str:
     return _seen(e)
 
 
+def _named_weekday(e: Evidence, when: str) -> str:
+    """``when`` with its weekday when the line said it by the weekday ("last Friday (20 October
+    2023)" gives "Friday, 20 October 2023"): the person's own word for the day is kept."""
+    said = re.search(r"\b(\w+day)\b[^()]{0,12}\(" + re.escape(when) + r"\)", e.line)
+    if not said or said[1].lower()[:3] not in _WEEKDAY_NUMBER or not when[:1].isdigit():
+        return when
+    return f"{said[1].capitalize()}, {when}"
+
+
 def _on(when: str) -> str:
-    if when[:1].isdigit() and " to " in when:
+    """An answer that is a date: "On 7 May 2023", "In the week of 1 May 2023", "On the weekend
+    of 8 July 2023" (a Saturday to the Sunday after it), "From 3 May 2023 to 9 May 2023"."""
+    span = _span(when) if when[:1].isdigit() and " to " in when else None
+    if span and span[0].weekday() == 5 and span[1] - span[0] == timedelta(days=1):
+        return f"On the weekend of {when.split(' to ')[0]}"
+    if span:
         return f"From {when}"
     if when[:1].isdigit() and len(when) > 4:
         return f"On {when}"
@@ -351,9 +366,11 @@ def date_answer(question: str, answer: str, given: Sequence[Evidence],
     3pm"; a screen's text only for what is to come); otherwise the answer becomes that date,
     except that the day a line was said never answers when something to come ("When is ...")
     happens, and a day without a time never answers "what time": the model's answer then goes
-    on to the other checks. Returns the answer, its line and whether the date is not the
-    model's, or ``None`` when the question does not ask when, no line shares the topic, or the
-    model's answer is left to the other checks.
+    on to the other checks. Either way the day is said as the line said it: with its weekday
+    when the person named one ("last Friday" gives "On Friday, 20 October 2023"), and a week
+    or a weekend as one, not as the day it starts. Returns the answer, its line and whether the
+    date is not the model's, or ``None`` when the question does not ask when, no line shares
+    the topic, or the model's answer is left to the other checks.
     """
     if not ASKS_WHEN.search(question) or _ASKS_ELSE.search(question):
         return None
@@ -388,14 +405,18 @@ def date_answer(question: str, answer: str, given: Sequence[Evidence],
         weekday = datetime.fromtimestamp(chosen.hit.time).astimezone().weekday()
         meant.add(f"d{weekday}")
     new = _date_words(answer) - _date_words(question)  # "in July" for "... in July?" says nothing
-    if new and (new <= meant or new <= written):
+    week = when.startswith("week of") and not re.search(r"\bweek", answer, re.IGNORECASE)
+    if new and (new <= meant or new <= written) and not (week and new <= meant):
         kept = " ".join(CITATION.sub("", answer).split()).rstrip(" .")
+        day = _named_weekday(chosen, when)
+        if day != when and not new & _WEEKDAY_WORDS:
+            kept = kept.replace(when, day, 1)  # "On 20 October 2023" -> "On Friday, 20 ..."
         return f"{kept} [{line}].", line, False
     if said_on and not past:
         return None  # the day it was said is not when something to come happens
     if _ASKS_TIME.search(question) and ":" not in when:
         return None  # a day does not say what time
-    return f"{_on(when)} [{line}].", line, True
+    return f"{_on(when).replace(when, _named_weekday(chosen, when), 1)} [{line}].", line, True
 
 
 @dataclass(frozen=True)
