@@ -70,3 +70,16 @@ def test_relative_dates_are_resolved_once() -> None:
                     " yesterday (8 June 2023).")
     # read again weeks later, the dates it meant when it was said stay as they were
     assert resolve_relative(once, datetime(2023, 7, 1)) == once
+
+
+def test_a_weekday_told_in_the_past_is_the_one_before() -> None:
+    said = datetime(2024, 1, 7, 12)  # a Sunday
+    assert resolve_relative("On Friday, I got great news - I'm in the program!", said) == (
+        "On Friday (5 January 2024), I got great news - I'm in the program!")
+    assert resolve_relative("I won my fourth tournament on Friday!", said) == (
+        "I won my fourth tournament on Friday (5 January 2024)!")
+    # what is to come, or no telling which way: left as said
+    for text in ("I'm flying out on Friday.", "On Friday I'll call you.",
+                 "I'm so excited for the game on Friday!", "See you on Friday, I booked it.",
+                 "The store is closed on Sundays.", "On Friday, we will see."):
+        assert resolve_relative(text, said) == text

@@ -195,7 +195,7 @@ def _relative_unit(m: re.Match[str], now: datetime) -> tuple[datetime, datetime]
 def _weekday(m: re.Match[str], now: datetime) -> tuple[datetime, datetime]:
     target = WEEKDAYS[m["weekday"].lower()]
     back = (now.weekday() - target) % 7
-    if (m["which"] or "").lower() in ("last", "past") and back == 0:
+    if (m["which"] or "").lower() in ("last", "past", "on") and back == 0:  # "on": told as past
         back = 7
     return _with_part(_day(now.date() - timedelta(days=back), now), m["part"])
 
@@ -324,6 +324,34 @@ _RELATIVE = (_day_before, _yesterday, _today, _past_n, _ago, _relative_unit)
 _LAST_WEEKDAY = re.compile(r"\b(?P<which>last)\s+" + _WEEKDAY + _PART + r"\b", re.IGNORECASE)
 # What follows an expression already resolved: " (7 May 2023)", " (week of 1 May 2023)".
 _RESOLVED = re.compile(r"\s*\([^()]*\b\d{4}\)")
+# "On Friday" may point either way; in a sentence told in the past ("On Friday, I got great
+# news") it is the last Friday before the day it was said.
+_ON_WEEKDAY = re.compile(r"\b(?P<which>on)\s+" + _WEEKDAY + _PART + r"\b", re.IGNORECASE)
+_CLAUSE_END = re.compile(r"[.!?,;]|\s[-\u2013\u2014]\s")
+_FUTURE = re.compile(
+    r"\b(?:will|shall|going\s+to|gonna|tomorrow|next|plan(?:s|ning)?|hope|hoping|can'?t\s+wait|"
+    r"looking\s+forward|until|till|(?:am|is|are)\s+\w+ing)\b|'ll\b|'(?:m|re|s)\s+\w+ing\b",
+    re.IGNORECASE)
+_PAST_VERB = re.compile(
+    r"\b(?:got|went|had|was|were|did|won|made|saw|met|took|came|ran|bought|found|felt|gave|left|"
+    r"lost|told|said|heard|wrote|thought|began|became|sent|spent|brought|caught|taught|held|kept|"
+    r"ate|drove|flew|swam|sang|slept|woke|broke|fell|(?<!\bam\s)(?<!\bis\s)(?<!\bare\s)"
+    r"(?<!'m\s)(?<!'re\s)(?<!\bbe\s)(?<!\bso\s)(?<!very\s)(?<!\bget\s)[a-z]{2,}ed)\b",
+    re.IGNORECASE)
+
+
+def _told_as_past(text: str, at: int, end: int) -> bool:
+    """Whether the clause of ``text`` holding ``text[at:end]`` tells of the past: a past verb
+    and nothing about what is to come ("I'm flying out on Friday", "On Friday I'll ...", not
+    "See you on Friday, I booked the table"). A clause that is only the weekday ("On Friday,
+    I got great news") is read with the clause after it."""
+    start = max((m.end() for m in _CLAUSE_END.finditer(text, 0, at)), default=0)
+    ends = [m.start() for m in _CLAUSE_END.finditer(text, end)]
+    stop = ends[0] if ends else len(text)
+    if not text[start:at].strip() and not text[end:stop].strip():
+        stop = ends[1] if len(ends) > 1 else len(text)
+    clause = text[start:stop]
+    return bool(_PAST_VERB.search(clause)) and not _FUTURE.search(clause)
 
 
 def describe_range(since: datetime, until: datetime) -> str:
@@ -351,9 +379,10 @@ def resolve_relative(text: str, when: datetime) -> str:
     """``text`` with each relative time expression followed by the date it meant at ``when``.
 
     "I went yesterday" said on 8 May 2023 becomes "I went yesterday (7 May 2023)", so a model
-    reading it never has to do date arithmetic. Absolute dates and bare weekdays (which may point
-    forwards or backwards) are left as they are, and so is an expression already followed by
-    its date in brackets: a fact resolved when it was read keeps the day it was said.
+    reading it never has to do date arithmetic. Absolute dates are left as they are, and so are
+    bare weekdays, which may point forwards or backwards, unless their clause tells of the past
+    ("On Friday, I got great news" is the Friday before). An expression already followed by its
+    date in brackets is left too: a fact resolved when it was read keeps the day it was said.
     """
     out, at = [], 0
     for _, end, label in _relative_spans(text, when):
@@ -371,11 +400,13 @@ def _relative_spans(text: str, when: datetime) -> list[tuple[int, int, str]]:
     ref = _local(when)
     spans: list[tuple[int, int, str]] = []
     patterns = [(p, h) for p, h in RULES if h in _RELATIVE]
-    patterns.append((_LAST_WEEKDAY, _weekday))
+    patterns += [(_LAST_WEEKDAY, _weekday), (_ON_WEEKDAY, _weekday)]
     for pattern, handler in patterns:
         for match in pattern.finditer(text):
             if any(s < match.end() and match.start() < e for s, e, _ in spans) \
-                    or _RESOLVED.match(text, match.end()):
+                    or _RESOLVED.match(text, match.end()) \
+                    or (pattern is _ON_WEEKDAY
+                        and not _told_as_past(text, match.start(), match.end())):
                 continue
             rng = handler(match, ref)
             if rng is not None:
