@@ -240,6 +240,9 @@ def test_a_line_asking_or_thanking_someone_is_not_their_memory() -> None:
     assert check_answer(office, "To make an impact [1].", [ev(
         1, "John", "2023-02-25T10:00", "Thank you, Maria! I ran for office again to make an "
                                        "impact.")], ["Maria"]).abstained
+    assert check_answer(office, "To make an impact [1].", [ev(
+        1, "John", "2023-02-25T10:00", "Thanks for the tip, Maria. I ran for office again to "
+                                       "make an impact.")], ["Maria"]).abstained
     # a line speaking to her of her, or naming her in what it tells, is still hers
     for text in ("Congrats, Maria! You ran for office again to make an impact.",
                  "Congrats, Maria! Running for office again to make an impact, great job.",

@@ -65,11 +65,12 @@ class Evidence:
                 "snippet": self.hit.snippet, "source": self.hit.source, "cited_by": self.cited_by}
 
 
-# A line's opening that only greets or thanks ("Thanks,", "Hey", "Wow,"): a name after it, or
-# opening the line, is the person spoken to. Not "Congrats," or "Sorry,": what follows those is
-# about the person ("Congrats, Maria! Great job on the marathon").
-_GREETING = re.compile(r"^\W*(?:(?:hi|hey|hello|thanks|thank you|wow|oh|yes|yeah|dear|cool|ok|"
-                       r"okay|aw+|good morning|morning|evening)\b\W*)*$", re.IGNORECASE)
+# A line's opening that only greets or thanks ("Thanks,", "Thanks for the tip,", "Hey", "Wow,"):
+# a name after it, or opening the line, is the person spoken to. Not "Congrats," or "Sorry,":
+# what follows those is about the person ("Congrats, Maria! Great job on the marathon").
+_GREETING = re.compile(r"^\W*(?:(?:hi|hey|hello|(?:thanks|thank you)(?: so much| for [^.!?,]*)?|"
+                       r"wow|oh|yes|yeah|dear|cool|ok|okay|aw+|good morning|morning|evening)"
+                       r"\b\W*)*$", re.IGNORECASE)
 # The name ends its greeting: "Maria!", "Maria," but not a list ("Maria, Ana and I").
 _AFTER_NAME = re.compile(r"^(?:[!?.]|,(?!\s*(?:and\b|or\b|&|(?!I\b)[A-Z])))")
 _YOU = re.compile(r"\b(?:you|your|yours|yourself)\b", re.IGNORECASE)
