@@ -244,7 +244,8 @@ def test_a_line_asking_or_thanking_someone_is_not_their_memory() -> None:
         1, "John", "2023-02-25T10:00", "Thanks for the tip, Maria. I ran for office again to "
                                        "make an impact.")], ["Maria"]).abstained
     # a line speaking to her of her, or naming her in what it tells, is still hers
-    for text in ("Congrats, Maria! You ran for office again to make an impact.",
+    for text in ("Thanks for telling Maria, she ran for office again to make an impact.",
+                 "Congrats, Maria! You ran for office again to make an impact.",
                  "Congrats, Maria! Running for office again to make an impact, great job.",
                  "I heard Maria ran for office again to make an impact.",
                  "Maria, Ana and I ran for office again to make an impact.",
@@ -336,6 +337,12 @@ def test_a_date_answer_says_the_day_as_the_memory_said_it() -> None:
     assert week.text == "In the week of 26 June 2023 [2]." and week.reason == "dated"
     assert check_answer("When did Caroline have a picnic?", "The week of 26 June 2023 [2].",
                         given, ["Caroline"]).text == "The week of 26 June 2023 [2]."
+    # a year or a month the week falls in is an answer too, and a weekday is only the day's own
+    assert check_answer("In which year did Caroline have a picnic?", "In 2023 [2].", given,
+                        ["Caroline"]).text == "In 2023 [2]."
+    run = [ev(4, "me", "2024-01-07T10:00", "I moved my long run from Saturday to today.")]
+    assert check_answer("When did I do my long run?", "On 7 January 2024 [4].", run,
+                        []).text == "On 7 January 2024 [4]."
     # a Saturday and the Sunday after it are a weekend
     weekend = check_answer("When did Melanie go camping?", "On 17 July 2023 [3].", given,
                            ["Melanie"])

@@ -81,5 +81,12 @@ def test_a_weekday_told_in_the_past_is_the_one_before() -> None:
     # what is to come, or no telling which way: left as said
     for text in ("I'm flying out on Friday.", "On Friday I'll call you.",
                  "I'm so excited for the game on Friday!", "See you on Friday, I booked it.",
-                 "The store is closed on Sundays.", "On Friday, we will see."):
-        assert resolve_relative(text, said) == text
+                 "The store is closed on Sundays.", "On Friday, we will see.",
+                 "I booked a table for us on Friday.", "She said she'd visit on Saturday.",
+                 "We need to talk on Monday.", "Did you want to meet on Saturday?",
+                 "Meet Fred on Monday.", "Tomorrow I fly out, and on Monday I start the job I "
+                 "applied for."):
+        assert resolve_relative(text, said) == text, text
+    # said on a Friday, "on Friday" is that day or a week before: left as said
+    assert resolve_relative("I finally finished it on Friday.", datetime(2024, 1, 5, 18)) == (
+        "I finally finished it on Friday.")

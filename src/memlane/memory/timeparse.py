@@ -192,10 +192,13 @@ def _relative_unit(m: re.Match[str], now: datetime) -> tuple[datetime, datetime]
 
 
 @rule(r"(?P<which>last|this|past)?\s*" + _WEEKDAY + _PART)
-def _weekday(m: re.Match[str], now: datetime) -> tuple[datetime, datetime]:
+def _weekday(m: re.Match[str], now: datetime) -> tuple[datetime, datetime] | None:
     target = WEEKDAYS[m["weekday"].lower()]
     back = (now.weekday() - target) % 7
-    if (m["which"] or "").lower() in ("last", "past", "on") and back == 0:  # "on": told as past
+    which = (m["which"] or "").lower()
+    if which == "on" and back == 0:
+        return None  # "on Friday" said on a Friday: that day, or a week before
+    if which in ("last", "past") and back == 0:
         back = 7
     return _with_part(_day(now.date() - timedelta(days=back), now), m["part"])
 
@@ -324,34 +327,42 @@ _RELATIVE = (_day_before, _yesterday, _today, _past_n, _ago, _relative_unit)
 _LAST_WEEKDAY = re.compile(r"\b(?P<which>last)\s+" + _WEEKDAY + _PART + r"\b", re.IGNORECASE)
 # What follows an expression already resolved: " (7 May 2023)", " (week of 1 May 2023)".
 _RESOLVED = re.compile(r"\s*\([^()]*\b\d{4}\)")
-# "On Friday" may point either way; in a sentence told in the past ("On Friday, I got great
-# news") it is the last Friday before the day it was said.
+# "On Friday" may point either way; told in the past ("On Friday, I got great news") it is the
+# last Friday before the day it was said. Told in the past: someone (I, we, she...) did something
+# in the clause, nothing in the sentence is about what is to come, and nothing arranges a day
+# ahead ("I booked a table for Friday", "She said she'd come on Saturday").
 _ON_WEEKDAY = re.compile(r"\b(?P<which>on)\s+" + _WEEKDAY + _PART + r"\b", re.IGNORECASE)
 _CLAUSE_END = re.compile(r"[.!?,;]|\s[-\u2013\u2014]\s")
 _FUTURE = re.compile(
-    r"\b(?:will|shall|going\s+to|gonna|tomorrow|next|plan(?:s|ning)?|hope|hoping|can'?t\s+wait|"
-    r"looking\s+forward|until|till|(?:am|is|are)\s+\w+ing)\b|'ll\b|'(?:m|re|s)\s+\w+ing\b",
+    r"\b(?:will|would|shall|should|going\s+to|gonna|wanna|want|wants|need|needs|tomorrow|next|"
+    r"plan(?:s|ning)?|hope|hoping|can'?t\s+wait|looking\s+forward|until|till|free|"
+    r"(?:am|is|are)\s+\w+ing)\b|'ll\b|'d\b|'(?:m|re|s)\s+\w+ing\b", re.IGNORECASE)
+_ARRANGES = re.compile(
+    r"\b(?:booked|scheduled|planned|arranged|signed|registered|reserved|invited|told|said|"
+    r"decided|asked|agreed|promised|wanted|hoped|needed|set\s+up|moved|postponed)\b",
     re.IGNORECASE)
-_PAST_VERB = re.compile(
-    r"\b(?:got|went|had|was|were|did|won|made|saw|met|took|came|ran|bought|found|felt|gave|left|"
-    r"lost|told|said|heard|wrote|thought|began|became|sent|spent|brought|caught|taught|held|kept|"
-    r"ate|drove|flew|swam|sang|slept|woke|broke|fell|(?<!\bam\s)(?<!\bis\s)(?<!\bare\s)"
-    r"(?<!'m\s)(?<!'re\s)(?<!\bbe\s)(?<!\bso\s)(?<!very\s)(?<!\bget\s)[a-z]{2,}ed)\b",
-    re.IGNORECASE)
+_DID = re.compile(
+    r"\b(?:i|we|he|she|they|you)\s+(?:\w+ly\s+|just\s+|also\s+|even\s+)?(?:got|went|had|did|won|"
+    r"made|saw|met|took|came|ran|bought|found|felt|gave|left|lost|heard|wrote|began|became|sent|"
+    r"spent|brought|caught|held|kept|ate|drove|flew|swam|sang|slept|woke|broke|fell|sold|"
+    r"(?-i:[a-z]{3,}(?<!e)ed))\b", re.IGNORECASE)
 
 
 def _told_as_past(text: str, at: int, end: int) -> bool:
-    """Whether the clause of ``text`` holding ``text[at:end]`` tells of the past: a past verb
-    and nothing about what is to come ("I'm flying out on Friday", "On Friday I'll ...", not
-    "See you on Friday, I booked the table"). A clause that is only the weekday ("On Friday,
-    I got great news") is read with the clause after it."""
+    """Whether ``text[at:end]`` ("on Friday") is told in the past (see ``_DID``): its clause, or
+    the clause after it when the clause is only the weekday ("On Friday, I got great news"),
+    says someone did something, and its sentence, not a question, says nothing of what is to
+    come ("Tomorrow I fly out, and on Monday I start") nor arranges a day ahead."""
     start = max((m.end() for m in _CLAUSE_END.finditer(text, 0, at)), default=0)
     ends = [m.start() for m in _CLAUSE_END.finditer(text, end)]
     stop = ends[0] if ends else len(text)
     if not text[start:at].strip() and not text[end:stop].strip():
         stop = ends[1] if len(ends) > 1 else len(text)
-    clause = text[start:stop]
-    return bool(_PAST_VERB.search(clause)) and not _FUTURE.search(clause)
+    first = max((m.end() for m in re.finditer(r"[.!?]", text[:at])), default=0)
+    last = re.search(r"[.!?]+", text[end:])
+    sentence = text[first:end + last.end()] if last else text[first:]
+    return (bool(_DID.search(text[start:stop])) and not sentence.rstrip().endswith("?")
+            and not _FUTURE.search(sentence) and not _ARRANGES.search(sentence))
 
 
 def describe_range(since: datetime, until: datetime) -> str:

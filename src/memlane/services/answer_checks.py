@@ -68,9 +68,9 @@ class Evidence:
 # A line's opening that only greets or thanks ("Thanks,", "Thanks for the tip,", "Hey", "Wow,"):
 # a name after it, or opening the line, is the person spoken to. Not "Congrats," or "Sorry,":
 # what follows those is about the person ("Congrats, Maria! Great job on the marathon").
-_GREETING = re.compile(r"^\W*(?:(?:hi|hey|hello|(?:thanks|thank you)(?: so much| for [^.!?,]*)?|"
-                       r"wow|oh|yes|yeah|dear|cool|ok|okay|aw+|good morning|morning|evening)"
-                       r"\b\W*)*$", re.IGNORECASE)
+_GREETING = re.compile(r"^\W*(?:(?:hi|hey|hello|(?:thanks|thank you)(?: so much)?"
+                       r"(?: for [^.!?,]*(?=[.!,]))?|wow|oh|yes|yeah|dear|cool|ok|okay|aw+|"
+                       r"good morning|morning|evening)\b\W*)*$", re.IGNORECASE)
 # The name ends its greeting: "Maria!", "Maria," but not a list ("Maria, Ana and I").
 _AFTER_NAME = re.compile(r"^(?:[!?.]|,(?!\s*(?:and\b|or\b|&|(?!I\b)[A-Z])))")
 _YOU = re.compile(r"\b(?:you|your|yours|yourself)\b", re.IGNORECASE)
@@ -330,8 +330,11 @@ def _when_said(e: Evidence, about: set[str], past: bool) -> str:
 def _named_weekday(e: Evidence, when: str) -> str:
     """``when`` with its weekday when the line said it by the weekday ("last Friday (20 October
     2023)" gives "Friday, 20 October 2023"): the person's own word for the day is kept."""
-    said = re.search(r"\b(\w+day)\b[^()]{0,12}\(" + re.escape(when) + r"\)", e.line)
-    if not said or said[1].lower()[:3] not in _WEEKDAY_NUMBER or not when[:1].isdigit():
+    said = re.search(r"\b(\w+day)(?:\s+(?:morning|afternoon|evening|night))?\s*\("
+                     + re.escape(when) + r"\)", e.line)
+    span = _span(when)
+    if not said or span is None or span[0] != span[1] \
+            or _WEEKDAY_NUMBER.get(said[1].lower()[:3]) != span[0].weekday():
         return when
     return f"{said[1].capitalize()}, {when}"
 
@@ -406,8 +409,12 @@ def date_answer(question: str, answer: str, given: Sequence[Evidence],
         weekday = datetime.fromtimestamp(chosen.hit.time).astimezone().weekday()
         meant.add(f"d{weekday}")
     new = _date_words(answer) - _date_words(question)  # "in July" for "... in July?" says nothing
-    week = when.startswith("week of") and not re.search(r"\bweek", answer, re.IGNORECASE)
-    if new and (new <= meant or new <= written) and not (week and new <= meant):
+    # A week or a weekend the line means, answered with the day it starts: said as one.
+    span = _span(when) if when[:1].isdigit() or when.startswith("week of") else None
+    first_day = (span is not None and span[1] > span[0] and str(span[0].day) in new
+                 and str(span[1].day) not in new
+                 and not re.search(r"\bweek", answer, re.IGNORECASE))
+    if new and (new <= meant or new <= written) and not (first_day and new <= meant):
         kept = " ".join(CITATION.sub("", answer).split()).rstrip(" .")
         day = _named_weekday(chosen, when)
         if day != when and not new & _WEEKDAY_WORDS:
