@@ -35,7 +35,7 @@ CHECKS = ("no answer in the evidence", "unsupported", "about someone else", "off
 def off_topic(row: dict[str, Any]) -> bool:
     """Whether the "off topic" check fires on a row the run answered (rows that keep what the
     model was shown: runs from before the check existed are re-checked offline)."""
-    from memlane.services.answer_checks import off_topic as check
+    from memlane.services.answer_lines import off_topic as check
 
     cited = [e["line"] for e in row.get("evidence", []) if e.get("cited_by")]
     return check(row["question"], row.get("named", []), cited)

@@ -22,7 +22,7 @@ from memlane.models.prompts import (
     build_messages,
     is_abstention,
 )
-from memlane.services.answer_checks import Evidence
+from memlane.services.answer_lines import Evidence
 from memlane.services.engine import Engine
 from memlane.services.evidence import dedupe, evidence_line, focus
 
@@ -278,7 +278,7 @@ def test_a_line_asking_or_thanking_someone_is_not_their_memory() -> None:
 
 
 def test_an_answer_from_a_line_about_something_else_abstains() -> None:
-    from memlane.services.answer_checks import off_topic, topic
+    from memlane.services.answer_lines import off_topic, topic
 
     surf = "[3] Sun 16 Jul 2023, Tim: I don't surf, but reading a fantasy book helps me feel free."
     assert off_topic("How does Tim feel while surfing?", ["Tim"], [surf])
@@ -350,7 +350,8 @@ def test_a_date_answer_says_the_day_as_the_memory_said_it() -> None:
 
 
 def test_a_when_answer_moves_to_the_persons_line_about_the_question() -> None:
-    from memlane.services.answer_checks import check_answer, date_answer
+    from memlane.services.answer_checks import check_answer
+    from memlane.services.answer_dates import date_answer
 
     given = [
         ev(1, "Caroline", "2023-05-25T10:00", "Researching adoption agencies, it's a dream."),

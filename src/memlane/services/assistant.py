@@ -39,13 +39,8 @@ from memlane.models.prompts import (
     build_messages,
 )
 from memlane.models.runtime import ChatModel, Usage
-from memlane.services.answer_checks import (
-    Evidence,
-    affirmed,
-    check_answer,
-    cited_numbers,
-    topic,
-)
+from memlane.services.answer_checks import check_answer
+from memlane.services.answer_lines import Evidence, affirmed, cited_numbers, topic
 from memlane.services.evidence import (
     dedupe,
     evidence_line,
