@@ -391,9 +391,10 @@ def resolve_relative(text: str, when: datetime) -> str:
 
     "I went yesterday" said on 8 May 2023 becomes "I went yesterday (7 May 2023)", so a model
     reading it never has to do date arithmetic. Absolute dates are left as they are, and so are
-    bare weekdays, which may point forwards or backwards, unless their clause tells of the past
-    ("On Friday, I got great news" is the Friday before). An expression already followed by its
-    date in brackets is left too: a fact resolved when it was read keeps the day it was said.
+    weekdays without "last", which may point forwards or backwards, unless "on <weekday>" is
+    told in the past (``_told_as_past``: "On Friday, I got great news" is the Friday before). An
+    expression already followed by its date in brackets is left too: a fact resolved when it was
+    read keeps the day it was said.
     """
     out, at = [], 0
     for _, end, label in _relative_spans(text, when):
