@@ -331,6 +331,10 @@ def test_a_date_answer_says_the_day_as_the_memory_said_it() -> None:
     dated = check_answer("When did Caroline pass the adoption interview?",
                          "On 22 October 2023 [1].", given, ["Caroline"])
     assert dated.text == "On Friday, 20 October 2023 [1]." and dated.reason == "dated"
+    # the same day in the line's own words is said anew, not a date the model got wrong
+    worded = check_answer("When did Caroline pass the adoption interview?",
+                          "On Friday (20 October 2023) [1].", given, ["Caroline"])
+    assert worded.text == "On Friday, 20 October 2023 [1]." and worded.reason == ""
     # "last week" is a week, not the day it starts
     week = check_answer("When did Caroline have a picnic?", "On 26 June 2023 [2].", given,
                         ["Caroline"])

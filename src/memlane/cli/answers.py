@@ -70,20 +70,24 @@ def _echo_into(shown: list[str]) -> Callable[[str], None]:
 
 
 def _print_revision(answer: Answer, streamed: str) -> None:
-    """Say so when the checks replaced the answer that streamed (the draft stays on screen)."""
-    from memlane.services.assistant import REPLACED_BECAUSE
+    """Say so when the checks replaced the answer that streamed (the draft stays on screen), and
+    when the answer is a judgement the memories lead to rather than something they say."""
+    from memlane.services.assistant import JUDGEMENT_NOTE, REPLACED_BECAUSE
 
-    if answer.stopped or " ".join(streamed.split()) == answer.text:
+    if answer.stopped:
         return
-    def words(text: str) -> str:
-        return " ".join(CITATION.sub("", text).split())
+    if " ".join(streamed.split()) != answer.text:
+        def words(text: str) -> str:
+            return " ".join(CITATION.sub("", text).split())
 
-    why = REPLACED_BECAUSE.get(answer.reason) or (
-        "had its citations corrected" if words(streamed) == words(answer.text)
-        else "restated the question before its answer" if answer.led
-        else "was corrected")
-    click.echo(click.style(f"  (the draft above {why})", dim=True))
-    click.echo(answer.text)
+        why = REPLACED_BECAUSE.get(answer.reason) or (
+            "had its citations corrected" if words(streamed) == words(answer.text)
+            else "restated the question before its answer" if answer.led
+            else "was corrected")
+        click.echo(click.style(f"  (the draft above {why})", dim=True))
+        click.echo(answer.text)
+    if answer.reason == "judgement" and not answer.abstained:
+        click.echo(click.style(f"  ({JUDGEMENT_NOTE})", dim=True))
 
 
 def _print_sources(answer: Answer) -> None:

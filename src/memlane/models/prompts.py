@@ -59,6 +59,8 @@ _ABSTAIN_RE = re.compile(
     re.IGNORECASE,
 )
 _BRACKET = re.compile(r"[\[\]]")
+# Where one sentence of an answer ends and the next begins; not after an initial ("C. S. Lewis").
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])(?<!\b[A-Z]\.)(\s+)")
 
 
 def user_prompt(question: str, evidence: Sequence[str], today: str) -> str:
@@ -185,11 +187,50 @@ def support(answer: str, question: str, evidence: Sequence[str]) -> float:
 
 
 def adds_nothing(answer: str, question: str) -> bool:
-    """Whether the answer only restates the question ("Caroline motivates Caroline to be ...")."""
+    """Whether the answer only restates the question ("Caroline motivates Caroline to be ...").
+
+    Picking one side of an either-or question (:func:`chooses`) is an answer, though its words
+    are all the question's.
+    """
     text = CITATION.sub("", answer)
     if re.search(r"\b(?:yes|no|not|never)\b", text, re.IGNORECASE):
         return False
-    return not (content_words(text) - content_words(question))
+    return not (content_words(text) - content_words(question)) and not chooses(text, question)
+
+
+_EITHER_OR = re.compile(r"^(.*)\bor\b([^,;]*?)[?.!\s]*$", re.IGNORECASE | re.DOTALL)
+
+
+def chooses(answer: str, question: str) -> bool:
+    """Whether the answer names one side of the question's closing "A or B" and not the other.
+
+    "Would Melanie rather visit a national park or a theme park?" answered "A national park":
+    each side is told by its own words ("national" against "theme"); the side before "or" is
+    taken as long as the one after it.
+    """
+    m = _EITHER_OR.match(question.strip())
+    if m is None:
+        return False
+    after = m[2].split()
+    before = " ".join(m[1].split()[-len(after):]) if after else ""
+    first = content_words(before) - content_words(m[2])
+    second = content_words(m[2]) - content_words(before)
+    said = content_words(answer)
+    return bool(first and second) and bool(said & first) != bool(said & second)
+
+
+_CITED_AFTER_STOP = re.compile(r"([.!?])\s*((?:" + CITATION.pattern + r"\s*)+)$")
+
+
+def tuck_citations(answer: str) -> str:
+    """The answer with citations written after its last stop ("... school. [2]") put before it
+    ("... school [2]."), where the checks look for a sentence's citations, and no space left
+    before a stop (where the citation filter dropped a citation to nothing)."""
+    answer = re.sub(r"\s+([.!?])", r"\1", answer)
+    m = _CITED_AFTER_STOP.search(answer.rstrip())
+    if m is None:
+        return answer
+    return f"{answer[:m.start()].rstrip()} {' '.join(m[2].split())}{m[1]}"
 
 
 def recite(answer: str, question: str, evidence: Sequence[str]) -> tuple[str, list[int]]:
@@ -205,7 +246,7 @@ def recite(answer: str, question: str, evidence: Sequence[str]) -> tuple[str, li
     words = [content_words(line.split(" ", 1)[-1]) for line in evidence]
     moved: list[int] = []
     out = []
-    for part in re.split(r"(?<=[.!?])(\s+)", answer):
+    for part in _SENTENCE_BREAK.split(answer):
         cited = [int(x) for m in CITATION.finditer(part) for x in m[1].split(",")]
         new = content_words(CITATION.sub("", part)) - asked
         if cited and new and words and not any(
@@ -225,7 +266,7 @@ def uncite_unrelated(answer: str, evidence: Sequence[str]) -> tuple[str, list[in
     """Remove citations to lines that share no content word with the sentence citing them."""
     removed: list[int] = []
     out = []
-    for part in re.split(r"(?<=[.!?])(\s+)", answer):
+    for part in _SENTENCE_BREAK.split(answer):
         mine = content_words(CITATION.sub("", part))
 
         def check(m: re.Match[str], mine: set[str] = mine) -> str:
@@ -251,7 +292,7 @@ def attribute(answer: str, evidence: Sequence[str], min_shared: int = 2) -> tupl
     """
     added: list[int] = []
     words = [content_words(line) for line in evidence]
-    parts = re.split(r"(?<=[.!?])(\s+)", answer)
+    parts = _SENTENCE_BREAK.split(answer)
     out = []
     for part in parts:
         if part.strip() and not CITATION.search(part) and not is_abstention(part):
@@ -312,7 +353,7 @@ def lead_with_answer(answer: str, question: str, min_restated: int = 2) -> str:
     """
     if {w.lower() for w in PLAIN_WORD.findall(question)} & _TURNING:
         return answer
-    parts = re.split(r"(?<=[.!?])(\s+)", answer, maxsplit=1)
+    parts = _SENTENCE_BREAK.split(answer, maxsplit=1)
     sentence, tail = parts[0], "".join(parts[1:])
     asked = _lead_stems(question)
     words = sentence.split(" ")

@@ -6,9 +6,11 @@ and why (the model abstained, the draft only restates the question, its words ar
 it cites only someone other than the person asked about (``answer_lines``: a line where they
 only ask about it, or one naming them only in an opening greeting, is not theirs), or what it
 cites says nothing of what the question is about). An answer to a question asking when is dated
-by the line about it (``answer_dates.date_answer``), not by the model's reading. Citations are
-moved to the lines that hold the answer, unrelated ones removed, missing ones added, and words
-restating the question cut from the front.
+by the line about it (``answer_dates.date_answer``), not by the model's reading. A yes, a no or
+one side of an "A or B" given to a question asking for a judgement ("Would Melanie enjoy ...?",
+``answer_lines.judges``) is not held to the words of the lines it cites, only to whose they are.
+Citations are moved to the lines that hold the answer, unrelated ones removed, missing ones
+added, and words restating the question cut from the front.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from memlane.models.prompts import (
     lead_with_answer,
     recite,
     support,
+    tuck_citations,
     uncite_unrelated,
 )
 from memlane.services.answer_dates import date_answer
@@ -33,6 +36,7 @@ from memlane.services.answer_lines import (
     Evidence,
     about_someone_else,
     cited_numbers,
+    judges,
     off_topic,
     their_line,
     topic,
@@ -70,6 +74,8 @@ def check_answer(question: str, draft: str, given: Sequence[Evidence],
     lines holding the answer, unrelated ones removed and missing ones added; an answer citing
     only someone other than the person the question ``named`` moves to that person's line or
     abstains; finally the words restating the question are cut from the front of the answer.
+    A judgement the question asks for (:func:`judges`) skips the checks on words (made up, off
+    topic, unrelated citations) and is marked ``judgement``.
     """
     lines = [e.line for e in given]
     if is_abstention(draft):
@@ -77,7 +83,8 @@ def check_answer(question: str, draft: str, given: Sequence[Evidence],
     if adds_nothing(draft, question):
         log.info("answer only restates the question, abstaining: %r", draft)
         return Verdict(ABSTAIN, True, "no answer in the evidence", draft=draft)
-    if support(draft, question, lines) < MIN_SUPPORT:
+    judged = judges(question, draft)
+    if not judged and support(draft, question, lines) < MIN_SUPPORT:
         log.info("answer not supported by the evidence, abstaining: %r", draft)
         return Verdict(ABSTAIN, True, "unsupported", draft=draft)
     dated = date_answer(question, draft, given, named)
@@ -90,18 +97,21 @@ def check_answer(question: str, draft: str, given: Sequence[Evidence],
         led = lead_with_answer(text, question)
         return Verdict(led, False, draft=text if led != text else "", led=led != text,
                        cited=cited)
-    text, moved = recite(draft, question, lines)
+    text, moved = recite(tuck_citations(draft), question, lines)
     if moved:
         log.info("moved citations to the lines holding the answer: %s", moved)
-    text, unrelated = uncite_unrelated(text, lines)
-    if unrelated:
-        log.info("removed citations to unrelated evidence: %s", unrelated)
+    if not judged:  # a judgement cites what it rests on ("Yes [2]" from "I play Bach")
+        text, unrelated = uncite_unrelated(text, lines)
+        if unrelated:
+            log.info("removed citations to unrelated evidence: %s", unrelated)
     text, added = attribute(text, lines)
     added += moved
     cited = {n: "overlap" if n in added else "model" for n in cited_numbers(text)
              if 1 <= n <= len(lines)}
     evidence = [replace(e, cited_by=cited.get(e.n, "")) for e in given]
-    about = topic(question, named)
+    # What someone asks about tells of them when the question asks for a judgement ("Would
+    # Melanie be an ally?" from her "What made you decide to transition?"), not otherwise.
+    about = set() if judged else topic(question, named)
     if about_someone_else(named, [e for e in evidence if e.cited_by], about) and (
             own := their_line(named[0], text, question, evidence)):
         log.info("cited someone else's line; the answer is in %s's [%d]", named[0], own)
@@ -112,9 +122,10 @@ def check_answer(question: str, draft: str, given: Sequence[Evidence],
     if about_someone_else(named, [e for e in evidence if e.cited_by], about):
         log.info("answer cites only someone else's memories, abstaining: %r", text)
         return Verdict(ABSTAIN, True, "about someone else", draft=text)
-    if off_topic(question, named, [e.line for e in evidence if e.cited_by]):
+    if not judged and off_topic(question, named, [e.line for e in evidence if e.cited_by]):
         log.info("the cited memories are about something else, abstaining: %r", text)
         return Verdict(ABSTAIN, True, "off topic", draft=text)
     led = lead_with_answer(text, question)
     cut = led != text
-    return Verdict(led, False, draft=text if cut else "", led=cut, cited=cited)
+    return Verdict(led, False, "judgement" if judged else "", draft=text if cut else "", led=cut,
+                   cited=cited)

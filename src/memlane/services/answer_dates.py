@@ -176,8 +176,9 @@ def date_answer(question: str, answer: str, given: Sequence[Evidence],
     on to the other checks. Either way the day is said as the line said it: with its weekday
     when the person named one ("last Friday" gives "On Friday, 20 October 2023"), and a week
     or a weekend as one, not as the day it starts. Returns the answer, its line and whether the
-    date is not the model's, or ``None`` when the question does not ask when, no line shares
-    the topic, or the model's answer is left to the other checks.
+    date is not the model's (the model's day in other words is its own), or ``None`` when the
+    question does not ask when, no line shares the topic, or the model's answer is left to the
+    other checks.
     """
     if not ASKS_WHEN.search(question) or _ASKS_ELSE.search(question):
         return None
@@ -227,4 +228,8 @@ def date_answer(question: str, answer: str, given: Sequence[Evidence],
         return None  # the day it was said is not when something to come happens
     if _ASKS_TIME.search(question) and ":" not in when:
         return None  # a day does not say what time
-    return f"{_on(when).replace(when, _named_weekday(chosen, when), 1)} [{line}].", line, True
+    day = _named_weekday(chosen, when)
+    # The same day in other words ("On Saturday (28 November 2026)") is said anew, not replaced;
+    # a week's first day is another date than the week.
+    return (f"{_on(when).replace(when, day, 1)} [{line}].", line,
+            first_day or not new or not new <= _date_words(day))

@@ -18,7 +18,7 @@ from typing import Any
 
 from memlane.core.text import PLAIN_WORD, content_words
 from memlane.memory.records import Hit, iso
-from memlane.models.prompts import CITATION
+from memlane.models.prompts import CITATION, chooses
 from memlane.services.evidence import SENTENCE_END
 from memlane.services.periods import ACCOUNT_WORDS
 
@@ -165,6 +165,24 @@ def topic(question: str, named: Sequence[str]) -> set[str]:
     """What a question is about: its content words less the people it names and the words
     that only ask (what, kind, favourite, when, yesterday...), as crude stems."""
     return _stems(question, ASKING_WORDS | {n.lower() for n in named})
+
+
+# A question asking what someone would do, might like or is likely to be.
+_JUDGEMENT = re.compile(r"\b(?:would|might|likely|probably|possibly)\b", re.IGNORECASE)
+# An answer that opens with a yes or a no ("Yes, ...", "Likely no", "Probably not").
+_YES_NO = re.compile(r"^\W*(?:(?:most\s+)?(?:likely|probably|possibly)\W+)?(?:yes|no|not)\b",
+                     re.IGNORECASE)
+
+
+def judges(question: str, answer: str) -> bool:
+    """Whether the answer gives a judgement the question asks for: a yes or a no, or one side
+    of its "A or B", to "Would Melanie enjoy Vivaldi's Four Seasons?" or "Would Melanie rather
+    visit a national park or a theme park?". It rests on what the memories tell of the person
+    ("I play Bach on the violin") and adds no words of its own that they could hold, so it is
+    not held to the words of its citations. An open answer ("What job might Maria pursue?")
+    names something, which the memories must hold like any other answer."""
+    return bool(_JUDGEMENT.search(question)) and bool(
+        _YES_NO.search(CITATION.sub("", answer)) or chooses(answer, question))
 
 
 def off_topic(question: str, named: Sequence[str], cited: Sequence[str]) -> bool:

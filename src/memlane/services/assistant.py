@@ -71,6 +71,9 @@ REPLACED_BECAUSE = {
     "off topic": "cited memories about something else",
     "dated": "gave another date than the memory it is about",
 }
+# Said under an answer to a question asking for a judgement ("Would Melanie enjoy ...?"),
+# which the checks do not hold to the words of its citations (answer_lines.asks_judgement).
+JUDGEMENT_NOTE = "a judgement from the memories cited; none of them says it"
 
 
 @dataclass
@@ -85,7 +88,8 @@ class Answer:
     # Why it abstained: "no relevant memories", "model", "no answer in the evidence" (the answer
     # only restated the question), "unsupported" (its words are in no memory) or "about someone
     # else" (the question names one person, every cited memory is another's); or, answered,
-    # "dated" (the draft's date was replaced by the date of the memory it is about).
+    # "dated" (the draft's date was replaced by the date of the memory it is about) or
+    # "judgement" (the question asks for one: JUDGEMENT_NOTE).
     reason: str = ""
     stopped: bool = False  # the person stopped it; ``text`` is what had streamed by then
     # What the model said, when a check replaced it with the abstention or cut the words that

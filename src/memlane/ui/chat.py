@@ -285,6 +285,10 @@ class ChatPane(QWidget):
             from memlane.services.assistant import REPLACED_BECAUSE
 
             turn.note += f" · the draft {REPLACED_BECAUSE.get(answer.reason, 'did not hold up')}"
+        if answer.reason == "judgement" and not answer.abstained:
+            from memlane.services.assistant import JUDGEMENT_NOTE
+
+            turn.note += f" · {JUDGEMENT_NOTE}"
         self._idle("")
         self.redraw()
         self.answered.emit(answer)

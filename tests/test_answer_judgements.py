@@ -1,0 +1,101 @@
+"""Questions asking for a judgement or a choice: the checks let the answer the memories lead to
+stand, and still refuse one taken from someone else's memory."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from memlane.memory.records import Hit
+from memlane.models.prompts import ABSTAIN, adds_nothing, chooses
+from memlane.services.answer_checks import check_answer
+from memlane.services.answer_lines import Evidence, judges
+from memlane.services.assistant import JUDGEMENT_NOTE, Answer
+from memlane.services.evidence import evidence_line
+
+
+def ev(n: int, speaker: str, when: str, text: str) -> Evidence:
+    hit = Hit(f"message:{n}", "message", datetime.fromisoformat(when).astimezone().timestamp(),
+              "chat", "", f"{speaker}: {text}", 0.0, {}, speaker=speaker)
+    return Evidence(n, hit, evidence_line(n, hit))
+
+
+GIVEN = [
+    ev(1, "Melanie", "2023-07-17T10:00", "We went camping by the lake last weekend, the kids "
+       "loved the hike and the campfire."),
+    ev(2, "Melanie", "2023-08-02T10:00", "I play Bach on the violin most evenings."),
+    ev(3, "John", "2023-08-02T11:00", "I served two tours with the army and I still fly the "
+       "flag at home."),
+    ev(4, "Caroline", "2023-08-03T09:00", "Theme parks are too loud for me, I go hiking instead."),
+]
+
+
+def test_picking_one_side_of_an_either_or_question_is_an_answer() -> None:
+    park = "Would Melanie be more interested in going to a national park or a theme park?"
+    assert chooses("She would be more interested in going to a national park [1].", park)
+    assert not adds_nothing("A national park [1].", park)
+    # both sides, or neither, picks nothing: that only restates the question
+    assert adds_nothing("A national park or a theme park [1].", park)
+    assert adds_nothing("Melanie would be interested in going [1].", park)
+    books = "Would Tim enjoy reading books by C. S. Lewis or John Greene?"
+    assert chooses("Tim would enjoy books by C. S. Lewis [4].", books)
+    assert not chooses("John Greene and C. S. Lewis [4].", books)
+    assert not chooses("A park [1].", "What park did Melanie visit?")  # no "or": no choice
+
+
+def test_a_judgement_the_memories_lead_to_is_not_held_to_their_words() -> None:
+    assert judges("Would John be considered a patriotic person?", "Yes, he served [3].")
+    assert judges("Is it likely that Nate has friends?", "Likely no [1].")
+    assert not judges("Did John serve in the army?", "Yes [3].")  # a fact, not a judgement
+    # an open answer names something: the memories must hold it like any other answer
+    assert not judges("What job might Maria pursue?", "A shelter coordinator [2].")
+    # "patriotic" is in no line: asked for a fact, the answer cites something else
+    fact = check_answer("How patriotic did John feel at the parade?",
+                        "He served two tours with the army [3].", GIVEN, ["John"])
+    assert fact.abstained and fact.reason == "off topic"
+    judged = check_answer("Would John be considered a patriotic person?",
+                          "Yes, he served two tours with the army [3].", GIVEN, ["John"])
+    assert not judged.abstained and judged.reason == "judgement"
+    assert judged.text == "Yes, he served two tours with the army [3]."
+    # what no memory says is not made up when the question asks what might be
+    vivaldi = check_answer("Would Melanie likely enjoy The Four Seasons by Vivaldi?",
+                           "Yes, she enjoys classical music [2].", GIVEN, ["Melanie"])
+    assert not vivaldi.abstained and vivaldi.cited == {2: "model"}
+    # a judgement that names something is an answer like any other
+    ireland = check_answer("Which Star Wars locations would Melanie enjoy in Ireland?",
+                           "A lake where she can hike [1].", GIVEN, ["Melanie"])
+    assert ireland.abstained and ireland.reason == "off topic"
+    # a choice answered from the person's own line stands
+    park = check_answer("Would Melanie be more interested in a national park or a theme park?",
+                        "A national park [1].", GIVEN, ["Melanie"])
+    assert park.text == "A national park [1]." and not park.abstained
+
+
+def test_a_judgement_from_someone_elses_memory_still_abstains() -> None:
+    theirs = check_answer("Would Melanie be more interested in a national park or a theme park?",
+                          "A national park, she goes hiking instead of theme parks [4].", GIVEN,
+                          ["Melanie"])
+    assert theirs.abstained and theirs.reason == "about someone else"
+    assert theirs.text == ABSTAIN
+
+
+def test_the_cli_says_a_judgement_is_one(capsys: pytest.CaptureFixture[str]) -> None:
+    from memlane.cli.answers import _print_revision
+
+    text = "Yes, he served two tours with the army [3]."
+    answer = Answer("Would John be considered a patriotic person?", text, False, GIVEN,
+                    "model", reason="judgement")
+    _print_revision(answer, text)
+    assert capsys.readouterr().out.splitlines() == [f"  ({JUDGEMENT_NOTE})"]
+    answer.reason = ""
+    _print_revision(answer, text)
+    assert capsys.readouterr().out == ""
+
+
+def test_an_answer_keeps_initials_in_one_sentence() -> None:
+    from memlane.models.prompts import attribute
+
+    lines = ["[1] Tue 1 Aug 2023, Tim: I just finished a book by C. S. Lewis, loved it."]
+    text, added = attribute("A book by C. S. Lewis.", lines)
+    assert text == "A book by C. S. Lewis [1]." and added == [1]
