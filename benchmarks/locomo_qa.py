@@ -168,6 +168,8 @@ def main() -> int:
                         help="result file name under benchmarks/results (default: locomo_qa)")
     parser.add_argument("--evidence-tokens", type=int,
                         help="override [answer] evidence_tokens (the context budget)")
+    parser.add_argument("--evidence", type=int,
+                        help="override [answer] evidence (how many search hits are kept)")
     args = parser.parse_args()
     if not args.data.exists():
         print(f"skipped: {args.data} not found (LoCoMo data lives in ../shared/data)")
@@ -190,6 +192,8 @@ def main() -> int:
             engine.settings.model.path = args.model or "small"
             if args.evidence_tokens:
                 engine.settings.answer.evidence_tokens = args.evidence_tokens
+            if args.evidence:
+                engine.settings.answer.evidence = args.evidence
             if args.rerank:
                 engine.settings.answer.rerank = args.rerank == "on"
             if model is not None:  # one model process for all conversations

@@ -3,7 +3,8 @@
 Dates are not the model's to work out: every evidence line starts with its date, and relative
 expressions in what people said are followed by the date they meant. The answer takes the date
 of the line about the question, said as the line said it (with the weekday the person named, a
-week or a weekend as one).
+week or a weekend as one), never as a relative expression copied from it ("3 years ago" meant
+another year when it was said).
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ _ASKS_TIME = re.compile(r"\bwhat\s+time\b", re.IGNORECASE)
 _PAST = re.compile(r"\b(?:did|was|were|had|has|have)\b", re.IGNORECASE)
 # "When I was in Lisbon, which museum did I see?" asks which, not when.
 _ASKS_ELSE = re.compile(r"[,;]\s*(?:what|which|who|whom|where|why|how)\b", re.IGNORECASE)
+# Words that say when from the day they were said ("3 years ago", "last Friday"): copied into an
+# answer read later, they point at another day.
+_RELATIVE = re.compile(r"\b(?:ago|yesterday|today|tonight|tomorrow|last|next|recently|the other "
+                       r"day|this\s+(?:week|weekend|month|year|morning|afternoon|evening))\b",
+                       re.IGNORECASE)
+_CLOCK = re.compile(r"\d:\d\d|\d\s*(?:am|pm)\b", re.IGNORECASE)
 # The date (and time) that starts an evidence line: "[3] Thu 22 Dec 2022, " or
 # "[3] Thu 22 Dec 2022, 14:05-14:20, " (evidence.evidence_line)
 _LINE_DATE = re.compile(r"^\[\d+\]\s+\S+\s+\d{1,2}\s+\S+\s+\d{4}"
@@ -159,26 +166,28 @@ def date_answer(question: str, answer: str, given: Sequence[Evidence],
                 named: Sequence[str]) -> tuple[str, int, bool] | None:
     """For a question asking when, the answer dated by the line that is about it.
 
-    A small model asked "When did Caroline apply to adoption agencies?" cites the line where
-    she was only researching them, or gives the day a line was said when it says "yesterday
-    (21 December 2022)". Dates are not the model's to work out. The line answering is, among
-    the lines sharing the question's topic (the person's own, not only asking about it, when
-    the question names one):
-    one whose date is within the month or year the question names ("in July"), then the one
-    sharing most of the topic, then one whose sentence about the topic says when ("two weekends
-    ago (8 July 2023 to 9 July 2023)"), then the one the model cited. Its date is the bracketed
-    date of a relative expression in its sentence about the topic (:func:`_when_said`), else the
-    day the line was said. The model's answer stands when the words it adds to the question
+    A small model asked "When did Caroline apply to adoption agencies?" cites the line where she
+    was only researching them, or gives the day a line was said when it says "yesterday (21
+    December 2022)". Dates are not the model's to work out. The line answering is, among the
+    lines sharing the question's topic (the person's own, not only asking about it, when the
+    question names one): one whose date is within the month or year the question names ("in
+    July"), then the one sharing most of the topic, then one whose sentence about the topic says
+    when ("two weekends ago (8 July 2023 to 9 July 2023)"), then the one the model cited. Its
+    date is the bracketed date of a relative expression in its sentence about the topic
+    (:func:`_when_said`), else the day the line was said; but for what happened, a dated line
+    the model cited, which the same person said that day, gives its date instead (a line without
+    a date goes on from it). The model's answer stands when the words it adds to the question
     about time (numbers, months, weekdays) are that date's or written in the line ("Thursday at
-    3pm"; a screen's text only for what is to come); otherwise the answer becomes that date,
-    except that the day a line was said never answers when something to come ("When is ...")
-    happens, and a day without a time never answers "what time": the model's answer then goes
-    on to the other checks. Either way the day is said as the line said it: with its weekday
-    when the person named one ("last Friday" gives "On Friday, 20 October 2023"), and a week
-    or a weekend as one, not as the day it starts. Returns the answer, its line and whether the
-    date is not the model's (the model's day in other words is its own), or ``None`` when the
-    question does not ask when, no line shares the topic, or the model's answer is left to the
-    other checks.
+    3pm"; a screen's text only for what is to come) and it does not copy a relative expression
+    in place of the date ("about 3 years ago" without a clock time); otherwise the answer
+    becomes that date, except that the day a line was said never answers when something to come
+    ("When is ...") happens, and a day without a time never answers "what time": the model's
+    answer then goes on to the other checks. Either way the day is said as the line said it:
+    with its weekday when the person named one ("last Friday" gives "On Friday, 20 October
+    2023"), and a week or a weekend as one, not as the day it starts. Returns the answer, its
+    line and whether the date is not the model's (the model's day in other words is its own), or
+    ``None`` when the question does not ask when, no line shares the topic, or the model's
+    answer is left to the other checks.
     """
     if not ASKS_WHEN.search(question) or _ASKS_ELSE.search(question):
         return None
@@ -201,6 +210,17 @@ def date_answer(question: str, answer: str, given: Sequence[Evidence],
         return None
     *_, line, when = max(scored)
     chosen = next(e for e in given if e.n == line)
+    if past and when == _seen(chosen):
+        # A line with no date of its own goes on from a dated one of the same person said that
+        # day, which the model cited ("Last weekend (5 August 2023 to 6 August 2023) I took
+        # part in a charity event ..." then "I set up a 5K charity run ..."): that date tells.
+        said = datetime.fromtimestamp(chosen.hit.time).astimezone().date()
+        for *_, dated, was_cited, n, other_when in sorted(scored, reverse=True):
+            other = next(e for e in given if e.n == n)
+            if (dated and was_cited and other.hit.speaker == chosen.hit.speaker
+                    and datetime.fromtimestamp(other.hit.time).astimezone().date() == said):
+                line, when, chosen = n, other_when, other
+                break
     # What the line's own text says of time ("moved to Thursday at 3pm"), less resolved dates;
     # a screen's text does not say when the person did something ("Fri 12 Dec" on a flights
     # page is the flight, not when they looked).
@@ -218,7 +238,13 @@ def date_answer(question: str, answer: str, given: Sequence[Evidence],
     first_day = (span is not None and span[1] > span[0] and str(span[0].day) in new
                  and str(span[1].day) not in new
                  and not re.search(r"\bweek", answer, re.IGNORECASE))
-    if new and (new <= meant or new <= written) and not (first_day and new <= meant):
+    # "About 3 years ago [1]" copies what the line said, which meant 2019 then and means
+    # another year to whoever reads the answer now: said as the date it meant.
+    answered = CITATION.sub("", answer)
+    relative = (bool(_RELATIVE.search(answered)) and not new & meant
+                and not _CLOCK.search(answered))
+    if (new and (new <= meant or new <= written) and not (first_day and new <= meant)
+            and not relative):
         kept = " ".join(CITATION.sub("", answer).split()).rstrip(" .")
         day = _named_weekday(chosen, when)
         if day != when and not new & _WEEKDAY_WORDS:

@@ -1,5 +1,6 @@
-"""Questions asking for a judgement or a choice: the checks let the answer the memories lead to
-stand, and still refuse one taken from someone else's memory."""
+"""Answer checks for questions asking for a judgement or a choice (the answer the memories lead
+to stands; one taken from someone else's memory does not) and for dates an answer copies or
+leaves to another line (said as the date they meant)."""
 
 from __future__ import annotations
 
@@ -99,3 +100,32 @@ def test_an_answer_keeps_initials_in_one_sentence() -> None:
     lines = ["[1] Tue 1 Aug 2023, Tim: I just finished a book by C. S. Lewis, loved it."]
     text, added = attribute("A book by C. S. Lewis.", lines)
     assert text == "A book by C. S. Lewis [1]." and added == [1]
+
+
+def test_a_date_said_relative_to_its_line_is_given_as_the_date_it_meant() -> None:
+    given = [ev(1, "Joanna", "2022-01-21T10:00", "I first watched it around 3 years ago, I even "
+                "got a physical copy of the movie."),
+             ev(2, "Ana", "2026-11-30T10:00", "My dentist moved me to next Thursday at 9:30.")]
+    assert "3 years ago (2019)" in given[0].line
+    # read in 2026, "around 3 years ago" would mean 2023
+    film = check_answer("When did Joanna first watch the movie?", "Around 3 years ago [1].",
+                        given, ["Joanna"])
+    assert film.text == "In 2019 [1]." and film.reason == "dated"
+    # a time of day the answer gives is kept with what it said
+    dentist = check_answer("When is Ana's dentist appointment?", "Next Thursday at 9:30 [2].",
+                           given, ["Ana"])
+    assert dentist.text == "Next Thursday at 9:30 [2]."
+
+
+def test_a_line_without_a_date_goes_on_from_the_dated_one_the_model_cited() -> None:
+    given = [ev(4, "John", "2023-08-09T10:00", "Last weekend I took part in a community event "
+                "to raise money for a good cause."),
+             ev(5, "John", "2023-08-09T10:01", "I set up a 5K charity run in our neighborhood, "
+                "all for the veterans."),
+             ev(6, "John", "2023-08-12T10:00", "I ran a 5K charity race with my team.")]
+    question = "When did John take part in a 5K charity run?"
+    answer = check_answer(question, "On 5 August 2023 [4].", given, ["John"])
+    assert answer.text == "On the weekend of 5 August 2023 [4]."
+    # cited from another day, the line about the run dates it
+    other = check_answer(question, "On 12 August 2023 [6].", given, ["John"])
+    assert other.text == "On 9 August 2023 [5]." and other.reason == "dated"
