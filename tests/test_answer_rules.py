@@ -110,7 +110,11 @@ def test_a_date_said_relative_to_its_line_is_given_as_the_date_it_meant() -> Non
     # read in 2026, "around 3 years ago" would mean 2023
     film = check_answer("When did Joanna first watch the movie?", "Around 3 years ago [1].",
                         given, ["Joanna"])
-    assert film.text == "In 2019 [1]." and film.reason == "dated"
+    assert film.text == "In 2019 [1]." and film.reason == ""  # the line's words: no other date
+    # with the date it meant, the answer is that date, not "last" or "ago" from today
+    meant = check_answer("When did Joanna first watch the movie?",
+                         "Around 3 years ago (2019) [1].", given, ["Joanna"])
+    assert meant.text == "In 2019 [1]." and meant.reason == ""
     # a time of day the answer gives is kept with what it said
     dentist = check_answer("When is Ana's dentist appointment?", "Next Thursday at 9:30 [2].",
                            given, ["Ana"])

@@ -241,8 +241,7 @@ def date_answer(question: str, answer: str, given: Sequence[Evidence],
     # "About 3 years ago [1]" copies what the line said, which meant 2019 then and means
     # another year to whoever reads the answer now: said as the date it meant.
     answered = CITATION.sub("", answer)
-    relative = (bool(_RELATIVE.search(answered)) and not new & meant
-                and not _CLOCK.search(answered))
+    relative = bool(_RELATIVE.search(answered)) and not _CLOCK.search(answered)
     if (new and (new <= meant or new <= written) and not (first_day and new <= meant)
             and not relative):
         kept = " ".join(CITATION.sub("", answer).split()).rstrip(" .")
@@ -255,7 +254,7 @@ def date_answer(question: str, answer: str, given: Sequence[Evidence],
     if _ASKS_TIME.search(question) and ":" not in when:
         return None  # a day does not say what time
     day = _named_weekday(chosen, when)
-    # The same day in other words ("On Saturday (28 November 2026)") is said anew, not replaced;
-    # a week's first day is another date than the week.
+    # The same day in other words ("On Saturday (28 November 2026)", or the line's own "about 3
+    # years ago") is said anew, not replaced; a week's first day is another date than the week.
     return (f"{_on(when).replace(when, day, 1)} [{line}].", line,
-            first_day or not new or not new <= _date_words(day))
+            first_day or not new or not new - written <= _date_words(day))
