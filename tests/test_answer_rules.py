@@ -40,7 +40,7 @@ def test_picking_one_side_of_an_either_or_question_is_an_answer() -> None:
     assert adds_nothing("A national park or a theme park [1].", park)
     assert adds_nothing("Melanie would be interested in going [1].", park)
     books = "Would Tim enjoy reading books by C. S. Lewis or John Greene?"
-    assert chooses("Tim would enjoy books by C. S. Lewis [4].", books)
+    assert chooses("Tim would enjoy books by C. S. Lewis [4].", books) == "C. S. Lewis"
     assert not chooses("John Greene and C. S. Lewis [4].", books)
     assert not chooses("A park [1].", "What park did Melanie visit?")  # no "or": no choice
 
@@ -71,6 +71,14 @@ def test_a_judgement_the_memories_lead_to_is_not_held_to_their_words() -> None:
     park = check_answer("Would Melanie be more interested in a national park or a theme park?",
                         "A national park [1].", GIVEN, ["Melanie"])
     assert park.text == "A national park [1]." and not park.abstained
+    # said around the question's words, the answer is the side it chose
+    chose = check_answer("Would Melanie be more interested in a national park or a theme park?",
+                         "She would be more interested in a national park [1].", GIVEN,
+                         ["Melanie"])
+    assert chose.text == "A national park [1]." and chose.reason == "judgement"
+    books = check_answer("Would Melanie enjoy books by C. S. Lewis or John Greene?",
+                         "Melanie would enjoy books by C. S. Lewis [2].", GIVEN, ["Melanie"])
+    assert books.text == "C. S. Lewis [2]."
 
 
 def test_a_judgement_from_someone_elses_memory_still_abstains() -> None:

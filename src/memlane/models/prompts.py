@@ -201,22 +201,47 @@ def adds_nothing(answer: str, question: str) -> bool:
 _EITHER_OR = re.compile(r"^(.*)\bor\b([^,;]*?)[?.!\s]*$", re.IGNORECASE | re.DOTALL)
 
 
-def chooses(answer: str, question: str) -> bool:
-    """Whether the answer names one side of the question's closing "A or B" and not the other.
-
-    "Would Melanie rather visit a national park or a theme park?" answered "A national park":
-    each side is told by its own words ("national" against "theme"); the side before "or" is
-    taken as long as the one after it.
-    """
+def _sides(question: str) -> tuple[str, str] | None:
+    """The two sides of a question's closing "A or B": the one after "or", and before it as many
+    words, and the initials or capitalised words of a name just before those ("C. S. Lewis")."""
     m = _EITHER_OR.match(question.strip())
-    if m is None:
-        return False
+    if m is None or not m[2].split():
+        return None
     after = m[2].split()
-    before = " ".join(m[1].split()[-len(after):]) if after else ""
-    first = content_words(before) - content_words(m[2])
-    second = content_words(m[2]) - content_words(before)
+    words = m[1].split()
+    start = max(0, len(words) - len(after))
+    while 0 < start < len(words) and words[start][:1].isupper() and words[start - 1][:1].isupper():
+        start -= 1
+    return " ".join(words[start:]), " ".join(after)
+
+
+def chooses(answer: str, question: str) -> str:
+    """The side of the question's closing "A or B" that the answer names without the other, or
+    "" ("Would Melanie rather visit a national park or a theme park?" answered "She would go to
+    a national park" chooses "a national park"). Each side is told by its own words ("national"
+    against "theme")."""
+    sides = _sides(question)
+    if sides is None:
+        return ""
+    before, after = sides
+    first = content_words(before) - content_words(after)
+    second = content_words(after) - content_words(before)
     said = content_words(answer)
-    return bool(first and second) and bool(said & first) != bool(said & second)
+    if not (first and second) or bool(said & first) == bool(said & second):
+        return ""
+    return before if said & first else after
+
+
+def lead_with_choice(answer: str, question: str) -> str:
+    """The answer from the side of the question's "A or B" it chose, when it names that side as
+    the question does: "Tim would enjoy reading books by C. S. Lewis [4]." -> "C. S. Lewis [4]."."""
+    side = chooses(answer, question)
+    for phrase in (side, re.sub(r"^(?:a|an|the)\s+", "", side, flags=re.IGNORECASE)):
+        at = answer.lower().find(phrase.lower()) if phrase else -1
+        if at >= 0:
+            rest = answer[at:]
+            return rest[:1].upper() + rest[1:]
+    return answer
 
 
 _CITED_AFTER_STOP = re.compile(r"([.!?])\s*((?:" + CITATION.pattern + r"\s*)+)$")

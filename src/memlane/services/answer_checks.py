@@ -26,6 +26,7 @@ from memlane.models.prompts import (
     attribute,
     is_abstention,
     lead_with_answer,
+    lead_with_choice,
     recite,
     support,
     tuck_citations,
@@ -75,7 +76,8 @@ def check_answer(question: str, draft: str, given: Sequence[Evidence],
     only someone other than the person the question ``named`` moves to that person's line or
     abstains; finally the words restating the question are cut from the front of the answer.
     A judgement the question asks for (:func:`judges`) skips the checks on words (made up, off
-    topic, unrelated citations) and is marked ``judgement``.
+    topic, unrelated citations), is marked ``judgement`` and, when it chose a side of the
+    question's "A or B", is cut to start with that side.
     """
     lines = [e.line for e in given]
     if is_abstention(draft):
@@ -125,7 +127,7 @@ def check_answer(question: str, draft: str, given: Sequence[Evidence],
     if not judged and off_topic(question, named, [e.line for e in evidence if e.cited_by]):
         log.info("the cited memories are about something else, abstaining: %r", text)
         return Verdict(ABSTAIN, True, "off topic", draft=text)
-    led = lead_with_answer(text, question)
+    led = lead_with_answer(lead_with_choice(text, question) if judged else text, question)
     cut = led != text
     return Verdict(led, False, "judgement" if judged else "", draft=text if cut else "", led=cut,
                    cited=cited)
