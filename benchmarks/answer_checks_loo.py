@@ -44,7 +44,8 @@ def off_topic(row: dict[str, Any]) -> bool:
 def outcome(row: dict[str, Any], on: Sequence[str]) -> tuple[float, bool]:
     """(F1, abstained) of a row with only the checks in ``on`` replacing drafts."""
     reason = row.get("abstain_reason", "")
-    if not row["abstained"] and "off topic" in on and "evidence" in row and off_topic(row):
+    if (not row["abstained"] and reason != "judgement" and "off topic" in on
+            and "evidence" in row and off_topic(row)):  # a judgement is not held to its lines
         return (1.0 if row["category"] == 5 else 0.0), True
     if ((row["abstained"] or reason == "dated") and reason in CHECKS and reason not in on
             and row.get("f1_kept") is not None):

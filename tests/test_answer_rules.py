@@ -59,6 +59,10 @@ def test_a_judgement_the_memories_lead_to_is_not_held_to_their_words() -> None:
                           "Yes, he served two tours with the army [3].", GIVEN, ["John"])
     assert not judged.abstained and judged.reason == "judgement"
     assert judged.text == "Yes, he served two tours with the army [3]."
+    # the question said again after the yes is cut, as it is from the front of any answer
+    again = check_answer("Would John be considered a patriotic person?",
+                         "Yes, John would be considered a patriotic person [3].", GIVEN, ["John"])
+    assert again.text == "Yes [3]." and again.reason == "judgement"
     # what no memory says is not made up when the question asks what might be
     vivaldi = check_answer("Would Melanie likely enjoy The Four Seasons by Vivaldi?",
                            "Yes, she enjoys classical music [2].", GIVEN, ["Melanie"])

@@ -232,6 +232,26 @@ def chooses(answer: str, question: str) -> str:
     return before if said & first else after
 
 
+_VERDICT = re.compile(r"^\W*((?:(?:most\s+)?(?:likely|probably|possibly)\W+)?(?:yes|no))\b\W*(.*)$",
+                      re.IGNORECASE | re.DOTALL)
+
+
+def lead_with_verdict(answer: str, question: str) -> str:
+    """A yes or a no without the question said again after it: "Yes, John would be considered a
+    patriotic person [4]." -> "Yes [4]."; a reason after it stays ("Yes, he served two tours")."""
+    m = _VERDICT.match(answer)
+    if m is None:
+        return answer
+    rest = CITATION.sub("", m[2])
+    said = content_words(rest) - {"would", "will", "likely", "probably", "considered"}
+    if said - content_words(question):
+        return answer
+    cited = "".join(f"[{n}]" for n in dict.fromkeys(
+        n for c in CITATION.finditer(answer) for n in c[1].replace(" ", "").split(",")))
+    verdict = m[1][:1].upper() + m[1][1:]
+    return f"{verdict} {cited}." if cited else f"{verdict}."
+
+
 def lead_with_choice(answer: str, question: str) -> str:
     """The answer from the side of the question's "A or B" it chose, when it names that side as
     the question does: "Tim would enjoy reading books by C. S. Lewis [4]." -> "C. S. Lewis [4]."."""

@@ -27,6 +27,7 @@ from memlane.models.prompts import (
     is_abstention,
     lead_with_answer,
     lead_with_choice,
+    lead_with_verdict,
     recite,
     support,
     tuck_citations,
@@ -127,7 +128,9 @@ def check_answer(question: str, draft: str, given: Sequence[Evidence],
     if not judged and off_topic(question, named, [e.line for e in evidence if e.cited_by]):
         log.info("the cited memories are about something else, abstaining: %r", text)
         return Verdict(ABSTAIN, True, "off topic", draft=text)
-    led = lead_with_answer(lead_with_choice(text, question) if judged else text, question)
+    if judged:
+        text = lead_with_verdict(lead_with_choice(text, question), question)
+    led = lead_with_answer(text, question)
     cut = led != text
     return Verdict(led, False, "judgement" if judged else "", draft=text if cut else "", led=cut,
                    cited=cited)
