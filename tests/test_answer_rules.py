@@ -85,6 +85,19 @@ def test_a_judgement_the_memories_lead_to_is_not_held_to_their_words() -> None:
     assert books.text == "C. S. Lewis [2]."
 
 
+def test_a_choice_its_memories_speak_against_abstains() -> None:
+    hills = [ev(1, "Ana", "2026-11-30T18:00", "We went hiking in the Sintra hills last weekend."),
+             ev(2, "Ana", "2026-12-03T18:00", "My kids loved the zoo, we go every month.")]
+    question = "Would Ana rather go to a theme park or hike in the hills?"
+    wrong = check_answer(question, "To a theme park [1].", hills, ["Ana"])
+    assert wrong.abstained and wrong.reason == "other side"
+    right = check_answer(question, "She would rather hike in the hills [1].", hills, ["Ana"])
+    assert right.text == "Hike in the hills [1]." and right.reason == "judgement"
+    # lines naming neither side can still lead to a choice
+    zoo = check_answer(question, "A theme park [2].", hills, ["Ana"])
+    assert zoo.text == "A theme park [2]." and not zoo.abstained
+
+
 def test_a_judgement_from_someone_elses_memory_still_abstains() -> None:
     theirs = check_answer("Would Melanie be more interested in a national park or a theme park?",
                           "A national park, she goes hiking instead of theme parks [4].", GIVEN,

@@ -201,7 +201,7 @@ def adds_nothing(answer: str, question: str) -> bool:
 _EITHER_OR = re.compile(r"^(.*)\bor\b([^,;]*?)[?.!\s]*$", re.IGNORECASE | re.DOTALL)
 
 
-def _sides(question: str) -> tuple[str, str] | None:
+def sides(question: str) -> tuple[str, str] | None:
     """The two sides of a question's closing "A or B": the one after "or", and before it as many
     words, and the initials or capitalised words of a name just before those ("C. S. Lewis")."""
     m = _EITHER_OR.match(question.strip())
@@ -220,10 +220,10 @@ def chooses(answer: str, question: str) -> str:
     "" ("Would Melanie rather visit a national park or a theme park?" answered "She would go to
     a national park" chooses "a national park"). Each side is told by its own words ("national"
     against "theme")."""
-    sides = _sides(question)
-    if sides is None:
+    both = sides(question)
+    if both is None:
         return ""
-    before, after = sides
+    before, after = both
     first = content_words(before) - content_words(after)
     second = content_words(after) - content_words(before)
     said = content_words(answer)

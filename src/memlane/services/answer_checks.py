@@ -40,6 +40,7 @@ from memlane.services.answer_lines import (
     cited_numbers,
     judges,
     off_topic,
+    other_side,
     their_line,
     topic,
 )
@@ -125,6 +126,9 @@ def check_answer(question: str, draft: str, given: Sequence[Evidence],
     if about_someone_else(named, [e for e in evidence if e.cited_by], about):
         log.info("answer cites only someone else's memories, abstaining: %r", text)
         return Verdict(ABSTAIN, True, "about someone else", draft=text)
+    if judged and other_side(question, text, [e.line for e in evidence if e.cited_by]):
+        log.info("chose the side its memories do not speak of, abstaining: %r", text)
+        return Verdict(ABSTAIN, True, "other side", draft=text)
     if not judged and off_topic(question, named, [e.line for e in evidence if e.cited_by]):
         log.info("the cited memories are about something else, abstaining: %r", text)
         return Verdict(ABSTAIN, True, "off topic", draft=text)

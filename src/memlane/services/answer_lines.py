@@ -18,7 +18,7 @@ from typing import Any
 
 from memlane.core.text import PLAIN_WORD, content_words
 from memlane.memory.records import Hit, iso
-from memlane.models.prompts import CITATION, chooses
+from memlane.models.prompts import CITATION, chooses, sides
 from memlane.services.evidence import SENTENCE_END
 from memlane.services.periods import ACCOUNT_WORDS
 
@@ -183,6 +183,24 @@ def judges(question: str, answer: str) -> bool:
     names something, which the memories must hold like any other answer."""
     return bool(_JUDGEMENT.search(question)) and bool(
         _YES_NO.search(CITATION.sub("", answer)) or chooses(answer, question))
+
+
+# The number, date and speaker that start an evidence line ("[3] Thu 22 Dec 2022, Ana: ").
+_LINE_HEAD = re.compile(r"^\[\d+\][^:]*:\s*")
+
+
+def other_side(question: str, answer: str, cited: Sequence[str]) -> bool:
+    """Whether the answer chose one side of the question's "A or B" while the lines it cites
+    speak only of the other: "To a theme park [1]" from "We went hiking in the hills" for "Would
+    Ana rather go to a theme park or hike in the hills?". Lines naming neither side can still
+    lead to a choice ("she loves the outdoors": a national park)."""
+    chosen, both = chooses(answer, question), sides(question)
+    if not chosen or both is None:
+        return False
+    other = both[1] if chosen == both[0] else both[0]
+    said = affirmed(" ".join(_LINE_HEAD.sub("", line) for line in cited))
+    return bool((_stems(other) - _stems(chosen)) & said) and not (
+        (_stems(chosen) - _stems(other)) & said)
 
 
 def off_topic(question: str, named: Sequence[str], cited: Sequence[str]) -> bool:

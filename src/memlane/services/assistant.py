@@ -70,6 +70,7 @@ REPLACED_BECAUSE = {
     "about someone else": "cited only someone else's memories",
     "off topic": "cited memories about something else",
     "dated": "gave another date than the memory it is about",
+    "other side": "chose the side its memories do not speak of",
 }
 # Said under an answer to a question asking for a judgement ("Would Melanie enjoy ...?"),
 # which the checks do not hold to the words of its citations (answer_lines.asks_judgement).
