@@ -93,6 +93,9 @@ def test_a_choice_its_memories_speak_against_abstains() -> None:
     assert wrong.abstained and wrong.reason == "other side"
     right = check_answer(question, "She would rather hike in the hills [1].", hills, ["Ana"])
     assert right.text == "Hike in the hills [1]." and right.reason == "judgement"
+    # resting on no memory, a choice is no answer
+    bare = check_answer(question, "To a theme park.", hills, ["Ana"])
+    assert bare.abstained and bare.reason == "no answer in the evidence"
     # lines naming neither side can still lead to a choice
     zoo = check_answer(question, "A theme park [2].", hills, ["Ana"])
     assert zoo.text == "A theme park [2]." and not zoo.abstained

@@ -189,13 +189,14 @@ def support(answer: str, question: str, evidence: Sequence[str]) -> float:
 def adds_nothing(answer: str, question: str) -> bool:
     """Whether the answer only restates the question ("Caroline motivates Caroline to be ...").
 
-    Picking one side of an either-or question (:func:`chooses`) is an answer, though its words
-    are all the question's.
+    Picking one side of an either-or question (:func:`chooses`) from a memory it cites is an
+    answer, though its words are all the question's.
     """
     text = CITATION.sub("", answer)
     if re.search(r"\b(?:yes|no|not|never)\b", text, re.IGNORECASE):
         return False
-    return not (content_words(text) - content_words(question)) and not chooses(text, question)
+    return not (content_words(text) - content_words(question)) and not (
+        chooses(text, question) and CITATION.search(answer))
 
 
 _EITHER_OR = re.compile(r"^(.*)\bor\b([^,;]*?)[?.!\s]*$", re.IGNORECASE | re.DOTALL)

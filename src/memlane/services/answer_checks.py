@@ -8,7 +8,8 @@ only ask about it, or one naming them only in an opening greeting, is not theirs
 cites says nothing of what the question is about). An answer to a question asking when is dated
 by the line about it (``answer_dates.date_answer``), not by the model's reading. A yes, a no or
 one side of an "A or B" given to a question asking for a judgement ("Would Melanie enjoy ...?",
-``answer_lines.judges``) is not held to the words of the lines it cites, only to whose they are.
+``answer_lines.judges``), citing a memory, is not held to the words of the lines it cites, only
+to whose they are and, for a side, to their not speaking only of the other side.
 Citations are moved to the lines that hold the answer, unrelated ones removed, missing ones
 added, and words restating the question cut from the front.
 """
@@ -77,7 +78,8 @@ def check_answer(question: str, draft: str, given: Sequence[Evidence],
     lines holding the answer, unrelated ones removed and missing ones added; an answer citing
     only someone other than the person the question ``named`` moves to that person's line or
     abstains; finally the words restating the question are cut from the front of the answer.
-    A judgement the question asks for (:func:`judges`) skips the checks on words (made up, off
+    A judgement the question asks for (:func:`judges`), citing a memory, skips the checks on
+    words (made up, off
     topic, unrelated citations), is marked ``judgement`` and, when it chose a side of the
     question's "A or B", is cut to start with that side.
     """
@@ -87,7 +89,7 @@ def check_answer(question: str, draft: str, given: Sequence[Evidence],
     if adds_nothing(draft, question):
         log.info("answer only restates the question, abstaining: %r", draft)
         return Verdict(ABSTAIN, True, "no answer in the evidence", draft=draft)
-    judged = judges(question, draft)
+    judged = judges(question, draft) and bool(cited_numbers(draft))  # resting on no memory: no
     if not judged and support(draft, question, lines) < MIN_SUPPORT:
         log.info("answer not supported by the evidence, abstaining: %r", draft)
         return Verdict(ABSTAIN, True, "unsupported", draft=draft)
