@@ -79,9 +79,9 @@ def check_answer(question: str, draft: str, given: Sequence[Evidence],
     only someone other than the person the question ``named`` moves to that person's line or
     abstains; finally the words restating the question are cut from the front of the answer.
     A judgement the question asks for (:func:`judges`), citing a memory, skips the checks on
-    words (made up, off
-    topic, unrelated citations), is marked ``judgement`` and, when it chose a side of the
-    question's "A or B", is cut to start with that side.
+    words (made up, off topic, unrelated citations), abstains when it chose a side of the
+    question's "A or B" its lines do not speak of (:func:`other_side`), is marked
+    ``judgement`` and is cut to start with the side it chose, or to its yes or no.
     """
     lines = [e.line for e in given]
     if is_abstention(draft):
