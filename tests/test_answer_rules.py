@@ -63,10 +63,22 @@ def test_a_judgement_the_memories_lead_to_is_not_held_to_their_words() -> None:
     again = check_answer("Would John be considered a patriotic person?",
                          "Yes, John would be considered a patriotic person [3].", GIVEN, ["John"])
     assert again.text == "Yes [3]." and again.reason == "judgement"
-    # what no memory says is not made up when the question asks what might be
+    # a plain yes rests on a line that does not say it; a reason must be in the memories
     vivaldi = check_answer("Would Melanie likely enjoy The Four Seasons by Vivaldi?",
-                           "Yes, she enjoys classical music [2].", GIVEN, ["Melanie"])
+                           "Yes [2].", GIVEN, ["Melanie"])
     assert not vivaldi.abstained and vivaldi.cited == {2: "model"}
+    phd = check_answer("Would Melanie likely enjoy The Four Seasons by Vivaldi?",
+                       "Yes, she has a PhD in music theory from Oxford [2].", GIVEN, ["Melanie"])
+    assert phd.abstained and phd.reason == "unsupported"
+    # a negation is no plain yes, nor a choice
+    assert check_answer("Would John be considered a patriotic person?",
+                        "Yes, John would not be considered a patriotic person [3].", GIVEN,
+                        ["John"]).text != "Yes [3]."
+    assert not chooses("Melanie would not go to a theme park [1].",
+                       "Would Melanie rather visit a national park or a theme park?")
+    # a question asking for something else is not asking for a judgement
+    assert not judges("Did I say I would call the electrician?", "Yes, I said so [2].")
+    assert not judges("What would I need to buy at Lidl?", "No milk [1].")
     # a judgement that names something is an answer like any other
     ireland = check_answer("Which Star Wars locations would Melanie enjoy in Ireland?",
                            "A lake where she can hike [1].", GIVEN, ["Melanie"])
@@ -102,6 +114,13 @@ def test_a_choice_its_memories_speak_against_abstains() -> None:
 
 
 def test_a_judgement_from_someone_elses_memory_still_abstains() -> None:
+    sweden = [*GIVEN, ev(5, "Caroline", "2023-08-04T09:00", "I am moving to Sweden next year!")]
+    moving = check_answer("Would Melanie consider moving to Sweden?",
+                          "Yes, she is moving to Sweden next year [2][5].", sweden, ["Melanie"])
+    assert moving.abstained and moving.reason == "about someone else"
+    side = check_answer("Would Melanie rather move to Sweden or Norway?", "Sweden [1][5].",
+                        sweden, ["Melanie"])
+    assert side.abstained and side.reason == "about someone else"
     theirs = check_answer("Would Melanie be more interested in a national park or a theme park?",
                           "A national park, she goes hiking instead of theme parks [4].", GIVEN,
                           ["Melanie"])

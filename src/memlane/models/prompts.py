@@ -199,17 +199,25 @@ def adds_nothing(answer: str, question: str) -> bool:
         chooses(text, question) and CITATION.search(answer))
 
 
-_EITHER_OR = re.compile(r"^(.*)\bor\b([^,;]*?)[?.!\s]*$", re.IGNORECASE | re.DOTALL)
+_OR = re.compile(r"\bor\b", re.IGNORECASE)
+# A negation in an answer: "She would not go to a theme park" chooses nothing.
+_NEGATED = re.compile(r"\b(?:not|never|no|nor|neither|rather\s+than|instead\s+of)\b|n't\b",
+                      re.IGNORECASE)
 
 
 def sides(question: str) -> tuple[str, str] | None:
-    """The two sides of a question's closing "A or B": the one after "or", and before it as many
-    words, and the initials or capitalised words of a name just before those ("C. S. Lewis")."""
-    m = _EITHER_OR.match(question.strip())
-    if m is None or not m[2].split():
+    """The two sides of a question's closing "A or B": the one after its last "or", and before it
+    as many words, and the initials or capitalised words of a name just before those ("C. S.
+    Lewis")."""
+    question = question.strip()
+    found = list(_OR.finditer(question))
+    if not found:
         return None
-    after = m[2].split()
-    words = m[1].split()
+    last = found[-1]
+    after = question[last.end():].rstrip("?.! \t\n").split()
+    if not after or any(p in " ".join(after) for p in ",;"):
+        return None
+    words = question[:last.start()].split()
     start = max(0, len(words) - len(after))
     while 0 < start < len(words) and words[start][:1].isupper() and words[start - 1][:1].isupper():
         start -= 1
@@ -220,9 +228,10 @@ def chooses(answer: str, question: str) -> str:
     """The side of the question's closing "A or B" that the answer names without the other, or
     "" ("Would Melanie rather visit a national park or a theme park?" answered "She would go to
     a national park" chooses "a national park"). Each side is told by its own words ("national"
-    against "theme")."""
+    against "theme"). An answer with a negation chooses nothing ("She would not go to a theme
+    park")."""
     both = sides(question)
-    if both is None:
+    if both is None or _NEGATED.search(CITATION.sub("", answer)):
         return ""
     before, after = both
     first = content_words(before) - content_words(after)
@@ -244,6 +253,8 @@ def lead_with_verdict(answer: str, question: str) -> str:
     if m is None:
         return answer
     rest = CITATION.sub("", m[2])
+    if _NEGATED.search(rest) or re.search(r"\bbut\b", rest, re.IGNORECASE):
+        return answer  # "Yes, John would not be considered ...": no plain yes
     said = content_words(rest) - {"would", "will", "likely", "probably", "considered"}
     if said - content_words(question):
         return answer
@@ -265,7 +276,7 @@ def lead_with_choice(answer: str, question: str) -> str:
     return answer
 
 
-_CITED_AFTER_STOP = re.compile(r"([.!?])\s*((?:" + CITATION.pattern + r"\s*)+)$")
+_CITED_AFTER_STOP = re.compile(r"([.!?]+)\s*((?:" + CITATION.pattern + r"\s*)+)$")
 
 
 def tuck_citations(answer: str) -> str:

@@ -6,10 +6,10 @@ and why (the model abstained, the draft only restates the question, its words ar
 it cites only someone other than the person asked about (``answer_lines``: a line where they
 only ask about it, or one naming them only in an opening greeting, is not theirs), or what it
 cites says nothing of what the question is about). An answer to a question asking when is dated
-by the line about it (``answer_dates.date_answer``), not by the model's reading. A yes, a no or
-one side of an "A or B" given to a question asking for a judgement ("Would Melanie enjoy ...?",
-``answer_lines.judges``), citing a memory, is not held to the words of the lines it cites, only
-to whose they are and, for a side, to their not speaking only of the other side.
+by the line about it (``answer_dates.date_answer``), not by the model's reading. A plain yes, no
+or side of an "A or B" given to a question asking for a judgement ("Would Melanie enjoy ...?",
+``answer_lines.judges`` and ``bare``), citing a memory, is not held to the words of the lines it
+cites, only to whose they are and, for a side, to their not speaking only of the other side.
 Citations are moved to the lines that hold the answer, unrelated ones removed, missing ones
 added, and words restating the question cut from the front.
 """
@@ -38,10 +38,12 @@ from memlane.services.answer_dates import date_answer
 from memlane.services.answer_lines import (
     Evidence,
     about_someone_else,
+    bare,
     cited_numbers,
     judges,
     off_topic,
     other_side,
+    side_not_theirs,
     their_line,
     topic,
 )
@@ -78,10 +80,12 @@ def check_answer(question: str, draft: str, given: Sequence[Evidence],
     lines holding the answer, unrelated ones removed and missing ones added; an answer citing
     only someone other than the person the question ``named`` moves to that person's line or
     abstains; finally the words restating the question are cut from the front of the answer.
-    A judgement the question asks for (:func:`judges`), citing a memory, skips the checks on
-    words (made up, off topic, unrelated citations), abstains when it chose a side of the
-    question's "A or B" its lines do not speak of (:func:`other_side`), is marked
-    ``judgement`` and is cut to start with the side it chose, or to its yes or no.
+    A judgement the question asks for (:func:`judges`), citing a memory, skips the check for
+    memories about something else; a plain one (:func:`bare`) also the checks on words (made up,
+    unrelated citations, a line where the person only asks). A side abstains when only someone
+    else's cited lines speak of it (:func:`side_not_theirs`) or they speak only of the other side
+    (:func:`other_side`). It is marked ``judgement`` and cut to the side it chose, or to its yes
+    or no.
     """
     lines = [e.line for e in given]
     if is_abstention(draft):
@@ -89,8 +93,11 @@ def check_answer(question: str, draft: str, given: Sequence[Evidence],
     if adds_nothing(draft, question):
         log.info("answer only restates the question, abstaining: %r", draft)
         return Verdict(ABSTAIN, True, "no answer in the evidence", draft=draft)
-    judged = judges(question, draft) and bool(cited_numbers(draft))  # resting on no memory: no
-    if not judged and support(draft, question, lines) < MIN_SUPPORT:
+    # A judgement rests on a memory it cites; one giving nothing but its yes, no or side is not
+    # held to the words of its lines.
+    judged = judges(question, draft) and any(1 <= n <= len(given) for n in cited_numbers(draft))
+    plain = judged and bare(question, draft)
+    if not plain and support(draft, question, lines) < MIN_SUPPORT:
         log.info("answer not supported by the evidence, abstaining: %r", draft)
         return Verdict(ABSTAIN, True, "unsupported", draft=draft)
     dated = date_answer(question, draft, given, named)
@@ -106,7 +113,7 @@ def check_answer(question: str, draft: str, given: Sequence[Evidence],
     text, moved = recite(tuck_citations(draft), question, lines)
     if moved:
         log.info("moved citations to the lines holding the answer: %s", moved)
-    if not judged:  # a judgement cites what it rests on ("Yes [2]" from "I play Bach")
+    if not plain:  # a plain judgement cites what it rests on ("Yes [2]" from "I play Bach")
         text, unrelated = uncite_unrelated(text, lines)
         if unrelated:
             log.info("removed citations to unrelated evidence: %s", unrelated)
@@ -117,7 +124,7 @@ def check_answer(question: str, draft: str, given: Sequence[Evidence],
     evidence = [replace(e, cited_by=cited.get(e.n, "")) for e in given]
     # What someone asks about tells of them when the question asks for a judgement ("Would
     # Melanie be an ally?" from her "What made you decide to transition?"), not otherwise.
-    about = set() if judged else topic(question, named)
+    about = set() if plain else topic(question, named)
     if about_someone_else(named, [e for e in evidence if e.cited_by], about) and (
             own := their_line(named[0], text, question, evidence)):
         log.info("cited someone else's line; the answer is in %s's [%d]", named[0], own)
@@ -127,6 +134,9 @@ def check_answer(question: str, draft: str, given: Sequence[Evidence],
             e.cited_by = cited.get(e.n, "")
     if about_someone_else(named, [e for e in evidence if e.cited_by], about):
         log.info("answer cites only someone else's memories, abstaining: %r", text)
+        return Verdict(ABSTAIN, True, "about someone else", draft=text)
+    if judged and side_not_theirs(question, text, named, [e for e in evidence if e.cited_by]):
+        log.info("chose a side only someone else's memories speak of, abstaining: %r", text)
         return Verdict(ABSTAIN, True, "about someone else", draft=text)
     if judged and other_side(question, text, [e.line for e in evidence if e.cited_by]):
         log.info("chose the side its memories do not speak of, abstaining: %r", text)

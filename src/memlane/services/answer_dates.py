@@ -38,11 +38,13 @@ _ASKS_TIME = re.compile(r"\bwhat\s+time\b", re.IGNORECASE)
 _PAST = re.compile(r"\b(?:did|was|were|had|has|have)\b", re.IGNORECASE)
 # "When I was in Lisbon, which museum did I see?" asks which, not when.
 _ASKS_ELSE = re.compile(r"[,;]\s*(?:what|which|who|whom|where|why|how)\b", re.IGNORECASE)
-# Words that say when from the day they were said ("3 years ago", "last Friday"): copied into an
-# answer read later, they point at another day.
-_RELATIVE = re.compile(r"\b(?:ago|yesterday|today|tonight|tomorrow|last|next|recently|the other "
-                       r"day|this\s+(?:week|weekend|month|year|morning|afternoon|evening))\b",
-                       re.IGNORECASE)
+# What says when from the day it was said ("3 years ago", "last Friday", "yesterday"): copied
+# into an answer read later, it points at another day.
+_RELATIVE = re.compile(
+    r"\b(?:(?:\w+\s+)?(?:days?|weeks?|months?|years?)\s+ago|yesterday|today|tonight|tomorrow"
+    r"|the other day|recently|(?:last|next|this|past)\s+(?:week|weekend|month|year|night|summer"
+    r"|winter|spring|autumn|fall|morning|afternoon|evening|" + "|".join(WEEKDAY_NAMES).lower()
+    + r"))\b", re.IGNORECASE)
 _CLOCK = re.compile(r"\d:\d\d|\d\s*(?:am|pm)\b", re.IGNORECASE)
 # The date (and time) that starts an evidence line: "[3] Thu 22 Dec 2022, " or
 # "[3] Thu 22 Dec 2022, 14:05-14:20, " (evidence.evidence_line)
@@ -211,13 +213,14 @@ def date_answer(question: str, answer: str, given: Sequence[Evidence],
     *_, line, when = max(scored)
     chosen = next(e for e in given if e.n == line)
     if past and when == _seen(chosen):
-        # A line with no date of its own goes on from a dated one of the same person said that
-        # day, which the model cited ("Last weekend (5 August 2023 to 6 August 2023) I took
+        # A line with no date of its own goes on from a dated one the same person said before it
+        # that day, which the model cited ("Last weekend (5 August 2023 to 6 August 2023) I took
         # part in a charity event ..." then "I set up a 5K charity run ..."): that date tells.
         said = datetime.fromtimestamp(chosen.hit.time).astimezone().date()
         for *_, dated, was_cited, n, other_when in sorted(scored, reverse=True):
             other = next(e for e in given if e.n == n)
             if (dated and was_cited and other.hit.speaker == chosen.hit.speaker
+                    and other.hit.time <= chosen.hit.time
                     and datetime.fromtimestamp(other.hit.time).astimezone().date() == said):
                 line, when, chosen = n, other_when, other
                 break
@@ -241,7 +244,9 @@ def date_answer(question: str, answer: str, given: Sequence[Evidence],
     # "About 3 years ago [1]" copies what the line said, which meant 2019 then and means
     # another year to whoever reads the answer now: said as the date it meant.
     answered = CITATION.sub("", answer)
-    relative = bool(_RELATIVE.search(answered)) and not _CLOCK.search(answered)
+    copied = [m[0] for m in _RELATIVE.finditer(answered)
+              if m[0].lower() not in question.lower()]  # "When did Ana last visit ...?"
+    relative = bool(copied) and not _CLOCK.search(answered)
     if (new and (new <= meant or new <= written) and not (first_day and new <= meant)
             and not relative):
         kept = " ".join(CITATION.sub("", answer).split()).rstrip(" .")
@@ -257,4 +262,4 @@ def date_answer(question: str, answer: str, given: Sequence[Evidence],
     # The same day in other words ("On Saturday (28 November 2026)", or the line's own "about 3
     # years ago") is said anew, not replaced; a week's first day is another date than the week.
     return (f"{_on(when).replace(when, day, 1)} [{line}].", line,
-            first_day or not new or not new - written <= _date_words(day))
+            first_day or not new or not new - _date_words(" ".join(copied)) <= _date_words(day))

@@ -5,7 +5,9 @@ they said it or it names them (:func:`theirs`), but not when it names them only 
 greeting ("Thanks, Maria! After my last run ...") nor when all it says of the question's topic
 is a question (:func:`only_asks`). :func:`topic` is what a question is about, as crude stems;
 :func:`about_someone_else` and :func:`off_topic` say when the lines an answer cites are another
-person's or about something else.
+person's or about something else. :func:`judges` tells a judgement the question asks for ("Would
+Melanie enjoy ...?": a yes, a no or a side of its "A or B"), :func:`side_not_theirs` and
+:func:`other_side` when the side chosen is someone else's or not what its lines speak of.
 """
 
 from __future__ import annotations
@@ -167,26 +169,37 @@ def topic(question: str, named: Sequence[str]) -> set[str]:
     return _stems(question, ASKING_WORDS | {n.lower() for n in named})
 
 
-# A question asking what someone would do, might like or is likely to be.
-_JUDGEMENT = re.compile(r"\b(?:would|might|likely|probably|possibly)\b", re.IGNORECASE)
-# An answer that opens with a yes or a no ("Yes, ...", "Likely no", "Probably not").
-_YES_NO = re.compile(r"^\W*(?:(?:most\s+)?(?:likely|probably|possibly)\W+)?(?:yes|no|not)\b",
+# A question asking for a judgement: "Would Melanie enjoy ...?", "Might ...", "Is it likely ...".
+_JUDGEMENT = re.compile(r"^\W*(?:would|might|could|(?:is|are)\s+it\s+(?:likely|probable))\b",
+                        re.IGNORECASE)
+# An answer that opens with a yes or a no ("Yes, ...", "Likely no").
+_YES_NO = re.compile(r"^\W*(?:(?:most\s+)?(?:likely|probably|possibly)\W+)?(?:yes|no)\b",
                      re.IGNORECASE)
 
 
 def judges(question: str, answer: str) -> bool:
-    """Whether the answer gives a judgement the question asks for: a yes or a no, or one side
-    of its "A or B", to "Would Melanie enjoy Vivaldi's Four Seasons?" or "Would Melanie rather
-    visit a national park or a theme park?". It rests on what the memories tell of the person
-    ("I play Bach on the violin") and adds no words of its own that they could hold, so it is
-    not held to the words of its citations. An open answer ("What job might Maria pursue?")
-    names something, which the memories must hold like any other answer."""
-    return bool(_JUDGEMENT.search(question)) and bool(
-        _YES_NO.search(CITATION.sub("", answer)) or chooses(answer, question))
+    """Whether the answer gives the judgement the question asks for: a yes or a no to "Would
+    Melanie enjoy Vivaldi's Four Seasons?", one side to "Would Melanie rather visit a national
+    park or a theme park?". It rests on what the memories tell of the person ("I play Bach on
+    the violin") without their words. A question that asks for something else ("What job might
+    Maria pursue?", "Did I say I would call?") is not asking for one."""
+    if not _JUDGEMENT.search(question):
+        return False
+    if sides(question) is not None:
+        return bool(chooses(answer, question))
+    return bool(_YES_NO.search(CITATION.sub("", answer)))
+
+
+def bare(question: str, answer: str) -> bool:
+    """Whether a judgement (:func:`judges`) says nothing but its yes, no or side: "Yes, John
+    would be considered a patriotic person [4]" is bare; "Yes, he served two tours [3]" gives a
+    reason, which the memories must hold like any other answer."""
+    said = content_words(CITATION.sub("", answer)) - {"yes", "likely", "probably", "possibly"}
+    return not said - content_words(question)
 
 
 # The number, date and speaker that start an evidence line ("[3] Thu 22 Dec 2022, Ana: ").
-_LINE_HEAD = re.compile(r"^\[\d+\][^:]*:\s*")
+_LINE_HEAD = re.compile(r"^\[\d+\].*?:\s")
 
 
 def other_side(question: str, answer: str, cited: Sequence[str]) -> bool:
@@ -201,6 +214,19 @@ def other_side(question: str, answer: str, cited: Sequence[str]) -> bool:
     said = affirmed(" ".join(_LINE_HEAD.sub("", line) for line in cited))
     return bool((_stems(other) - _stems(chosen)) & said) and not (
         (_stems(chosen) - _stems(other)) & said)
+
+
+def side_not_theirs(question: str, answer: str, named: Sequence[str],
+                    cited: Sequence[Evidence]) -> bool:
+    """Whether the side of "A or B" an answer chose is spoken of only in someone else's cited
+    lines: "Sweden [1][2]" for "Would Melanie move to Sweden or Norway?" from Melanie's camping
+    line and Caroline's "I'm moving to Sweden"."""
+    chosen = chooses(answer, question)
+    if not chosen or len(named) != 1:
+        return False
+    speaking = [e for e in cited
+                if _stems(chosen) & affirmed(_LINE_HEAD.sub("", e.line))]
+    return bool(speaking) and not any(theirs(named[0], e) for e in speaking)
 
 
 def off_topic(question: str, named: Sequence[str], cited: Sequence[str]) -> bool:

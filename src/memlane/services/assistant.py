@@ -73,7 +73,7 @@ REPLACED_BECAUSE = {
     "other side": "chose the side its memories do not speak of",
 }
 # Said under an answer to a question asking for a judgement ("Would Melanie enjoy ...?"),
-# which the checks do not hold to the words of its citations (answer_lines.asks_judgement).
+# which the checks do not hold to the words of its citations (answer_lines.judges).
 JUDGEMENT_NOTE = "a judgement from the memories cited; none of them says it"
 
 
