@@ -408,6 +408,14 @@ def relative_dates(text: str, when: datetime) -> list[str]:
     return [label for _, _, label in _relative_spans(text, when)]
 
 
+def relative_phrases(text: str) -> list[str]:
+    """The expressions of ``text`` that say when from the day they were said, as written ("3
+    years ago", "last month", "last Friday"): those :func:`resolve_relative` resolves, less "on
+    Friday", which may be said of a day still to come."""
+    patterns = [p for p, h in RULES if h in _RELATIVE] + [_LAST_WEEKDAY]
+    return [m[0].strip() for p in patterns for m in p.finditer(text)]
+
+
 def _relative_spans(text: str, when: datetime) -> list[tuple[int, int, str]]:
     ref = _local(when)
     spans: list[tuple[int, int, str]] = []

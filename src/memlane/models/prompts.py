@@ -242,14 +242,15 @@ def chooses(answer: str, question: str) -> str:
     return before if said & first else after
 
 
-_VERDICT = re.compile(r"^\W*((?:(?:most\s+)?(?:likely|probably|possibly)\W+)?(?:yes|no))\b\W*(.*)$",
-                      re.IGNORECASE | re.DOTALL)
+# An answer that opens with a yes or a no ("Yes, ...", "Likely no"), and what follows it.
+VERDICT = re.compile(r"^\W*((?:(?:most\s+)?(?:likely|probably|possibly)\W+)?(?:yes|no))\b\W*(.*)$",
+                     re.IGNORECASE | re.DOTALL)
 
 
 def lead_with_verdict(answer: str, question: str) -> str:
     """A yes or a no without the question said again after it: "Yes, John would be considered a
     patriotic person [4]." -> "Yes [4]."; a reason after it stays ("Yes, he served two tours")."""
-    m = _VERDICT.match(answer)
+    m = VERDICT.match(answer)
     if m is None:
         return answer
     rest = CITATION.sub("", m[2])

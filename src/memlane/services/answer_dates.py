@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from memlane.core.text import PLAIN_WORD
-from memlane.memory.timeparse import MONTH_NAMES, MONTHS, WEEKDAY_NAMES
+from memlane.memory.timeparse import MONTH_NAMES, MONTHS, WEEKDAY_NAMES, relative_phrases
 from memlane.models.prompts import CITATION
 from memlane.services.answer_lines import (
     Evidence,
@@ -38,13 +38,6 @@ _ASKS_TIME = re.compile(r"\bwhat\s+time\b", re.IGNORECASE)
 _PAST = re.compile(r"\b(?:did|was|were|had|has|have)\b", re.IGNORECASE)
 # "When I was in Lisbon, which museum did I see?" asks which, not when.
 _ASKS_ELSE = re.compile(r"[,;]\s*(?:what|which|who|whom|where|why|how)\b", re.IGNORECASE)
-# What says when from the day it was said ("3 years ago", "last Friday", "yesterday"): copied
-# into an answer read later, it points at another day.
-_RELATIVE = re.compile(
-    r"\b(?:(?:\w+\s+)?(?:days?|weeks?|months?|years?)\s+ago|yesterday|today|tonight|tomorrow"
-    r"|the other day|recently|(?:last|next|this|past)\s+(?:week|weekend|month|year|night|summer"
-    r"|winter|spring|autumn|fall|morning|afternoon|evening|" + "|".join(WEEKDAY_NAMES).lower()
-    + r"))\b", re.IGNORECASE)
 _CLOCK = re.compile(r"\d:\d\d|\d\s*(?:am|pm)\b", re.IGNORECASE)
 # The date (and time) that starts an evidence line: "[3] Thu 22 Dec 2022, " or
 # "[3] Thu 22 Dec 2022, 14:05-14:20, " (evidence.evidence_line)
@@ -244,8 +237,9 @@ def date_answer(question: str, answer: str, given: Sequence[Evidence],
     # "About 3 years ago [1]" copies what the line said, which meant 2019 then and means
     # another year to whoever reads the answer now: said as the date it meant.
     answered = CITATION.sub("", answer)
-    copied = [m[0] for m in _RELATIVE.finditer(answered)
-              if m[0].lower() not in question.lower()]  # "When did Ana last visit ...?"
+    # "Around 3 years ago", "Last month (April 2023)": what the line said from its day, copied
+    # (not a word of the question's: "When did Ana last visit ...?")
+    copied = [p for p in relative_phrases(answered) if p.lower() not in question.lower()]
     relative = bool(copied) and not _CLOCK.search(answered)
     if (new and (new <= meant or new <= written) and not (first_day and new <= meant)
             and not relative):

@@ -20,7 +20,7 @@ from typing import Any
 
 from memlane.core.text import PLAIN_WORD, content_words
 from memlane.memory.records import Hit, iso
-from memlane.models.prompts import CITATION, chooses, sides
+from memlane.models.prompts import CITATION, VERDICT, chooses, sides
 from memlane.services.evidence import SENTENCE_END
 from memlane.services.periods import ACCOUNT_WORDS
 
@@ -172,11 +172,6 @@ def topic(question: str, named: Sequence[str]) -> set[str]:
 # A question asking for a judgement: "Would Melanie enjoy ...?", "Might ...", "Is it likely ...".
 _JUDGEMENT = re.compile(r"^\W*(?:would|might|could|(?:is|are)\s+it\s+(?:likely|probable))\b",
                         re.IGNORECASE)
-# An answer that opens with a yes or a no ("Yes, ...", "Likely no").
-_YES_NO = re.compile(r"^\W*(?:(?:most\s+)?(?:likely|probably|possibly)\W+)?(?:yes|no)\b",
-                     re.IGNORECASE)
-
-
 def judges(question: str, answer: str) -> bool:
     """Whether the answer gives the judgement the question asks for: a yes or a no to "Would
     Melanie enjoy Vivaldi's Four Seasons?", one side to "Would Melanie rather visit a national
@@ -187,7 +182,7 @@ def judges(question: str, answer: str) -> bool:
         return False
     if sides(question) is not None:
         return bool(chooses(answer, question))
-    return bool(_YES_NO.search(CITATION.sub("", answer)))
+    return bool(VERDICT.match(CITATION.sub("", answer)))
 
 
 def bare(question: str, answer: str) -> bool:
