@@ -4,23 +4,13 @@ leaves to another line (said as the date they meant)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
 
-from memlane.memory.records import Hit
+from given import ev
 from memlane.models.prompts import ABSTAIN, adds_nothing, chooses
 from memlane.services.answer_checks import check_answer
-from memlane.services.answer_lines import Evidence, judges
+from memlane.services.answer_lines import judges
 from memlane.services.assistant import JUDGEMENT_NOTE, Answer
-from memlane.services.evidence import evidence_line
-
-
-def ev(n: int, speaker: str, when: str, text: str) -> Evidence:
-    hit = Hit(f"message:{n}", "message", datetime.fromisoformat(when).astimezone().timestamp(),
-              "chat", "", f"{speaker}: {text}", 0.0, {}, speaker=speaker)
-    return Evidence(n, hit, evidence_line(n, hit))
-
 
 GIVEN = [
     ev(1, "Melanie", "2023-07-17T10:00", "We went camping by the lake last weekend, the kids "

@@ -11,6 +11,7 @@ from datetime import datetime
 import pytest
 
 from fakes import FakeModel
+from given import ev
 from memlane.core.settings import AnswerSettings
 from memlane.memory.records import ASSISTANT_SOURCE, ConversationIn, Hit, MessageIn
 from memlane.models.prompts import (
@@ -22,7 +23,6 @@ from memlane.models.prompts import (
     build_messages,
     is_abstention,
 )
-from memlane.services.answer_lines import Evidence
 from memlane.services.engine import Engine
 from memlane.services.evidence import dedupe, evidence_line, focus
 
@@ -208,15 +208,6 @@ def test_an_answer_about_the_wrong_person_abstains(memories: Engine) -> None:
     assert wrong.abstained and wrong.reason == "about someone else" and not wrong.citations
     right = assistant.ask("Which support group did Caroline go to?", now=NOW)
     assert not right.abstained and [e.n for e in right.citations] == [1]
-
-
-def ev(n: int, speaker: str, when: str, text: str, kind: str = "message",
-       **source: object) -> Evidence:
-    """Evidence line ``n`` as the assistant writes it, for a message (or a screen)."""
-    hit = Hit(f"{kind}:{n}", kind, _ts(when), "chat" if kind == "message" else "Firefox",
-              "" if kind == "message" else "Flights to Lisbon",
-              f"{speaker}: {text}" if speaker else text, 0.0, dict(source), speaker=speaker)
-    return Evidence(n, hit, evidence_line(n, hit))
 
 
 def test_a_line_asking_or_thanking_someone_is_not_their_memory() -> None:

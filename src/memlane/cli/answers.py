@@ -111,7 +111,8 @@ def ask(
     """Answer a question from your memories with the local model, citing them as [n].
 
     When nothing relevant is remembered it says so instead of guessing. When the checks change
-    the answer that streamed, the checked answer is printed under it with the reason. The
+    the answer that streamed, the checked answer is printed under it with the reason; a yes, a
+    no or a choice the memories lead to ("Would I ...?") is marked as a judgement. The
     question and the answer are remembered too (see [answer] remember in the settings).
     """
     ref = parse_now(now)
